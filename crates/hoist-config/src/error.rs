@@ -1,0 +1,94 @@
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use miette::{Diagnostic, NamedSource, SourceSpan};
+
+/// A `hoist.toml` that cannot be used, with the place to fix it.
+///
+/// `Display` is one self-contained line (`file:line:col: key: problem`), so it reads well
+/// in CI logs and `--json` output; the miette rendering adds the source snippet.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum ConfigError {
+    #[error("cannot read {}: {source}", path.display())]
+    #[diagnostic(
+        code(hoist::config::read),
+        help("pass the file with --config, or run `hoist init` to write a starter")
+    )]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{}:{line}:{column}: {key}: {message}", path.display())]
+    #[diagnostic(code(hoist::config::invalid))]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        /// Dotted path of the offending key, e.g. `environments.staging.instances[1].port`.
+        key: String,
+        message: String,
+        #[help]
+        help: Option<String>,
+        #[source_code]
+        source_code: NamedSource<String>,
+        #[label("{message}")]
+        span: SourceSpan,
+    },
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(
+        path: &Path,
+        text: &str,
+        span: Range<usize>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+        help: Option<String>,
+    ) -> Self {
+        let (line, column) = line_col(text, span.start);
+        let message = message.into();
+        ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line,
+            column,
+            key: key.into(),
+            message,
+            help,
+            source_code: NamedSource::new(path.display().to_string(), text.to_string()),
+            span: span.into(),
+        }
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..floor_char_boundary(text, offset)];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_col;
+
+    #[test]
+    fn line_and_column_are_one_based() {
+        let text = "a = 1\nbé = 2\n";
+        assert_eq!(line_col(text, 0), (1, 1));
+        assert_eq!(line_col(text, 6), (2, 1));
+        // 'é' is two bytes but one column.
+        assert_eq!(line_col(text, 9), (2, 3));
+    }
+}

@@ -1,0 +1,20 @@
+//! `hoist.toml`: the schema of an app's deploy description, its defaults, and validation
+//! whose every error names the file, line, column and key, and says what would be valid.
+//!
+//! Parsing happens in two passes. Serde (with `deny_unknown_fields` everywhere) rejects
+//! unknown keys and wrong types, and `serde_path_to_error` tells which key. Then
+//! [`validate`] checks what types cannot: unique tenants and ports, relative globs, sane
+//! durations. Fields that those checks can reject are kept `Spanned`, so their errors can
+//! point at the offending text too.
+
+mod error;
+mod load;
+pub mod notify;
+pub mod release;
+mod schema;
+pub mod starter;
+mod validate;
+
+pub use error::ConfigError;
+pub use load::{load, parse};
+pub use schema::*;

@@ -1,0 +1,60 @@
+use std::path::{Path, PathBuf};
+
+use crate::{Config, ConfigError, validate};
+
+/// Reads, parses and validates the config at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut config = parse(path, &text)?;
+    let root = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    config.root = std::path::absolute(&root).unwrap_or(root);
+    Ok(config)
+}
+
+/// Parses and validates config text; `path` is used for messages only.
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let deserializer =
+        toml::de::Deserializer::parse(text).map_err(|e| from_toml(path, text, "", &e))?;
+    let mut config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        // `Spanned` fields show up as a private marker segment in the path; drop it.
+        let key = e
+            .path()
+            .to_string()
+            .replace(".$__serde_spanned_private_value", "");
+        from_toml(path, text, &key, e.inner())
+    })?;
+    config.path = path.to_path_buf();
+    validate::validate(&config, path, text)?;
+    Ok(config)
+}
+
+fn from_toml(path: &Path, text: &str, key: &str, error: &toml::de::Error) -> ConfigError {
+    let span = error.span().unwrap_or(0..0);
+    let message = error.message().trim().to_string();
+    let help = help_for(&message);
+    let key = if key.is_empty() || key == "." {
+        "(top level)".to_string()
+    } else {
+        key.to_string()
+    };
+    ConfigError::invalid(path, text, span, key, message, help)
+}
+
+/// Turns serde's terse messages into what to do next.
+fn help_for(message: &str) -> Option<String> {
+    if message.starts_with("unknown field") {
+        Some("remove the key or fix its spelling; the valid keys here are listed above".into())
+    } else if message.starts_with("missing field") {
+        Some("add the key; see the hoist.toml reference in README.md".into())
+    } else if message.starts_with("invalid type") {
+        Some("change the value to the expected type".into())
+    } else {
+        None
+    }
+}

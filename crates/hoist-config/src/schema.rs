@@ -1,0 +1,223 @@
+//! The shape of `hoist.toml`. Every table denies unknown keys, so a typo is an error with
+//! the list of valid keys rather than a silently ignored setting.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole file, after defaults are applied. Paths are as written (relative to the
+/// directory holding `hoist.toml`); [`Config::root`] says where that is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub app: App,
+    pub build: Build,
+    #[serde(default)]
+    pub state: State,
+    #[serde(default)]
+    pub environments: BTreeMap<String, Spanned<Environment>>,
+    /// Directory holding the config file; set by [`crate::load`], not read from the file.
+    #[serde(skip)]
+    pub root: PathBuf,
+    /// The config file itself, for messages.
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+/// `[app]`: what is deployed and how it is reached inside its container.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    /// Short name, used in container names, labels and messages.
+    pub name: Spanned<String>,
+    /// Image repository for release images, e.g. `registry.example.com/clinic`. The base
+    /// image goes to `<image>-base`.
+    pub image: Spanned<String>,
+    /// Port the app listens on inside its container.
+    pub port: u16,
+    /// Health path every instance answers with 2xx when ready (instances may override).
+    #[serde(default = "default_health_path")]
+    pub health_path: String,
+    /// Path whose body contains the running version (instances may override).
+    #[serde(default)]
+    pub version_path: Option<String>,
+}
+
+fn default_health_path() -> String {
+    "/healthz".to_string()
+}
+
+/// `[build]`: the two Dockerfiles and what feeds the dependency fingerprint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Build {
+    /// Build context of the app image, relative to the config's directory.
+    #[serde(default = "default_context")]
+    pub context: PathBuf,
+    /// App Dockerfile. It receives the base image reference as build arg `HOIST_BASE`
+    /// (`ARG HOIST_BASE` then `FROM ${HOIST_BASE}`) and the version as `HOIST_VERSION`.
+    #[serde(default = "default_dockerfile")]
+    pub dockerfile: PathBuf,
+    /// Dockerfile of the dependency base image.
+    #[serde(default = "default_base_dockerfile")]
+    pub base_dockerfile: PathBuf,
+    /// Globs (relative to the context) of the files the base image depends on. Only
+    /// these files, plus the base Dockerfile, are sent to the base build.
+    pub dependencies: Spanned<Vec<String>>,
+    /// Build args of the base image; they are part of the fingerprint.
+    #[serde(default)]
+    pub base_args: BTreeMap<String, String>,
+    /// Build args of the app image.
+    #[serde(default)]
+    pub args: BTreeMap<String, String>,
+    /// Target platform, e.g. `linux/amd64`; part of the fingerprint.
+    #[serde(default = "default_platform")]
+    pub platform: String,
+}
+
+fn default_context() -> PathBuf {
+    PathBuf::from(".")
+}
+fn default_dockerfile() -> PathBuf {
+    PathBuf::from("Dockerfile")
+}
+fn default_base_dockerfile() -> PathBuf {
+    PathBuf::from("Dockerfile.base")
+}
+
+/// The platform hoist builds for when `build.platform` is not set: the host's.
+pub fn default_platform() -> String {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    format!("linux/{arch}")
+}
+
+/// `[state]`: where history, audit log and locks live.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    /// SQLite file, relative to the config's directory. Default `.hoist/state.db`.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+}
+
+/// `[environments.NAME]`: where releases run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// Environment variables every instance of this environment gets.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub rollout: Rollout,
+    pub instances: Spanned<Vec<Spanned<Instance>>>,
+}
+
+/// `[environments.NAME.rollout]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rollout {
+    /// How many instances are switched at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: Spanned<usize>,
+    /// How long a new container has to answer its health check, e.g. `"30s"`, `"2m"`.
+    #[serde(default = "default_health_timeout", with = "duration")]
+    pub health_timeout: Duration,
+}
+
+impl Default for Rollout {
+    fn default() -> Self {
+        Rollout {
+            concurrency: default_concurrency(),
+            health_timeout: default_health_timeout(),
+        }
+    }
+}
+
+fn default_concurrency() -> Spanned<usize> {
+    Spanned::new(0..0, 2)
+}
+fn default_health_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// `[[environments.NAME.instances]]`: one tenant's running copy of the app.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Instance {
+    pub tenant: Spanned<String>,
+    /// Docker engine address: `unix:///path/to/docker.sock` or `tcp://host:2375`.
+    #[serde(default = "default_docker_host")]
+    pub host: String,
+    /// Container name; default `<app>-<environment>-<tenant>`.
+    #[serde(default)]
+    pub container: Option<String>,
+    /// Host port the app is published on.
+    pub port: Spanned<u16>,
+    /// Environment variables for this tenant (override the environment's).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub health_path: Option<String>,
+    #[serde(default)]
+    pub version_path: Option<String>,
+}
+
+/// The local engine's socket, the default `host` of an instance.
+pub const LOCAL_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+
+fn default_docker_host() -> String {
+    LOCAL_DOCKER_HOST.to_string()
+}
+
+mod duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(|e| {
+            D::Error::custom(format!(
+                "`{text}` is not a duration ({e}); write it like \"30s\", \"2m\" or \"1m 30s\""
+            ))
+        })
+    }
+}
+
+impl Config {
+    /// The environment called `name`, if the file defines it.
+    pub fn environment(&self, name: &str) -> Option<&Environment> {
+        self.environments.get(name).map(|e| e.get_ref())
+    }
+
+    /// Where the state database lives, resolved against the config's directory.
+    pub fn state_path(&self) -> PathBuf {
+        let rel = self
+            .state
+            .path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(".hoist/state.db"));
+        self.root.join(rel)
+    }
+
+    /// The app build context, resolved against the config's directory.
+    pub fn context_dir(&self) -> PathBuf {
+        self.root.join(&self.build.context)
+    }
+}
+
+impl Instance {
+    /// The container name, defaulted from app, environment and tenant.
+    pub fn container_name(&self, app: &str, environment: &str) -> String {
+        self.container
+            .clone()
+            .unwrap_or_else(|| format!("{app}-{environment}-{}", self.tenant.get_ref()))
+    }
+}

@@ -1,0 +1,239 @@
+//! Checks that types cannot express. Each failure points at the offending value.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use toml::Spanned;
+
+use crate::{Config, ConfigError};
+
+pub(crate) fn validate(config: &Config, path: &Path, text: &str) -> Result<(), ConfigError> {
+    let fail = |span: std::ops::Range<usize>, key: String, message: String, help: &str| {
+        ConfigError::invalid(path, text, span, key, message, Some(help.to_string()))
+    };
+
+    let name = &config.app.name;
+    if !is_name(name.get_ref()) {
+        return Err(fail(
+            name.span(),
+            "app.name".into(),
+            format!("`{}` is not a valid app name", name.get_ref()),
+            "use lowercase letters, digits, `-` and `_`, starting with a letter or digit",
+        ));
+    }
+    let image = &config.app.image;
+    if let Some(problem) = image_repository_problem(image.get_ref()) {
+        return Err(fail(
+            image.span(),
+            "app.image".into(),
+            format!(
+                "`{}` is not an image repository: {problem}",
+                image.get_ref()
+            ),
+            "write a repository without tag or digest, e.g. `registry.example.com/team/app` or `clinic`",
+        ));
+    }
+
+    let deps = &config.build.dependencies;
+    if deps.get_ref().is_empty() {
+        return Err(fail(
+            deps.span(),
+            "build.dependencies".into(),
+            "no dependency inputs are listed".into(),
+            "list the files your base image installs from, e.g. [\"requirements*.txt\"]",
+        ));
+    }
+    for (i, glob) in deps.get_ref().iter().enumerate() {
+        let key = format!("build.dependencies[{i}]");
+        if glob.starts_with('/') || glob.split('/').any(|part| part == "..") {
+            return Err(fail(
+                deps.span(),
+                key,
+                format!("`{glob}` leaves the build context"),
+                "write globs relative to build.context, without a leading `/` or `..`",
+            ));
+        }
+        if let Err(e) = globset::Glob::new(glob) {
+            return Err(fail(
+                deps.span(),
+                key,
+                format!("`{glob}` is not a valid glob: {}", e.kind()),
+                "use `*`, `?`, `**`, `[abc]` and `{a,b}` as in .gitignore",
+            ));
+        }
+    }
+
+    // (docker host, published port) and (docker host, container name) must be unique across
+    // every environment: two instances cannot share either on one engine.
+    let mut ports: BTreeMap<(String, u16), String> = BTreeMap::new();
+    let mut containers: BTreeMap<(String, String), String> = BTreeMap::new();
+    for (env_name, env) in &config.environments {
+        let env_key = format!("environments.{env_name}");
+        if !is_name(env_name) {
+            return Err(fail(
+                env.span(),
+                env_key,
+                format!("`{env_name}` is not a valid environment name"),
+                "use lowercase letters, digits, `-` and `_`",
+            ));
+        }
+        let env_ref = env.get_ref();
+        let concurrency = &env_ref.rollout.concurrency;
+        if *concurrency.get_ref() == 0 {
+            return Err(fail(
+                span_or(concurrency, env),
+                format!("{env_key}.rollout.concurrency"),
+                "concurrency 0 would never deploy anything".into(),
+                "set it to 1 or more (1 switches instances one by one)",
+            ));
+        }
+        let instances = &env_ref.instances;
+        if instances.get_ref().is_empty() {
+            return Err(fail(
+                instances.span(),
+                format!("{env_key}.instances"),
+                "the environment has no instances".into(),
+                "add at least one [[environments.NAME.instances]] table with tenant and port",
+            ));
+        }
+        let mut tenants = BTreeMap::new();
+        for (i, instance) in instances.get_ref().iter().enumerate() {
+            let key = format!("{env_key}.instances[{i}]");
+            let inst = instance.get_ref();
+            let tenant = &inst.tenant;
+            if !is_name(tenant.get_ref()) {
+                return Err(fail(
+                    tenant.span(),
+                    format!("{key}.tenant"),
+                    format!("`{}` is not a valid tenant name", tenant.get_ref()),
+                    "use lowercase letters, digits, `-` and `_`, starting with a letter or digit",
+                ));
+            }
+            if tenants.insert(tenant.get_ref().clone(), i).is_some() {
+                return Err(fail(
+                    tenant.span(),
+                    format!("{key}.tenant"),
+                    format!("tenant `{}` appears twice in {env_name}", tenant.get_ref()),
+                    "give each instance of an environment its own tenant name",
+                ));
+            }
+            if !inst.host.starts_with("unix://") && !inst.host.starts_with("tcp://") {
+                return Err(fail(
+                    instance.span(),
+                    format!("{key}.host"),
+                    format!("`{}` is not a Docker engine address", inst.host),
+                    "write `unix:///var/run/docker.sock` or `tcp://HOST:PORT`",
+                ));
+            }
+            for (field, value) in [
+                ("health_path", inst.health_path.as_deref()),
+                ("version_path", inst.version_path.as_deref()),
+            ] {
+                if let Some(p) = value
+                    && !p.starts_with('/')
+                {
+                    return Err(fail(
+                        instance.span(),
+                        format!("{key}.{field}"),
+                        format!("`{p}` is not an absolute URL path"),
+                        "start the path with `/`, e.g. \"/healthz\"",
+                    ));
+                }
+            }
+            let port = &inst.port;
+            if *port.get_ref() == 0 {
+                return Err(fail(
+                    port.span(),
+                    format!("{key}.port"),
+                    "port 0 cannot be published".into(),
+                    "choose a host port between 1 and 65535",
+                ));
+            }
+            if let Some(other) = ports.insert((inst.host.clone(), *port.get_ref()), key.clone()) {
+                return Err(fail(
+                    port.span(),
+                    format!("{key}.port"),
+                    format!(
+                        "port {} on {} is already used by {other}",
+                        port.get_ref(),
+                        inst.host
+                    ),
+                    "give every instance on one Docker engine its own host port",
+                ));
+            }
+            let container = inst.container_name(config.app.name.get_ref(), env_name);
+            if let Some(other) =
+                containers.insert((inst.host.clone(), container.clone()), key.clone())
+            {
+                return Err(fail(
+                    instance.span(),
+                    format!("{key}.container"),
+                    format!("container name `{container}` is already used by {other}"),
+                    "give every instance on one Docker engine its own container name",
+                ));
+            }
+        }
+    }
+    for (field, value) in [
+        ("app.health_path", Some(config.app.health_path.as_str())),
+        ("app.version_path", config.app.version_path.as_deref()),
+    ] {
+        if let Some(p) = value
+            && !p.starts_with('/')
+        {
+            return Err(fail(
+                config.app.name.span(),
+                field.into(),
+                format!("`{p}` is not an absolute URL path"),
+                "start the path with `/`, e.g. \"/healthz\"",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Defaulted values have an empty span; point at the enclosing table instead.
+fn span_or<T, U>(value: &Spanned<T>, parent: &Spanned<U>) -> std::ops::Range<usize> {
+    let span = value.span();
+    if span.is_empty() { parent.span() } else { span }
+}
+
+/// Names that are safe in container names, labels and file names.
+fn is_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// Why `image` is not a repository reference (Docker's grammar, simplified), if it is not.
+fn image_repository_problem(image: &str) -> Option<&'static str> {
+    if image.is_empty() {
+        return Some("it is empty");
+    }
+    if image.contains('@') {
+        return Some("it has a digest");
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    if last.contains(':') {
+        return Some("it has a tag (hoist tags releases itself)");
+    }
+    let path = image.split_once('/').map_or(image, |(first, rest)| {
+        // A first component with `.` or `:` or `localhost` is a registry host.
+        if first.contains('.') || first.contains(':') || first == "localhost" {
+            rest
+        } else {
+            image
+        }
+    });
+    let ok = path.split('/').all(|part| {
+        !part.is_empty()
+            && part
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+    });
+    if ok {
+        None
+    } else {
+        Some("repository names use lowercase letters, digits, `.`, `_`, `-` and `/`")
+    }
+}
