@@ -1,1 +1,25 @@
-//! hoist-core
+//! hoist's domain and its deploy pipeline.
+//!
+//! This crate knows *what* a deploy is — a [`Release`] built from a git revision, rolled out
+//! to every [`InstanceSpec`] of an environment, each verified — but not *how* images are built
+//! or containers started: those are the [`Builder`], [`Target`] and [`Prober`] traits, which
+//! `hoist-build` and `hoist-deploy` implement against the Docker Engine API, and [`Store`],
+//! which `hoist-store` implements in SQLite. Stages never print: they emit [`Event`]s that
+//! the CLI renders, so every stage is testable without a terminal.
+
+pub mod events;
+pub mod fingerprint;
+pub mod pipeline;
+pub mod plan;
+pub mod release;
+pub mod store;
+pub mod target;
+pub mod verify;
+pub mod version;
+
+pub use events::{Event, EventSink, InstanceState, Stage};
+pub use fingerprint::Fingerprint;
+pub use release::{Release, labels};
+pub use store::{Store, StoreError};
+pub use target::{BuildContext, BuildRequest, Builder, Endpoint, InstanceSpec, Prober, Target};
+pub use verify::{Expectation, Observation, Verdict};

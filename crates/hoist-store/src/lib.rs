@@ -1,1 +1,327 @@
-//! hoist-store
+//! hoist's state in SQLite: releases, deployments with per-instance outcomes, an
+//! append-only audit log (enforced by triggers), and one lock row per environment.
+//!
+//! One file, by default `.hoist/state.db` beside `hoist.toml`. WAL mode and a busy timeout
+//! let several hoist processes share it (one deploying, others reading status or waiting
+//! for the lock). Lock acquisition runs in an `IMMEDIATE` transaction, so two processes
+//! cannot both see the lock free.
+
+mod schema;
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use hoist_core::Release;
+use hoist_core::store::{
+    AuditEntry, DeploymentKind, DeploymentOutcome, DeploymentRecord, InstanceOutcome, LockAttempt, LockHolder, Store, StoreError,
+};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+/// The SQLite implementation of [`Store`].
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError { message: e.to_string() }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let conn = Connection::open(path).map_err(|e| err(format!("cannot open {}: {e}", path.display())))?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database, for tests.
+    pub fn in_memory() -> Result<SqliteStore, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(err)?)
+    }
+
+    fn init(mut conn: Connection) -> Result<SqliteStore, StoreError> {
+        conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
+        schema::migrate(&mut conn).map_err(err)?;
+        Ok(SqliteStore { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves a usable connection: SQLite rolls back.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn now_secs() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+fn release_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Release> {
+    Ok(Release {
+        app: row.get("app")?,
+        version: row.get("version")?,
+        commit: row.get("commit_sha")?,
+        image: row.get("image")?,
+        image_id: row.get("image_id")?,
+        fingerprint: row.get("fingerprint")?,
+        base_image: row.get("base_image")?,
+        created_by: row.get("created_by")?,
+        created_at: row.get("created_at")?,
+    })
+}
+
+fn kind_from(s: &str) -> DeploymentKind {
+    match s {
+        "rollback" => DeploymentKind::Rollback,
+        _ => DeploymentKind::Deploy,
+    }
+}
+
+fn outcome_from(s: &str) -> DeploymentOutcome {
+    match s {
+        "succeeded" => DeploymentOutcome::Succeeded,
+        "failed" => DeploymentOutcome::Failed,
+        "running" => DeploymentOutcome::Running,
+        _ => DeploymentOutcome::Interrupted,
+    }
+}
+
+impl Store for SqliteStore {
+    fn save_release(&self, r: &Release) -> Result<(), StoreError> {
+        // A version names its latest build (a dirty tree's version can be rebuilt);
+        // deployments keep the exact image id they rolled out.
+        self.conn()
+            .execute(
+                "INSERT INTO releases (app, version, commit_sha, image, image_id, fingerprint, base_image, created_by, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (app, version) DO UPDATE SET commit_sha = excluded.commit_sha, image = excluded.image,
+                   image_id = excluded.image_id, fingerprint = excluded.fingerprint, base_image = excluded.base_image,
+                   created_by = excluded.created_by, created_at = excluded.created_at",
+                params![r.app, r.version, r.commit, r.image, r.image_id, r.fingerprint, r.base_image, r.created_by, r.created_at],
+            )
+            .map_err(err)?;
+        Ok(())
+    }
+
+    fn find_release(&self, app: &str, version: &str) -> Result<Option<Release>, StoreError> {
+        self.conn()
+            .query_row("SELECT * FROM releases WHERE app = ?1 AND version = ?2", params![app, version], release_from_row)
+            .optional()
+            .map_err(err)
+    }
+
+    fn releases(&self, app: &str) -> Result<Vec<Release>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT * FROM releases WHERE app = ?1 ORDER BY id DESC").map_err(err)?;
+        let rows = stmt.query_map(params![app], release_from_row).map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    fn begin_deployment(&self, d: &DeploymentRecord) -> Result<i64, StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO deployments (app, environment, kind, version, image_id, actor, started_at, outcome, message)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', '')",
+            params![d.app, d.environment, d.kind.as_str(), d.version, d.image_id, d.actor, d.started_at],
+        )
+        .map_err(err)?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    fn record_instance(&self, deployment: i64, o: &InstanceOutcome) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT OR REPLACE INTO deployment_instances (deployment_id, tenant, container, outcome, message, started_at, duration_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![deployment, o.tenant, o.container, o.outcome, o.message, o.started_at, o.duration_ms as i64],
+            )
+            .map_err(err)?;
+        Ok(())
+    }
+
+    fn finish_deployment(&self, deployment: i64, outcome: DeploymentOutcome, message: &str) -> Result<(), StoreError> {
+        let now = jiff::Timestamp::now();
+        let conn = self.conn();
+        let started: String = conn.query_row("SELECT started_at FROM deployments WHERE id = ?1", params![deployment], |r| r.get(0)).map_err(err)?;
+        let duration_ms = started.parse::<jiff::Timestamp>().map(|s| now.duration_since(s).as_millis() as i64).unwrap_or(0);
+        conn.execute(
+            "UPDATE deployments SET outcome = ?2, message = ?3, finished_at = ?4, duration_ms = ?5 WHERE id = ?1",
+            params![deployment, outcome.as_str(), message, now.to_string(), duration_ms],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn deployments(&self, app: &str, environment: &str, limit: usize) -> Result<Vec<DeploymentRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, app, environment, kind, version, image_id, actor, started_at, finished_at, duration_ms, outcome, message
+                 FROM deployments WHERE app = ?1 AND environment = ?2 ORDER BY id DESC LIMIT ?3",
+            )
+            .map_err(err)?;
+        let mut records = stmt
+            .query_map(params![app, environment, limit as i64], |row| {
+                Ok(DeploymentRecord {
+                    id: row.get(0)?,
+                    app: row.get(1)?,
+                    environment: row.get(2)?,
+                    kind: kind_from(&row.get::<_, String>(3)?),
+                    version: row.get(4)?,
+                    image_id: row.get(5)?,
+                    actor: row.get(6)?,
+                    started_at: row.get(7)?,
+                    finished_at: row.get(8)?,
+                    duration_ms: row.get::<_, Option<i64>>(9)?.map(|d| d.max(0) as u64),
+                    outcome: outcome_from(&row.get::<_, String>(10)?),
+                    message: row.get(11)?,
+                    instances: Vec::new(),
+                })
+            })
+            .map_err(err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err)?;
+        let mut inst = conn
+            .prepare("SELECT tenant, container, outcome, message, started_at, duration_ms FROM deployment_instances WHERE deployment_id = ?1 ORDER BY tenant")
+            .map_err(err)?;
+        for record in &mut records {
+            record.instances = inst
+                .query_map(params![record.id], |row| {
+                    Ok(InstanceOutcome {
+                        tenant: row.get(0)?,
+                        container: row.get(1)?,
+                        outcome: row.get(2)?,
+                        message: row.get(3)?,
+                        started_at: row.get(4)?,
+                        duration_ms: row.get::<_, i64>(5)?.max(0) as u64,
+                    })
+                })
+                .map_err(err)?
+                .collect::<Result<_, _>>()
+                .map_err(err)?;
+        }
+        Ok(records)
+    }
+
+    fn deployed_releases(&self, app: &str, environment: &str) -> Result<Vec<Release>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT r.app, r.version, r.commit_sha, r.image, d.image_id AS image_id, r.fingerprint, r.base_image, r.created_by, r.created_at
+                 FROM deployments d JOIN releases r ON r.app = d.app AND r.version = d.version
+                 WHERE d.app = ?1 AND d.environment = ?2 AND d.outcome = 'succeeded' ORDER BY d.id DESC",
+            )
+            .map_err(err)?;
+        let all: Vec<Release> = stmt.query_map(params![app, environment], release_from_row).map_err(err)?.collect::<Result<_, _>>().map_err(err)?;
+        let mut seen = std::collections::HashSet::new();
+        Ok(all.into_iter().filter(|r| seen.insert(r.version.clone())).collect())
+    }
+
+    fn append_audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT INTO audit_log (at, actor, app, environment, action, version, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![e.at, e.actor, e.app, e.environment, e.action, e.version, e.detail],
+            )
+            .map_err(err)?;
+        Ok(())
+    }
+
+    fn audit_log(&self, app: &str, environment: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT at, actor, app, environment, action, version, detail FROM audit_log
+                 WHERE app = ?1 AND (?2 IS NULL OR environment = ?2) ORDER BY id DESC LIMIT ?3",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![app, environment, limit as i64], |row| {
+                Ok(AuditEntry {
+                    at: row.get(0)?,
+                    actor: row.get(1)?,
+                    app: row.get(2)?,
+                    environment: row.get(3)?,
+                    action: row.get(4)?,
+                    version: row.get(5)?,
+                    detail: row.get(6)?,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    fn try_lock(&self, app: &str, environment: &str, holder: &LockHolder, stale_after: Duration) -> Result<LockAttempt, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        let existing: Option<(String, i64)> = tx
+            .query_row("SELECT holder, heartbeat_at FROM locks WHERE app = ?1 AND environment = ?2", params![app, environment], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(err)?;
+        let holder_json = serde_json::to_string(holder).map_err(err)?;
+        let mut reclaimed_from = None;
+        if let Some((json, heartbeat_at)) = existing {
+            let current: LockHolder = serde_json::from_str(&json).map_err(err)?;
+            let stale = now_secs() - heartbeat_at > stale_after.as_secs() as i64;
+            if !(current.is_dead_on_this_host() || stale) {
+                return Ok(LockAttempt::HeldBy(current));
+            }
+            if let Some(id) = current.deployment {
+                tx.execute(
+                    "UPDATE deployments SET outcome = 'interrupted', message = 'the process running it stopped before it finished' WHERE id = ?1 AND outcome = 'running'",
+                    params![id],
+                )
+                .map_err(err)?;
+            }
+            tx.execute("DELETE FROM locks WHERE app = ?1 AND environment = ?2", params![app, environment]).map_err(err)?;
+            reclaimed_from = Some(current);
+        }
+        tx.execute("INSERT INTO locks (app, environment, holder, heartbeat_at) VALUES (?1, ?2, ?3, ?4)", params![app, environment, holder_json, now_secs()])
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(LockAttempt::Acquired { reclaimed_from })
+    }
+
+    fn heartbeat(&self, app: &str, environment: &str, holder: &LockHolder) -> Result<(), StoreError> {
+        let json = serde_json::to_string(holder).map_err(err)?;
+        self.conn()
+            .execute(
+                "UPDATE locks SET heartbeat_at = ?3, holder = ?4 WHERE app = ?1 AND environment = ?2 AND json_extract(holder, '$.pid') = ?5 AND json_extract(holder, '$.hostname') = ?6",
+                params![app, environment, now_secs(), json, holder.pid, holder.hostname],
+            )
+            .map_err(err)?;
+        Ok(())
+    }
+
+    fn unlock(&self, app: &str, environment: &str, holder: &LockHolder) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "DELETE FROM locks WHERE app = ?1 AND environment = ?2 AND json_extract(holder, '$.pid') = ?3 AND json_extract(holder, '$.hostname') = ?4",
+                params![app, environment, holder.pid, holder.hostname],
+            )
+            .map_err(err)?;
+        Ok(())
+    }
+
+    fn force_unlock(&self, app: &str, environment: &str) -> Result<Option<LockHolder>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        let json: Option<String> =
+            tx.query_row("SELECT holder FROM locks WHERE app = ?1 AND environment = ?2", params![app, environment], |r| r.get(0)).optional().map_err(err)?;
+        let holder = json.map(|j| serde_json::from_str::<LockHolder>(&j)).transpose().map_err(err)?;
+        if let Some(id) = holder.as_ref().and_then(|h| h.deployment) {
+            tx.execute(
+                "UPDATE deployments SET outcome = 'interrupted', message = 'its lock was removed by hoist unlock' WHERE id = ?1 AND outcome = 'running'",
+                params![id],
+            )
+            .map_err(err)?;
+        }
+        tx.execute("DELETE FROM locks WHERE app = ?1 AND environment = ?2", params![app, environment]).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(holder)
+    }
+}

@@ -1,0 +1,176 @@
+//! The deploy pipeline: version → fingerprint → base image → app image → rollout, with the
+//! environment lock held throughout and everything recorded in the store.
+
+mod build;
+mod lock;
+mod rollout;
+mod status;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hoist_config::Config;
+use serde::Serialize;
+
+pub use build::BuildOutcome;
+pub use lock::EnvLock;
+pub use rollout::{DeploymentReport, InstanceReport};
+pub use status::{EnvironmentStatus, InstanceStatus};
+
+use crate::fingerprint::FingerprintError;
+use crate::store::{AuditEntry, LockHolder, StoreError};
+use crate::target::BackendError;
+use crate::version::VersionError;
+use crate::{Builder, EventSink, InstanceSpec, Prober, Store, Target};
+
+/// Everything a pipeline run needs. Cheap to clone.
+#[derive(Clone)]
+pub struct Deployer {
+    pub config: Arc<Config>,
+    pub builder: Arc<dyn Builder>,
+    pub target: Arc<dyn Target>,
+    pub prober: Arc<dyn Prober>,
+    pub store: Arc<dyn Store>,
+    pub events: EventSink,
+    /// Who is deploying, as recorded in history and audit.
+    pub actor: String,
+}
+
+/// How to behave when another deploy holds the environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockWait {
+    /// Refuse at once, naming the holder.
+    Refuse,
+    /// Wait up to this long for the holder to finish.
+    Wait(Duration),
+}
+
+/// A lock unrefreshed for this long belongs to a holder that is gone (another host's, or
+/// one whose process cannot be checked).
+pub const LOCK_STALE_AFTER: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("no environment `{name}` in {config}; defined: {}", known.join(", "))]
+    UnknownEnvironment { name: String, config: String, known: Vec<String> },
+    #[error(transparent)]
+    Version(#[from] VersionError),
+    #[error(transparent)]
+    Fingerprint(#[from] FingerprintError),
+    #[error("building {image} failed: {source}")]
+    Build {
+        image: String,
+        #[source]
+        source: BackendError,
+    },
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "{environment} is locked by {} (pid {} on {}, since {}); wait with --wait, or if that deploy is gone run `hoist unlock {environment}`",
+        holder.actor, holder.pid, holder.hostname, holder.acquired_at
+    )]
+    Locked { environment: String, holder: LockHolder },
+    #[error("{environment} has no earlier successful release to roll back to; name one with --to VERSION (see `hoist history {environment}`)")]
+    NothingToRollBack { environment: String },
+    #[error("no release {version} is recorded; `hoist history` lists the known releases")]
+    UnknownRelease { version: String },
+    #[error("the image of {version} ({image}) is no longer on the engine; rebuild it with `hoist deploy --version {version}` from its commit")]
+    ImageGone { version: String, image: String },
+}
+
+impl PipelineError {
+    /// The documented exit code: 2 for bad input or configuration, 1 for everything else.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            PipelineError::UnknownEnvironment { .. }
+            | PipelineError::Version(_)
+            | PipelineError::Fingerprint(_)
+            | PipelineError::UnknownRelease { .. } => 2,
+            _ => 1,
+        }
+    }
+}
+
+impl Deployer {
+    pub(crate) fn environment(&self, name: &str) -> Result<&hoist_config::Environment, PipelineError> {
+        self.config.environment(name).ok_or_else(|| PipelineError::UnknownEnvironment {
+            name: name.to_string(),
+            config: self.config.path.display().to_string(),
+            known: self.config.environments.keys().cloned().collect(),
+        })
+    }
+
+    /// The instances of `environment`, with app- and environment-level defaults applied.
+    pub fn instances(&self, environment: &str) -> Result<Vec<InstanceSpec>, PipelineError> {
+        let env = self.environment(environment)?;
+        let app = &self.config.app;
+        Ok(env
+            .instances
+            .get_ref()
+            .iter()
+            .map(|i| {
+                let i = i.get_ref();
+                let mut vars = env.env.clone();
+                vars.extend(i.env.clone());
+                InstanceSpec {
+                    app: app.name.get_ref().clone(),
+                    environment: environment.to_string(),
+                    tenant: i.tenant.get_ref().clone(),
+                    host: i.host.clone(),
+                    container: i.container_name(app.name.get_ref(), environment),
+                    port: *i.port.get_ref(),
+                    container_port: app.port,
+                    env: vars,
+                    health_path: i.health_path.clone().unwrap_or_else(|| app.health_path.clone()),
+                    version_path: i.version_path.clone().or_else(|| app.version_path.clone()),
+                }
+            })
+            .collect())
+    }
+
+    pub(crate) fn app_name(&self) -> &str {
+        self.config.app.name.get_ref()
+    }
+
+    pub(crate) fn audit(&self, environment: Option<&str>, action: &str, version: Option<&str>, detail: impl Into<String>) {
+        let entry = AuditEntry {
+            at: jiff::Timestamp::now().to_string(),
+            actor: self.actor.clone(),
+            app: self.app_name().to_string(),
+            environment: environment.map(str::to_string),
+            action: action.to_string(),
+            version: version.map(str::to_string),
+            detail: detail.into(),
+        };
+        // The audit log must not make a deploy fail half-way; a failed write is reported.
+        if let Err(e) = self.store.append_audit(&entry) {
+            self.events.emit(crate::Event::Warning { message: format!("audit log: {e}") });
+        }
+    }
+}
+
+/// Who the actor is: `--actor`, else the CI's user variable, else the OS user.
+pub fn resolve_actor(explicit: Option<&str>) -> String {
+    if let Some(a) = explicit.filter(|a| !a.trim().is_empty()) {
+        return a.trim().to_string();
+    }
+    for var in ["GITHUB_ACTOR", "GITLAB_USER_LOGIN", "USER", "LOGNAME"] {
+        if let Ok(v) = std::env::var(var)
+            && !v.trim().is_empty()
+        {
+            return v.trim().to_string();
+        }
+    }
+    "unknown".to_string()
+}
+
+/// A duration in milliseconds, for reports.
+pub(crate) fn millis(d: Duration) -> u64 {
+    d.as_millis().min(u64::MAX as u128) as u64
+}
+
+/// Serialises a report's duration as milliseconds.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Millis(pub u64);

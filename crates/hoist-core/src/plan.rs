@@ -1,0 +1,74 @@
+//! `hoist plan`: what a deploy would do, as a value that the CLI prints and tests compare.
+//! Computing it builds nothing and changes nothing.
+
+use serde::Serialize;
+
+use crate::events::CacheOutcome;
+use crate::fingerprint::Fingerprint;
+use crate::pipeline::{Deployer, PipelineError};
+use crate::target::{ContainerState, Role};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub app: String,
+    pub environment: String,
+    pub version: String,
+    pub commit: String,
+    pub dirty: bool,
+    pub fingerprint: Fingerprint,
+    pub base_image: String,
+    /// Hit: the base image exists and is reused. Miss: it will be built.
+    pub base_cache: CacheOutcome,
+    pub app_image: String,
+    /// The release of this version exists already, so nothing will be built.
+    pub release_exists: bool,
+    pub instances: Vec<PlannedInstance>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedInstance {
+    pub tenant: String,
+    pub container: String,
+    pub host: String,
+    pub port: u16,
+    pub running_release: Option<String>,
+    /// `create`, `replace`, or `keep` (already runs this release; verified at deploy time).
+    pub action: &'static str,
+}
+
+impl Deployer {
+    pub async fn plan(&self, environment: &str, version: Option<&str>) -> Result<Plan, PipelineError> {
+        let specs = self.instances(environment)?;
+        let build = self.plan_build(version).await?;
+        let mut instances = Vec::with_capacity(specs.len());
+        for spec in &specs {
+            let live = self.target.inspect(spec, Role::Live).await?;
+            let action = match (&live, &build.existing) {
+                (ContainerState::Missing, _) => "create",
+                (ContainerState::Running { image_id, .. }, Some(r)) if *image_id == r.image_id => "keep",
+                _ => "replace",
+            };
+            instances.push(PlannedInstance {
+                tenant: spec.tenant.clone(),
+                container: spec.container.clone(),
+                host: spec.host.clone(),
+                port: spec.port,
+                running_release: live.release().map(str::to_string),
+                action,
+            });
+        }
+        Ok(Plan {
+            app: self.config.app.name.get_ref().clone(),
+            environment: environment.to_string(),
+            version: build.source.version.clone(),
+            commit: build.source.commit.clone(),
+            dirty: build.source.dirty,
+            fingerprint: build.fingerprint,
+            base_image: build.base_image,
+            base_cache: build.base_cache,
+            app_image: build.app_image,
+            release_exists: build.existing.is_some(),
+            instances,
+        })
+    }
+}

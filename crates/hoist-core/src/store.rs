@@ -1,0 +1,193 @@
+//! What hoist remembers: releases, deployments with one outcome per instance, an
+//! append-only audit log, and one lock per environment. `hoist-store` implements it in
+//! SQLite; the pipeline only sees this trait.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Release;
+
+#[derive(Debug, thiserror::Error)]
+#[error("state database: {message}")]
+pub struct StoreError {
+    pub message: String,
+}
+
+/// Why a deployment was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentKind {
+    Deploy,
+    Rollback,
+}
+
+impl DeploymentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deploy => "deploy",
+            Self::Rollback => "rollback",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentOutcome {
+    Running,
+    Succeeded,
+    Failed,
+    /// The process running it died; found and closed by the next run.
+    Interrupted,
+}
+
+impl DeploymentOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// One instance's part in a deployment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceOutcome {
+    pub tenant: String,
+    pub container: String,
+    /// Final [`crate::InstanceState`] label: `healthy`, `unchanged`, `rolled_back`, ...
+    pub outcome: String,
+    pub message: String,
+    pub started_at: String,
+    pub duration_ms: u64,
+}
+
+/// A deployment as stored, with its instances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentRecord {
+    pub id: i64,
+    pub app: String,
+    pub environment: String,
+    pub kind: DeploymentKind,
+    pub version: String,
+    pub image_id: String,
+    pub actor: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub duration_ms: Option<u64>,
+    pub outcome: DeploymentOutcome,
+    pub message: String,
+    pub instances: Vec<InstanceOutcome>,
+}
+
+/// One line of the audit log: who did what, where, and what came of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: String,
+    pub actor: String,
+    pub app: String,
+    pub environment: Option<String>,
+    /// e.g. `deploy.started`, `deploy.succeeded`, `lock.reclaimed`.
+    pub action: String,
+    pub version: Option<String>,
+    pub detail: String,
+}
+
+/// Who holds (or wants) an environment's lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockHolder {
+    pub actor: String,
+    pub hostname: String,
+    pub pid: u32,
+    /// Start time of the process (clock ticks since boot, from /proc), so that a reused pid
+    /// is not mistaken for the holder.
+    pub process_start: u64,
+    pub acquired_at: String,
+    pub deployment: Option<i64>,
+}
+
+impl LockHolder {
+    /// The holder record for this process.
+    pub fn this_process(actor: &str) -> LockHolder {
+        let pid = std::process::id();
+        LockHolder {
+            actor: actor.to_string(),
+            hostname: hostname(),
+            pid,
+            process_start: process_start(pid).unwrap_or(0),
+            acquired_at: jiff::Timestamp::now().to_string(),
+            deployment: None,
+        }
+    }
+
+    /// Whether the holder certainly no longer runs: it was on this host and its process is
+    /// gone (or the pid now belongs to a younger process). Holders on other hosts cannot be
+    /// checked; their locks expire by heartbeat instead.
+    pub fn is_dead_on_this_host(&self) -> bool {
+        if self.hostname != hostname() {
+            return false;
+        }
+        match process_start(self.pid) {
+            None => true,
+            Some(start) => self.process_start != 0 && start != self.process_start,
+        }
+    }
+}
+
+/// The outcome of trying to take a lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockAttempt {
+    Acquired {
+        /// A dead holder's lock that was taken over.
+        reclaimed_from: Option<LockHolder>,
+    },
+    HeldBy(LockHolder),
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Field 22 of /proc/PID/stat; `None` if the process does not exist.
+fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces; it ends at the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// History, audit and locks.
+pub trait Store: Send + Sync {
+    /// Records a release; a release with the same app and version is replaced only if it
+    /// is the same image (releases are immutable).
+    fn save_release(&self, release: &Release) -> Result<(), StoreError>;
+    fn find_release(&self, app: &str, version: &str) -> Result<Option<Release>, StoreError>;
+    fn releases(&self, app: &str) -> Result<Vec<Release>, StoreError>;
+
+    fn begin_deployment(&self, record: &DeploymentRecord) -> Result<i64, StoreError>;
+    fn record_instance(&self, deployment: i64, outcome: &InstanceOutcome) -> Result<(), StoreError>;
+    fn finish_deployment(&self, deployment: i64, outcome: DeploymentOutcome, message: &str) -> Result<(), StoreError>;
+    /// Newest first.
+    fn deployments(&self, app: &str, environment: &str, limit: usize) -> Result<Vec<DeploymentRecord>, StoreError>;
+
+    /// Releases that were successfully deployed to `environment`, newest deployment first,
+    /// each once. The first is the environment's current release.
+    fn deployed_releases(&self, app: &str, environment: &str) -> Result<Vec<Release>, StoreError>;
+
+    fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// Newest first.
+    fn audit_log(&self, app: &str, environment: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Takes `environment`'s lock unless a live holder has it. A holder that is dead (see
+    /// [`LockHolder::is_dead_on_this_host`]) or whose heartbeat is older than
+    /// `stale_after` is replaced, and its running deployment is marked interrupted.
+    fn try_lock(&self, app: &str, environment: &str, holder: &LockHolder, stale_after: std::time::Duration) -> Result<LockAttempt, StoreError>;
+    /// Refreshes the heartbeat and the deployment the lock covers.
+    fn heartbeat(&self, app: &str, environment: &str, holder: &LockHolder) -> Result<(), StoreError>;
+    fn unlock(&self, app: &str, environment: &str, holder: &LockHolder) -> Result<(), StoreError>;
+    /// Removes the lock whoever holds it (`hoist unlock --force`); returns the holder.
+    fn force_unlock(&self, app: &str, environment: &str) -> Result<Option<LockHolder>, StoreError>;
+}

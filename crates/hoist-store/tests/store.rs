@@ -1,0 +1,202 @@
+//! The SQLite store against a real database file.
+
+use std::time::Duration;
+
+use hoist_core::Release;
+use hoist_core::store::{AuditEntry, DeploymentKind, DeploymentOutcome, DeploymentRecord, InstanceOutcome, LockAttempt, LockHolder, Store};
+use hoist_store::SqliteStore;
+
+fn release(version: &str, image_id: &str) -> Release {
+    Release {
+        app: "clinic".into(),
+        version: version.into(),
+        commit: "abc".into(),
+        image: format!("clinic:{version}"),
+        image_id: image_id.into(),
+        fingerprint: "fp".into(),
+        base_image: "clinic-base:fp-1".into(),
+        created_by: "ada".into(),
+        created_at: "2026-11-23T10:00:00Z".into(),
+    }
+}
+
+fn deploy(store: &SqliteStore, env: &str, r: &Release, outcome: DeploymentOutcome) -> i64 {
+    let id = store
+        .begin_deployment(&DeploymentRecord {
+            id: 0,
+            app: "clinic".into(),
+            environment: env.into(),
+            kind: DeploymentKind::Deploy,
+            version: r.version.clone(),
+            image_id: r.image_id.clone(),
+            actor: "ada".into(),
+            started_at: jiff::Timestamp::now().to_string(),
+            finished_at: None,
+            duration_ms: None,
+            outcome: DeploymentOutcome::Running,
+            message: String::new(),
+            instances: vec![],
+        })
+        .unwrap();
+    store
+        .record_instance(id, &InstanceOutcome {
+            tenant: "acme".into(),
+            container: "clinic-staging-acme".into(),
+            outcome: "healthy".into(),
+            message: "ok".into(),
+            started_at: jiff::Timestamp::now().to_string(),
+            duration_ms: 12,
+        })
+        .unwrap();
+    store.finish_deployment(id, outcome, "done").unwrap();
+    id
+}
+
+#[test]
+fn history_survives_reopening_and_lists_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/state.db");
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        for (v, id) in [("v1.0.0", "sha256:1"), ("v1.1.0", "sha256:2")] {
+            let r = release(v, id);
+            store.save_release(&r).unwrap();
+            deploy(&store, "staging", &r, DeploymentOutcome::Succeeded);
+        }
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let history = store.deployments("clinic", "staging", 10).unwrap();
+    assert_eq!(history.iter().map(|d| d.version.as_str()).collect::<Vec<_>>(), ["v1.1.0", "v1.0.0"]);
+    assert_eq!(history[0].instances.len(), 1);
+    assert_eq!(history[0].instances[0].duration_ms, 12);
+    assert!(history[0].duration_ms.is_some());
+    assert_eq!(store.find_release("clinic", "v1.0.0").unwrap().unwrap().image_id, "sha256:1");
+}
+
+#[test]
+fn deployed_releases_skip_failures_and_repeat_versions() {
+    let store = SqliteStore::in_memory().unwrap();
+    let (a, b, c) = (release("v1", "sha256:a"), release("v2", "sha256:b"), release("v3", "sha256:c"));
+    for r in [&a, &b, &c] {
+        store.save_release(r).unwrap();
+    }
+    deploy(&store, "staging", &a, DeploymentOutcome::Succeeded);
+    deploy(&store, "staging", &b, DeploymentOutcome::Succeeded);
+    deploy(&store, "staging", &a, DeploymentOutcome::Succeeded);
+    deploy(&store, "staging", &c, DeploymentOutcome::Failed);
+    deploy(&store, "production", &c, DeploymentOutcome::Succeeded);
+    let versions: Vec<String> = store.deployed_releases("clinic", "staging").unwrap().into_iter().map(|r| r.version).collect();
+    assert_eq!(versions, ["v1", "v2"]);
+}
+
+#[test]
+fn audit_log_is_append_only() {
+    let store = SqliteStore::in_memory().unwrap();
+    for action in ["deploy.started", "deploy.succeeded"] {
+        store
+            .append_audit(&AuditEntry {
+                at: jiff::Timestamp::now().to_string(),
+                actor: "ada".into(),
+                app: "clinic".into(),
+                environment: Some("staging".into()),
+                action: action.into(),
+                version: Some("v1".into()),
+                detail: String::new(),
+            })
+            .unwrap();
+    }
+    let log = store.audit_log("clinic", Some("staging"), 10).unwrap();
+    assert_eq!(log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["deploy.succeeded", "deploy.started"]);
+    assert!(store.audit_log("clinic", Some("production"), 10).unwrap().is_empty());
+    // Tampering is refused by the database itself.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let file_store = SqliteStore::open(&path).unwrap();
+    file_store.append_audit(&log[0]).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let err = conn.execute("DELETE FROM audit_log", []).unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
+    let err = conn.execute("UPDATE audit_log SET actor = 'mallory'", []).unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
+}
+
+#[test]
+fn a_live_holder_keeps_the_lock() {
+    let store = SqliteStore::in_memory().unwrap();
+    let me = LockHolder::this_process("ada");
+    assert_eq!(store.try_lock("clinic", "staging", &me, Duration::from_secs(60)).unwrap(), LockAttempt::Acquired { reclaimed_from: None });
+    let mut other = LockHolder::this_process("bob");
+    other.pid = 1; // pid 1 is alive on every Linux host
+    other.process_start = 0;
+    match store.try_lock("clinic", "staging", &other, Duration::from_secs(60)).unwrap() {
+        LockAttempt::HeldBy(h) => assert_eq!(h.actor, "ada"),
+        other => panic!("expected the lock to be held, got {other:?}"),
+    }
+    // Other environments are independent.
+    assert!(matches!(store.try_lock("clinic", "production", &other, Duration::from_secs(60)).unwrap(), LockAttempt::Acquired { .. }));
+    store.unlock("clinic", "staging", &me).unwrap();
+    assert!(matches!(store.try_lock("clinic", "staging", &other, Duration::from_secs(60)).unwrap(), LockAttempt::Acquired { .. }));
+}
+
+#[test]
+fn a_dead_holders_lock_is_reclaimed_and_its_deployment_marked_interrupted() {
+    let store = SqliteStore::in_memory().unwrap();
+    let r = release("v1", "sha256:a");
+    store.save_release(&r).unwrap();
+    let id = store
+        .begin_deployment(&DeploymentRecord {
+            id: 0,
+            app: "clinic".into(),
+            environment: "staging".into(),
+            kind: DeploymentKind::Deploy,
+            version: "v1".into(),
+            image_id: "sha256:a".into(),
+            actor: "ghost".into(),
+            started_at: jiff::Timestamp::now().to_string(),
+            finished_at: None,
+            duration_ms: None,
+            outcome: DeploymentOutcome::Running,
+            message: String::new(),
+            instances: vec![],
+        })
+        .unwrap();
+    // A process that has exited: spawn one and wait for it.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = child.id();
+    child.wait().unwrap();
+    let mut dead = LockHolder::this_process("ghost");
+    dead.pid = dead_pid;
+    dead.deployment = Some(id);
+    assert!(matches!(store.try_lock("clinic", "staging", &dead, Duration::from_secs(60)).unwrap(), LockAttempt::Acquired { .. }));
+
+    let me = LockHolder::this_process("ada");
+    match store.try_lock("clinic", "staging", &me, Duration::from_secs(60)).unwrap() {
+        LockAttempt::Acquired { reclaimed_from: Some(h) } => assert_eq!(h.actor, "ghost"),
+        other => panic!("expected a reclaim, got {other:?}"),
+    }
+    let history = store.deployments("clinic", "staging", 1).unwrap();
+    assert_eq!(history[0].outcome, DeploymentOutcome::Interrupted);
+}
+
+#[test]
+fn a_holder_on_another_host_expires_by_heartbeat_only() {
+    let store = SqliteStore::in_memory().unwrap();
+    let mut remote = LockHolder::this_process("ci");
+    remote.hostname = "runner-7".into();
+    remote.pid = 999_999;
+    store.try_lock("clinic", "staging", &remote, Duration::from_secs(60)).unwrap();
+    let me = LockHolder::this_process("ada");
+    assert!(matches!(store.try_lock("clinic", "staging", &me, Duration::from_secs(60)).unwrap(), LockAttempt::HeldBy(_)));
+    // With a zero staleness window, any heartbeat older than this second is stale.
+    std::thread::sleep(Duration::from_millis(1100));
+    assert!(matches!(store.try_lock("clinic", "staging", &me, Duration::from_secs(0)).unwrap(), LockAttempt::Acquired { reclaimed_from: Some(_) }));
+}
+
+#[test]
+fn force_unlock_returns_the_holder() {
+    let store = SqliteStore::in_memory().unwrap();
+    let me = LockHolder::this_process("ada");
+    store.try_lock("clinic", "staging", &me, Duration::from_secs(60)).unwrap();
+    assert_eq!(store.force_unlock("clinic", "staging").unwrap().unwrap().actor, "ada");
+    assert_eq!(store.force_unlock("clinic", "staging").unwrap(), None);
+}
