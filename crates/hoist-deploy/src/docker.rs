@@ -1,0 +1,355 @@
+//! Instances as containers on a Docker engine.
+//!
+//! Each instance has up to three containers, named after its configured container name:
+//! `NAME` (live, on the published port), `NAME--next` (candidate, on an ephemeral
+//! loopback port) and `NAME--prev` (the stopped previous live container, kept until the new
+//! one is verified). The names alone say what state an interrupted rollout left, which is
+//! what [`Target::recover`] undoes.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    CreateContainerOptions, InspectContainerOptions, LogsOptions, RemoveContainerOptions,
+    RenameContainerOptions, StartContainerOptions, StopContainerOptions,
+};
+use futures::StreamExt;
+use hoist_core::target::{BackendError, ContainerState, Endpoint, InstanceSpec, Role, Target};
+use hoist_core::{Release, labels};
+use hoist_engine::{Engines, is_not_found, message};
+
+/// Seconds a container gets to stop on SIGTERM before it is killed.
+const STOP_TIMEOUT_SECS: i32 = 10;
+
+/// Runs instances on the Docker engines their config names.
+#[derive(Clone, Default)]
+pub struct DockerTarget {
+    engines: Engines,
+}
+
+impl DockerTarget {
+    pub fn new() -> Self {
+        DockerTarget::default()
+    }
+
+    async fn docker(&self, spec: &InstanceSpec) -> Result<Docker, BackendError> {
+        self.engines.get(&spec.host).await
+    }
+}
+
+/// The container name for `role`.
+pub fn container_name(spec: &InstanceSpec, role: Role) -> String {
+    match role {
+        Role::Live => spec.container.clone(),
+        Role::Candidate => format!("{}--next", spec.container),
+        Role::Previous => format!("{}--prev", spec.container),
+    }
+}
+
+fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::Live => "live",
+        Role::Candidate => "candidate",
+        Role::Previous => "previous",
+    }
+}
+
+fn engine_error(what: &str, name: &str, e: &bollard::errors::Error) -> BackendError {
+    BackendError::new(format!("{what} {name}: {}", message(e)))
+}
+
+impl DockerTarget {
+    async fn state(&self, docker: &Docker, name: &str) -> Result<ContainerState, BackendError> {
+        let info = match docker
+            .inspect_container(name, None::<InspectContainerOptions>)
+            .await
+        {
+            Ok(info) => info,
+            Err(e) if is_not_found(&e) => return Ok(ContainerState::Missing),
+            Err(e) => return Err(engine_error("cannot inspect", name, &e)),
+        };
+        let image_id = info.image.unwrap_or_default();
+        let release = info
+            .config
+            .and_then(|c| c.labels)
+            .and_then(|l| l.get(labels::RELEASE).cloned());
+        let state = info.state.unwrap_or_default();
+        Ok(if state.running == Some(true) {
+            ContainerState::Running { image_id, release }
+        } else {
+            ContainerState::Exited {
+                image_id,
+                release,
+                exit_code: state.exit_code.unwrap_or(0),
+            }
+        })
+    }
+
+    async fn remove_named(&self, docker: &Docker, name: &str) -> Result<bool, BackendError> {
+        let options = RemoveContainerOptions {
+            force: true,
+            v: true,
+            ..Default::default()
+        };
+        match docker.remove_container(name, Some(options)).await {
+            Ok(()) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(engine_error("cannot remove", name, &e)),
+        }
+    }
+
+    async fn rename(&self, docker: &Docker, from: &str, to: &str) -> Result<(), BackendError> {
+        docker
+            .rename_container(
+                from,
+                RenameContainerOptions {
+                    name: to.to_string(),
+                },
+            )
+            .await
+            .map_err(|e| engine_error("cannot rename", from, &e))
+    }
+
+    /// The host port the engine assigned to a candidate's container port.
+    async fn assigned_port(
+        &self,
+        docker: &Docker,
+        name: &str,
+        container_port: u16,
+    ) -> Result<u16, BackendError> {
+        let info = docker
+            .inspect_container(name, None::<InspectContainerOptions>)
+            .await
+            .map_err(|e| engine_error("cannot inspect", name, &e))?;
+        info.network_settings
+            .and_then(|n| n.ports)
+            .and_then(|ports| {
+                ports
+                    .get(&format!("{container_port}/tcp"))
+                    .cloned()
+                    .flatten()
+            })
+            .and_then(|bindings| {
+                bindings
+                    .into_iter()
+                    .find_map(|b| b.host_port.and_then(|p| p.parse().ok()))
+            })
+            .ok_or_else(|| BackendError::new(format!("the engine assigned no host port to {name}")))
+    }
+}
+
+#[async_trait]
+impl Target for DockerTarget {
+    async fn recover(&self, spec: &InstanceSpec) -> Result<Vec<String>, BackendError> {
+        let docker = self.docker(spec).await?;
+        let mut done = Vec::new();
+        if self
+            .remove_named(&docker, &container_name(spec, Role::Candidate))
+            .await?
+        {
+            done.push("removed a candidate container left by an interrupted rollout".to_string());
+        }
+        let previous = container_name(spec, Role::Previous);
+        if self.state(&docker, &previous).await? != ContainerState::Missing {
+            // A switch was interrupted: the live container (if any) was never verified.
+            // Undo the switch; this run will redo it properly.
+            self.remove_named(&docker, &spec.container).await?;
+            self.rename(&docker, &previous, &spec.container).await?;
+            docker
+                .start_container(&spec.container, None::<StartContainerOptions>)
+                .await
+                .map_err(|e| engine_error("cannot start", &spec.container, &e))?;
+            done.push("restored the previous container of an interrupted switch".to_string());
+        }
+        Ok(done)
+    }
+
+    async fn inspect(
+        &self,
+        spec: &InstanceSpec,
+        role: Role,
+    ) -> Result<ContainerState, BackendError> {
+        let docker = self.docker(spec).await?;
+        self.state(&docker, &container_name(spec, role)).await
+    }
+
+    async fn start(
+        &self,
+        spec: &InstanceSpec,
+        role: Role,
+        release: &Release,
+    ) -> Result<Endpoint, BackendError> {
+        let docker = self.docker(spec).await?;
+        let name = container_name(spec, role);
+        let port_key = format!("{}/tcp", spec.container_port);
+        let local = spec.host.starts_with("unix://");
+        let binding = match role {
+            // The candidate is only for hoist's probes: loopback and any free port.
+            Role::Candidate => PortBinding {
+                host_ip: Some(if local {
+                    "127.0.0.1".into()
+                } else {
+                    String::new()
+                }),
+                host_port: Some(String::new()),
+            },
+            _ => PortBinding {
+                host_ip: Some(String::new()),
+                host_port: Some(spec.port.to_string()),
+            },
+        };
+        let container_labels = HashMap::from([
+            (labels::APP.to_string(), spec.app.clone()),
+            (labels::ENVIRONMENT.to_string(), spec.environment.clone()),
+            (labels::TENANT.to_string(), spec.tenant.clone()),
+            (labels::RELEASE.to_string(), release.version.clone()),
+            (labels::ROLE.to_string(), role_label(role).to_string()),
+        ]);
+        let restart = match role {
+            Role::Candidate => RestartPolicyNameEnum::NO,
+            _ => RestartPolicyNameEnum::UNLESS_STOPPED,
+        };
+        let body = ContainerCreateBody {
+            image: Some(release.image_id.clone()),
+            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            labels: Some(container_labels),
+            exposed_ports: Some(vec![port_key.clone()]),
+            stop_timeout: Some(STOP_TIMEOUT_SECS.into()),
+            host_config: Some(HostConfig {
+                port_bindings: Some(HashMap::from([(port_key, Some(vec![binding]))])),
+                restart_policy: Some(RestartPolicy {
+                    name: Some(restart),
+                    maximum_retry_count: None,
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        // A stale container of the same name (e.g. a crashed candidate) would block create.
+        self.remove_named(&docker, &name).await?;
+        let options = CreateContainerOptions {
+            name: Some(name.clone()),
+            ..Default::default()
+        };
+        docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| engine_error("cannot create", &name, &e))?;
+        if let Err(e) = docker
+            .start_container(&name, None::<StartContainerOptions>)
+            .await
+        {
+            let logs = self.logs(spec, role, 20).await.unwrap_or_default();
+            let _ = self.remove_named(&docker, &name).await;
+            return Err(engine_error("cannot start", &name, &e).with_log(logs));
+        }
+        match role {
+            Role::Candidate => {
+                let port = self
+                    .assigned_port(&docker, &name, spec.container_port)
+                    .await?;
+                Ok(Endpoint {
+                    host: hoist_engine::published_host(&spec.host),
+                    port,
+                })
+            }
+            _ => Ok(self.live_endpoint(spec)),
+        }
+    }
+
+    fn live_endpoint(&self, spec: &InstanceSpec) -> Endpoint {
+        Endpoint {
+            host: hoist_engine::published_host(&spec.host),
+            port: spec.port,
+        }
+    }
+
+    async fn logs(
+        &self,
+        spec: &InstanceSpec,
+        role: Role,
+        lines: usize,
+    ) -> Result<Vec<String>, BackendError> {
+        let docker = self.docker(spec).await?;
+        let name = container_name(spec, role);
+        let options = LogsOptions {
+            stdout: true,
+            stderr: true,
+            tail: lines.to_string(),
+            ..Default::default()
+        };
+        let mut stream = docker.logs(&name, Some(options));
+        let mut out = Vec::new();
+        // Logs of a container that exited are complete; bound the wait anyway.
+        let collect = async {
+            while let Some(chunk) = stream.next().await {
+                match chunk {
+                    Ok(output) => out.extend(
+                        String::from_utf8_lossy(&output.into_bytes())
+                            .lines()
+                            .map(str::to_string),
+                    ),
+                    Err(e) if is_not_found(&e) => break,
+                    Err(e) => return Err(engine_error("cannot read the logs of", &name, &e)),
+                }
+            }
+            Ok(())
+        };
+        tokio::time::timeout(Duration::from_secs(5), collect)
+            .await
+            .unwrap_or(Ok(()))?;
+        let skip = out.len().saturating_sub(lines);
+        Ok(out.split_off(skip))
+    }
+
+    async fn remove(&self, spec: &InstanceSpec, role: Role) -> Result<(), BackendError> {
+        let docker = self.docker(spec).await?;
+        self.remove_named(&docker, &container_name(spec, role))
+            .await
+            .map(|_| ())
+    }
+
+    async fn demote_live(&self, spec: &InstanceSpec) -> Result<(), BackendError> {
+        let docker = self.docker(spec).await?;
+        let previous = container_name(spec, Role::Previous);
+        self.remove_named(&docker, &previous).await?;
+        match docker
+            .stop_container(
+                &spec.container,
+                Some(StopContainerOptions {
+                    t: Some(STOP_TIMEOUT_SECS),
+                    signal: None,
+                }),
+            )
+            .await
+        {
+            Ok(()) => {}
+            // 304: already stopped.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => {}
+            Err(e) => return Err(engine_error("cannot stop", &spec.container, &e)),
+        }
+        self.rename(&docker, &spec.container, &previous).await
+    }
+
+    async fn restore_previous(&self, spec: &InstanceSpec) -> Result<(), BackendError> {
+        let docker = self.docker(spec).await?;
+        self.remove_named(&docker, &spec.container).await?;
+        self.rename(
+            &docker,
+            &container_name(spec, Role::Previous),
+            &spec.container,
+        )
+        .await?;
+        docker
+            .start_container(&spec.container, None::<StartContainerOptions>)
+            .await
+            .map_err(|e| engine_error("cannot start", &spec.container, &e))
+    }
+}

@@ -1,0 +1,194 @@
+//! Read-only views of the store: history, audit; and the manual lock escape hatch.
+
+use std::time::Duration;
+
+use hoist_core::store::{AuditEntry, DeploymentRecord};
+use hoist_core::verify::short_id;
+
+use super::print_json;
+use crate::cli::Global;
+use crate::context::{Setup, load_config, open_store};
+use crate::exit;
+use crate::progress::human;
+
+pub fn history(global: &Global, environment: &str, limit: usize, json: bool) -> Result<u8, Setup> {
+    let config = load_config(global)?;
+    if config.environment(environment).is_none() {
+        return Err(unknown_environment(&config, environment));
+    }
+    let store = open_store(global, &config)?;
+    let app = config.app.name.get_ref();
+    let deployments = store.deployments(app, environment, limit).map_err(failed)?;
+    if json {
+        #[derive(serde::Serialize)]
+        struct History<'a> {
+            environment: &'a str,
+            deployments: &'a [DeploymentRecord],
+            releases: Vec<hoist_core::Release>,
+        }
+        let releases = store.releases(app).map_err(failed)?;
+        print_json(&History {
+            environment,
+            deployments: &deployments,
+            releases,
+        })?;
+        return Ok(exit::OK);
+    }
+    if deployments.is_empty() {
+        println!("{environment}: no deployments yet");
+        return Ok(exit::OK);
+    }
+    let rows: Vec<Vec<String>> = deployments
+        .iter()
+        .map(|d| {
+            let tenants = d
+                .instances
+                .iter()
+                .map(|i| format!("{}={}", i.tenant, i.outcome))
+                .collect::<Vec<_>>()
+                .join(" ");
+            vec![
+                d.id.to_string(),
+                d.started_at
+                    .chars()
+                    .take(19)
+                    .collect::<String>()
+                    .replace('T', " "),
+                d.kind.as_str().to_string(),
+                d.version.clone(),
+                short_id(&d.image_id).to_string(),
+                d.actor.clone(),
+                d.duration_ms
+                    .map(|ms| human(Duration::from_millis(ms)))
+                    .unwrap_or_else(|| "-".into()),
+                d.outcome.as_str().to_string(),
+                tenants,
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        crate::table::render(
+            &[
+                "ID",
+                "STARTED (UTC)",
+                "KIND",
+                "VERSION",
+                "IMAGE",
+                "ACTOR",
+                "TOOK",
+                "OUTCOME",
+                "INSTANCES"
+            ],
+            &rows
+        )
+    );
+    Ok(exit::OK)
+}
+
+pub fn audit(
+    global: &Global,
+    environment: Option<&str>,
+    limit: usize,
+    json: bool,
+) -> Result<u8, Setup> {
+    let config = load_config(global)?;
+    if let Some(env) = environment
+        && config.environment(env).is_none()
+    {
+        return Err(unknown_environment(&config, env));
+    }
+    let store = open_store(global, &config)?;
+    let entries: Vec<AuditEntry> = store
+        .audit_log(config.app.name.get_ref(), environment, limit)
+        .map_err(failed)?;
+    if json {
+        print_json(&entries)?;
+        return Ok(exit::OK);
+    }
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            vec![
+                e.at.chars().take(19).collect::<String>().replace('T', " "),
+                e.actor.clone(),
+                e.environment.clone().unwrap_or_else(|| "-".into()),
+                e.action.clone(),
+                e.version.clone().unwrap_or_else(|| "-".into()),
+                e.detail.clone(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        crate::table::render(
+            &["AT (UTC)", "ACTOR", "ENV", "ACTION", "VERSION", "DETAIL"],
+            &rows
+        )
+    );
+    Ok(exit::OK)
+}
+
+pub fn unlock(global: &Global, environment: &str, force: bool) -> Result<u8, Setup> {
+    let config = load_config(global)?;
+    if config.environment(environment).is_none() {
+        return Err(unknown_environment(&config, environment));
+    }
+    if !force {
+        return Err(Setup {
+            code: exit::BAD_INPUT,
+            message: format!(
+                "hoist reclaims a dead holder's lock by itself (same host: its process is gone; other hosts: no heartbeat for 60s). \
+                 Use `hoist unlock {environment} --force` only when you know the holder is not running."
+            ),
+        });
+    }
+    let store = open_store(global, &config)?;
+    let app = config.app.name.get_ref();
+    let actor = hoist_core::pipeline::resolve_actor(global.actor.as_deref());
+    match store.force_unlock(app, environment).map_err(failed)? {
+        Some(h) => {
+            let detail = format!(
+                "removed the lock of {} (pid {} on {}, since {})",
+                h.actor, h.pid, h.hostname, h.acquired_at
+            );
+            store
+                .append_audit(&AuditEntry {
+                    at: jiff::Timestamp::now().to_string(),
+                    actor,
+                    app: app.clone(),
+                    environment: Some(environment.to_string()),
+                    action: "lock.forced".into(),
+                    version: None,
+                    detail: detail.clone(),
+                })
+                .map_err(failed)?;
+            println!("{detail}");
+        }
+        None => println!("{environment} was not locked"),
+    }
+    Ok(exit::OK)
+}
+
+fn failed(e: hoist_core::StoreError) -> Setup {
+    Setup {
+        code: exit::FAILED,
+        message: format!("error: {e}"),
+    }
+}
+
+fn unknown_environment(config: &hoist_config::Config, name: &str) -> Setup {
+    Setup {
+        code: exit::BAD_INPUT,
+        message: format!(
+            "error: no environment `{name}` in {}; defined: {}",
+            config.path.display(),
+            config
+                .environments
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}

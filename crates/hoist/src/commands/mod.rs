@@ -1,0 +1,111 @@
+//! One function per subcommand. Each returns the process exit code.
+
+mod history;
+mod init;
+mod release;
+mod status;
+
+use std::time::Duration;
+
+use hoist_core::pipeline::{LockWait, PipelineError};
+use serde::Serialize;
+
+use crate::cli::{Cli, Command, LockArgs};
+use crate::context::Setup;
+use crate::exit;
+
+pub async fn run(cli: Cli) -> u8 {
+    let global = &cli.global;
+    let result = match cli.command {
+        Command::Init { name, force } => init::run(global, name, force),
+        Command::Plan {
+            environment,
+            release_version,
+            json,
+        } => release::plan(global, &environment, release_version.as_deref(), json).await,
+        Command::Build {
+            release_version,
+            json,
+        } => release::build(global, release_version.as_deref(), json).await,
+        Command::Deploy {
+            environment,
+            release_version,
+            lock,
+            json,
+        } => {
+            release::deploy(
+                global,
+                &environment,
+                release_version.as_deref(),
+                lock_wait(lock),
+                json,
+            )
+            .await
+        }
+        Command::Rollback {
+            environment,
+            to,
+            lock,
+            json,
+        } => release::rollback(global, &environment, to.as_deref(), lock_wait(lock), json).await,
+        Command::Status { environment, json } => status::run(global, &environment, json).await,
+        Command::History {
+            environment,
+            limit,
+            json,
+        } => history::history(global, &environment, limit, json),
+        Command::Audit {
+            environment,
+            limit,
+            json,
+        } => history::audit(global, environment.as_deref(), limit, json),
+        Command::Unlock { environment, force } => history::unlock(global, &environment, force),
+    };
+    match result {
+        Ok(code) => code,
+        Err(setup) => {
+            eprintln!("{}", setup.message.trim_end());
+            setup.code
+        }
+    }
+}
+
+fn lock_wait(args: LockArgs) -> LockWait {
+    match args.wait {
+        Some(secs) => LockWait::Wait(Duration::from_secs(secs)),
+        None => LockWait::Refuse,
+    }
+}
+
+impl From<PipelineError> for Setup {
+    fn from(e: PipelineError) -> Self {
+        let mut message = format!("error: {e}");
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            message.push_str(&format!("\n  caused by: {s}"));
+            source = s.source();
+        }
+        if let PipelineError::Build { source, .. } = &e
+            && !source.log_tail.is_empty()
+        {
+            message.push_str("\n  last build output:");
+            for line in &source.log_tail {
+                message.push_str(&format!("\n    | {line}"));
+            }
+        }
+        Setup {
+            code: e.exit_code() as u8,
+            message,
+        }
+    }
+}
+
+/// Prints `value` as pretty JSON on stdout.
+fn print_json(value: &impl Serialize) -> Result<(), Setup> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Setup {
+        code: exit::FAILED,
+        message: format!("cannot encode JSON: {e}"),
+    })?;
+    println!("{text}");
+    Ok(())
+}

@@ -1,0 +1,159 @@
+//! plan, build, deploy, rollback: the commands that run the pipeline.
+
+use hoist_core::pipeline::{DeploymentReport, LockWait};
+use hoist_core::verify::short_id;
+
+use super::print_json;
+use crate::cli::Global;
+use crate::context::{Setup, deployer, load_config};
+use crate::exit;
+use crate::progress::{self, human};
+
+pub async fn plan(
+    global: &Global,
+    environment: &str,
+    version: Option<&str>,
+    json: bool,
+) -> Result<u8, Setup> {
+    let config = load_config(global)?;
+    let d = deployer(global, config, hoist_core::EventSink::discard()).await?;
+    let plan = d.plan(environment, version).await?;
+    if json {
+        print_json(&plan)?;
+        return Ok(exit::OK);
+    }
+    println!("app          {}", plan.app);
+    println!("environment  {}", plan.environment);
+    println!(
+        "version      {}{}",
+        plan.version,
+        if plan.dirty {
+            " (uncommitted changes)"
+        } else {
+            ""
+        }
+    );
+    println!("fingerprint  {}", plan.fingerprint.hex);
+    for f in &plan.fingerprint.files {
+        println!("             <- {}", f.display());
+    }
+    let cache = match plan.base_cache {
+        hoist_core::events::CacheOutcome::Hit => "hit: reuse",
+        hoist_core::events::CacheOutcome::Miss => "miss: build",
+    };
+    println!("base image   {} ({cache})", plan.base_image);
+    println!(
+        "app image    {}{}",
+        plan.app_image,
+        if plan.release_exists {
+            " (already built: reuse)"
+        } else {
+            " (build)"
+        }
+    );
+    println!("instances");
+    let rows: Vec<Vec<String>> = plan
+        .instances
+        .iter()
+        .map(|i| {
+            vec![
+                i.tenant.clone(),
+                i.container.clone(),
+                format!(":{}", i.port),
+                i.running_release.clone().unwrap_or_else(|| "-".into()),
+                i.action.to_string(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        indent(&crate::table::render(
+            &["TENANT", "CONTAINER", "PORT", "RUNNING", "ACTION"],
+            &rows
+        ))
+    );
+    Ok(exit::OK)
+}
+
+pub async fn build(global: &Global, version: Option<&str>, json: bool) -> Result<u8, Setup> {
+    let config = load_config(global)?;
+    let (events, renderer) = progress::sink(global.plain);
+    let d = deployer(global, config, events).await?;
+    let outcome = d.build(version).await;
+    renderer.finish();
+    let outcome = outcome?;
+    if json {
+        print_json(&outcome)?;
+    } else {
+        let r = &outcome.release;
+        println!(
+            "built {} {} ({})",
+            r.version,
+            r.image,
+            short_id(&r.image_id)
+        );
+    }
+    Ok(exit::OK)
+}
+
+pub async fn deploy(
+    global: &Global,
+    environment: &str,
+    version: Option<&str>,
+    wait: LockWait,
+    json: bool,
+) -> Result<u8, Setup> {
+    let config = load_config(global)?;
+    let (events, renderer) = progress::sink(global.plain);
+    let d = deployer(global, config, events).await?;
+    let report = d.deploy(environment, version, wait).await;
+    renderer.finish();
+    finish(report?, json)
+}
+
+pub async fn rollback(
+    global: &Global,
+    environment: &str,
+    to: Option<&str>,
+    wait: LockWait,
+    json: bool,
+) -> Result<u8, Setup> {
+    let config = load_config(global)?;
+    let (events, renderer) = progress::sink(global.plain);
+    let d = deployer(global, config, events).await?;
+    let report = d.rollback(environment, to, wait).await;
+    renderer.finish();
+    finish(report?, json)
+}
+
+/// Prints a deployment's result and picks the exit code.
+fn finish(report: DeploymentReport, json: bool) -> Result<u8, Setup> {
+    if json {
+        print_json(&report)?;
+    } else {
+        for i in &report.instances {
+            if !i.log_tail.is_empty() {
+                println!("{}: last log lines of the failed container:", i.tenant);
+                for line in &i.log_tail {
+                    println!("    | {line}");
+                }
+            }
+        }
+        let took = human(std::time::Duration::from_millis(report.duration_ms));
+        let verb = if report.succeeded() { "ok" } else { "FAILED" };
+        println!(
+            "{verb}: {} {} ({took})",
+            report.kind.as_str(),
+            report.message
+        );
+    }
+    Ok(if report.succeeded() {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}

@@ -1,0 +1,67 @@
+use hoist_core::verify::short_id;
+
+use super::print_json;
+use crate::cli::Global;
+use crate::context::{Setup, deployer, load_config};
+use crate::exit;
+
+/// `hoist status ENV`. Exits 1 when an instance is unhealthy or off the current release,
+/// so it can gate a pipeline step.
+pub async fn run(global: &Global, environment: &str, json: bool) -> Result<u8, Setup> {
+    let config = load_config(global)?;
+    let d = deployer(global, config, hoist_core::EventSink::discard()).await?;
+    let status = d.status(environment).await?;
+    let all_good = status
+        .instances
+        .iter()
+        .all(|i| i.healthy && i.matches_current);
+    if json {
+        print_json(&status)?;
+    } else {
+        match &status.current {
+            Some(r) => println!(
+                "{environment}: current release {} ({})",
+                r.version,
+                short_id(&r.image_id)
+            ),
+            None => println!("{environment}: no successful deployment yet"),
+        }
+        let rows: Vec<Vec<String>> = status
+            .instances
+            .iter()
+            .map(|i| {
+                vec![
+                    i.tenant.clone(),
+                    i.container.clone(),
+                    i.running_release.clone().unwrap_or_else(|| "-".into()),
+                    i.image_id
+                        .as_deref()
+                        .map(short_id)
+                        .unwrap_or("-")
+                        .to_string(),
+                    if i.matches_current { "yes" } else { "NO" }.to_string(),
+                    if i.healthy {
+                        "healthy".to_string()
+                    } else {
+                        format!("UNHEALTHY: {}", i.message)
+                    },
+                ]
+            })
+            .collect();
+        print!(
+            "{}",
+            crate::table::render(
+                &[
+                    "TENANT",
+                    "CONTAINER",
+                    "RELEASE",
+                    "IMAGE",
+                    "CURRENT",
+                    "HEALTH"
+                ],
+                &rows
+            )
+        );
+    }
+    Ok(if all_good { exit::OK } else { exit::FAILED })
+}

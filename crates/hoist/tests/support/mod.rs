@@ -1,0 +1,228 @@
+//! A tiny app for integration tests: busybox httpd on `FROM scratch`, built by hoist on the
+//! real Docker engine. The dependency "base" is busybox itself plus `deps.txt`; the "code"
+//! is `www/`. Each fixture gets its own app name, image repository and ports, so tests run
+//! in parallel, and its own nonce in `deps.txt`, so its first base build is really a build.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct App {
+    pub dir: tempfile::TempDir,
+    pub name: String,
+    pub ports: Vec<u16>,
+}
+
+/// Where Debian's busybox-static puts its binary.
+const BUSYBOX: &str = "/bin/busybox";
+
+impl App {
+    /// An app called `name` with one instance per port in staging.
+    pub fn new(name: &str, ports: &[u16]) -> App {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let app = App {
+            dir,
+            name: name.to_string(),
+            ports: ports.to_vec(),
+        };
+        app.cleanup_containers();
+        let root = app.root();
+        std::fs::create_dir_all(root.join("vendor")).unwrap();
+        std::fs::copy(BUSYBOX, root.join("vendor/busybox"))
+            .expect("busybox-static must be installed (apt-get install busybox-static)");
+        let nonce = format!(
+            "{}-{}",
+            std::process::id(),
+            jiff::Timestamp::now().as_nanosecond()
+        );
+        app.write("deps.txt", &format!("left-pad==1.0 # {nonce}\n"));
+        app.write(
+            "Dockerfile.base",
+            "FROM scratch\nCOPY vendor/busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nCOPY deps.txt /deps.txt\n",
+        );
+        app.set_start_delay(0);
+        app.write("www/healthz", "ok\n");
+        app.write("www/index.html", "<h1>v1</h1>\n");
+        app.write(".dockerignore", ".git\n.hoist\n");
+        app.write_config("5s");
+        app.git(&["init", "-q"]);
+        app
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, rel: &str, content: &str) {
+        let path = self.root().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+
+    /// The app Dockerfile; the server starts `delay` seconds after the container does.
+    pub fn set_start_delay(&self, delay: u32) {
+        self.write(
+            "Dockerfile",
+            &format!(
+                "ARG HOIST_BASE\nFROM ${{HOIST_BASE}}\nARG HOIST_VERSION=dev\nCOPY www /www\nRUN echo \"$HOIST_VERSION\" > /www/version\nSTOPSIGNAL SIGKILL\nCMD [\"sh\", \"-c\", \"sleep {delay}; exec httpd -f -p 8080 -h /www\"]\n"
+            ),
+        );
+    }
+
+    pub fn write_config(&self, health_timeout: &str) {
+        let mut text = format!(
+            "[app]\nname = \"{name}\"\nimage = \"hoist-test/{name}\"\nport = 8080\nversion_path = \"/version\"\n\n\
+             [build]\ndependencies = [\"deps.txt\", \"vendor/*\"]\n\n\
+             [environments.staging]\nrollout = {{ concurrency = 2, health_timeout = \"{health_timeout}\" }}\n",
+            name = self.name
+        );
+        for (i, port) in self.ports.iter().enumerate() {
+            text.push_str(&format!("\n[[environments.staging.instances]]\ntenant = \"t{i}\"\nport = {port}\nenv = {{ TENANT = \"t{i}\" }}\n"));
+        }
+        self.write("hoist.toml", &text);
+    }
+
+    pub fn git(&self, args: &[&str]) {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(self.root())
+            .args(["-c", "user.name=test", "-c", "user.email=test@example.com"])
+            .args(args)
+            .output()
+            .expect("git");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Commits everything and tags it.
+    pub fn release(&self, tag: &str) {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "--allow-empty", "-m", tag]);
+        self.git(&["tag", tag]);
+    }
+
+    pub fn hoist_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hoist"));
+        cmd.current_dir(self.root())
+            .args(["--plain", "--actor", "tester"])
+            .args(args)
+            .env_remove("DOCKER_HOST");
+        cmd
+    }
+
+    pub fn hoist(&self, args: &[&str]) -> Run {
+        let out = self.hoist_command(args).output().expect("run hoist");
+        Run::from(out)
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.root().join(".hoist/state.db")
+    }
+
+    /// GET http://127.0.0.1:PORT/PATH with curl-free std networking.
+    pub fn get(&self, port: u16, path: &str) -> Option<(u16, String)> {
+        http_get(port, path)
+    }
+
+    /// Names of this app's containers on the engine (any state).
+    pub fn containers(&self) -> Vec<String> {
+        let out = Command::new("docker")
+            .args([
+                "ps",
+                "-a",
+                "--filter",
+                &format!("label=dev.hoist.app={}", self.name),
+                "--format",
+                "{{.Names}}",
+            ])
+            .output()
+            .expect("docker ps");
+        let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        names
+    }
+
+    pub fn image_id(&self, reference: &str) -> Option<String> {
+        let out = Command::new("docker")
+            .args(["image", "inspect", "--format", "{{.Id}}", reference])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    fn cleanup_containers(&self) {
+        let names = self.containers();
+        if !names.is_empty() {
+            let _ = Command::new("docker")
+                .args(["rm", "-f"])
+                .args(&names)
+                .output();
+        }
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.cleanup_containers();
+    }
+}
+
+/// The result of one hoist run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(out: Output) -> Self {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    pub fn ok(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "hoist failed:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!("not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
+        })
+    }
+}
+
+/// A minimal HTTP/1.0 GET, so tests need no HTTP client crate.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(3)))
+        .ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((status, body))
+}
