@@ -66,6 +66,7 @@ impl Builder for DockerBuilder {
             dockerfile: DOCKERFILE_NAME.to_string(),
             t: Some(request.tag.clone()),
             rm: true,
+            nocache: request.no_cache,
             forcerm: true,
             buildargs: Some(request.args.clone().into_iter().collect::<HashMap<_, _>>()),
             platform: request.platform.clone(),

@@ -7,6 +7,10 @@
 //! durations. Fields that those checks can reject are kept `Spanned`, so their errors can
 //! point at the offending text too.
 
+// `ConfigError::Invalid` carries the source text for miette; it is built once per run,
+// so its size on the error path does not matter.
+#![allow(clippy::result_large_err)]
+
 mod error;
 mod load;
 pub mod notify;

@@ -19,6 +19,9 @@ pub struct Config {
     pub state: State,
     #[serde(default)]
     pub environments: BTreeMap<String, Spanned<Environment>>,
+    /// `[groups]`: named lists of people, referenced as `@name` in policies.
+    #[serde(default)]
+    pub groups: crate::release::Groups,
     /// Directory holding the config file; set by [`crate::load`], not read from the file.
     #[serde(skip)]
     pub root: PathBuf,
@@ -117,6 +120,19 @@ pub struct Environment {
     #[serde(default)]
     pub rollout: Rollout,
     pub instances: Spanned<Vec<Spanned<Instance>>>,
+    /// Which refs deploy here: see [`crate::release::RefRule`].
+    #[serde(default)]
+    pub deploy_from: Vec<Spanned<crate::release::RefRule>>,
+    /// Environments that may knowingly receive the same refs as this one: see
+    /// [`crate::release`].
+    #[serde(default)]
+    pub overlaps_with: Vec<Spanned<String>>,
+    /// Environments a release must have been verified in before it may deploy here.
+    #[serde(default)]
+    pub requires_verified_in: Vec<Spanned<String>>,
+    /// Who may deploy here, which refs, and when: see [`crate::release::Policy`].
+    #[serde(default)]
+    pub policy: Option<Spanned<crate::release::Policy>>,
 }
 
 /// `[environments.NAME.rollout]`.

@@ -189,6 +189,7 @@ pub(crate) fn validate(config: &Config, path: &Path, text: &str) -> Result<(), C
             ));
         }
     }
+    crate::release::validate_release(config, path, text)?;
     Ok(())
 }
 

@@ -53,7 +53,10 @@ pub enum InstanceState {
 
 impl InstanceState {
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Unchanged | Self::Healthy | Self::RolledBack | Self::Failed | Self::Skipped)
+        matches!(
+            self,
+            Self::Unchanged | Self::Healthy | Self::RolledBack | Self::Failed | Self::Skipped
+        )
     }
     pub fn label(self) -> &'static str {
         match self {
@@ -84,13 +87,33 @@ pub enum CacheOutcome {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    StageStarted { stage: Stage, detail: String },
-    StageFinished { stage: Stage, detail: String, #[serde(with = "millis")] took: Duration },
-    BaseImage { reference: String, cache: CacheOutcome },
+    StageStarted {
+        stage: Stage,
+        detail: String,
+    },
+    StageFinished {
+        stage: Stage,
+        detail: String,
+        #[serde(with = "millis")]
+        took: Duration,
+    },
+    BaseImage {
+        reference: String,
+        cache: CacheOutcome,
+    },
     /// A line of build output.
-    BuildOutput { image: String, line: String },
-    Instance { tenant: String, state: InstanceState, message: String },
-    Warning { message: String },
+    BuildOutput {
+        image: String,
+        line: String,
+    },
+    Instance {
+        tenant: String,
+        state: InstanceState,
+        message: String,
+    },
+    Warning {
+        message: String,
+    },
 }
 
 mod millis {
@@ -116,7 +139,11 @@ impl EventSink {
         (self.0)(&event);
     }
     pub fn instance(&self, tenant: &str, state: InstanceState, message: impl Into<String>) {
-        self.emit(Event::Instance { tenant: tenant.to_string(), state, message: message.into() });
+        self.emit(Event::Instance {
+            tenant: tenant.to_string(),
+            state,
+            message: message.into(),
+        });
     }
 }
 

@@ -134,16 +134,22 @@ pub fn matching_files(root: &Path, globs: &[String]) -> Result<Vec<PathBuf>, Fin
     let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
         .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !matches!(e.file_name().to_str(), Some(".git" | ".hoist")));
+        .filter_entry(|e| {
+            e.depth() == 0 || !matches!(e.file_name().to_str(), Some(".git" | ".hoist"))
+        });
     for entry in walker {
         let entry = entry.map_err(|e| FingerprintError::Read {
-            path: e.path().map_or_else(|| root.to_path_buf(), Path::to_path_buf),
+            path: e
+                .path()
+                .map_or_else(|| root.to_path_buf(), Path::to_path_buf),
             source: e.into(),
         })?;
         if !entry.file_type().is_file() {
             continue;
         }
-        let Ok(rel) = entry.path().strip_prefix(root) else { continue };
+        let Ok(rel) = entry.path().strip_prefix(root) else {
+            continue;
+        };
         if set.is_match(rel) {
             files.push(rel.to_path_buf());
         }
@@ -200,9 +206,18 @@ mod tests {
         let app = App::new();
         let fp = app.fingerprint();
         // Sorted by path components: the directory `requirements` before `requirements.txt`.
-        assert_eq!(fp.files, vec![PathBuf::from("requirements/base.txt"), PathBuf::from("requirements.txt")]);
+        assert_eq!(
+            fp.files,
+            vec![
+                PathBuf::from("requirements/base.txt"),
+                PathBuf::from("requirements.txt")
+            ]
+        );
         assert_eq!(fp.hex.len(), 64);
-        assert_eq!(fp.base_image("reg/clinic"), format!("reg/clinic-base:fp-{}", &fp.hex[..16]));
+        assert_eq!(
+            fp.base_image("reg/clinic"),
+            format!("reg/clinic-base:fp-{}", &fp.hex[..16])
+        );
     }
 
     #[test]
@@ -237,7 +252,11 @@ mod tests {
             changed(&|a| a.platform = "linux/arm64".into()),
             changed(&|a| {
                 // Same bytes under another name.
-                std::fs::rename(a.dir.path().join("requirements.txt"), a.dir.path().join("requirements-x.txt")).unwrap();
+                std::fs::rename(
+                    a.dir.path().join("requirements.txt"),
+                    a.dir.path().join("requirements-x.txt"),
+                )
+                .unwrap();
             }),
         ];
         for (i, v) in variants.iter().enumerate() {

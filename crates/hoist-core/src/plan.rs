@@ -37,7 +37,11 @@ pub struct PlannedInstance {
 }
 
 impl Deployer {
-    pub async fn plan(&self, environment: &str, version: Option<&str>) -> Result<Plan, PipelineError> {
+    pub async fn plan(
+        &self,
+        environment: &str,
+        version: Option<&str>,
+    ) -> Result<Plan, PipelineError> {
         let specs = self.instances(environment)?;
         let build = self.plan_build(version).await?;
         let mut instances = Vec::with_capacity(specs.len());
@@ -45,7 +49,9 @@ impl Deployer {
             let live = self.target.inspect(spec, Role::Live).await?;
             let action = match (&live, &build.existing) {
                 (ContainerState::Missing, _) => "create",
-                (ContainerState::Running { image_id, .. }, Some(r)) if *image_id == r.image_id => "keep",
+                (ContainerState::Running { image_id, .. }, Some(r)) if *image_id == r.image_id => {
+                    "keep"
+                }
                 _ => "replace",
             };
             instances.push(PlannedInstance {

@@ -168,10 +168,21 @@ pub trait Store: Send + Sync {
     fn releases(&self, app: &str) -> Result<Vec<Release>, StoreError>;
 
     fn begin_deployment(&self, record: &DeploymentRecord) -> Result<i64, StoreError>;
-    fn record_instance(&self, deployment: i64, outcome: &InstanceOutcome) -> Result<(), StoreError>;
-    fn finish_deployment(&self, deployment: i64, outcome: DeploymentOutcome, message: &str) -> Result<(), StoreError>;
+    fn record_instance(&self, deployment: i64, outcome: &InstanceOutcome)
+    -> Result<(), StoreError>;
+    fn finish_deployment(
+        &self,
+        deployment: i64,
+        outcome: DeploymentOutcome,
+        message: &str,
+    ) -> Result<(), StoreError>;
     /// Newest first.
-    fn deployments(&self, app: &str, environment: &str, limit: usize) -> Result<Vec<DeploymentRecord>, StoreError>;
+    fn deployments(
+        &self,
+        app: &str,
+        environment: &str,
+        limit: usize,
+    ) -> Result<Vec<DeploymentRecord>, StoreError>;
 
     /// Releases that were successfully deployed to `environment`, newest deployment first,
     /// each once. The first is the environment's current release.
@@ -179,14 +190,30 @@ pub trait Store: Send + Sync {
 
     fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
     /// Newest first.
-    fn audit_log(&self, app: &str, environment: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+    fn audit_log(
+        &self,
+        app: &str,
+        environment: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// Takes `environment`'s lock unless a live holder has it. A holder that is dead (see
     /// [`LockHolder::is_dead_on_this_host`]) or whose heartbeat is older than
     /// `stale_after` is replaced, and its running deployment is marked interrupted.
-    fn try_lock(&self, app: &str, environment: &str, holder: &LockHolder, stale_after: std::time::Duration) -> Result<LockAttempt, StoreError>;
+    fn try_lock(
+        &self,
+        app: &str,
+        environment: &str,
+        holder: &LockHolder,
+        stale_after: std::time::Duration,
+    ) -> Result<LockAttempt, StoreError>;
     /// Refreshes the heartbeat and the deployment the lock covers.
-    fn heartbeat(&self, app: &str, environment: &str, holder: &LockHolder) -> Result<(), StoreError>;
+    fn heartbeat(
+        &self,
+        app: &str,
+        environment: &str,
+        holder: &LockHolder,
+    ) -> Result<(), StoreError>;
     fn unlock(&self, app: &str, environment: &str, holder: &LockHolder) -> Result<(), StoreError>;
     /// Removes the lock whoever holds it (`hoist unlock --force`); returns the holder.
     fn force_unlock(&self, app: &str, environment: &str) -> Result<Option<LockHolder>, StoreError>;

@@ -24,7 +24,10 @@ pub struct BackendError {
 
 impl BackendError {
     pub fn new(message: impl Into<String>) -> Self {
-        BackendError { message: message.into(), log_tail: Vec::new() }
+        BackendError {
+            message: message.into(),
+            log_tail: Vec::new(),
+        }
     }
     pub fn with_log(mut self, log_tail: Vec<String>) -> Self {
         self.log_tail = log_tail;
@@ -52,6 +55,8 @@ pub struct BuildRequest {
     pub args: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
     pub platform: String,
+    /// Ignore the engine's layer cache (benchmarks of a cold build use it).
+    pub no_cache: bool,
 }
 
 /// Builds images and answers whether one exists.
@@ -61,7 +66,11 @@ pub trait Builder: Send + Sync {
     async fn image_id(&self, reference: &str) -> Result<Option<String>, BackendError>;
     /// Builds and tags an image, streaming its output as [`crate::Event::BuildOutput`].
     /// Returns the image id. On failure the error carries the last lines of output.
-    async fn build(&self, request: &BuildRequest, events: &EventSink) -> Result<String, BackendError>;
+    async fn build(
+        &self,
+        request: &BuildRequest,
+        events: &EventSink,
+    ) -> Result<String, BackendError>;
 }
 
 /// One tenant's running copy of the app, as a target sees it.
@@ -99,21 +108,32 @@ pub enum Role {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum ContainerState {
     Missing,
-    Running { image_id: String, release: Option<String> },
-    Exited { image_id: String, release: Option<String>, exit_code: i64 },
+    Running {
+        image_id: String,
+        release: Option<String>,
+    },
+    Exited {
+        image_id: String,
+        release: Option<String>,
+        exit_code: i64,
+    },
 }
 
 impl ContainerState {
     pub fn image_id(&self) -> Option<&str> {
         match self {
             ContainerState::Missing => None,
-            ContainerState::Running { image_id, .. } | ContainerState::Exited { image_id, .. } => Some(image_id),
+            ContainerState::Running { image_id, .. } | ContainerState::Exited { image_id, .. } => {
+                Some(image_id)
+            }
         }
     }
     pub fn release(&self) -> Option<&str> {
         match self {
             ContainerState::Missing => None,
-            ContainerState::Running { release, .. } | ContainerState::Exited { release, .. } => release.as_deref(),
+            ContainerState::Running { release, .. } | ContainerState::Exited { release, .. } => {
+                release.as_deref()
+            }
         }
     }
     pub fn is_running(&self) -> bool {
@@ -142,14 +162,28 @@ pub trait Target: Send + Sync {
     /// candidate is removed; a previous container with no live one is made live again.
     /// Returns what was done, for the log.
     async fn recover(&self, instance: &InstanceSpec) -> Result<Vec<String>, BackendError>;
-    async fn inspect(&self, instance: &InstanceSpec, role: Role) -> Result<ContainerState, BackendError>;
+    async fn inspect(
+        &self,
+        instance: &InstanceSpec,
+        role: Role,
+    ) -> Result<ContainerState, BackendError>;
     /// Creates and starts a container of `release` in `role` (candidate or live), with the
     /// instance's env, labels and port, and returns where it answers.
-    async fn start(&self, instance: &InstanceSpec, role: Role, release: &Release) -> Result<Endpoint, BackendError>;
+    async fn start(
+        &self,
+        instance: &InstanceSpec,
+        role: Role,
+        release: &Release,
+    ) -> Result<Endpoint, BackendError>;
     /// Where the live container answers (the published port).
     fn live_endpoint(&self, instance: &InstanceSpec) -> Endpoint;
     /// Last `lines` lines of a container's output.
-    async fn logs(&self, instance: &InstanceSpec, role: Role, lines: usize) -> Result<Vec<String>, BackendError>;
+    async fn logs(
+        &self,
+        instance: &InstanceSpec,
+        role: Role,
+        lines: usize,
+    ) -> Result<Vec<String>, BackendError>;
     /// Stops and removes a container; no error if it does not exist.
     async fn remove(&self, instance: &InstanceSpec, role: Role) -> Result<(), BackendError>;
     /// Stops the live container and keeps it as the previous one, freeing the port.

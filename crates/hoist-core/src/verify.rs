@@ -53,7 +53,9 @@ pub fn verify(observed: &Observation, expected: &Expectation<'_>) -> Verdict {
         None => return Verdict::Pending(format!("waiting to probe {path}")),
         Some(Err(why)) => return Verdict::Pending(format!("waiting for {path} to answer ({why})")),
         Some(Ok((status, _))) if !(200..300).contains(status) => {
-            return Verdict::Pending(format!("waiting for {path} to answer 2xx (it answered {status})"));
+            return Verdict::Pending(format!(
+                "waiting for {path} to answer 2xx (it answered {status})"
+            ));
         }
         Some(Ok(_)) => {}
     }
@@ -61,12 +63,19 @@ pub fn verify(observed: &Observation, expected: &Expectation<'_>) -> Verdict {
         let version = expected.version;
         match &observed.version {
             None => return Verdict::Pending(format!("waiting to probe {vpath}")),
-            Some(Err(why)) => return Verdict::Pending(format!("waiting for {vpath} to answer ({why})")),
+            Some(Err(why)) => {
+                return Verdict::Pending(format!("waiting for {vpath} to answer ({why})"));
+            }
             Some(Ok((status, _))) if !(200..300).contains(status) => {
-                return Verdict::Pending(format!("waiting for {vpath} to answer 2xx (it answered {status})"));
+                return Verdict::Pending(format!(
+                    "waiting for {vpath} to answer 2xx (it answered {status})"
+                ));
             }
             Some(Ok((_, body))) if !body.contains(version) => {
-                return Verdict::Pending(format!("{vpath} reports {:?}, not {version}", excerpt(body)));
+                return Verdict::Pending(format!(
+                    "{vpath} reports {:?}, not {version}",
+                    excerpt(body)
+                ));
             }
             Some(Ok(_)) => {}
         }
@@ -92,51 +101,106 @@ mod tests {
     const IMAGE: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 
     fn expect(version_path: Option<&'static str>) -> Expectation<'static> {
-        Expectation { image_id: IMAGE, version: "v1.2.0", health_path: "/healthz", version_path }
+        Expectation {
+            image_id: IMAGE,
+            version: "v1.2.0",
+            health_path: "/healthz",
+            version_path,
+        }
     }
 
     fn running() -> ContainerState {
-        ContainerState::Running { image_id: IMAGE.into(), release: Some("v1.2.0".into()) }
+        ContainerState::Running {
+            image_id: IMAGE.into(),
+            release: Some("v1.2.0".into()),
+        }
     }
 
-    fn obs(container: ContainerState, health: Option<ProbeResult>, version: Option<ProbeResult>) -> Observation {
-        Observation { container, health, version }
+    fn obs(
+        container: ContainerState,
+        health: Option<ProbeResult>,
+        version: Option<ProbeResult>,
+    ) -> Observation {
+        Observation {
+            container,
+            health,
+            version,
+        }
     }
 
     #[test]
     fn healthy_and_right_version_is_verified() {
-        let o = obs(running(), Some(Ok((200, "ok".into()))), Some(Ok((200, "v1.2.0\n".into()))));
+        let o = obs(
+            running(),
+            Some(Ok((200, "ok".into()))),
+            Some(Ok((200, "v1.2.0\n".into()))),
+        );
         assert_eq!(verify(&o, &expect(Some("/version"))), Verdict::Verified);
         assert_eq!(verify(&o, &expect(None)), Verdict::Verified);
     }
 
     #[test]
     fn missing_or_exited_container_fails_at_once() {
-        assert_eq!(verify(&obs(ContainerState::Missing, None, None), &expect(None)), Verdict::Failed("the container does not exist".into()));
-        let exited = ContainerState::Exited { image_id: IMAGE.into(), release: None, exit_code: 3 };
-        assert_eq!(verify(&obs(exited, None, None), &expect(None)), Verdict::Failed("the container exited with code 3".into()));
+        assert_eq!(
+            verify(&obs(ContainerState::Missing, None, None), &expect(None)),
+            Verdict::Failed("the container does not exist".into())
+        );
+        let exited = ContainerState::Exited {
+            image_id: IMAGE.into(),
+            release: None,
+            exit_code: 3,
+        };
+        assert_eq!(
+            verify(&obs(exited, None, None), &expect(None)),
+            Verdict::Failed("the container exited with code 3".into())
+        );
     }
 
     #[test]
     fn wrong_image_fails() {
-        let other = ContainerState::Running { image_id: "sha256:bbbbbbbbbbbbbbbb".into(), release: None };
-        let v = verify(&obs(other, Some(Ok((200, String::new()))), None), &expect(None));
+        let other = ContainerState::Running {
+            image_id: "sha256:bbbbbbbbbbbbbbbb".into(),
+            release: None,
+        };
+        let v = verify(
+            &obs(other, Some(Ok((200, String::new()))), None),
+            &expect(None),
+        );
         assert_eq!(v, Verdict::Failed("the container runs image sha256:bbbbbbbbbbbb, not the release's sha256:aaaaaaaaaaaa".into()));
     }
 
     #[test]
     fn unanswered_or_unhealthy_probe_is_pending_with_reason() {
         let refused = obs(running(), Some(Err("connection refused".into())), None);
-        assert_eq!(verify(&refused, &expect(None)), Verdict::Pending("waiting for /healthz to answer (connection refused)".into()));
+        assert_eq!(
+            verify(&refused, &expect(None)),
+            Verdict::Pending("waiting for /healthz to answer (connection refused)".into())
+        );
         let unhealthy = obs(running(), Some(Ok((503, "starting".into()))), None);
-        assert_eq!(verify(&unhealthy, &expect(None)), Verdict::Pending("waiting for /healthz to answer 2xx (it answered 503)".into()));
+        assert_eq!(
+            verify(&unhealthy, &expect(None)),
+            Verdict::Pending("waiting for /healthz to answer 2xx (it answered 503)".into())
+        );
     }
 
     #[test]
     fn old_version_reported_is_pending_and_says_what_was_seen() {
-        let o = obs(running(), Some(Ok((200, "ok".into()))), Some(Ok((200, "v1.1.0".into()))));
-        assert_eq!(verify(&o, &expect(Some("/version"))), Verdict::Pending("/version reports \"v1.1.0\", not v1.2.0".into()));
-        let not_found = obs(running(), Some(Ok((200, "ok".into()))), Some(Ok((404, String::new()))));
-        assert!(matches!(verify(&not_found, &expect(Some("/version"))), Verdict::Pending(m) if m.contains("404")));
+        let o = obs(
+            running(),
+            Some(Ok((200, "ok".into()))),
+            Some(Ok((200, "v1.1.0".into()))),
+        );
+        assert_eq!(
+            verify(&o, &expect(Some("/version"))),
+            Verdict::Pending("/version reports \"v1.1.0\", not v1.2.0".into())
+        );
+        let not_found = obs(
+            running(),
+            Some(Ok((200, "ok".into()))),
+            Some(Ok((404, String::new()))),
+        );
+        assert!(
+            matches!(verify(&not_found, &expect(Some("/version"))), Verdict::Pending(m) if m.contains("404"))
+        );
     }
 }

@@ -26,7 +26,9 @@ pub enum VersionError {
     NotARepository { dir: std::path::PathBuf },
     #[error("cannot run git: {0}; install git or pass --version")]
     Git(#[source] std::io::Error),
-    #[error("`{0}` is not a usable version: use letters, digits, `.`, `_`, `-` and `+`, up to 128 characters, starting with a letter or digit")]
+    #[error(
+        "`{0}` is not a usable version: use letters, digits, `.`, `_`, `-` and `+`, up to 128 characters, starting with a letter or digit"
+    )]
     Invalid(String),
 }
 
@@ -38,21 +40,41 @@ pub fn derive(dir: &Path, requested: Option<&str>) -> Result<SourceVersion, Vers
     let head = git(dir, &["rev-parse", "HEAD"]).map_err(VersionError::Git)?;
     let Some(commit) = head else {
         return match requested {
-            Some(v) => Ok(SourceVersion { version: v.to_string(), commit: "unknown".into(), commit_time: None, dirty: false }),
-            None => Err(VersionError::NotARepository { dir: dir.to_path_buf() }),
+            Some(v) => Ok(SourceVersion {
+                version: v.to_string(),
+                commit: "unknown".into(),
+                commit_time: None,
+                dirty: false,
+            }),
+            None => Err(VersionError::NotARepository {
+                dir: dir.to_path_buf(),
+            }),
         };
     };
-    let tags = git(dir, &["tag", "--points-at", "HEAD"]).map_err(VersionError::Git)?.unwrap_or_default();
+    let tags = git(dir, &["tag", "--points-at", "HEAD"])
+        .map_err(VersionError::Git)?
+        .unwrap_or_default();
     // Untracked files count too: they end up in the build context. hoist's own state
     // directory does not.
-    let status = git(dir, &["status", "--porcelain", "--", ".", ":(exclude).hoist"]).map_err(VersionError::Git)?.unwrap_or_default();
-    let commit_time = git(dir, &["show", "-s", "--format=%cI", "HEAD"]).map_err(VersionError::Git)?;
+    let status = git(
+        dir,
+        &["status", "--porcelain", "--", ".", ":(exclude).hoist"],
+    )
+    .map_err(VersionError::Git)?
+    .unwrap_or_default();
+    let commit_time =
+        git(dir, &["show", "-s", "--format=%cI", "HEAD"]).map_err(VersionError::Git)?;
     let dirty = !status.trim().is_empty();
     let version = match requested {
         Some(v) => v.to_string(),
         None => version_from(tags.lines(), &commit, dirty),
     };
-    Ok(SourceVersion { version, commit, commit_time, dirty })
+    Ok(SourceVersion {
+        version,
+        commit,
+        commit_time,
+        dirty,
+    })
 }
 
 /// The version for a commit with `tags` pointing at it: the highest semver tag (with or
@@ -80,8 +102,13 @@ pub fn check_version(v: &str) -> Result<(), VersionError> {
     let ok = !v.is_empty()
         && v.len() <= 128
         && v.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && v.chars().all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c));
-    if ok { Ok(()) } else { Err(VersionError::Invalid(v.to_string())) }
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(VersionError::Invalid(v.to_string()))
+    }
 }
 
 /// Docker tags cannot contain `+` (semver build metadata); it becomes `_`.
@@ -93,7 +120,9 @@ pub fn image_tag(version: &str) -> String {
 fn git(dir: &Path, args: &[&str]) -> std::io::Result<Option<String>> {
     let out = Command::new("git").arg("-C").arg(dir).args(args).output()?;
     if out.status.success() {
-        Ok(Some(String::from_utf8_lossy(&out.stdout).trim().to_string()))
+        Ok(Some(
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        ))
     } else {
         Ok(None)
     }
@@ -108,24 +137,42 @@ mod tests {
     #[test]
     fn semver_tag_at_head_names_the_release() {
         assert_eq!(version_from(["v1.2.0"].into_iter(), SHA, false), "v1.2.0");
-        assert_eq!(version_from(["2.0.0-beta.1"].into_iter(), SHA, false), "2.0.0-beta.1");
+        assert_eq!(
+            version_from(["2.0.0-beta.1"].into_iter(), SHA, false),
+            "2.0.0-beta.1"
+        );
     }
 
     #[test]
     fn highest_semver_tag_wins_and_other_tags_are_ignored() {
-        let tags = ["deployed-2024", "v1.2.0", "v1.10.0", "v1.10.0-rc.1", "latest"];
+        let tags = [
+            "deployed-2024",
+            "v1.2.0",
+            "v1.10.0",
+            "v1.10.0-rc.1",
+            "latest",
+        ];
         assert_eq!(version_from(tags.into_iter(), SHA, false), "v1.10.0");
     }
 
     #[test]
     fn untagged_commit_uses_short_sha() {
-        assert_eq!(version_from(["nightly"].into_iter(), SHA, false), "0123456789ab");
+        assert_eq!(
+            version_from(["nightly"].into_iter(), SHA, false),
+            "0123456789ab"
+        );
     }
 
     #[test]
     fn dirty_tree_is_marked_and_never_takes_the_tag() {
-        assert_eq!(version_from(std::iter::empty(), SHA, true), "0123456789ab-dirty");
-        assert_eq!(version_from(["v1.2.0"].into_iter(), SHA, true), "0123456789ab-dirty");
+        assert_eq!(
+            version_from(std::iter::empty(), SHA, true),
+            "0123456789ab-dirty"
+        );
+        assert_eq!(
+            version_from(["v1.2.0"].into_iter(), SHA, true),
+            "0123456789ab-dirty"
+        );
     }
 
     #[test]
@@ -143,11 +190,28 @@ mod tests {
     fn derive_reads_a_real_repository() {
         let dir = tempfile::tempdir().unwrap();
         let run = |args: &[&str]| {
-            let ok = Command::new("git").arg("-C").arg(dir.path()).args(args).output().unwrap().status.success();
+            let ok = Command::new("git")
+                .arg("-C")
+                .arg(dir.path())
+                .args(args)
+                .output()
+                .unwrap()
+                .status
+                .success();
             assert!(ok, "git {args:?}");
         };
         run(&["init", "-q"]);
-        run(&["-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q", "--allow-empty", "-m", "one"]);
+        run(&[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@e",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "one",
+        ]);
         let v = derive(dir.path(), None).unwrap();
         assert_eq!(v.version.len(), 12);
         assert!(!v.dirty);
@@ -158,13 +222,22 @@ mod tests {
         let dirty = derive(dir.path(), None).unwrap();
         assert!(dirty.dirty);
         assert!(dirty.version.ends_with("-dirty"));
-        assert_eq!(derive(dir.path(), Some("custom-1")).unwrap().version, "custom-1");
+        assert_eq!(
+            derive(dir.path(), Some("custom-1")).unwrap().version,
+            "custom-1"
+        );
     }
 
     #[test]
     fn outside_a_repository_needs_an_explicit_version() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(derive(dir.path(), None), Err(VersionError::NotARepository { .. })));
-        assert_eq!(derive(dir.path(), Some("v9.0.0")).unwrap().commit, "unknown");
+        assert!(matches!(
+            derive(dir.path(), None),
+            Err(VersionError::NotARepository { .. })
+        ));
+        assert_eq!(
+            derive(dir.path(), Some("v9.0.0")).unwrap().commit,
+            "unknown"
+        );
     }
 }

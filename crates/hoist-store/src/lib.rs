@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use hoist_core::Release;
 use hoist_core::store::{
-    AuditEntry, DeploymentKind, DeploymentOutcome, DeploymentRecord, InstanceOutcome, LockAttempt, LockHolder, Store, StoreError,
+    AuditEntry, DeploymentKind, DeploymentOutcome, DeploymentRecord, InstanceOutcome, LockAttempt,
+    LockHolder, Store, StoreError,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -24,16 +25,20 @@ pub struct SqliteStore {
 }
 
 fn err(e: impl std::fmt::Display) -> StoreError {
-    StoreError { message: e.to_string() }
+    StoreError {
+        message: e.to_string(),
+    }
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let conn = Connection::open(path).map_err(|e| err(format!("cannot open {}: {e}", path.display())))?;
+        let conn = Connection::open(path)
+            .map_err(|e| err(format!("cannot open {}: {e}", path.display())))?;
         Self::init(conn)
     }
 
@@ -44,10 +49,14 @@ impl SqliteStore {
 
     fn init(mut conn: Connection) -> Result<SqliteStore, StoreError> {
         conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(err)?;
         schema::migrate(&mut conn).map_err(err)?;
-        Ok(SqliteStore { conn: Mutex::new(conn) })
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -109,15 +118,23 @@ impl Store for SqliteStore {
 
     fn find_release(&self, app: &str, version: &str) -> Result<Option<Release>, StoreError> {
         self.conn()
-            .query_row("SELECT * FROM releases WHERE app = ?1 AND version = ?2", params![app, version], release_from_row)
+            .query_row(
+                "SELECT * FROM releases WHERE app = ?1 AND version = ?2",
+                params![app, version],
+                release_from_row,
+            )
             .optional()
             .map_err(err)
     }
 
     fn releases(&self, app: &str) -> Result<Vec<Release>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT * FROM releases WHERE app = ?1 ORDER BY id DESC").map_err(err)?;
-        let rows = stmt.query_map(params![app], release_from_row).map_err(err)?;
+        let mut stmt = conn
+            .prepare("SELECT * FROM releases WHERE app = ?1 ORDER BY id DESC")
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![app], release_from_row)
+            .map_err(err)?;
         rows.collect::<Result<_, _>>().map_err(err)
     }
 
@@ -143,11 +160,25 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn finish_deployment(&self, deployment: i64, outcome: DeploymentOutcome, message: &str) -> Result<(), StoreError> {
+    fn finish_deployment(
+        &self,
+        deployment: i64,
+        outcome: DeploymentOutcome,
+        message: &str,
+    ) -> Result<(), StoreError> {
         let now = jiff::Timestamp::now();
         let conn = self.conn();
-        let started: String = conn.query_row("SELECT started_at FROM deployments WHERE id = ?1", params![deployment], |r| r.get(0)).map_err(err)?;
-        let duration_ms = started.parse::<jiff::Timestamp>().map(|s| now.duration_since(s).as_millis() as i64).unwrap_or(0);
+        let started: String = conn
+            .query_row(
+                "SELECT started_at FROM deployments WHERE id = ?1",
+                params![deployment],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        let duration_ms = started
+            .parse::<jiff::Timestamp>()
+            .map(|s| now.duration_since(s).as_millis() as i64)
+            .unwrap_or(0);
         conn.execute(
             "UPDATE deployments SET outcome = ?2, message = ?3, finished_at = ?4, duration_ms = ?5 WHERE id = ?1",
             params![deployment, outcome.as_str(), message, now.to_string(), duration_ms],
@@ -156,7 +187,12 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn deployments(&self, app: &str, environment: &str, limit: usize) -> Result<Vec<DeploymentRecord>, StoreError> {
+    fn deployments(
+        &self,
+        app: &str,
+        environment: &str,
+        limit: usize,
+    ) -> Result<Vec<DeploymentRecord>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare(
@@ -216,9 +252,16 @@ impl Store for SqliteStore {
                  WHERE d.app = ?1 AND d.environment = ?2 AND d.outcome = 'succeeded' ORDER BY d.id DESC",
             )
             .map_err(err)?;
-        let all: Vec<Release> = stmt.query_map(params![app, environment], release_from_row).map_err(err)?.collect::<Result<_, _>>().map_err(err)?;
+        let all: Vec<Release> = stmt
+            .query_map(params![app, environment], release_from_row)
+            .map_err(err)?
+            .collect::<Result<_, _>>()
+            .map_err(err)?;
         let mut seen = std::collections::HashSet::new();
-        Ok(all.into_iter().filter(|r| seen.insert(r.version.clone())).collect())
+        Ok(all
+            .into_iter()
+            .filter(|r| seen.insert(r.version.clone()))
+            .collect())
     }
 
     fn append_audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
@@ -231,7 +274,12 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn audit_log(&self, app: &str, environment: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+    fn audit_log(
+        &self,
+        app: &str,
+        environment: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare(
@@ -255,11 +303,23 @@ impl Store for SqliteStore {
         rows.collect::<Result<_, _>>().map_err(err)
     }
 
-    fn try_lock(&self, app: &str, environment: &str, holder: &LockHolder, stale_after: Duration) -> Result<LockAttempt, StoreError> {
+    fn try_lock(
+        &self,
+        app: &str,
+        environment: &str,
+        holder: &LockHolder,
+        stale_after: Duration,
+    ) -> Result<LockAttempt, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
         let existing: Option<(String, i64)> = tx
-            .query_row("SELECT holder, heartbeat_at FROM locks WHERE app = ?1 AND environment = ?2", params![app, environment], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(
+                "SELECT holder, heartbeat_at FROM locks WHERE app = ?1 AND environment = ?2",
+                params![app, environment],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()
             .map_err(err)?;
         let holder_json = serde_json::to_string(holder).map_err(err)?;
@@ -277,16 +337,28 @@ impl Store for SqliteStore {
                 )
                 .map_err(err)?;
             }
-            tx.execute("DELETE FROM locks WHERE app = ?1 AND environment = ?2", params![app, environment]).map_err(err)?;
+            tx.execute(
+                "DELETE FROM locks WHERE app = ?1 AND environment = ?2",
+                params![app, environment],
+            )
+            .map_err(err)?;
             reclaimed_from = Some(current);
         }
-        tx.execute("INSERT INTO locks (app, environment, holder, heartbeat_at) VALUES (?1, ?2, ?3, ?4)", params![app, environment, holder_json, now_secs()])
-            .map_err(err)?;
+        tx.execute(
+            "INSERT INTO locks (app, environment, holder, heartbeat_at) VALUES (?1, ?2, ?3, ?4)",
+            params![app, environment, holder_json, now_secs()],
+        )
+        .map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(LockAttempt::Acquired { reclaimed_from })
     }
 
-    fn heartbeat(&self, app: &str, environment: &str, holder: &LockHolder) -> Result<(), StoreError> {
+    fn heartbeat(
+        &self,
+        app: &str,
+        environment: &str,
+        holder: &LockHolder,
+    ) -> Result<(), StoreError> {
         let json = serde_json::to_string(holder).map_err(err)?;
         self.conn()
             .execute(
@@ -309,10 +381,21 @@ impl Store for SqliteStore {
 
     fn force_unlock(&self, app: &str, environment: &str) -> Result<Option<LockHolder>, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
-        let json: Option<String> =
-            tx.query_row("SELECT holder FROM locks WHERE app = ?1 AND environment = ?2", params![app, environment], |r| r.get(0)).optional().map_err(err)?;
-        let holder = json.map(|j| serde_json::from_str::<LockHolder>(&j)).transpose().map_err(err)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let json: Option<String> = tx
+            .query_row(
+                "SELECT holder FROM locks WHERE app = ?1 AND environment = ?2",
+                params![app, environment],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?;
+        let holder = json
+            .map(|j| serde_json::from_str::<LockHolder>(&j))
+            .transpose()
+            .map_err(err)?;
         if let Some(id) = holder.as_ref().and_then(|h| h.deployment) {
             tx.execute(
                 "UPDATE deployments SET outcome = 'interrupted', message = 'its lock was removed by hoist unlock' WHERE id = ?1 AND outcome = 'running'",
@@ -320,7 +403,11 @@ impl Store for SqliteStore {
             )
             .map_err(err)?;
         }
-        tx.execute("DELETE FROM locks WHERE app = ?1 AND environment = ?2", params![app, environment]).map_err(err)?;
+        tx.execute(
+            "DELETE FROM locks WHERE app = ?1 AND environment = ?2",
+            params![app, environment],
+        )
+        .map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(holder)
     }

@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use hoist_core::Release;
-use hoist_core::store::{AuditEntry, DeploymentKind, DeploymentOutcome, DeploymentRecord, InstanceOutcome, LockAttempt, LockHolder, Store};
+use hoist_core::store::{
+    AuditEntry, DeploymentKind, DeploymentOutcome, DeploymentRecord, InstanceOutcome, LockAttempt,
+    LockHolder, Store,
+};
 use hoist_store::SqliteStore;
 
 fn release(version: &str, image_id: &str) -> Release {
@@ -39,14 +42,17 @@ fn deploy(store: &SqliteStore, env: &str, r: &Release, outcome: DeploymentOutcom
         })
         .unwrap();
     store
-        .record_instance(id, &InstanceOutcome {
-            tenant: "acme".into(),
-            container: "clinic-staging-acme".into(),
-            outcome: "healthy".into(),
-            message: "ok".into(),
-            started_at: jiff::Timestamp::now().to_string(),
-            duration_ms: 12,
-        })
+        .record_instance(
+            id,
+            &InstanceOutcome {
+                tenant: "acme".into(),
+                container: "clinic-staging-acme".into(),
+                outcome: "healthy".into(),
+                message: "ok".into(),
+                started_at: jiff::Timestamp::now().to_string(),
+                duration_ms: 12,
+            },
+        )
         .unwrap();
     store.finish_deployment(id, outcome, "done").unwrap();
     id
@@ -66,17 +72,34 @@ fn history_survives_reopening_and_lists_newest_first() {
     }
     let store = SqliteStore::open(&path).unwrap();
     let history = store.deployments("clinic", "staging", 10).unwrap();
-    assert_eq!(history.iter().map(|d| d.version.as_str()).collect::<Vec<_>>(), ["v1.1.0", "v1.0.0"]);
+    assert_eq!(
+        history
+            .iter()
+            .map(|d| d.version.as_str())
+            .collect::<Vec<_>>(),
+        ["v1.1.0", "v1.0.0"]
+    );
     assert_eq!(history[0].instances.len(), 1);
     assert_eq!(history[0].instances[0].duration_ms, 12);
     assert!(history[0].duration_ms.is_some());
-    assert_eq!(store.find_release("clinic", "v1.0.0").unwrap().unwrap().image_id, "sha256:1");
+    assert_eq!(
+        store
+            .find_release("clinic", "v1.0.0")
+            .unwrap()
+            .unwrap()
+            .image_id,
+        "sha256:1"
+    );
 }
 
 #[test]
 fn deployed_releases_skip_failures_and_repeat_versions() {
     let store = SqliteStore::in_memory().unwrap();
-    let (a, b, c) = (release("v1", "sha256:a"), release("v2", "sha256:b"), release("v3", "sha256:c"));
+    let (a, b, c) = (
+        release("v1", "sha256:a"),
+        release("v2", "sha256:b"),
+        release("v3", "sha256:c"),
+    );
     for r in [&a, &b, &c] {
         store.save_release(r).unwrap();
     }
@@ -85,7 +108,12 @@ fn deployed_releases_skip_failures_and_repeat_versions() {
     deploy(&store, "staging", &a, DeploymentOutcome::Succeeded);
     deploy(&store, "staging", &c, DeploymentOutcome::Failed);
     deploy(&store, "production", &c, DeploymentOutcome::Succeeded);
-    let versions: Vec<String> = store.deployed_releases("clinic", "staging").unwrap().into_iter().map(|r| r.version).collect();
+    let versions: Vec<String> = store
+        .deployed_releases("clinic", "staging")
+        .unwrap()
+        .into_iter()
+        .map(|r| r.version)
+        .collect();
     assert_eq!(versions, ["v1", "v2"]);
 }
 
@@ -106,8 +134,16 @@ fn audit_log_is_append_only() {
             .unwrap();
     }
     let log = store.audit_log("clinic", Some("staging"), 10).unwrap();
-    assert_eq!(log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["deploy.succeeded", "deploy.started"]);
-    assert!(store.audit_log("clinic", Some("production"), 10).unwrap().is_empty());
+    assert_eq!(
+        log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["deploy.succeeded", "deploy.started"]
+    );
+    assert!(
+        store
+            .audit_log("clinic", Some("production"), 10)
+            .unwrap()
+            .is_empty()
+    );
     // Tampering is refused by the database itself.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
@@ -116,7 +152,9 @@ fn audit_log_is_append_only() {
     let conn = rusqlite::Connection::open(&path).unwrap();
     let err = conn.execute("DELETE FROM audit_log", []).unwrap_err();
     assert!(err.to_string().contains("append-only"), "{err}");
-    let err = conn.execute("UPDATE audit_log SET actor = 'mallory'", []).unwrap_err();
+    let err = conn
+        .execute("UPDATE audit_log SET actor = 'mallory'", [])
+        .unwrap_err();
     assert!(err.to_string().contains("append-only"), "{err}");
 }
 
@@ -124,18 +162,38 @@ fn audit_log_is_append_only() {
 fn a_live_holder_keeps_the_lock() {
     let store = SqliteStore::in_memory().unwrap();
     let me = LockHolder::this_process("ada");
-    assert_eq!(store.try_lock("clinic", "staging", &me, Duration::from_secs(60)).unwrap(), LockAttempt::Acquired { reclaimed_from: None });
+    assert_eq!(
+        store
+            .try_lock("clinic", "staging", &me, Duration::from_secs(60))
+            .unwrap(),
+        LockAttempt::Acquired {
+            reclaimed_from: None
+        }
+    );
     let mut other = LockHolder::this_process("bob");
     other.pid = 1; // pid 1 is alive on every Linux host
     other.process_start = 0;
-    match store.try_lock("clinic", "staging", &other, Duration::from_secs(60)).unwrap() {
+    match store
+        .try_lock("clinic", "staging", &other, Duration::from_secs(60))
+        .unwrap()
+    {
         LockAttempt::HeldBy(h) => assert_eq!(h.actor, "ada"),
         other => panic!("expected the lock to be held, got {other:?}"),
     }
     // Other environments are independent.
-    assert!(matches!(store.try_lock("clinic", "production", &other, Duration::from_secs(60)).unwrap(), LockAttempt::Acquired { .. }));
+    assert!(matches!(
+        store
+            .try_lock("clinic", "production", &other, Duration::from_secs(60))
+            .unwrap(),
+        LockAttempt::Acquired { .. }
+    ));
     store.unlock("clinic", "staging", &me).unwrap();
-    assert!(matches!(store.try_lock("clinic", "staging", &other, Duration::from_secs(60)).unwrap(), LockAttempt::Acquired { .. }));
+    assert!(matches!(
+        store
+            .try_lock("clinic", "staging", &other, Duration::from_secs(60))
+            .unwrap(),
+        LockAttempt::Acquired { .. }
+    ));
 }
 
 #[test]
@@ -167,11 +225,21 @@ fn a_dead_holders_lock_is_reclaimed_and_its_deployment_marked_interrupted() {
     let mut dead = LockHolder::this_process("ghost");
     dead.pid = dead_pid;
     dead.deployment = Some(id);
-    assert!(matches!(store.try_lock("clinic", "staging", &dead, Duration::from_secs(60)).unwrap(), LockAttempt::Acquired { .. }));
+    assert!(matches!(
+        store
+            .try_lock("clinic", "staging", &dead, Duration::from_secs(60))
+            .unwrap(),
+        LockAttempt::Acquired { .. }
+    ));
 
     let me = LockHolder::this_process("ada");
-    match store.try_lock("clinic", "staging", &me, Duration::from_secs(60)).unwrap() {
-        LockAttempt::Acquired { reclaimed_from: Some(h) } => assert_eq!(h.actor, "ghost"),
+    match store
+        .try_lock("clinic", "staging", &me, Duration::from_secs(60))
+        .unwrap()
+    {
+        LockAttempt::Acquired {
+            reclaimed_from: Some(h),
+        } => assert_eq!(h.actor, "ghost"),
         other => panic!("expected a reclaim, got {other:?}"),
     }
     let history = store.deployments("clinic", "staging", 1).unwrap();
@@ -184,19 +252,42 @@ fn a_holder_on_another_host_expires_by_heartbeat_only() {
     let mut remote = LockHolder::this_process("ci");
     remote.hostname = "runner-7".into();
     remote.pid = 999_999;
-    store.try_lock("clinic", "staging", &remote, Duration::from_secs(60)).unwrap();
+    store
+        .try_lock("clinic", "staging", &remote, Duration::from_secs(60))
+        .unwrap();
     let me = LockHolder::this_process("ada");
-    assert!(matches!(store.try_lock("clinic", "staging", &me, Duration::from_secs(60)).unwrap(), LockAttempt::HeldBy(_)));
+    assert!(matches!(
+        store
+            .try_lock("clinic", "staging", &me, Duration::from_secs(60))
+            .unwrap(),
+        LockAttempt::HeldBy(_)
+    ));
     // With a zero staleness window, any heartbeat older than this second is stale.
     std::thread::sleep(Duration::from_millis(1100));
-    assert!(matches!(store.try_lock("clinic", "staging", &me, Duration::from_secs(0)).unwrap(), LockAttempt::Acquired { reclaimed_from: Some(_) }));
+    assert!(matches!(
+        store
+            .try_lock("clinic", "staging", &me, Duration::from_secs(0))
+            .unwrap(),
+        LockAttempt::Acquired {
+            reclaimed_from: Some(_)
+        }
+    ));
 }
 
 #[test]
 fn force_unlock_returns_the_holder() {
     let store = SqliteStore::in_memory().unwrap();
     let me = LockHolder::this_process("ada");
-    store.try_lock("clinic", "staging", &me, Duration::from_secs(60)).unwrap();
-    assert_eq!(store.force_unlock("clinic", "staging").unwrap().unwrap().actor, "ada");
+    store
+        .try_lock("clinic", "staging", &me, Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(
+        store
+            .force_unlock("clinic", "staging")
+            .unwrap()
+            .unwrap()
+            .actor,
+        "ada"
+    );
     assert_eq!(store.force_unlock("clinic", "staging").unwrap(), None);
 }

@@ -37,10 +37,17 @@ pub struct BuildPlan {
 
 impl Deployer {
     /// Works out version, fingerprint and cache state, building nothing.
-    pub async fn plan_build(&self, requested_version: Option<&str>) -> Result<BuildPlan, PipelineError> {
+    pub async fn plan_build(
+        &self,
+        requested_version: Option<&str>,
+    ) -> Result<BuildPlan, PipelineError> {
         let config = &self.config;
         let context = config.context_dir();
-        let source = self.stage(Stage::Version, || version::derive(&config.root, requested_version), |s| s.version.clone())?;
+        let source = self.stage(
+            Stage::Version,
+            || version::derive(&config.root, requested_version),
+            |s| s.version.clone(),
+        )?;
         let fingerprint = self.stage(
             Stage::Fingerprint,
             || {
@@ -63,46 +70,95 @@ impl Deployer {
         let app_image = format!("{repository}:{}", version::image_tag(&source.version));
         // A dirty tree's version names no fixed content, so its release is never reused.
         let existing = match self.store.find_release(self.app_name(), &source.version)? {
-            Some(r) if !source.dirty && self.builder.image_id(&r.image_id).await?.is_some() => Some(r),
+            Some(r) if !source.dirty && self.builder.image_id(&r.image_id).await?.is_some() => {
+                Some(r)
+            }
             _ => None,
         };
-        Ok(BuildPlan { source, fingerprint, base_image, base_cache, app_image, existing })
+        Ok(BuildPlan {
+            source,
+            fingerprint,
+            base_image,
+            base_cache,
+            app_image,
+            existing,
+        })
     }
 
     /// Builds the release for the source tree (or reuses it), and records it.
-    pub async fn build(&self, requested_version: Option<&str>) -> Result<BuildOutcome, PipelineError> {
+    pub async fn build(
+        &self,
+        requested_version: Option<&str>,
+    ) -> Result<BuildOutcome, PipelineError> {
         let plan = self.plan_build(requested_version).await?;
         if let Some(release) = plan.existing {
             let detail = format!("{} already built as {}", release.version, release.image);
-            self.events.emit(Event::StageFinished { stage: Stage::AppImage, detail, took: Default::default() });
-            return Ok(BuildOutcome { release, base_cache: None, reused: true });
+            self.events.emit(Event::StageFinished {
+                stage: Stage::AppImage,
+                detail,
+                took: Default::default(),
+            });
+            return Ok(BuildOutcome {
+                release,
+                base_cache: None,
+                reused: true,
+            });
         }
         let config = &self.config;
         let context = config.context_dir();
 
-        self.events.emit(Event::BaseImage { reference: plan.base_image.clone(), cache: plan.base_cache });
+        self.events.emit(Event::BaseImage {
+            reference: plan.base_image.clone(),
+            cache: plan.base_cache,
+        });
         if plan.base_cache == CacheOutcome::Miss {
             let started = Instant::now();
-            self.events.emit(Event::StageStarted { stage: Stage::BaseImage, detail: format!("building {}", plan.base_image) });
+            self.events.emit(Event::StageStarted {
+                stage: Stage::BaseImage,
+                detail: format!("building {}", plan.base_image),
+            });
             let request = BuildRequest {
-                context: BuildContext::Files { root: context.clone(), files: plan.fingerprint.files.clone() },
+                context: BuildContext::Files {
+                    root: context.clone(),
+                    files: plan.fingerprint.files.clone(),
+                },
                 dockerfile: config.root.join(&config.build.base_dockerfile),
                 tag: plan.base_image.clone(),
                 args: config.build.base_args.clone(),
                 labels: BTreeMap::from([
-                    (labels::FINGERPRINT.to_string(), plan.fingerprint.hex.clone()),
+                    (
+                        labels::FINGERPRINT.to_string(),
+                        plan.fingerprint.hex.clone(),
+                    ),
                     (labels::APP.to_string(), self.app_name().to_string()),
                 ]),
                 platform: config.build.platform.clone(),
+                no_cache: false,
             };
-            self.builder.build(&request, &self.events).await.map_err(|source| PipelineError::Build { image: plan.base_image.clone(), source })?;
-            self.events.emit(Event::StageFinished { stage: Stage::BaseImage, detail: format!("built {}", plan.base_image), took: started.elapsed() });
+            self.builder
+                .build(&request, &self.events)
+                .await
+                .map_err(|source| PipelineError::Build {
+                    image: plan.base_image.clone(),
+                    source,
+                })?;
+            self.events.emit(Event::StageFinished {
+                stage: Stage::BaseImage,
+                detail: format!("built {}", plan.base_image),
+                took: started.elapsed(),
+            });
         }
 
         let started = Instant::now();
-        self.events.emit(Event::StageStarted { stage: Stage::AppImage, detail: format!("building {}", plan.app_image) });
+        self.events.emit(Event::StageStarted {
+            stage: Stage::AppImage,
+            detail: format!("building {}", plan.app_image),
+        });
         let source = &plan.source;
-        let created = source.commit_time.clone().unwrap_or_else(|| jiff::Timestamp::now().to_string());
+        let created = source
+            .commit_time
+            .clone()
+            .unwrap_or_else(|| jiff::Timestamp::now().to_string());
         let mut args = config.build.args.clone();
         args.insert("HOIST_BASE".into(), plan.base_image.clone());
         args.insert("HOIST_VERSION".into(), source.version.clone());
@@ -115,13 +171,28 @@ impl Deployer {
                 (labels::REVISION.to_string(), source.commit.clone()),
                 (labels::VERSION.to_string(), source.version.clone()),
                 (labels::CREATED.to_string(), created),
-                (labels::FINGERPRINT.to_string(), plan.fingerprint.hex.clone()),
+                (
+                    labels::FINGERPRINT.to_string(),
+                    plan.fingerprint.hex.clone(),
+                ),
                 (labels::APP.to_string(), self.app_name().to_string()),
             ]),
             platform: config.build.platform.clone(),
+            no_cache: false,
         };
-        let image_id = self.builder.build(&request, &self.events).await.map_err(|e| PipelineError::Build { image: plan.app_image.clone(), source: e })?;
-        self.events.emit(Event::StageFinished { stage: Stage::AppImage, detail: format!("built {}", plan.app_image), took: started.elapsed() });
+        let image_id = self
+            .builder
+            .build(&request, &self.events)
+            .await
+            .map_err(|e| PipelineError::Build {
+                image: plan.app_image.clone(),
+                source: e,
+            })?;
+        self.events.emit(Event::StageFinished {
+            stage: Stage::AppImage,
+            detail: format!("built {}", plan.app_image),
+            took: started.elapsed(),
+        });
 
         let release = Release {
             app: self.app_name().to_string(),
@@ -135,19 +206,40 @@ impl Deployer {
             created_at: jiff::Timestamp::now().to_string(),
         };
         self.store.save_release(&release)?;
-        self.audit(None, "release.built", Some(&release.version), format!("{} {}", release.image, release.image_id));
-        Ok(BuildOutcome { release, base_cache: Some(plan.base_cache), reused: false })
+        self.audit(
+            None,
+            "release.built",
+            Some(&release.version),
+            format!("{} {}", release.image, release.image_id),
+        );
+        Ok(BuildOutcome {
+            release,
+            base_cache: Some(plan.base_cache),
+            reused: false,
+        })
     }
 
     /// Runs a synchronous stage, reporting its start and end.
-    fn stage<T, E>(&self, stage: Stage, run: impl FnOnce() -> Result<T, E>, describe: impl FnOnce(&T) -> String) -> Result<T, PipelineError>
+    fn stage<T, E>(
+        &self,
+        stage: Stage,
+        run: impl FnOnce() -> Result<T, E>,
+        describe: impl FnOnce(&T) -> String,
+    ) -> Result<T, PipelineError>
     where
         PipelineError: From<E>,
     {
         let started = Instant::now();
-        self.events.emit(Event::StageStarted { stage, detail: String::new() });
+        self.events.emit(Event::StageStarted {
+            stage,
+            detail: String::new(),
+        });
         let value = run()?;
-        self.events.emit(Event::StageFinished { stage, detail: describe(&value), took: started.elapsed() });
+        self.events.emit(Event::StageFinished {
+            stage,
+            detail: describe(&value),
+            took: started.elapsed(),
+        });
         Ok(value)
     }
 }

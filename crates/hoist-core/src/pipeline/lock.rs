@@ -36,7 +36,11 @@ impl EnvLock {
 impl Drop for EnvLock {
     fn drop(&mut self) {
         self.heartbeat.abort();
-        let holder = self.holder.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let holder = self
+            .holder
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         if let Err(e) = self.store.unlock(&self.app, &self.environment, &holder) {
             tracing::warn!(environment = %self.environment, "could not release the lock: {e}");
         }
@@ -51,19 +55,35 @@ impl Deployer {
         let started = Instant::now();
         let mut announced = false;
         loop {
-            match self.store.try_lock(&app, environment, &holder, LOCK_STALE_AFTER)? {
+            match self
+                .store
+                .try_lock(&app, environment, &holder, LOCK_STALE_AFTER)?
+            {
                 LockAttempt::Acquired { reclaimed_from } => {
                     if let Some(dead) = reclaimed_from {
                         let detail = format!(
                             "reclaimed the lock of {} (pid {} on {}, since {}), whose process is gone",
                             dead.actor, dead.pid, dead.hostname, dead.acquired_at
                         );
-                        self.events.emit(Event::Warning { message: detail.clone() });
+                        self.events.emit(Event::Warning {
+                            message: detail.clone(),
+                        });
                         self.audit(Some(environment), "lock.reclaimed", None, detail);
                     }
                     let holder = Arc::new(Mutex::new(holder));
-                    let heartbeat = tokio::spawn(heartbeat(self.store.clone(), app.clone(), environment.to_string(), holder.clone()));
-                    return Ok(EnvLock { store: self.store.clone(), app, environment: environment.to_string(), holder, heartbeat });
+                    let heartbeat = tokio::spawn(heartbeat(
+                        self.store.clone(),
+                        app.clone(),
+                        environment.to_string(),
+                        holder.clone(),
+                    ));
+                    return Ok(EnvLock {
+                        store: self.store.clone(),
+                        app,
+                        environment: environment.to_string(),
+                        holder,
+                        heartbeat,
+                    });
                 }
                 LockAttempt::HeldBy(other) => {
                     let waited = started.elapsed();
@@ -88,9 +108,15 @@ impl Deployer {
                                 Some(environment),
                                 "deploy.refused",
                                 None,
-                                format!("locked by {} (pid {} on {})", other.actor, other.pid, other.hostname),
+                                format!(
+                                    "locked by {} (pid {} on {})",
+                                    other.actor, other.pid, other.hostname
+                                ),
                             );
-                            return Err(PipelineError::Locked { environment: environment.to_string(), holder: other });
+                            return Err(PipelineError::Locked {
+                                environment: environment.to_string(),
+                                holder: other,
+                            });
                         }
                     }
                 }
@@ -99,7 +125,12 @@ impl Deployer {
     }
 }
 
-async fn heartbeat(store: Arc<dyn Store>, app: String, environment: String, holder: Arc<Mutex<LockHolder>>) {
+async fn heartbeat(
+    store: Arc<dyn Store>,
+    app: String,
+    environment: String,
+    holder: Arc<Mutex<LockHolder>>,
+) {
     loop {
         tokio::time::sleep(HEARTBEAT_EVERY).await;
         let h = holder.lock().unwrap_or_else(|p| p.into_inner()).clone();

@@ -52,7 +52,11 @@ pub const LOCK_STALE_AFTER: Duration = Duration::from_secs(60);
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     #[error("no environment `{name}` in {config}; defined: {}", known.join(", "))]
-    UnknownEnvironment { name: String, config: String, known: Vec<String> },
+    UnknownEnvironment {
+        name: String,
+        config: String,
+        known: Vec<String>,
+    },
     #[error(transparent)]
     Version(#[from] VersionError),
     #[error(transparent)]
@@ -71,12 +75,19 @@ pub enum PipelineError {
         "{environment} is locked by {} (pid {} on {}, since {}); wait with --wait, or if that deploy is gone run `hoist unlock {environment}`",
         holder.actor, holder.pid, holder.hostname, holder.acquired_at
     )]
-    Locked { environment: String, holder: LockHolder },
-    #[error("{environment} has no earlier successful release to roll back to; name one with --to VERSION (see `hoist history {environment}`)")]
+    Locked {
+        environment: String,
+        holder: LockHolder,
+    },
+    #[error(
+        "{environment} has no earlier successful release to roll back to; name one with --to VERSION (see `hoist history {environment}`)"
+    )]
     NothingToRollBack { environment: String },
     #[error("no release {version} is recorded; `hoist history` lists the known releases")]
     UnknownRelease { version: String },
-    #[error("the image of {version} ({image}) is no longer on the engine; rebuild it with `hoist deploy --version {version}` from its commit")]
+    #[error(
+        "the image of {version} ({image}) is no longer on the engine; rebuild it with `hoist deploy --version {version}` from its commit"
+    )]
     ImageGone { version: String, image: String },
 }
 
@@ -94,12 +105,17 @@ impl PipelineError {
 }
 
 impl Deployer {
-    pub(crate) fn environment(&self, name: &str) -> Result<&hoist_config::Environment, PipelineError> {
-        self.config.environment(name).ok_or_else(|| PipelineError::UnknownEnvironment {
-            name: name.to_string(),
-            config: self.config.path.display().to_string(),
-            known: self.config.environments.keys().cloned().collect(),
-        })
+    pub(crate) fn environment(
+        &self,
+        name: &str,
+    ) -> Result<&hoist_config::Environment, PipelineError> {
+        self.config
+            .environment(name)
+            .ok_or_else(|| PipelineError::UnknownEnvironment {
+                name: name.to_string(),
+                config: self.config.path.display().to_string(),
+                known: self.config.environments.keys().cloned().collect(),
+            })
     }
 
     /// The instances of `environment`, with app- and environment-level defaults applied.
@@ -123,7 +139,10 @@ impl Deployer {
                     port: *i.port.get_ref(),
                     container_port: app.port,
                     env: vars,
-                    health_path: i.health_path.clone().unwrap_or_else(|| app.health_path.clone()),
+                    health_path: i
+                        .health_path
+                        .clone()
+                        .unwrap_or_else(|| app.health_path.clone()),
                     version_path: i.version_path.clone().or_else(|| app.version_path.clone()),
                 }
             })
@@ -134,7 +153,13 @@ impl Deployer {
         self.config.app.name.get_ref()
     }
 
-    pub(crate) fn audit(&self, environment: Option<&str>, action: &str, version: Option<&str>, detail: impl Into<String>) {
+    pub(crate) fn audit(
+        &self,
+        environment: Option<&str>,
+        action: &str,
+        version: Option<&str>,
+        detail: impl Into<String>,
+    ) {
         let entry = AuditEntry {
             at: jiff::Timestamp::now().to_string(),
             actor: self.actor.clone(),
@@ -146,24 +171,23 @@ impl Deployer {
         };
         // The audit log must not make a deploy fail half-way; a failed write is reported.
         if let Err(e) = self.store.append_audit(&entry) {
-            self.events.emit(crate::Event::Warning { message: format!("audit log: {e}") });
+            self.events.emit(crate::Event::Warning {
+                message: format!("audit log: {e}"),
+            });
         }
     }
 }
 
 /// Who the actor is: `--actor`, else the CI's user variable, else the OS user.
 pub fn resolve_actor(explicit: Option<&str>) -> String {
-    if let Some(a) = explicit.filter(|a| !a.trim().is_empty()) {
-        return a.trim().to_string();
-    }
-    for var in ["GITHUB_ACTOR", "GITLAB_USER_LOGIN", "USER", "LOGNAME"] {
-        if let Ok(v) = std::env::var(var)
-            && !v.trim().is_empty()
-        {
-            return v.trim().to_string();
-        }
-    }
-    "unknown".to_string()
+    let from_env = |var: &str| std::env::var(var).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    explicit
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty())
+        .or_else(|| from_env("GITHUB_ACTOR"))
+        .or_else(|| from_env("GITLAB_USER_LOGIN"))
+        .or_else(|| Some(whoami::username()).filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "unknown".to_string())
 }
 
 /// A duration in milliseconds, for reports.

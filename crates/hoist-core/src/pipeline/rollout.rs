@@ -61,40 +61,71 @@ pub struct InstanceReport {
 
 impl Deployer {
     /// `hoist deploy`: lock, build (or reuse) the release, roll it out.
-    pub async fn deploy(&self, environment: &str, version: Option<&str>, wait: LockWait) -> Result<DeploymentReport, PipelineError> {
+    pub async fn deploy(
+        &self,
+        environment: &str,
+        version: Option<&str>,
+        wait: LockWait,
+    ) -> Result<DeploymentReport, PipelineError> {
         self.environment(environment)?;
         let lock = self.lock(environment, wait).await?;
         let built = self.build(version).await?;
-        self.roll_out(environment, &built.release, DeploymentKind::Deploy, &lock).await
+        self.roll_out(environment, &built.release, DeploymentKind::Deploy, &lock)
+            .await
     }
 
     /// `hoist rollback`: lock, pick the previous successful release (or `to`), roll it out
     /// without building.
-    pub async fn rollback(&self, environment: &str, to: Option<&str>, wait: LockWait) -> Result<DeploymentReport, PipelineError> {
+    pub async fn rollback(
+        &self,
+        environment: &str,
+        to: Option<&str>,
+        wait: LockWait,
+    ) -> Result<DeploymentReport, PipelineError> {
         self.environment(environment)?;
         let lock = self.lock(environment, wait).await?;
         let release = self.rollback_target(environment, to)?;
         if self.builder.image_id(&release.image_id).await?.is_none() {
-            return Err(PipelineError::ImageGone { version: release.version, image: release.image });
+            return Err(PipelineError::ImageGone {
+                version: release.version,
+                image: release.image,
+            });
         }
-        self.roll_out(environment, &release, DeploymentKind::Rollback, &lock).await
+        self.roll_out(environment, &release, DeploymentKind::Rollback, &lock)
+            .await
     }
 
-    fn rollback_target(&self, environment: &str, to: Option<&str>) -> Result<Release, PipelineError> {
+    fn rollback_target(
+        &self,
+        environment: &str,
+        to: Option<&str>,
+    ) -> Result<Release, PipelineError> {
         let app = self.app_name();
         if let Some(version) = to {
-            return self.store.find_release(app, version)?.ok_or_else(|| PipelineError::UnknownRelease { version: version.to_string() });
+            return self.store.find_release(app, version)?.ok_or_else(|| {
+                PipelineError::UnknownRelease {
+                    version: version.to_string(),
+                }
+            });
         }
         let deployed = self.store.deployed_releases(app, environment)?;
         let current = deployed.first().map(|r| r.version.clone());
         deployed
             .into_iter()
             .find(|r| Some(&r.version) != current.as_ref())
-            .ok_or_else(|| PipelineError::NothingToRollBack { environment: environment.to_string() })
+            .ok_or_else(|| PipelineError::NothingToRollBack {
+                environment: environment.to_string(),
+            })
     }
 
     /// Rolls `release` out to every instance of `environment` and records the deployment.
-    pub async fn roll_out(&self, environment: &str, release: &Release, kind: DeploymentKind, lock: &super::EnvLock) -> Result<DeploymentReport, PipelineError> {
+    pub async fn roll_out(
+        &self,
+        environment: &str,
+        release: &Release,
+        kind: DeploymentKind,
+        lock: &super::EnvLock,
+    ) -> Result<DeploymentReport, PipelineError> {
         let env = self.environment(environment)?;
         let instances = self.instances(environment)?;
         let concurrency = *env.rollout.concurrency.get_ref();
@@ -117,62 +148,117 @@ impl Deployer {
             instances: Vec::new(),
         })?;
         lock.set_deployment(deployment);
-        self.audit(Some(environment), &format!("{}.started", kind.as_str()), Some(&release.version), format!("{} to {} instance(s)", release.image, instances.len()));
+        self.audit(
+            Some(environment),
+            &format!("{}.started", kind.as_str()),
+            Some(&release.version),
+            format!("{} to {} instance(s)", release.image, instances.len()),
+        );
         self.events.emit(Event::StageStarted {
             stage: Stage::Rollout,
-            detail: format!("{} to {} instance(s) of {environment}, {concurrency} at a time", release.version, instances.len()),
+            detail: format!(
+                "{} to {} instance(s) of {environment}, {concurrency} at a time",
+                release.version,
+                instances.len()
+            ),
         });
         for i in &instances {
             self.events.instance(&i.tenant, InstanceState::Waiting, "");
         }
 
         let halted = Arc::new(AtomicBool::new(false));
-        let mut reports: Vec<InstanceReport> = futures::stream::iter(instances.iter().map(|spec| {
-            let halted = halted.clone();
-            async move {
-                let started = Instant::now();
-                let started_at = jiff::Timestamp::now().to_string();
-                let mut report = if halted.load(Ordering::SeqCst) {
-                    let msg = "not attempted: an earlier instance failed".to_string();
-                    self.events.instance(&spec.tenant, InstanceState::Skipped, &msg);
-                    InstanceReport { tenant: spec.tenant.clone(), container: spec.container.clone(), state: InstanceState::Skipped, message: msg, log_tail: vec![], duration_ms: 0 }
-                } else {
-                    self.roll_out_instance(spec, release, timeout).await
-                };
-                report.duration_ms = millis(started.elapsed());
-                if !matches!(report.state, InstanceState::Healthy | InstanceState::Unchanged | InstanceState::Skipped) {
-                    halted.store(true, Ordering::SeqCst);
+        let mut reports: Vec<InstanceReport> =
+            futures::stream::iter(instances.iter().map(|spec| {
+                let halted = halted.clone();
+                async move {
+                    let started = Instant::now();
+                    let started_at = jiff::Timestamp::now().to_string();
+                    let mut report = if halted.load(Ordering::SeqCst) {
+                        let msg = "not attempted: an earlier instance failed".to_string();
+                        self.events
+                            .instance(&spec.tenant, InstanceState::Skipped, &msg);
+                        InstanceReport {
+                            tenant: spec.tenant.clone(),
+                            container: spec.container.clone(),
+                            state: InstanceState::Skipped,
+                            message: msg,
+                            log_tail: vec![],
+                            duration_ms: 0,
+                        }
+                    } else {
+                        self.roll_out_instance(spec, release, timeout).await
+                    };
+                    report.duration_ms = millis(started.elapsed());
+                    if !matches!(
+                        report.state,
+                        InstanceState::Healthy | InstanceState::Unchanged | InstanceState::Skipped
+                    ) {
+                        halted.store(true, Ordering::SeqCst);
+                    }
+                    let outcome = InstanceOutcome {
+                        tenant: report.tenant.clone(),
+                        container: report.container.clone(),
+                        outcome: format!("{:?}", report.state).to_lowercase(),
+                        message: report.message.clone(),
+                        started_at,
+                        duration_ms: report.duration_ms,
+                    };
+                    if let Err(e) = self.store.record_instance(deployment, &outcome) {
+                        self.events.emit(Event::Warning {
+                            message: format!("recording {}: {e}", spec.tenant),
+                        });
+                    }
+                    report
                 }
-                let outcome = InstanceOutcome {
-                    tenant: report.tenant.clone(),
-                    container: report.container.clone(),
-                    outcome: format!("{:?}", report.state).to_lowercase(),
-                    message: report.message.clone(),
-                    started_at,
-                    duration_ms: report.duration_ms,
-                };
-                if let Err(e) = self.store.record_instance(deployment, &outcome) {
-                    self.events.emit(Event::Warning { message: format!("recording {}: {e}", spec.tenant) });
-                }
-                report
-            }
-        }))
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
+            }))
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
         reports.sort_by(|a, b| a.tenant.cmp(&b.tenant));
 
-        let failed: Vec<&InstanceReport> = reports.iter().filter(|r| !matches!(r.state, InstanceState::Healthy | InstanceState::Unchanged)).collect();
+        let failed: Vec<&InstanceReport> = reports
+            .iter()
+            .filter(|r| !matches!(r.state, InstanceState::Healthy | InstanceState::Unchanged))
+            .collect();
         let (outcome, message) = if failed.is_empty() {
-            let changed = reports.iter().filter(|r| r.state == InstanceState::Healthy).count();
-            (DeploymentOutcome::Succeeded, format!("{} verified on {} instance(s) ({changed} switched)", release.version, reports.len()))
+            let changed = reports
+                .iter()
+                .filter(|r| r.state == InstanceState::Healthy)
+                .count();
+            (
+                DeploymentOutcome::Succeeded,
+                format!(
+                    "{} verified on {} instance(s) ({changed} switched)",
+                    release.version,
+                    reports.len()
+                ),
+            )
         } else {
-            let first = failed.iter().find(|r| r.state != InstanceState::Skipped).unwrap_or(&failed[0]);
-            (DeploymentOutcome::Failed, format!("{} failed on {}: {}", release.version, first.tenant, first.message))
+            let first = failed
+                .iter()
+                .find(|r| r.state != InstanceState::Skipped)
+                .unwrap_or(&failed[0]);
+            (
+                DeploymentOutcome::Failed,
+                format!(
+                    "{} failed on {}: {}",
+                    release.version, first.tenant, first.message
+                ),
+            )
         };
-        self.store.finish_deployment(deployment, outcome, &message)?;
-        self.audit(Some(environment), &format!("{}.{}", kind.as_str(), outcome.as_str()), Some(&release.version), message.clone());
-        self.events.emit(Event::StageFinished { stage: Stage::Rollout, detail: message.clone(), took: started.elapsed() });
+        self.store
+            .finish_deployment(deployment, outcome, &message)?;
+        self.audit(
+            Some(environment),
+            &format!("{}.{}", kind.as_str(), outcome.as_str()),
+            Some(&release.version),
+            message.clone(),
+        );
+        self.events.emit(Event::StageFinished {
+            stage: Stage::Rollout,
+            detail: message.clone(),
+            took: started.elapsed(),
+        });
         Ok(DeploymentReport {
             deployment,
             environment: environment.to_string(),
@@ -185,7 +271,12 @@ impl Deployer {
         })
     }
 
-    async fn roll_out_instance(&self, spec: &InstanceSpec, release: &Release, timeout: Duration) -> InstanceReport {
+    async fn roll_out_instance(
+        &self,
+        spec: &InstanceSpec,
+        release: &Release,
+        timeout: Duration,
+    ) -> InstanceReport {
         let mut report = InstanceReport {
             tenant: spec.tenant.clone(),
             container: spec.container.clone(),
@@ -205,11 +296,18 @@ impl Deployer {
         report
     }
 
-    async fn switch_instance(&self, spec: &InstanceSpec, release: &Release, timeout: Duration) -> Result<(InstanceState, String), Failure> {
+    async fn switch_instance(
+        &self,
+        spec: &InstanceSpec,
+        release: &Release,
+        timeout: Duration,
+    ) -> Result<(InstanceState, String), Failure> {
         let target = &self.target;
         let tenant = &spec.tenant;
         for action in target.recover(spec).await.map_err(Failure::early)? {
-            self.events.emit(Event::Warning { message: format!("{tenant}: {action}") });
+            self.events.emit(Event::Warning {
+                message: format!("{tenant}: {action}"),
+            });
         }
         let expect = Expectation {
             image_id: &release.image_id,
@@ -218,30 +316,71 @@ impl Deployer {
             version_path: spec.version_path.as_deref(),
         };
 
-        let live = target.inspect(spec, Role::Live).await.map_err(Failure::early)?;
+        let live = target
+            .inspect(spec, Role::Live)
+            .await
+            .map_err(Failure::early)?;
         if live.image_id() == Some(release.image_id.as_str()) && live.is_running() {
-            let observed = self.observe(spec, Role::Live, &target.live_endpoint(spec)).await.map_err(Failure::early)?;
+            let observed = self
+                .observe(spec, Role::Live, &target.live_endpoint(spec))
+                .await
+                .map_err(Failure::early)?;
             if verify(&observed, &expect) == Verdict::Verified {
-                return Ok((InstanceState::Unchanged, format!("already runs {} and is healthy", release.version)));
+                return Ok((
+                    InstanceState::Unchanged,
+                    format!("already runs {} and is healthy", release.version),
+                ));
             }
         }
 
         // Candidate: proves the release works for this tenant while the old one serves.
-        self.events.instance(tenant, InstanceState::StartingCandidate, format!("{} from {}", spec.container, release.image));
+        self.events.instance(
+            tenant,
+            InstanceState::StartingCandidate,
+            format!("{} from {}", spec.container, release.image),
+        );
         let candidate = match target.start(spec, Role::Candidate, release).await {
             Ok(endpoint) => endpoint,
             Err(e) => {
                 let _ = target.remove(spec, Role::Candidate).await;
-                return Err(Failure::kept_old(&live, format!("could not start the new container: {e}"), e.log_tail));
+                return Err(Failure::kept_old(
+                    &live,
+                    format!("could not start the new container: {e}"),
+                    e.log_tail,
+                ));
             }
         };
-        self.events.instance(tenant, InstanceState::VerifyingCandidate, format!("probing {}", candidate.url(&spec.health_path)));
-        if let Err(why) = self.wait_verified(spec, Role::Candidate, &candidate, &expect, timeout, InstanceState::VerifyingCandidate).await {
-            let logs = target.logs(spec, Role::Candidate, LOG_LINES).await.unwrap_or_default();
+        self.events.instance(
+            tenant,
+            InstanceState::VerifyingCandidate,
+            format!("probing {}", candidate.url(&spec.health_path)),
+        );
+        if let Err(why) = self
+            .wait_verified(
+                spec,
+                Role::Candidate,
+                &candidate,
+                &expect,
+                timeout,
+                InstanceState::VerifyingCandidate,
+            )
+            .await
+        {
+            let logs = target
+                .logs(spec, Role::Candidate, LOG_LINES)
+                .await
+                .unwrap_or_default();
             let _ = target.remove(spec, Role::Candidate).await;
-            return Err(Failure::kept_old(&live, format!("new container failed verification: {why}"), logs));
+            return Err(Failure::kept_old(
+                &live,
+                format!("new container failed verification: {why}"),
+                logs,
+            ));
         }
-        target.remove(spec, Role::Candidate).await.map_err(Failure::early)?;
+        target
+            .remove(spec, Role::Candidate)
+            .await
+            .map_err(Failure::early)?;
 
         // Switch: the published port moves from the old container to a new one.
         self.events.instance(tenant, InstanceState::Switching, "");
@@ -253,28 +392,61 @@ impl Deployer {
         let started = target.start(spec, Role::Live, release).await;
         let verified = match started {
             Ok(_) => {
-                self.events.instance(tenant, InstanceState::VerifyingLive, format!("probing {}", live_endpoint.url(&spec.health_path)));
-                self.wait_verified(spec, Role::Live, &live_endpoint, &expect, timeout, InstanceState::VerifyingLive).await
+                self.events.instance(
+                    tenant,
+                    InstanceState::VerifyingLive,
+                    format!("probing {}", live_endpoint.url(&spec.health_path)),
+                );
+                self.wait_verified(
+                    spec,
+                    Role::Live,
+                    &live_endpoint,
+                    &expect,
+                    timeout,
+                    InstanceState::VerifyingLive,
+                )
+                .await
             }
             Err(e) => Err(format!("could not start the new container: {e}")),
         };
         match verified {
             Ok(()) => {
                 if let Err(e) = target.remove(spec, Role::Previous).await {
-                    self.events.emit(Event::Warning { message: format!("{tenant}: could not remove the previous container: {e}") });
+                    self.events.emit(Event::Warning {
+                        message: format!("{tenant}: could not remove the previous container: {e}"),
+                    });
                 }
-                Ok((InstanceState::Healthy, format!("runs {} ({})", release.version, short_id(&release.image_id))))
+                Ok((
+                    InstanceState::Healthy,
+                    format!("runs {} ({})", release.version, short_id(&release.image_id)),
+                ))
             }
             Err(why) => {
-                self.events.instance(tenant, InstanceState::RollingBack, &why);
-                let logs = target.logs(spec, Role::Live, LOG_LINES).await.unwrap_or_default();
+                self.events
+                    .instance(tenant, InstanceState::RollingBack, &why);
+                let logs = target
+                    .logs(spec, Role::Live, LOG_LINES)
+                    .await
+                    .unwrap_or_default();
                 let _ = target.remove(spec, Role::Live).await;
                 if !had_previous {
-                    return Err(Failure { state: InstanceState::Failed, message: format!("{why}; there was no previous container to restore"), log_tail: logs });
+                    return Err(Failure {
+                        state: InstanceState::Failed,
+                        message: format!("{why}; there was no previous container to restore"),
+                        log_tail: logs,
+                    });
                 }
                 match target.restore_previous(spec).await {
-                    Ok(()) => Err(Failure { state: InstanceState::RolledBack, message: format!("{why}; the previous container serves again"), log_tail: logs }),
-                    Err(e) => Err(Failure { state: InstanceState::Failed, message: format!("{why}; restoring the previous container failed too: {e}"), log_tail: logs }),
+                    Ok(()) => Err(Failure {
+                        state: InstanceState::RolledBack,
+                        message: format!("{why}; the previous container serves again"),
+                        log_tail: logs,
+                    }),
+                    Err(e) => Err(Failure {
+                        state: InstanceState::Failed,
+                        message: format!("{why}; restoring the previous container failed too: {e}"),
+                        log_tail: logs,
+                    }),
                 }
             }
         }
@@ -282,11 +454,22 @@ impl Deployer {
 
     /// Polls until the container in `role` verifies, fails for good, or `timeout` passes.
     /// The message of each new pending state is reported, so the user sees what is awaited.
-    async fn wait_verified(&self, spec: &InstanceSpec, role: Role, endpoint: &Endpoint, expect: &Expectation<'_>, timeout: Duration, state: InstanceState) -> Result<(), String> {
+    async fn wait_verified(
+        &self,
+        spec: &InstanceSpec,
+        role: Role,
+        endpoint: &Endpoint,
+        expect: &Expectation<'_>,
+        timeout: Duration,
+        state: InstanceState,
+    ) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         let mut last = String::new();
         loop {
-            let observed = self.observe(spec, role, endpoint).await.map_err(|e| e.to_string())?;
+            let observed = self
+                .observe(spec, role, endpoint)
+                .await
+                .map_err(|e| e.to_string())?;
             match verify(&observed, expect) {
                 Verdict::Verified => return Ok(()),
                 Verdict::Failed(why) => return Err(why),
@@ -304,19 +487,30 @@ impl Deployer {
         }
     }
 
-    pub(crate) async fn observe(&self, spec: &InstanceSpec, role: Role, endpoint: &Endpoint) -> Result<Observation, crate::target::BackendError> {
+    pub(crate) async fn observe(
+        &self,
+        spec: &InstanceSpec,
+        role: Role,
+        endpoint: &Endpoint,
+    ) -> Result<Observation, crate::target::BackendError> {
         let container = self.target.inspect(spec, role).await?;
         let (health, version) = if container.is_running() {
             let health = self.prober.get(endpoint, &spec.health_path).await;
             let version = match &spec.version_path {
-                Some(path) if health.as_ref().is_ok_and(|(s, _)| (200..300).contains(s)) => Some(self.prober.get(endpoint, path).await),
+                Some(path) if health.as_ref().is_ok_and(|(s, _)| (200..300).contains(s)) => {
+                    Some(self.prober.get(endpoint, path).await)
+                }
                 _ => None,
             };
             (Some(health), version)
         } else {
             (None, None)
         };
-        Ok(Observation { container, health, version })
+        Ok(Observation {
+            container,
+            health,
+            version,
+        })
     }
 }
 
@@ -330,15 +524,27 @@ struct Failure {
 impl Failure {
     /// Failed before anything was switched.
     fn early(e: crate::target::BackendError) -> Failure {
-        Failure { state: InstanceState::Failed, message: e.message, log_tail: e.log_tail }
+        Failure {
+            state: InstanceState::Failed,
+            message: e.message,
+            log_tail: e.log_tail,
+        }
     }
 
     /// Failed while the old container kept serving untouched.
     fn kept_old(live: &ContainerState, why: String, log_tail: Vec<String>) -> Failure {
         if live.is_running() {
-            Failure { state: InstanceState::RolledBack, message: format!("{why}; the previous container kept serving"), log_tail }
+            Failure {
+                state: InstanceState::RolledBack,
+                message: format!("{why}; the previous container kept serving"),
+                log_tail,
+            }
         } else {
-            Failure { state: InstanceState::Failed, message: why, log_tail }
+            Failure {
+                state: InstanceState::Failed,
+                message: why,
+                log_tail,
+            }
         }
     }
 }

@@ -34,14 +34,20 @@ pub struct InstanceStatus {
 impl Deployer {
     pub async fn status(&self, environment: &str) -> Result<EnvironmentStatus, PipelineError> {
         let instances = self.instances(environment)?;
-        let current = self.store.deployed_releases(self.app_name(), environment)?.into_iter().next();
+        let current = self
+            .store
+            .deployed_releases(self.app_name(), environment)?
+            .into_iter()
+            .next();
         let checks = instances.iter().map(|spec| {
             let current = current.clone();
             async move {
                 let endpoint = self.target.live_endpoint(spec);
                 let observed = self.observe(spec, Role::Live, &endpoint).await?;
                 let image_id = observed.container.image_id().map(str::to_string);
-                let matches_current = current.as_ref().is_some_and(|c| Some(&c.image_id) == image_id.as_ref());
+                let matches_current = current
+                    .as_ref()
+                    .is_some_and(|c| Some(&c.image_id) == image_id.as_ref());
                 // Health only: the version check belongs to "matches current".
                 let running_version = observed.container.release().unwrap_or("").to_string();
                 let expect = Expectation {
@@ -70,6 +76,10 @@ impl Deployer {
             }
         });
         let instances = futures::future::try_join_all(checks).await?;
-        Ok(EnvironmentStatus { environment: environment.to_string(), current, instances })
+        Ok(EnvironmentStatus {
+            environment: environment.to_string(),
+            current,
+            instances,
+        })
     }
 }

@@ -171,8 +171,20 @@ impl App {
 }
 
 impl Drop for App {
+    /// Removes the fixture's containers and images, so repeated runs do not fill the disk.
     fn drop(&mut self) {
         self.cleanup_containers();
+        let out = Command::new("docker")
+            .args(["image", "ls", "-q", "--filter", &format!("label=dev.hoist.app={}", self.name)])
+            .output();
+        if let Ok(out) = out {
+            let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+            ids.sort();
+            ids.dedup();
+            if !ids.is_empty() {
+                let _ = Command::new("docker").args(["rmi", "-f"]).args(&ids).output();
+            }
+        }
     }
 }
 

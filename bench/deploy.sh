@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The deploy benchmark (README.md, "Benchmark"): prepares the example, builds hoist and the
+# benchmark in release mode, and runs every row RUNS times (default 3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup-machine.sh
+bash examples/clinic/setup.sh
+cargo build --release --locked -p hoist -p hoist-bench
+target/release/hoist-bench --hoist target/release/hoist --example examples/clinic --runs "${RUNS:-3}" --json bench/results/deploy.json

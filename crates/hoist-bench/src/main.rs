@@ -1,0 +1,154 @@
+//! `hoist-bench`: the deploy benchmark of README.md, on a copy of the bundled example with
+//! three tenants. Every row is the median of `--runs` runs (default 3):
+//!
+//! - (a) the seeds' "before": one Dockerfile (deps then code), built with no cache, then
+//!   rolled out;
+//! - (b) `hoist deploy` after a code-only change;
+//! - (c) the same single Dockerfile with a warm layer cache after a code-only change,
+//!   rolled out the same way;
+//! - (d) `hoist deploy` of the version already running;
+//! - (e) `hoist rollback`.
+//!
+//! (a) and (c) are built through the same Engine API builder and rolled out by the same
+//! rollout code as hoist (the library, in-process), so the rows differ only in what they
+//! build. (b), (d) and (e) run the release `hoist` binary as a user would, and (b) reports
+//! its peak resident memory.
+//!
+//! Usage: `hoist-bench --hoist target/release/hoist --example examples/clinic [--runs 3] [--json FILE]`
+
+mod work;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+struct Row {
+    id: &'static str,
+    what: &'static str,
+    runs_s: Vec<f64>,
+    median_s: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Results {
+    date: String,
+    machine: String,
+    tenants: usize,
+    rows: Vec<Row>,
+    hoist_code_only_peak_rss_kib: u64,
+    ratio_a_over_b: f64,
+    ratio_c_over_b: f64,
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mid = v.len() / 2;
+    if v.len() % 2 == 1 { v[mid] } else { (v[mid - 1] + v[mid]) / 2.0 }
+}
+
+fn secs(d: Duration) -> f64 {
+    (d.as_secs_f64() * 100.0).round() / 100.0
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut hoist = PathBuf::from("target/release/hoist");
+    let mut example = PathBuf::from("examples/clinic");
+    let mut runs = 3usize;
+    let mut json = PathBuf::from("bench/results/deploy.json");
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--hoist" => hoist = value()?.into(),
+            "--example" => example = value()?.into(),
+            "--runs" => runs = value()?.parse().context("--runs takes a number")?,
+            "--json" => json = value()?.into(),
+            other => bail!("unknown argument {other}; see the doc comment of crates/hoist-bench/src/main.rs"),
+        }
+    }
+    if runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    let hoist = std::path::absolute(&hoist)?;
+    if !hoist.exists() {
+        bail!("{} does not exist; build it with `cargo build --release -p hoist`", hoist.display());
+    }
+
+    let bench = work::Bench::prepare(&example, &hoist).await?;
+    eprintln!("bench: working copy {}", bench.root().display());
+
+    let mut a = Vec::new();
+    for i in 1..=runs {
+        a.push(secs(bench.single_dockerfile_deploy(&format!("a{i}"), true).await?));
+        eprintln!("bench: (a) run {i}: {:.2}s", a.last().unwrap_or(&0.0));
+    }
+    // Warm the layer cache once, untimed; then code-only changes.
+    bench.single_dockerfile_deploy("c0", false).await?;
+    let mut c = Vec::new();
+    for i in 1..=runs {
+        c.push(secs(bench.single_dockerfile_deploy(&format!("c{i}"), false).await?));
+        eprintln!("bench: (c) run {i}: {:.2}s", c.last().unwrap_or(&0.0));
+    }
+    // hoist: a first release (base built or reused), untimed; then code-only releases.
+    bench.commit_code_change("v0.1.0")?;
+    bench.hoist(&["deploy", "bench"])?;
+    let (mut b, mut peak) = (Vec::new(), 0u64);
+    for i in 1..=runs {
+        bench.commit_code_change(&format!("v0.1.{i}"))?;
+        let (took, rss) = bench.hoist(&["deploy", "bench"])?;
+        peak = peak.max(rss);
+        b.push(secs(took));
+        eprintln!("bench: (b) run {i}: {:.2}s, peak RSS {rss} KiB", b.last().unwrap_or(&0.0));
+    }
+    let mut d = Vec::new();
+    for i in 1..=runs {
+        d.push(secs(bench.hoist(&["deploy", "bench"])?.0));
+        eprintln!("bench: (d) run {i}: {:.2}s", d.last().unwrap_or(&0.0));
+    }
+    let mut e = Vec::new();
+    for i in 1..=runs {
+        e.push(secs(bench.hoist(&["rollback", "bench"])?.0));
+        eprintln!("bench: (e) run {i}: {:.2}s", e.last().unwrap_or(&0.0));
+    }
+
+    let row = |id, what, runs_s: Vec<f64>| Row { id, what, median_s: median(&runs_s), runs_s };
+    let rows = vec![
+        row("a", "single Dockerfile, no cache, then rollout (the seeds' before)", a),
+        row("b", "hoist deploy, code-only change", b),
+        row("c", "single Dockerfile, warm cache, code-only change, same rollout", c),
+        row("d", "hoist deploy of the version already running", d),
+        row("e", "hoist rollback", e),
+    ];
+    let results = Results {
+        date: jiff::Timestamp::now().to_string(),
+        machine: format!("{} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)),
+        tenants: bench.tenants(),
+        ratio_a_over_b: rows[0].median_s / rows[1].median_s,
+        ratio_c_over_b: rows[2].median_s / rows[1].median_s,
+        hoist_code_only_peak_rss_kib: peak,
+        rows,
+    };
+    println!("| row | what | median (s) | runs (s) |");
+    println!("| --- | --- | ---: | --- |");
+    for r in &results.rows {
+        let runs: Vec<String> = r.runs_s.iter().map(|s| format!("{s:.2}")).collect();
+        println!("| ({}) | {} | {:.2} | {} |", r.id, r.what, r.median_s, runs.join(", "));
+    }
+    println!();
+    println!("(a)/(b) = {:.1}x; (c)/(b) = {:.2}x; hoist peak RSS during (b): {} KiB", results.ratio_a_over_b, results.ratio_c_over_b, peak);
+    if let Some(dir) = json.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&json, serde_json::to_string_pretty(&results)?)?;
+    eprintln!("bench: wrote {}", json.display());
+    bench.cleanup().await;
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! The benchmark's working copy of the example and the operations it times.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use hoist_build::DockerBuilder;
+use hoist_config::LOCAL_DOCKER_HOST;
+use hoist_core::pipeline::{Deployer, LockWait};
+use hoist_core::store::DeploymentKind;
+use hoist_core::target::{BuildContext, BuildRequest};
+use hoist_core::{Builder, EventSink, Release};
+use hoist_deploy::{DockerTarget, HttpProber};
+use hoist_store::SqliteStore;
+
+const ENVIRONMENT: &str = "bench";
+const PORTS: [u16; 3] = [18301, 18302, 18303];
+const TENANTS: [&str; 3] = ["northside", "riverside", "lakeside"];
+
+pub struct Bench {
+    dir: tempfile::TempDir,
+    hoist: PathBuf,
+    deployer: Deployer,
+    builder: DockerBuilder,
+    changes: std::cell::Cell<u32>,
+}
+
+impl Bench {
+    /// Copies the example (with its wheelhouse) to a fresh git repository and writes a
+    /// `bench` environment with three tenants on ports of its own.
+    pub async fn prepare(example: &Path, hoist: &Path) -> anyhow::Result<Bench> {
+        if !example.join("wheelhouse").is_dir() {
+            bail!("{} has no wheelhouse/; run examples/clinic/setup.sh first", example.display());
+        }
+        let dir = tempfile::Builder::new().prefix("hoist-bench-").tempdir()?;
+        copy_tree(example, dir.path())?;
+        let original = std::fs::read_to_string(example.join("hoist.toml"))?;
+        let head = original.split("\n[environments.").next().unwrap_or(&original);
+        let mut config = format!("{head}\n[environments.{ENVIRONMENT}]\nrollout = {{ concurrency = 3, health_timeout = \"60s\" }}\n");
+        for (tenant, port) in TENANTS.iter().zip(PORTS) {
+            config.push_str(&format!(
+                "\n[[environments.{ENVIRONMENT}.instances]]\ntenant = \"{tenant}\"\nport = {port}\ncontainer = \"clinic-bench-{tenant}\"\nenv = {{ CLINIC_TENANT = \"{tenant}\" }}\n"
+            ));
+        }
+        std::fs::write(dir.path().join("hoist.toml"), config)?;
+        git(dir.path(), &["init", "-q"])?;
+        git(dir.path(), &["add", "-A"])?;
+        git(dir.path(), &["commit", "-q", "-m", "example"])?;
+
+        let config = Arc::new(hoist_config::load(&dir.path().join("hoist.toml"))?);
+        let builder = DockerBuilder::connect(LOCAL_DOCKER_HOST).await?;
+        let deployer = Deployer {
+            config,
+            builder: Arc::new(builder.clone()),
+            target: Arc::new(DockerTarget::new()),
+            prober: Arc::new(HttpProber::default()),
+            store: Arc::new(SqliteStore::in_memory()?),
+            events: EventSink::discard(),
+            actor: "bench".into(),
+        };
+        Ok(Bench { dir, hoist: hoist.to_path_buf(), deployer, builder, changes: 0.into() })
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn tenants(&self) -> usize {
+        TENANTS.len()
+    }
+
+    /// A code-only change: one module of the app gets new content.
+    fn change_code(&self) -> anyhow::Result<()> {
+        let n = self.changes.get() + 1;
+        self.changes.set(n);
+        std::fs::write(self.root().join("clinic/bench_marker.py"), format!("# benchmark code change {n}\nCHANGE = {n}\n"))?;
+        Ok(())
+    }
+
+    /// Changes code, commits and tags it as `tag`.
+    pub fn commit_code_change(&self, tag: &str) -> anyhow::Result<()> {
+        self.change_code()?;
+        git(self.root(), &["add", "-A"])?;
+        git(self.root(), &["commit", "-q", "-m", tag])?;
+        git(self.root(), &["tag", tag])?;
+        Ok(())
+    }
+
+    /// (a) or (c): change code, build `Dockerfile.single`, roll it out. Returns the time.
+    pub async fn single_dockerfile_deploy(&self, version: &str, no_cache: bool) -> anyhow::Result<Duration> {
+        self.change_code()?;
+        let started = Instant::now();
+        // The whole directory, wheelhouse included, as Dockerfile.single expects.
+        let files = walkdir::WalkDir::new(self.root())
+            .into_iter()
+            .filter_entry(|e| !matches!(e.file_name().to_str(), Some(".git" | ".hoist")))
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .filter_map(|e| e.path().strip_prefix(self.root()).ok().map(Path::to_path_buf))
+            .filter(|p| p != Path::new(".dockerignore"))
+            .collect();
+        let tag = format!("hoist-bench/clinic-single:{version}");
+        let request = BuildRequest {
+            context: BuildContext::Files { root: self.root().to_path_buf(), files },
+            dockerfile: self.root().join("Dockerfile.single"),
+            tag: tag.clone(),
+            args: BTreeMap::from([("HOIST_VERSION".to_string(), version.to_string())]),
+            labels: BTreeMap::new(),
+            platform: hoist_config::default_platform(),
+            no_cache,
+        };
+        let image_id = self.builder.build(&request, &EventSink::discard()).await.map_err(|e| anyhow::anyhow!("{e}: {:?}", e.log_tail))?;
+        let release = Release {
+            app: "clinic".into(),
+            version: version.into(),
+            commit: "bench".into(),
+            image: tag,
+            image_id,
+            fingerprint: String::new(),
+            base_image: String::new(),
+            created_by: "bench".into(),
+            created_at: jiff::Timestamp::now().to_string(),
+        };
+        let lock = self.deployer.lock(ENVIRONMENT, LockWait::Refuse).await?;
+        let report = self.deployer.roll_out(ENVIRONMENT, &release, DeploymentKind::Deploy, &lock).await?;
+        if !report.succeeded() {
+            bail!("rollout of {version} failed: {}", report.message);
+        }
+        Ok(started.elapsed())
+    }
+
+    /// Runs the hoist binary in the working copy; returns wall time and peak RSS (KiB).
+    pub fn hoist(&self, args: &[&str]) -> anyhow::Result<(Duration, u64)> {
+        let started = Instant::now();
+        let child = Command::new(&self.hoist)
+            .current_dir(self.root())
+            .args(["--plain", "--actor", "bench"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot run {}", self.hoist.display()))?;
+        let (status, rss) = wait_with_rusage(child)?;
+        let took = started.elapsed();
+        if !status.0 {
+            bail!("hoist {args:?} failed:\n{}", status.1);
+        }
+        Ok((took, rss))
+    }
+
+    /// Removes the benchmark's containers.
+    pub async fn cleanup(&self) {
+        for tenant in TENANTS {
+            let _ = Command::new("docker").args(["rm", "-f", &format!("clinic-bench-{tenant}")]).output();
+        }
+    }
+}
+
+/// Waits for `child` and returns (success, stderr) and its peak resident set in KiB.
+fn wait_with_rusage(mut child: std::process::Child) -> anyhow::Result<((bool, String), u64)> {
+    use std::io::Read;
+    let mut stderr = String::new();
+    if let Some(mut s) = child.stderr.take() {
+        s.read_to_string(&mut stderr)?;
+    }
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain data; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    if rc < 0 {
+        bail!("wait4 failed: {}", std::io::Error::last_os_error());
+    }
+    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    Ok(((ok, stderr), usage.ru_maxrss.max(0) as u64))
+}
+
+fn git(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new("git").arg("-C").arg(dir).args(["-c", "user.name=bench", "-c", "user.email=bench@example.com"]).args(args).output()?;
+    if !out.status.success() {
+        bail!("git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
+    for entry in walkdir::WalkDir::new(from).into_iter().filter_entry(|e| !matches!(e.file_name().to_str(), Some(".hoist" | "__pycache__"))) {
+        let entry = entry?;
+        let rel = entry.path().strip_prefix(from)?;
+        let target = to.join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target)?;
+        } else if entry.file_type().is_file() {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
