@@ -50,7 +50,11 @@ fn median(values: &[f64]) -> f64 {
         return f64::NAN;
     }
     let mid = v.len() / 2;
-    if v.len() % 2 == 1 { v[mid] } else { (v[mid - 1] + v[mid]) / 2.0 }
+    if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    }
 }
 
 fn secs(d: Duration) -> f64 {
@@ -71,7 +75,9 @@ async fn main() -> anyhow::Result<()> {
             "--example" => example = value()?.into(),
             "--runs" => runs = value()?.parse().context("--runs takes a number")?,
             "--json" => json = value()?.into(),
-            other => bail!("unknown argument {other}; see the doc comment of crates/hoist-bench/src/main.rs"),
+            other => bail!(
+                "unknown argument {other}; see the doc comment of crates/hoist-bench/src/main.rs"
+            ),
         }
     }
     if runs == 0 {
@@ -79,7 +85,10 @@ async fn main() -> anyhow::Result<()> {
     }
     let hoist = std::path::absolute(&hoist)?;
     if !hoist.exists() {
-        bail!("{} does not exist; build it with `cargo build --release -p hoist`", hoist.display());
+        bail!(
+            "{} does not exist; build it with `cargo build --release -p hoist`",
+            hoist.display()
+        );
     }
 
     let bench = work::Bench::prepare(&example, &hoist).await?;
@@ -87,14 +96,22 @@ async fn main() -> anyhow::Result<()> {
 
     let mut a = Vec::new();
     for i in 1..=runs {
-        a.push(secs(bench.single_dockerfile_deploy(&format!("a{i}"), true).await?));
+        a.push(secs(
+            bench
+                .single_dockerfile_deploy(&format!("a{i}"), true)
+                .await?,
+        ));
         eprintln!("bench: (a) run {i}: {:.2}s", a.last().unwrap_or(&0.0));
     }
     // Warm the layer cache once, untimed; then code-only changes.
     bench.single_dockerfile_deploy("c0", false).await?;
     let mut c = Vec::new();
     for i in 1..=runs {
-        c.push(secs(bench.single_dockerfile_deploy(&format!("c{i}"), false).await?));
+        c.push(secs(
+            bench
+                .single_dockerfile_deploy(&format!("c{i}"), false)
+                .await?,
+        ));
         eprintln!("bench: (c) run {i}: {:.2}s", c.last().unwrap_or(&0.0));
     }
     // hoist: a first release (base built or reused), untimed; then code-only releases.
@@ -106,7 +123,10 @@ async fn main() -> anyhow::Result<()> {
         let (took, rss) = bench.hoist(&["deploy", "bench"])?;
         peak = peak.max(rss);
         b.push(secs(took));
-        eprintln!("bench: (b) run {i}: {:.2}s, peak RSS {rss} KiB", b.last().unwrap_or(&0.0));
+        eprintln!(
+            "bench: (b) run {i}: {:.2}s, peak RSS {rss} KiB",
+            b.last().unwrap_or(&0.0)
+        );
     }
     let mut d = Vec::new();
     for i in 1..=runs {
@@ -119,17 +139,35 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("bench: (e) run {i}: {:.2}s", e.last().unwrap_or(&0.0));
     }
 
-    let row = |id, what, runs_s: Vec<f64>| Row { id, what, median_s: median(&runs_s), runs_s };
+    let row = |id, what, runs_s: Vec<f64>| Row {
+        id,
+        what,
+        median_s: median(&runs_s),
+        runs_s,
+    };
     let rows = vec![
-        row("a", "single Dockerfile, no cache, then rollout (the seeds' before)", a),
+        row(
+            "a",
+            "single Dockerfile, no cache, then rollout (the seeds' before)",
+            a,
+        ),
         row("b", "hoist deploy, code-only change", b),
-        row("c", "single Dockerfile, warm cache, code-only change, same rollout", c),
+        row(
+            "c",
+            "single Dockerfile, warm cache, code-only change, same rollout",
+            c,
+        ),
         row("d", "hoist deploy of the version already running", d),
         row("e", "hoist rollback", e),
     ];
     let results = Results {
         date: jiff::Timestamp::now().to_string(),
-        machine: format!("{} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)),
+        machine: format!(
+            "{} cores",
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(0)
+        ),
         tenants: bench.tenants(),
         ratio_a_over_b: rows[0].median_s / rows[1].median_s,
         ratio_c_over_b: rows[2].median_s / rows[1].median_s,
@@ -140,10 +178,19 @@ async fn main() -> anyhow::Result<()> {
     println!("| --- | --- | ---: | --- |");
     for r in &results.rows {
         let runs: Vec<String> = r.runs_s.iter().map(|s| format!("{s:.2}")).collect();
-        println!("| ({}) | {} | {:.2} | {} |", r.id, r.what, r.median_s, runs.join(", "));
+        println!(
+            "| ({}) | {} | {:.2} | {} |",
+            r.id,
+            r.what,
+            r.median_s,
+            runs.join(", ")
+        );
     }
     println!();
-    println!("(a)/(b) = {:.1}x; (c)/(b) = {:.2}x; hoist peak RSS during (b): {} KiB", results.ratio_a_over_b, results.ratio_c_over_b, peak);
+    println!(
+        "(a)/(b) = {:.1}x; (c)/(b) = {:.2}x; hoist peak RSS during (b): {} KiB",
+        results.ratio_a_over_b, results.ratio_c_over_b, peak
+    );
     if let Some(dir) = json.parent() {
         std::fs::create_dir_all(dir)?;
     }

@@ -33,13 +33,21 @@ impl Bench {
     /// `bench` environment with three tenants on ports of its own.
     pub async fn prepare(example: &Path, hoist: &Path) -> anyhow::Result<Bench> {
         if !example.join("wheelhouse").is_dir() {
-            bail!("{} has no wheelhouse/; run examples/clinic/setup.sh first", example.display());
+            bail!(
+                "{} has no wheelhouse/; run examples/clinic/setup.sh first",
+                example.display()
+            );
         }
         let dir = tempfile::Builder::new().prefix("hoist-bench-").tempdir()?;
         copy_tree(example, dir.path())?;
         let original = std::fs::read_to_string(example.join("hoist.toml"))?;
-        let head = original.split("\n[environments.").next().unwrap_or(&original);
-        let mut config = format!("{head}\n[environments.{ENVIRONMENT}]\nrollout = {{ concurrency = 3, health_timeout = \"60s\" }}\n");
+        let head = original
+            .split("\n[environments.")
+            .next()
+            .unwrap_or(&original);
+        let mut config = format!(
+            "{head}\n[environments.{ENVIRONMENT}]\nrollout = {{ concurrency = 3, health_timeout = \"60s\" }}\n"
+        );
         for (tenant, port) in TENANTS.iter().zip(PORTS) {
             config.push_str(&format!(
                 "\n[[environments.{ENVIRONMENT}.instances]]\ntenant = \"{tenant}\"\nport = {port}\ncontainer = \"clinic-bench-{tenant}\"\nenv = {{ CLINIC_TENANT = \"{tenant}\" }}\n"
@@ -58,10 +66,17 @@ impl Bench {
             target: Arc::new(DockerTarget::new()),
             prober: Arc::new(HttpProber::default()),
             store: Arc::new(SqliteStore::in_memory()?),
+            notifier: Arc::new(hoist_core::notify::Silent),
             events: EventSink::discard(),
             actor: "bench".into(),
         };
-        Ok(Bench { dir, hoist: hoist.to_path_buf(), deployer, builder, changes: 0.into() })
+        Ok(Bench {
+            dir,
+            hoist: hoist.to_path_buf(),
+            deployer,
+            builder,
+            changes: 0.into(),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -76,7 +91,10 @@ impl Bench {
     fn change_code(&self) -> anyhow::Result<()> {
         let n = self.changes.get() + 1;
         self.changes.set(n);
-        std::fs::write(self.root().join("clinic/bench_marker.py"), format!("# benchmark code change {n}\nCHANGE = {n}\n"))?;
+        std::fs::write(
+            self.root().join("clinic/bench_marker.py"),
+            format!("# benchmark code change {n}\nCHANGE = {n}\n"),
+        )?;
         Ok(())
     }
 
@@ -90,7 +108,11 @@ impl Bench {
     }
 
     /// (a) or (c): change code, build `Dockerfile.single`, roll it out. Returns the time.
-    pub async fn single_dockerfile_deploy(&self, version: &str, no_cache: bool) -> anyhow::Result<Duration> {
+    pub async fn single_dockerfile_deploy(
+        &self,
+        version: &str,
+        no_cache: bool,
+    ) -> anyhow::Result<Duration> {
         self.change_code()?;
         let started = Instant::now();
         // The whole directory, wheelhouse included, as Dockerfile.single expects.
@@ -99,12 +121,20 @@ impl Bench {
             .filter_entry(|e| !matches!(e.file_name().to_str(), Some(".git" | ".hoist")))
             .filter_map(Result::ok)
             .filter(|e| e.file_type().is_file())
-            .filter_map(|e| e.path().strip_prefix(self.root()).ok().map(Path::to_path_buf))
+            .filter_map(|e| {
+                e.path()
+                    .strip_prefix(self.root())
+                    .ok()
+                    .map(Path::to_path_buf)
+            })
             .filter(|p| p != Path::new(".dockerignore"))
             .collect();
         let tag = format!("hoist-bench/clinic-single:{version}");
         let request = BuildRequest {
-            context: BuildContext::Files { root: self.root().to_path_buf(), files },
+            context: BuildContext::Files {
+                root: self.root().to_path_buf(),
+                files,
+            },
             dockerfile: self.root().join("Dockerfile.single"),
             tag: tag.clone(),
             args: BTreeMap::from([("HOIST_VERSION".to_string(), version.to_string())]),
@@ -112,7 +142,11 @@ impl Bench {
             platform: hoist_config::default_platform(),
             no_cache,
         };
-        let image_id = self.builder.build(&request, &EventSink::discard()).await.map_err(|e| anyhow::anyhow!("{e}: {:?}", e.log_tail))?;
+        let image_id = self
+            .builder
+            .build(&request, &EventSink::discard())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}: {:?}", e.log_tail))?;
         let release = Release {
             app: "clinic".into(),
             version: version.into(),
@@ -125,7 +159,10 @@ impl Bench {
             created_at: jiff::Timestamp::now().to_string(),
         };
         let lock = self.deployer.lock(ENVIRONMENT, LockWait::Refuse).await?;
-        let report = self.deployer.roll_out(ENVIRONMENT, &release, DeploymentKind::Deploy, &lock).await?;
+        let report = self
+            .deployer
+            .roll_out(ENVIRONMENT, &release, DeploymentKind::Deploy, &lock)
+            .await?;
         if !report.succeeded() {
             bail!("rollout of {version} failed: {}", report.message);
         }
@@ -154,7 +191,9 @@ impl Bench {
     /// Removes the benchmark's containers.
     pub async fn cleanup(&self) {
         for tenant in TENANTS {
-            let _ = Command::new("docker").args(["rm", "-f", &format!("clinic-bench-{tenant}")]).output();
+            let _ = Command::new("docker")
+                .args(["rm", "-f", &format!("clinic-bench-{tenant}")])
+                .output();
         }
     }
 }
@@ -179,7 +218,17 @@ fn wait_with_rusage(mut child: std::process::Child) -> anyhow::Result<((bool, St
 }
 
 fn git(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
-    let out = Command::new("git").arg("-C").arg(dir).args(["-c", "user.name=bench", "-c", "user.email=bench@example.com"]).args(args).output()?;
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=bench",
+            "-c",
+            "user.email=bench@example.com",
+        ])
+        .args(args)
+        .output()?;
     if !out.status.success() {
         bail!("git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -187,7 +236,10 @@ fn git(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
 }
 
 fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
-    for entry in walkdir::WalkDir::new(from).into_iter().filter_entry(|e| !matches!(e.file_name().to_str(), Some(".hoist" | "__pycache__"))) {
+    for entry in walkdir::WalkDir::new(from)
+        .into_iter()
+        .filter_entry(|e| !matches!(e.file_name().to_str(), Some(".hoist" | "__pycache__")))
+    {
         let entry = entry?;
         let rel = entry.path().strip_prefix(from)?;
         let target = to.join(rel);

@@ -22,6 +22,12 @@ pub struct Config {
     /// `[groups]`: named lists of people, referenced as `@name` in policies.
     #[serde(default)]
     pub groups: crate::release::Groups,
+    /// `[notifiers.NAME]`: where notifications can go (Zulip, Slack, signed webhook).
+    #[serde(default)]
+    pub notifiers: BTreeMap<String, Spanned<crate::notify::NotifierConfig>>,
+    /// `[hooks]`: commands run before the build, before and after every deploy.
+    #[serde(default)]
+    pub hooks: hoist_hooks::Hooks,
     /// Directory holding the config file; set by [`crate::load`], not read from the file.
     #[serde(skip)]
     pub root: PathBuf,
@@ -133,6 +139,12 @@ pub struct Environment {
     /// Who may deploy here, which refs, and when: see [`crate::release::Policy`].
     #[serde(default)]
     pub policy: Option<Spanned<crate::release::Policy>>,
+    /// `[[environments.NAME.notify]]`: which events go to which notifier.
+    #[serde(default)]
+    pub notify: Vec<crate::notify::NotifyRoute>,
+    /// `[environments.NAME.hooks]`: run after the app's hooks of the same stage.
+    #[serde(default)]
+    pub hooks: hoist_hooks::Hooks,
 }
 
 /// `[environments.NAME.rollout]`.

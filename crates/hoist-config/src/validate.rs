@@ -190,6 +190,15 @@ pub(crate) fn validate(config: &Config, path: &Path, text: &str) -> Result<(), C
         }
     }
     crate::release::validate_release(config, path, text)?;
+    crate::notify::validate_notify(
+        path,
+        text,
+        &config.notifiers,
+        config
+            .environments
+            .iter()
+            .map(|(name, env)| (name.as_str(), env.get_ref().notify.as_slice())),
+    )?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@
 
 pub mod events;
 pub mod fingerprint;
+pub mod notify;
 pub mod pipeline;
 pub mod plan;
 pub mod release;
@@ -19,6 +20,7 @@ pub mod version;
 
 pub use events::{Event, EventSink, InstanceState, Stage};
 pub use fingerprint::Fingerprint;
+pub use notify::{Notice, Notifier};
 pub use release::{Release, labels};
 pub use store::{Store, StoreError};
 pub use target::{BuildContext, BuildRequest, Builder, Endpoint, InstanceSpec, Prober, Target};

@@ -18,6 +18,8 @@ pub struct StoreError {
 pub enum DeploymentKind {
     Deploy,
     Rollback,
+    /// A release verified in one environment, rolled out to another without building.
+    Promote,
 }
 
 impl DeploymentKind {
@@ -25,6 +27,7 @@ impl DeploymentKind {
         match self {
             Self::Deploy => "deploy",
             Self::Rollback => "rollback",
+            Self::Promote => "promote",
         }
     }
 }
@@ -187,6 +190,13 @@ pub trait Store: Send + Sync {
     /// Releases that were successfully deployed to `environment`, newest deployment first,
     /// each once. The first is the environment's current release.
     fn deployed_releases(&self, app: &str, environment: &str) -> Result<Vec<Release>, StoreError>;
+
+    /// Environments where a deployment of `version` succeeded (every instance verified).
+    fn verified_in(
+        &self,
+        app: &str,
+        version: &str,
+    ) -> Result<std::collections::BTreeSet<String>, StoreError>;
 
     fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
     /// Newest first.

@@ -18,6 +18,10 @@ pub struct SourceVersion {
     /// reproduces the same image.
     pub commit_time: Option<String>,
     pub dirty: bool,
+    /// The semver tag at HEAD that names this version, if one does.
+    pub tag: Option<String>,
+    /// The checked-out branch, if HEAD is on one.
+    pub branch: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +49,8 @@ pub fn derive(dir: &Path, requested: Option<&str>) -> Result<SourceVersion, Vers
                 commit: "unknown".into(),
                 commit_time: None,
                 dirty: false,
+                tag: None,
+                branch: None,
             }),
             None => Err(VersionError::NotARepository {
                 dir: dir.to_path_buf(),
@@ -69,11 +75,19 @@ pub fn derive(dir: &Path, requested: Option<&str>) -> Result<SourceVersion, Vers
         Some(v) => v.to_string(),
         None => version_from(tags.lines(), &commit, dirty),
     };
+    let tag = tags
+        .lines()
+        .map(str::trim)
+        .find(|t| *t == version && !dirty)
+        .map(str::to_string);
+    let branch = git(dir, &["symbolic-ref", "--short", "-q", "HEAD"]).map_err(VersionError::Git)?;
     Ok(SourceVersion {
         version,
         commit,
         commit_time,
         dirty,
+        tag,
+        branch,
     })
 }
 
@@ -95,6 +109,20 @@ pub fn version_from<'a>(tags: impl Iterator<Item = &'a str>, commit: &str, dirty
         (_, true) => format!("{short}-dirty"),
         (None, false) => short.to_string(),
     }
+}
+
+/// The commit a tag points to, or `None` if there is no such tag.
+pub fn tag_commit(dir: &Path, tag: &str) -> Result<Option<String>, VersionError> {
+    git(
+        dir,
+        &[
+            "rev-parse",
+            "-q",
+            "--verify",
+            &format!("refs/tags/{tag}^{{commit}}"),
+        ],
+    )
+    .map_err(VersionError::Git)
 }
 
 /// Versions become image tags and container labels; keep them within Docker's tag grammar.
@@ -217,7 +245,14 @@ mod tests {
         assert!(!v.dirty);
         assert!(v.commit_time.is_some());
         run(&["tag", "v0.3.1"]);
-        assert_eq!(derive(dir.path(), None).unwrap().version, "v0.3.1");
+        let tagged = derive(dir.path(), None).unwrap();
+        assert_eq!(tagged.version, "v0.3.1");
+        assert_eq!(tagged.tag.as_deref(), Some("v0.3.1"));
+        assert_eq!(
+            tag_commit(dir.path(), "v0.3.1").unwrap(),
+            Some(tagged.commit.clone())
+        );
+        assert_eq!(tag_commit(dir.path(), "v9.9.9").unwrap(), None);
         std::fs::write(dir.path().join("new.txt"), "x").unwrap();
         let dirty = derive(dir.path(), None).unwrap();
         assert!(dirty.dirty);

@@ -86,6 +86,7 @@ fn release_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Release> {
 fn kind_from(s: &str) -> DeploymentKind {
     match s {
         "rollback" => DeploymentKind::Rollback,
+        "promote" => DeploymentKind::Promote,
         _ => DeploymentKind::Deploy,
     }
 }
@@ -262,6 +263,21 @@ impl Store for SqliteStore {
             .into_iter()
             .filter(|r| seen.insert(r.version.clone()))
             .collect())
+    }
+
+    fn verified_in(
+        &self,
+        app: &str,
+        version: &str,
+    ) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT DISTINCT environment FROM deployments WHERE app = ?1 AND version = ?2 AND outcome = 'succeeded'")
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![app, version], |r| r.get::<_, String>(0))
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
     }
 
     fn append_audit(&self, e: &AuditEntry) -> Result<(), StoreError> {

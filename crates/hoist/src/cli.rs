@@ -80,6 +80,35 @@ pub enum Command {
         release_version: Option<String>,
         #[command(flatten)]
         lock: LockArgs,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deploy a git ref where the environments' rules send it (CI: `hoist release --ref "$CI_COMMIT_TAG"`).
+    /// A ref no rule matches deploys nothing and exits 0.
+    Release {
+        /// `v1.2.0`, `refs/tags/v1.2.0`, `main` or `refs/heads/main`.
+        #[arg(long = "ref", value_name = "REF")]
+        git_ref: String,
+        #[command(flatten)]
+        lock: LockArgs,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Roll the release running and verified in FROM out to TO, without building.
+    Promote {
+        from: String,
+        to: String,
+        /// A release verified in FROM other than its current one.
+        #[arg(long = "version")]
+        release_version: Option<String>,
+        #[command(flatten)]
+        lock: LockArgs,
+        #[command(flatten)]
+        policy: PolicyArgs,
         #[arg(long)]
         json: bool,
     },
@@ -90,6 +119,8 @@ pub enum Command {
         to: Option<String>,
         #[command(flatten)]
         lock: LockArgs,
+        #[command(flatten)]
+        policy: PolicyArgs,
         #[arg(long)]
         json: bool,
     },
@@ -129,4 +160,15 @@ pub struct LockArgs {
     /// If another deploy holds the environment, wait up to SECONDS for it (default: refuse at once).
     #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "600")]
     pub wait: Option<u64>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct PolicyArgs {
+    /// Deploy outside the environment's deploy windows or on a blackout date (only for
+    /// people the policy's `override_window_by` names; needs --reason; audited).
+    #[arg(long)]
+    pub override_window: bool,
+    /// Why, recorded in the audit log.
+    #[arg(long)]
+    pub reason: Option<String>,
 }

@@ -42,12 +42,29 @@ pub fn open_store(global: &Global, config: &Config) -> Result<Arc<dyn Store>, Se
     Ok(Arc::new(store))
 }
 
+/// Whether a command sends notifications. Read-only commands do not, so they need no
+/// notifier credentials.
+pub enum Notifications {
+    On,
+    Off,
+}
+
 /// The full set of real components for `config`.
 pub async fn deployer(
     global: &Global,
     config: Arc<Config>,
     events: EventSink,
+    notifications: Notifications,
 ) -> Result<Deployer, Setup> {
+    let notifier: Arc<dyn hoist_core::Notifier> = match notifications {
+        Notifications::On => Arc::new(hoist_notify::AppNotifiers::from_config(&config).map_err(
+            |e| Setup {
+                code: crate::exit::BAD_INPUT,
+                message: format!("error: {e}"),
+            },
+        )?),
+        Notifications::Off => Arc::new(hoist_core::notify::Silent),
+    };
     let build_host = global
         .build_host
         .clone()
@@ -66,6 +83,7 @@ pub async fn deployer(
         target: Arc::new(DockerTarget::new()),
         prober: Arc::new(HttpProber::default()),
         store,
+        notifier,
         events,
         actor: resolve_actor(global.actor.as_deref()),
     })

@@ -92,7 +92,8 @@ fn first_deploy_then_code_only_redeploy_reuses_the_base_and_a_dependency_change_
     assert_eq!(states, ["unchanged", "unchanged", "unchanged"]);
 
     // A dependency change rebuilds the base under a new fingerprint.
-    app.write("deps.txt", "left-pad==2.0\n");
+    let deps = std::fs::read_to_string(app.root().join("deps.txt")).unwrap();
+    app.write("deps.txt", &format!("{deps}right-pad==1.0\n"));
     app.release("v1.2.0");
     let third = app.hoist(&["deploy", "staging"]).ok();
     assert!(

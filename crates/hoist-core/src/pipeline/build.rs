@@ -91,6 +91,11 @@ impl Deployer {
         requested_version: Option<&str>,
     ) -> Result<BuildOutcome, PipelineError> {
         let plan = self.plan_build(requested_version).await?;
+        self.build_planned(plan).await
+    }
+
+    /// Carries out a [`BuildPlan`]: builds what it says is missing.
+    pub async fn build_planned(&self, plan: BuildPlan) -> Result<BuildOutcome, PipelineError> {
         if let Some(release) = plan.existing {
             let detail = format!("{} already built as {}", release.version, release.image);
             self.events.emit(Event::StageFinished {

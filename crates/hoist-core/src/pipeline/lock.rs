@@ -115,7 +115,7 @@ impl Deployer {
                             );
                             return Err(PipelineError::Locked {
                                 environment: environment.to_string(),
-                                holder: other,
+                                holder: Box::new(other),
                             });
                         }
                     }

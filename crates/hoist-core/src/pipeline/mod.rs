@@ -2,6 +2,8 @@
 //! environment lock held throughout and everything recorded in the store.
 
 mod build;
+mod deploy;
+mod gate;
 mod lock;
 mod rollout;
 mod status;
@@ -12,7 +14,9 @@ use std::time::Duration;
 use hoist_config::Config;
 use serde::Serialize;
 
-pub use build::BuildOutcome;
+pub use build::{BuildOutcome, BuildPlan};
+pub use deploy::{DeployOptions, EnvironmentResult, ReleaseOutcome};
+pub use gate::Override;
 pub use lock::EnvLock;
 pub use rollout::{DeploymentReport, InstanceReport};
 pub use status::{EnvironmentStatus, InstanceStatus};
@@ -21,7 +25,7 @@ use crate::fingerprint::FingerprintError;
 use crate::store::{AuditEntry, LockHolder, StoreError};
 use crate::target::BackendError;
 use crate::version::VersionError;
-use crate::{Builder, EventSink, InstanceSpec, Prober, Store, Target};
+use crate::{Builder, EventSink, InstanceSpec, Notifier, Prober, Store, Target};
 
 /// Everything a pipeline run needs. Cheap to clone.
 #[derive(Clone)]
@@ -31,6 +35,7 @@ pub struct Deployer {
     pub target: Arc<dyn Target>,
     pub prober: Arc<dyn Prober>,
     pub store: Arc<dyn Store>,
+    pub notifier: Arc<dyn Notifier>,
     pub events: EventSink,
     /// Who is deploying, as recorded in history and audit.
     pub actor: String,
@@ -77,7 +82,7 @@ pub enum PipelineError {
     )]
     Locked {
         environment: String,
-        holder: LockHolder,
+        holder: Box<LockHolder>,
     },
     #[error(
         "{environment} has no earlier successful release to roll back to; name one with --to VERSION (see `hoist history {environment}`)"
@@ -89,6 +94,18 @@ pub enum PipelineError {
         "the image of {version} ({image}) is no longer on the engine; rebuild it with `hoist deploy --version {version}` from its commit"
     )]
     ImageGone { version: String, image: String },
+    #[error("{action} to {environment} refused: {}", reasons.join("; "))]
+    Refused {
+        action: &'static str,
+        environment: String,
+        reasons: Vec<String>,
+    },
+    #[error("{0}")]
+    BadRef(String),
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Hook(#[from] hoist_hooks::HookError),
 }
 
 impl PipelineError {
@@ -98,7 +115,9 @@ impl PipelineError {
             PipelineError::UnknownEnvironment { .. }
             | PipelineError::Version(_)
             | PipelineError::Fingerprint(_)
-            | PipelineError::UnknownRelease { .. } => 2,
+            | PipelineError::UnknownRelease { .. }
+            | PipelineError::BadRef(_)
+            | PipelineError::Config(_) => 2,
             _ => 1,
         }
     }
@@ -180,7 +199,12 @@ impl Deployer {
 
 /// Who the actor is: `--actor`, else the CI's user variable, else the OS user.
 pub fn resolve_actor(explicit: Option<&str>) -> String {
-    let from_env = |var: &str| std::env::var(var).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let from_env = |var: &str| {
+        std::env::var(var)
+            .ok()
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
     explicit
         .map(|a| a.trim().to_string())
         .filter(|a| !a.is_empty())

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::{Deployer, LockWait, PipelineError, millis};
+use super::{Deployer, PipelineError, millis};
 use crate::store::{DeploymentKind, DeploymentOutcome, DeploymentRecord, InstanceOutcome};
 use crate::target::{ContainerState, Endpoint, Role};
 use crate::verify::{Expectation, Observation, Verdict, short_id, verify};
@@ -60,64 +60,6 @@ pub struct InstanceReport {
 }
 
 impl Deployer {
-    /// `hoist deploy`: lock, build (or reuse) the release, roll it out.
-    pub async fn deploy(
-        &self,
-        environment: &str,
-        version: Option<&str>,
-        wait: LockWait,
-    ) -> Result<DeploymentReport, PipelineError> {
-        self.environment(environment)?;
-        let lock = self.lock(environment, wait).await?;
-        let built = self.build(version).await?;
-        self.roll_out(environment, &built.release, DeploymentKind::Deploy, &lock)
-            .await
-    }
-
-    /// `hoist rollback`: lock, pick the previous successful release (or `to`), roll it out
-    /// without building.
-    pub async fn rollback(
-        &self,
-        environment: &str,
-        to: Option<&str>,
-        wait: LockWait,
-    ) -> Result<DeploymentReport, PipelineError> {
-        self.environment(environment)?;
-        let lock = self.lock(environment, wait).await?;
-        let release = self.rollback_target(environment, to)?;
-        if self.builder.image_id(&release.image_id).await?.is_none() {
-            return Err(PipelineError::ImageGone {
-                version: release.version,
-                image: release.image,
-            });
-        }
-        self.roll_out(environment, &release, DeploymentKind::Rollback, &lock)
-            .await
-    }
-
-    fn rollback_target(
-        &self,
-        environment: &str,
-        to: Option<&str>,
-    ) -> Result<Release, PipelineError> {
-        let app = self.app_name();
-        if let Some(version) = to {
-            return self.store.find_release(app, version)?.ok_or_else(|| {
-                PipelineError::UnknownRelease {
-                    version: version.to_string(),
-                }
-            });
-        }
-        let deployed = self.store.deployed_releases(app, environment)?;
-        let current = deployed.first().map(|r| r.version.clone());
-        deployed
-            .into_iter()
-            .find(|r| Some(&r.version) != current.as_ref())
-            .ok_or_else(|| PipelineError::NothingToRollBack {
-                environment: environment.to_string(),
-            })
-    }
-
     /// Rolls `release` out to every instance of `environment` and records the deployment.
     pub async fn roll_out(
         &self,

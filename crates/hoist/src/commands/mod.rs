@@ -7,10 +7,10 @@ mod status;
 
 use std::time::Duration;
 
-use hoist_core::pipeline::{LockWait, PipelineError};
+use hoist_core::pipeline::{DeployOptions, LockWait, Override, PipelineError};
 use serde::Serialize;
 
-use crate::cli::{Cli, Command, LockArgs};
+use crate::cli::{Cli, Command, LockArgs, PolicyArgs};
 use crate::context::Setup;
 use crate::exit;
 
@@ -31,13 +31,38 @@ pub async fn run(cli: Cli) -> u8 {
             environment,
             release_version,
             lock,
+            policy,
             json,
         } => {
-            release::deploy(
+            let options = DeployOptions {
+                version: release_version,
+                git_ref: None,
+                wait: lock_wait(lock),
+                overrides: overrides(policy),
+            };
+            release::deploy(global, &environment, &options, json).await
+        }
+        Command::Release {
+            git_ref,
+            lock,
+            policy,
+            json,
+        } => release::release(global, &git_ref, lock_wait(lock), &overrides(policy), json).await,
+        Command::Promote {
+            from,
+            to,
+            release_version,
+            lock,
+            policy,
+            json,
+        } => {
+            release::promote(
                 global,
-                &environment,
+                &from,
+                &to,
                 release_version.as_deref(),
                 lock_wait(lock),
+                &overrides(policy),
                 json,
             )
             .await
@@ -46,8 +71,19 @@ pub async fn run(cli: Cli) -> u8 {
             environment,
             to,
             lock,
+            policy,
             json,
-        } => release::rollback(global, &environment, to.as_deref(), lock_wait(lock), json).await,
+        } => {
+            release::rollback(
+                global,
+                &environment,
+                to.as_deref(),
+                lock_wait(lock),
+                &overrides(policy),
+                json,
+            )
+            .await
+        }
         Command::Status { environment, json } => status::run(global, &environment, json).await,
         Command::History {
             environment,
@@ -67,6 +103,13 @@ pub async fn run(cli: Cli) -> u8 {
             eprintln!("{}", setup.message.trim_end());
             setup.code
         }
+    }
+}
+
+fn overrides(args: PolicyArgs) -> Override {
+    Override {
+        window: args.override_window,
+        reason: args.reason,
     }
 }
 

@@ -1,11 +1,11 @@
 //! plan, build, deploy, rollback: the commands that run the pipeline.
 
-use hoist_core::pipeline::{DeploymentReport, LockWait};
+use hoist_core::pipeline::{DeployOptions, DeploymentReport, LockWait, Override};
 use hoist_core::verify::short_id;
 
 use super::print_json;
 use crate::cli::Global;
-use crate::context::{Setup, deployer, load_config};
+use crate::context::{Notifications, Setup, deployer, load_config};
 use crate::exit;
 use crate::progress::{self, human};
 
@@ -16,7 +16,13 @@ pub async fn plan(
     json: bool,
 ) -> Result<u8, Setup> {
     let config = load_config(global)?;
-    let d = deployer(global, config, hoist_core::EventSink::discard()).await?;
+    let d = deployer(
+        global,
+        config,
+        hoist_core::EventSink::discard(),
+        Notifications::Off,
+    )
+    .await?;
     let plan = d.plan(environment, version).await?;
     if json {
         print_json(&plan)?;
@@ -78,7 +84,7 @@ pub async fn plan(
 pub async fn build(global: &Global, version: Option<&str>, json: bool) -> Result<u8, Setup> {
     let config = load_config(global)?;
     let (events, renderer) = progress::sink(global.plain);
-    let d = deployer(global, config, events).await?;
+    let d = deployer(global, config, events, Notifications::Off).await?;
     let outcome = d.build(version).await;
     renderer.finish();
     let outcome = outcome?;
@@ -99,14 +105,11 @@ pub async fn build(global: &Global, version: Option<&str>, json: bool) -> Result
 pub async fn deploy(
     global: &Global,
     environment: &str,
-    version: Option<&str>,
-    wait: LockWait,
+    options: &DeployOptions,
     json: bool,
 ) -> Result<u8, Setup> {
-    let config = load_config(global)?;
-    let (events, renderer) = progress::sink(global.plain);
-    let d = deployer(global, config, events).await?;
-    let report = d.deploy(environment, version, wait).await;
+    let (d, renderer) = changing(global).await?;
+    let report = d.deploy(environment, options).await;
     renderer.finish();
     finish(report?, json)
 }
@@ -116,14 +119,77 @@ pub async fn rollback(
     environment: &str,
     to: Option<&str>,
     wait: LockWait,
+    overrides: &Override,
     json: bool,
 ) -> Result<u8, Setup> {
-    let config = load_config(global)?;
-    let (events, renderer) = progress::sink(global.plain);
-    let d = deployer(global, config, events).await?;
-    let report = d.rollback(environment, to, wait).await;
+    let (d, renderer) = changing(global).await?;
+    let report = d.rollback(environment, to, wait, overrides).await;
     renderer.finish();
     finish(report?, json)
+}
+
+pub async fn promote(
+    global: &Global,
+    from: &str,
+    to: &str,
+    version: Option<&str>,
+    wait: LockWait,
+    overrides: &Override,
+    json: bool,
+) -> Result<u8, Setup> {
+    let (d, renderer) = changing(global).await?;
+    let report = d.promote(from, to, version, wait, overrides).await;
+    renderer.finish();
+    finish(report?, json)
+}
+
+/// `hoist release --ref`: exit 0 when the ref deploys nowhere, else the worst outcome.
+pub async fn release(
+    global: &Global,
+    git_ref: &str,
+    wait: LockWait,
+    overrides: &Override,
+    json: bool,
+) -> Result<u8, Setup> {
+    let (d, renderer) = changing(global).await?;
+    let outcome = d.release(git_ref, wait, overrides).await;
+    renderer.finish();
+    let outcome = outcome?;
+    if json {
+        print_json(&outcome)?;
+    } else if outcome.environments.is_empty() {
+        println!("{}: {}", outcome.git_ref.describe(), outcome.resolution);
+    } else {
+        println!(
+            "{} goes to {}",
+            outcome.git_ref.describe(),
+            outcome.resolution
+        );
+        for env in &outcome.environments {
+            match (&env.report, &env.error) {
+                (Some(report), _) => print_report(report),
+                (None, Some(error)) => println!("FAILED: {}: {error}", env.environment),
+                (None, None) => {}
+            }
+        }
+    }
+    Ok(outcome.exit_code() as u8)
+}
+
+/// A deployer for the commands that change an environment: with progress and notifiers.
+async fn changing(
+    global: &Global,
+) -> Result<
+    (
+        hoist_core::pipeline::Deployer,
+        std::sync::Arc<progress::Renderer>,
+    ),
+    Setup,
+> {
+    let config = load_config(global)?;
+    let (events, renderer) = progress::sink(global.plain);
+    let d = deployer(global, config, events, Notifications::On).await?;
+    Ok((d, renderer))
 }
 
 /// Prints a deployment's result and picks the exit code.
@@ -131,6 +197,17 @@ fn finish(report: DeploymentReport, json: bool) -> Result<u8, Setup> {
     if json {
         print_json(&report)?;
     } else {
+        print_report(&report);
+    }
+    Ok(if report.succeeded() {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
+}
+
+fn print_report(report: &DeploymentReport) {
+    {
         for i in &report.instances {
             if !i.log_tail.is_empty() {
                 println!("{}: last log lines of the failed container:", i.tenant);
@@ -147,11 +224,6 @@ fn finish(report: DeploymentReport, json: bool) -> Result<u8, Setup> {
             report.message
         );
     }
-    Ok(if report.succeeded() {
-        exit::OK
-    } else {
-        exit::FAILED
-    })
 }
 
 fn indent(text: &str) -> String {

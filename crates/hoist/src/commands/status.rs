@@ -2,14 +2,20 @@ use hoist_core::verify::short_id;
 
 use super::print_json;
 use crate::cli::Global;
-use crate::context::{Setup, deployer, load_config};
+use crate::context::{Notifications, Setup, deployer, load_config};
 use crate::exit;
 
 /// `hoist status ENV`. Exits 1 when an instance is unhealthy or off the current release,
 /// so it can gate a pipeline step.
 pub async fn run(global: &Global, environment: &str, json: bool) -> Result<u8, Setup> {
     let config = load_config(global)?;
-    let d = deployer(global, config, hoist_core::EventSink::discard()).await?;
+    let d = deployer(
+        global,
+        config,
+        hoist_core::EventSink::discard(),
+        Notifications::Off,
+    )
+    .await?;
     let status = d.status(environment).await?;
     let all_good = status
         .instances

@@ -175,14 +175,26 @@ impl Drop for App {
     fn drop(&mut self) {
         self.cleanup_containers();
         let out = Command::new("docker")
-            .args(["image", "ls", "-q", "--filter", &format!("label=dev.hoist.app={}", self.name)])
+            .args([
+                "image",
+                "ls",
+                "-q",
+                "--filter",
+                &format!("label=dev.hoist.app={}", self.name),
+            ])
             .output();
         if let Ok(out) = out {
-            let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+            let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_string)
+                .collect();
             ids.sort();
             ids.dedup();
             if !ids.is_empty() {
-                let _ = Command::new("docker").args(["rmi", "-f"]).args(&ids).output();
+                let _ = Command::new("docker")
+                    .args(["rmi", "-f"])
+                    .args(&ids)
+                    .output();
             }
         }
     }

@@ -1,0 +1,134 @@
+//! The checks before anything changes: may this actor deploy this ref here now (policy),
+//! and has this release been verified where this environment requires (promotion). Every
+//! decision goes to the audit log; refusals are also notified.
+
+use std::collections::BTreeSet;
+
+use hoist_policy::{GitRef, ReleaseFacts, ReleaseSettings, Request};
+
+use super::{Deployer, PipelineError};
+use crate::notify::{EventKind, Notice};
+
+/// What an operator asked for around a deploy: overriding windows, and why.
+#[derive(Debug, Clone, Default)]
+pub struct Override {
+    pub window: bool,
+    pub reason: Option<String>,
+}
+
+impl Deployer {
+    pub(crate) fn release_settings(&self) -> Result<ReleaseSettings, PipelineError> {
+        hoist_config::release::release_settings(&self.config)
+            .map_err(|e| PipelineError::Config(e.to_string()))
+    }
+
+    /// Asks the environment's policy; records the decision; refuses with its reasons.
+    pub(crate) async fn authorize(
+        &self,
+        action: &'static str,
+        environment: &str,
+        git_ref: &GitRef,
+        version: &str,
+        overrides: &Override,
+    ) -> Result<(), PipelineError> {
+        let settings = self.release_settings()?;
+        let decision = settings.decide(
+            environment,
+            &Request {
+                actor: self.actor.clone(),
+                git_ref: git_ref.clone(),
+                now: jiff::Timestamp::now(),
+                override_window: overrides.window,
+                reason: overrides.reason.clone(),
+            },
+        );
+        let detail =
+            serde_json::to_string(&decision).unwrap_or_else(|_| decision.reasons.join("; "));
+        if decision.allowed {
+            let action_name = if decision.overridden {
+                "policy.overridden"
+            } else {
+                "policy.allowed"
+            };
+            self.audit(Some(environment), action_name, Some(version), detail);
+            return Ok(());
+        }
+        self.audit(Some(environment), "policy.refused", Some(version), detail);
+        self.refused(action, environment, version, decision.reasons)
+            .await
+    }
+
+    /// Refuses unless `version` was verified in every environment `environment` requires.
+    pub(crate) async fn check_promotion(
+        &self,
+        action: &'static str,
+        environment: &str,
+        version: &str,
+    ) -> Result<(), PipelineError> {
+        let settings = self.release_settings()?;
+        let verified_in: BTreeSet<String> = self.store.verified_in(self.app_name(), version)?;
+        let facts = ReleaseFacts {
+            release: version.to_string(),
+            verified_in,
+        };
+        match settings.check_promotion(&facts, environment) {
+            Ok(()) => Ok(()),
+            Err(refusal) => {
+                let reason = refusal.message();
+                self.audit(
+                    Some(environment),
+                    "promotion.refused",
+                    Some(version),
+                    reason.clone(),
+                );
+                self.refused(action, environment, version, vec![reason])
+                    .await
+            }
+        }
+    }
+
+    pub(crate) async fn refused<T>(
+        &self,
+        action: &'static str,
+        environment: &str,
+        version: &str,
+        reasons: Vec<String>,
+    ) -> Result<T, PipelineError> {
+        let notice = Notice {
+            kind: EventKind::Refused,
+            environment: environment.to_string(),
+            version: version.to_string(),
+            image: None,
+            actor: self.actor.clone(),
+            duration: None,
+            reason: Some(reasons.join("; ")),
+            tenants: Vec::new(),
+        };
+        self.send(&notice).await;
+        Err(PipelineError::Refused {
+            action,
+            environment: environment.to_string(),
+            reasons,
+        })
+    }
+
+    /// Delivers a notice; failed deliveries are logged and audited, never fatal.
+    pub(crate) async fn send(&self, notice: &Notice) {
+        for failure in self.notifier.notify(notice).await {
+            let message = format!(
+                "notification to {} not delivered: {}",
+                failure.notifier, failure.reason
+            );
+            tracing::warn!("{message}");
+            self.events.emit(crate::Event::Warning {
+                message: message.clone(),
+            });
+            self.audit(
+                Some(&notice.environment),
+                "notify.failed",
+                Some(&notice.version),
+                message,
+            );
+        }
+    }
+}

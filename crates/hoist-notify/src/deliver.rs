@@ -1,0 +1,330 @@
+//! Sending with bounded patience: a timeout per attempt, retries with exponential backoff
+//! for what may pass (network errors, timeouts, 429, 5xx) and none for what will not (other
+//! 4xx), all inside an overall deadline. The result is a [`DeliveryReport`], never an error:
+//! a notification is worth a warning, not a failed deploy.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::notice::EventKind;
+use crate::secret::Redactor;
+use crate::service::{Body, Outgoing};
+
+/// Wait before the second attempt; doubles for each one after.
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// Longest wait a `Retry-After` header may ask for.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+/// Response bytes read: enough for an error message or Zulip's JSON answer.
+const MAX_RESPONSE_BYTES: usize = 16 * 1024;
+/// Response text quoted in a failure reason.
+const REASON_SNIPPET_CHARS: usize = 200;
+
+/// How one notifier's delivery of one notice went. Serialisable for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryReport {
+    /// The notifier's name in `hoist.toml`.
+    pub notifier: String,
+    /// `zulip`, `slack` or `webhook`.
+    pub service: &'static str,
+    pub event: EventKind,
+    pub delivery_id: String,
+    /// Requests made (0 if the message could not even be built).
+    pub attempts: u32,
+    pub elapsed_ms: u64,
+    #[serde(flatten)]
+    pub status: DeliveryStatus,
+}
+
+/// Delivered, or why not. The reason holds no URL and no secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Delivered,
+    Failed { reason: String },
+}
+
+impl DeliveryReport {
+    pub fn is_delivered(&self) -> bool {
+        self.status == DeliveryStatus::Delivered
+    }
+
+    /// The failure reason, if it failed.
+    pub fn reason(&self) -> Option<&str> {
+        match &self.status {
+            DeliveryStatus::Delivered => None,
+            DeliveryStatus::Failed { reason } => Some(reason),
+        }
+    }
+}
+
+impl fmt::Display for DeliveryReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plural = if self.attempts == 1 { "" } else { "s" };
+        match &self.status {
+            DeliveryStatus::Delivered => write!(
+                f,
+                "{} notice to {} ({}) delivered after {} attempt{plural}",
+                self.event, self.notifier, self.service, self.attempts
+            ),
+            DeliveryStatus::Failed { reason } => write!(
+                f,
+                "{} notice to {} ({}) not delivered after {} attempt{plural}: {reason}",
+                self.event, self.notifier, self.service, self.attempts
+            ),
+        }
+    }
+}
+
+/// Attempts and per-attempt timeout of one notifier.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Policy {
+    pub(crate) timeout: Duration,
+    pub(crate) attempts: u32,
+}
+
+/// What one attempt came to.
+enum Attempt {
+    Done,
+    /// Worth another try, after at least this long if the server said so.
+    Retry(String, Option<Duration>),
+    Fatal(String),
+}
+
+/// Sends `out` until it is delivered, fails for good, runs out of attempts or meets the
+/// `deadline`. Returns the outcome (reason redacted) and the number of requests made.
+pub(crate) async fn send(
+    client: &reqwest::Client,
+    out: &Outgoing<'_>,
+    policy: Policy,
+    deadline: Instant,
+    redactor: &Redactor,
+) -> (Result<(), String>, u32) {
+    let mut backoff = FIRST_BACKOFF;
+    let mut attempts = 0;
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            let reason = "the overall notification deadline passed before an attempt could be made";
+            return (Err(reason.to_string()), attempts);
+        }
+        let limit = policy.timeout.min(deadline - now);
+        attempts += 1;
+        let outcome = match tokio::time::timeout(limit, attempt(client, out)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Attempt::Retry(format!("no answer within {}", show(limit)), None),
+        };
+        let (reason, wait) = match outcome {
+            Attempt::Done => return (Ok(()), attempts),
+            Attempt::Fatal(reason) => return (Err(redactor.scrub(&reason)), attempts),
+            Attempt::Retry(reason, retry_after) => (reason, retry_after),
+        };
+        let reason = redactor.scrub(&reason);
+        tracing::debug!(attempt = attempts, %reason, "notification attempt failed");
+        if attempts >= policy.attempts {
+            return (Err(reason), attempts);
+        }
+        let wait = retry_after_or(wait, backoff);
+        if Instant::now() + wait >= deadline {
+            return (
+                Err(format!(
+                    "{reason} (no time left to retry before the deadline)"
+                )),
+                attempts,
+            );
+        }
+        tokio::time::sleep(wait).await;
+        backoff = backoff.saturating_mul(2);
+    }
+}
+
+fn retry_after_or(retry_after: Option<Duration>, backoff: Duration) -> Duration {
+    retry_after.map_or(backoff, |asked| asked.min(MAX_RETRY_AFTER).max(backoff))
+}
+
+async fn attempt(client: &reqwest::Client, out: &Outgoing<'_>) -> Attempt {
+    let mut request = client.post(out.endpoint.url.clone());
+    request = match &out.body {
+        Body::Form(fields) => request.form(fields),
+        Body::Json(bytes) => request
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(bytes.clone()),
+    };
+    for (name, value) in &out.headers {
+        request = request.header(*name, value);
+    }
+    if let Some((user, key)) = out.basic_auth {
+        request = request.basic_auth(user, Some(key.expose()));
+    }
+    let response = match request.send().await {
+        Ok(response) => response,
+        Err(e) => return from_reqwest(e),
+    };
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let body = read_bounded(response).await;
+    if status.is_success() {
+        if out.expects_zulip_result {
+            return zulip_result(&body);
+        }
+        return Attempt::Done;
+    }
+    let reason = format!("HTTP {status}{}", snippet(&body));
+    if status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        Attempt::Retry(reason, retry_after)
+    } else if status.is_redirection() {
+        Attempt::Fatal(format!(
+            "{reason}: the endpoint redirects; configure the URL it redirects to"
+        ))
+    } else {
+        Attempt::Fatal(reason)
+    }
+}
+
+/// Zulip says `{"result": "success", ...}` or `{"result": "error", "msg": ...}`.
+fn zulip_result(body: &[u8]) -> Attempt {
+    let answer: serde_json::Value = match serde_json::from_slice(body) {
+        Ok(answer) => answer,
+        Err(_) => {
+            return Attempt::Fatal(format!(
+                "the answer is not Zulip's JSON{}; is `site` a Zulip server?",
+                snippet(body)
+            ));
+        }
+    };
+    match answer.get("result").and_then(|r| r.as_str()) {
+        Some("success") => Attempt::Done,
+        _ => {
+            let msg = answer
+                .get("msg")
+                .and_then(|m| m.as_str())
+                .unwrap_or("no message");
+            Attempt::Fatal(format!("Zulip refused the message: {}", first_chars(msg)))
+        }
+    }
+}
+
+/// Network-level failures. The URL is stripped from the error (Slack's holds the token);
+/// the reason is the error and its causes, which name kinds of failure, not addresses.
+fn from_reqwest(error: reqwest::Error) -> Attempt {
+    let retry = error.is_connect() || error.is_timeout() || error.is_request() || error.is_body();
+    let error = error.without_url();
+    let mut reason = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !reason.contains(&text) {
+            reason.push_str(": ");
+            reason.push_str(&text);
+        }
+        source = cause.source();
+    }
+    if retry {
+        Attempt::Retry(reason, None)
+    } else {
+        Attempt::Fatal(reason)
+    }
+}
+
+async fn read_bounded(mut response: reqwest::Response) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = MAX_RESPONSE_BYTES - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= MAX_RESPONSE_BYTES {
+            break;
+        }
+    }
+    body
+}
+
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", first_chars(text))
+    }
+}
+
+fn first_chars(text: &str) -> String {
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() > REASON_SNIPPET_CHARS {
+        let cut: String = one_line.chars().take(REASON_SNIPPET_CHARS).collect();
+        format!("{cut}…")
+    } else {
+        one_line
+    }
+}
+
+fn show(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_honoured_within_bounds() {
+        let b = Duration::from_millis(500);
+        assert_eq!(retry_after_or(None, b), b);
+        assert_eq!(
+            retry_after_or(Some(Duration::from_secs(2)), b),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            retry_after_or(Some(Duration::from_secs(3600)), b),
+            MAX_RETRY_AFTER
+        );
+        assert_eq!(retry_after_or(Some(Duration::ZERO), b), b);
+    }
+
+    #[test]
+    fn zulip_errors_are_read_from_the_json() {
+        assert!(matches!(
+            zulip_result(br#"{"result":"success","id":42}"#),
+            Attempt::Done
+        ));
+        match zulip_result(br#"{"result":"error","msg":"Stream 'deploys' does not exist","code":"STREAM_DOES_NOT_EXIST"}"#) {
+            Attempt::Fatal(reason) => assert_eq!(reason, "Zulip refused the message: Stream 'deploys' does not exist"),
+            _ => panic!("expected a fatal failure"),
+        }
+        assert!(matches!(zulip_result(b"<html>"), Attempt::Fatal(_)));
+    }
+
+    #[test]
+    fn report_reads_as_a_log_line() {
+        let report = DeliveryReport {
+            notifier: "ops-webhook".into(),
+            service: "webhook",
+            event: EventKind::Failed,
+            delivery_id: "id".into(),
+            attempts: 3,
+            elapsed_ms: 4100,
+            status: DeliveryStatus::Failed {
+                reason: "HTTP 500 Internal Server Error".into(),
+            },
+        };
+        assert_eq!(
+            report.to_string(),
+            "failed notice to ops-webhook (webhook) not delivered after 3 attempts: HTTP 500 Internal Server Error"
+        );
+        let json = serde_json::to_value(&report).expect("json");
+        assert_eq!(json["status"], "failed");
+        assert_eq!(json["reason"], "HTTP 500 Internal Server Error");
+        assert_eq!(json["event"], "failed");
+    }
+}

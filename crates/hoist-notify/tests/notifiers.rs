@@ -1,0 +1,581 @@
+//! Notifiers against a local HTTP receiver: the exact requests Zulip, Slack and a webhook
+//! receiver expect, retries and their limits, and secrets kept out of everything printed.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use common::{Receiver, Reply, answer};
+use hmac::{Hmac, Mac};
+use hoist_config::notify::{NotifierConfig, NotifyRoute, validate_notify};
+use hoist_notify::{EventKind, Notice, Notifiers, NotifyError, TenantStatus};
+use serde::Deserialize;
+use sha2::Sha256;
+use toml::Spanned;
+
+#[derive(Deserialize)]
+struct Doc {
+    notifiers: BTreeMap<String, Spanned<NotifierConfig>>,
+    environments: BTreeMap<String, Env>,
+}
+
+#[derive(Deserialize)]
+struct Env {
+    notify: Vec<NotifyRoute>,
+}
+
+/// Validates `text` like hoist.toml and builds production's notifiers, with `vars` as the
+/// environment.
+fn notifiers(text: &str, vars: &[(&str, &str)], root: &Path) -> Result<Notifiers, NotifyError> {
+    let doc: Doc = toml::from_str(text).expect("test config parses");
+    validate_notify(
+        Path::new("hoist.toml"),
+        text,
+        &doc.notifiers,
+        doc.environments
+            .iter()
+            .map(|(name, env)| (name.as_str(), env.notify.as_slice())),
+    )
+    .expect("test config is valid");
+    let vars: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Notifiers::from_config_with_env(
+        &doc.notifiers,
+        &doc.environments["production"].notify,
+        root,
+        &|name| vars.get(name).cloned(),
+    )
+}
+
+fn failed_notice() -> Notice {
+    Notice::new(EventKind::Failed, "clinic", "1.4.2", "production", "amitav")
+        .with_duration(Duration::from_secs(72))
+        .with_reason("verification failed on 1 of 2 instances")
+        .with_tenant("acme", TenantStatus::Succeeded, None)
+        .with_tenant(
+            "globex",
+            TenantStatus::Failed,
+            Some("health check timed out after 60s".into()),
+        )
+}
+
+const ZULIP_KEY: &str = "zulipKEY0123456789abcdef";
+const SLACK_TOKEN: &str = "XXXXXXXXXXXXXXXXXXXXXXXX";
+const WEBHOOK_SECRET: &str = "whsec-0123456789-shared";
+
+fn webhook_config(url: &str, extra: &str) -> String {
+    format!(
+        r#"
+[notifiers.ops]
+kind = "webhook"
+url = "{url}/hoist"
+secret_env = "HOIST_WEBHOOK_SECRET"
+{extra}
+
+[[environments.production.notify]]
+to = "ops"
+"#
+    )
+}
+
+#[tokio::test]
+async fn zulip_gets_a_form_encoded_stream_message_with_basic_auth() {
+    let zulip = Receiver::start(vec![answer(
+        200,
+        r#"{"result":"success","msg":"","id":42}"#,
+    )])
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("zulip-key"), format!("{ZULIP_KEY}\n")).expect("write");
+    let text = format!(
+        r#"
+[notifiers.team-zulip]
+kind = "zulip"
+site = "{}"
+bot_email = "hoist-bot@chat.example.com"
+api_key_file = "zulip-key"
+stream = "deploys"
+
+[[environments.production.notify]]
+to = "team-zulip"
+on = ["failed"]
+"#,
+        zulip.base
+    );
+    let notify = notifiers(&text, &[], dir.path()).expect("notifiers");
+
+    let reports = notify.notify(&failed_notice()).await;
+    assert_eq!(reports.len(), 1);
+    assert!(reports[0].is_delivered(), "{}", reports[0]);
+    assert_eq!(reports[0].attempts, 1);
+
+    let requests = zulip.requests();
+    assert_eq!(requests.len(), 1);
+    let r = &requests[0];
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.path, "/api/v1/messages");
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    let expected_auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("hoist-bot@chat.example.com:{ZULIP_KEY}"))
+    );
+    assert_eq!(r.header("authorization"), Some(expected_auth.as_str()));
+    let form: BTreeMap<String, String> =
+        url::form_urlencoded::parse(&r.body).into_owned().collect();
+    assert_eq!(
+        form.keys().collect::<Vec<_>>(),
+        ["content", "to", "topic", "type"]
+    );
+    assert_eq!(form["type"], "stream");
+    assert_eq!(form["to"], "deploys");
+    assert_eq!(form["topic"], "clinic production");
+    assert!(
+        form["content"].starts_with(
+            "❌ **clinic 1.4.2** failed on **production** after 1m 12s (deployed by amitav)"
+        ),
+        "{}",
+        form["content"]
+    );
+    assert!(form["content"].contains("- ❌ `globex`: health check timed out after 60s"));
+
+    // Routed for `failed` only.
+    assert!(
+        notify
+            .notify(&Notice::new(
+                EventKind::Started,
+                "clinic",
+                "1.4.2",
+                "production",
+                "amitav"
+            ))
+            .await
+            .is_empty()
+    );
+    assert_eq!(notify.recipients(EventKind::Failed), ["team-zulip"]);
+    assert!(notify.recipients(EventKind::Succeeded).is_empty());
+}
+
+#[tokio::test]
+async fn zulip_errors_in_a_200_answer_are_failures() {
+    let zulip = Receiver::start(vec![answer(
+        200,
+        r#"{"result":"error","msg":"Stream 'deploys' does not exist","code":"STREAM_DOES_NOT_EXIST"}"#,
+    )])
+    .await;
+    let text = format!(
+        r#"
+[notifiers.z]
+kind = "zulip"
+site = "{}"
+bot_email = "bot@x.example"
+api_key_env = "ZULIP_API_KEY"
+stream = "deploys"
+
+[[environments.production.notify]]
+to = "z"
+"#,
+        zulip.base
+    );
+    let notify =
+        notifiers(&text, &[("ZULIP_API_KEY", ZULIP_KEY)], Path::new(".")).expect("notifiers");
+    let report = &notify.notify(&failed_notice()).await[0];
+    assert_eq!(
+        report.reason(),
+        Some("Zulip refused the message: Stream 'deploys' does not exist")
+    );
+    assert_eq!(report.attempts, 1, "a refusal is not retried");
+}
+
+#[tokio::test]
+async fn slack_gets_json_text_at_the_secret_url() {
+    let slack = Receiver::start(vec![answer(200, "ok")]).await;
+    let url = format!("{}/services/T0000000/B0000000/{SLACK_TOKEN}", slack.base);
+    let text = r#"
+[notifiers.team-slack]
+kind = "slack"
+url_env = "SLACK_WEBHOOK_URL"
+
+[[environments.production.notify]]
+to = "team-slack"
+"#;
+    let notify =
+        notifiers(text, &[("SLACK_WEBHOOK_URL", &url)], Path::new(".")).expect("notifiers");
+    let reports = notify.notify(&failed_notice()).await;
+    assert!(reports[0].is_delivered(), "{}", reports[0]);
+
+    let requests = slack.requests();
+    let r = &requests[0];
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.path, format!("/services/T0000000/B0000000/{SLACK_TOKEN}"));
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let body: serde_json::Value = serde_json::from_slice(&r.body).expect("json body");
+    let text = body["text"].as_str().expect("text");
+    assert!(
+        text.starts_with("❌ *clinic 1.4.2* failed on *production*"),
+        "{text}"
+    );
+    assert_eq!(body.as_object().map(|o| o.len()), Some(1), "only `text`");
+}
+
+#[tokio::test]
+async fn webhook_body_is_the_notice_signed_with_timestamp_and_secret() {
+    let ops = Receiver::start(vec![answer(204, "")]).await;
+    let text = webhook_config(&ops.base, "");
+    let notify = notifiers(
+        &text,
+        &[("HOIST_WEBHOOK_SECRET", WEBHOOK_SECRET)],
+        Path::new("."),
+    )
+    .expect("notifiers");
+    let notice = failed_notice();
+    let reports = notify.notify(&notice).await;
+    assert!(reports[0].is_delivered(), "{}", reports[0]);
+    assert_eq!(reports[0].delivery_id, notice.delivery_id);
+
+    let r = &ops.requests()[0];
+    assert_eq!(r.path, "/hoist");
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("x-hoist-event"), Some("failed"));
+    assert_eq!(
+        r.header("x-hoist-delivery"),
+        Some(notice.delivery_id.as_str())
+    );
+    let timestamp = r.header("x-hoist-timestamp").expect("timestamp header");
+    let sent: i64 = timestamp.parse().expect("unix seconds");
+    let now = jiff::Timestamp::now().as_second();
+    assert!((now - sent).abs() < 30, "timestamp {sent}, now {now}");
+
+    // What docs/notifications.md tells receivers to do, done independently of hoist's code.
+    let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).expect("key");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(&r.body);
+    let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    assert_eq!(r.header("x-hoist-signature"), Some(expected.as_str()));
+    assert_eq!(
+        hoist_notify::verify(
+            WEBHOOK_SECRET.as_bytes(),
+            timestamp,
+            &r.body,
+            &expected,
+            now,
+            300
+        ),
+        Ok(())
+    );
+
+    let received: Notice = serde_json::from_slice(&r.body).expect("body is the notice");
+    assert_eq!(received, notice);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_with_backoff_then_reported() {
+    let ops = Receiver::start(vec![answer(500, "database is locked")]).await;
+    let notify = notifiers(
+        &webhook_config(&ops.base, ""),
+        &[("HOIST_WEBHOOK_SECRET", WEBHOOK_SECRET)],
+        Path::new("."),
+    )
+    .expect("notifiers");
+    let started = Instant::now();
+    let report = &notify.notify(&failed_notice()).await[0];
+    let took = started.elapsed();
+    assert!(!report.is_delivered());
+    assert_eq!(report.attempts, 3);
+    assert_eq!(ops.requests().len(), 3);
+    assert_eq!(
+        report.reason(),
+        Some("HTTP 500 Internal Server Error: database is locked")
+    );
+    // Waits of 0.5 s and 1 s between the three attempts.
+    assert!(took >= Duration::from_millis(1500), "took {took:?}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    // Every attempt carries the same delivery id, so the receiver can drop duplicates.
+    let ids: Vec<String> = ops
+        .requests()
+        .iter()
+        .filter_map(|r| r.header("x-hoist-delivery").map(str::to_string))
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert!(ids.iter().all(|id| *id == ids[0]));
+}
+
+#[tokio::test]
+async fn client_errors_are_not_retried() {
+    let ops = Receiver::start(vec![answer(400, "invalid_payload")]).await;
+    let notify = notifiers(
+        &webhook_config(&ops.base, ""),
+        &[("HOIST_WEBHOOK_SECRET", WEBHOOK_SECRET)],
+        Path::new("."),
+    )
+    .expect("notifiers");
+    let report = &notify.notify(&failed_notice()).await[0];
+    assert_eq!(report.attempts, 1);
+    assert_eq!(ops.requests().len(), 1);
+    assert_eq!(
+        report.reason(),
+        Some("HTTP 400 Bad Request: invalid_payload")
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_are_retried_after_the_time_asked() {
+    let ops = Receiver::start(vec![
+        Reply::Answer(429, vec![("Retry-After", "1")], "slow down"),
+        answer(200, ""),
+    ])
+    .await;
+    let notify = notifiers(
+        &webhook_config(&ops.base, ""),
+        &[("HOIST_WEBHOOK_SECRET", WEBHOOK_SECRET)],
+        Path::new("."),
+    )
+    .expect("notifiers");
+    let started = Instant::now();
+    let report = &notify.notify(&failed_notice()).await[0];
+    assert!(report.is_delivered(), "{report}");
+    assert_eq!(report.attempts, 2);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After: 1 was honoured"
+    );
+}
+
+#[tokio::test]
+async fn connection_refused_is_retried_and_reported() {
+    // A port nothing listens on.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let notify = notifiers(
+        &webhook_config(&format!("http://127.0.0.1:{port}"), "attempts = 2"),
+        &[("HOIST_WEBHOOK_SECRET", WEBHOOK_SECRET)],
+        Path::new("."),
+    )
+    .expect("notifiers");
+    let report = &notify.notify(&failed_notice()).await[0];
+    assert_eq!(report.attempts, 2);
+    let reason = report.reason().expect("failed");
+    assert!(reason.contains("onnect"), "{reason}");
+    assert!(!reason.contains("127.0.0.1"), "no URL in reasons: {reason}");
+}
+
+#[tokio::test]
+async fn hanging_receivers_cost_one_bounded_wait_not_one_each() {
+    let hangs = [
+        Receiver::start(vec![Reply::Hang]).await,
+        Receiver::start(vec![Reply::Hang]).await,
+        Receiver::start(vec![Reply::Hang]).await,
+    ];
+    let ok = Receiver::start(vec![answer(200, "")]).await;
+    let mut text = String::new();
+    for (i, r) in hangs.iter().chain([&ok]).enumerate() {
+        text.push_str(&format!(
+            r#"
+[notifiers.n{i}]
+kind = "webhook"
+url = "{}/hoist"
+secret_env = "HOIST_WEBHOOK_SECRET"
+timeout = "500ms"
+attempts = 2
+
+[[environments.production.notify]]
+to = "n{i}"
+"#,
+            r.base
+        ));
+    }
+    let notify = notifiers(
+        &text,
+        &[("HOIST_WEBHOOK_SECRET", WEBHOOK_SECRET)],
+        Path::new("."),
+    )
+    .expect("notifiers");
+    let started = Instant::now();
+    let reports = notify.notify(&failed_notice()).await;
+    let took = started.elapsed();
+    // One notifier: 2 × 500 ms + 0.5 s backoff = 1.5 s. Sequentially three would take 4.5 s.
+    assert!(took >= Duration::from_millis(1500), "took {took:?}");
+    assert!(took < Duration::from_millis(3500), "took {took:?}");
+    assert_eq!(reports.len(), 4);
+    for report in &reports[..3] {
+        assert_eq!(report.attempts, 2, "{report}");
+        assert_eq!(report.reason(), Some("no answer within 500ms"), "{report}");
+    }
+    assert!(reports[3].is_delivered(), "{}", reports[3]);
+    for hang in &hangs {
+        assert_eq!(hang.requests().len(), 2);
+    }
+}
+
+#[tokio::test]
+async fn the_overall_deadline_bounds_slow_notifiers() {
+    let hang = Receiver::start(vec![Reply::Hang]).await;
+    let notify = notifiers(
+        &webhook_config(&hang.base, "timeout = \"5s\""),
+        &[("HOIST_WEBHOOK_SECRET", WEBHOOK_SECRET)],
+        Path::new("."),
+    )
+    .expect("notifiers")
+    .with_deadline(Duration::from_secs(1));
+    let started = Instant::now();
+    let report = &notify.notify(&failed_notice()).await[0];
+    let took = started.elapsed();
+    // One 5 s attempt would not have fitted: the deadline cut it at 1 s.
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert!(!report.is_delivered());
+    assert_eq!(report.attempts, 1);
+}
+
+#[tokio::test]
+async fn secrets_appear_in_no_report_error_or_debug_output() {
+    // A careless server that echoes the whole request, headers included, in its 500s.
+    let echo = Receiver::start(vec![Reply::Echo(500)]).await;
+    let slack_url = format!("{}/services/T0000000/B0000000/{SLACK_TOKEN}", echo.base);
+    let text = format!(
+        r#"
+[notifiers.team-zulip]
+kind = "zulip"
+site = "{base}"
+bot_email = "hoist-bot@chat.example.com"
+api_key_env = "ZULIP_API_KEY"
+stream = "deploys"
+attempts = 1
+
+[notifiers.team-slack]
+kind = "slack"
+url_env = "SLACK_WEBHOOK_URL"
+attempts = 1
+
+[notifiers.ops]
+kind = "webhook"
+url_env = "OPS_URL"
+secret_env = "HOIST_WEBHOOK_SECRET"
+attempts = 1
+
+[[environments.production.notify]]
+to = "team-zulip"
+
+[[environments.production.notify]]
+to = "team-slack"
+
+[[environments.production.notify]]
+to = "ops"
+"#,
+        base = echo.base
+    );
+    let ops_url = format!("{}/hooks/{SLACK_TOKEN}ops", echo.base);
+    let vars = [
+        ("ZULIP_API_KEY", ZULIP_KEY),
+        ("SLACK_WEBHOOK_URL", slack_url.as_str()),
+        ("HOIST_WEBHOOK_SECRET", WEBHOOK_SECRET),
+        ("OPS_URL", ops_url.as_str()),
+    ];
+    let notify = notifiers(&text, &vars, Path::new(".")).expect("notifiers");
+    let reports = notify.notify(&failed_notice()).await;
+    assert_eq!(reports.len(), 3);
+    assert!(echo.requests().len() == 3);
+    // The echo did carry the secrets back...
+    let echoed: Vec<String> = echo
+        .requests()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.raw).to_string())
+        .collect();
+    assert!(echoed.iter().any(|e| e.contains(SLACK_TOKEN)));
+
+    let basic = base64::engine::general_purpose::STANDARD
+        .encode(format!("hoist-bot@chat.example.com:{ZULIP_KEY}"));
+    let mut printed = vec![format!("{notify:?}")];
+    for report in &reports {
+        assert!(!report.is_delivered());
+        printed.push(report.to_string());
+        printed.push(format!("{report:?}"));
+        printed.push(serde_json::to_string(report).expect("json"));
+    }
+    // ...and errors of configuration do not either.
+    for (name, value) in [
+        ("SLACK_WEBHOOK_URL", format!("not a url {SLACK_TOKEN}")),
+        (
+            "SLACK_WEBHOOK_URL",
+            format!("http://hooks.example.com/{SLACK_TOKEN}"),
+        ),
+        (
+            "SLACK_WEBHOOK_URL",
+            format!("https://user:{SLACK_TOKEN}@hooks.example.com/x"),
+        ),
+    ] {
+        let mut bad = vars.to_vec();
+        bad.retain(|(n, _)| *n != name);
+        bad.push((name, value.as_str()));
+        let err = notifiers(&text, &bad, Path::new(".")).expect_err("unusable URL");
+        printed.push(err.to_string());
+        printed.push(format!("{err:?}"));
+    }
+    let missing = notifiers(&text, &vars[1..], Path::new(".")).expect_err("missing key");
+    assert_eq!(
+        missing.to_string(),
+        "notifier `team-zulip`: cannot read its API key: environment variable ZULIP_API_KEY is not set"
+    );
+
+    for text in &printed {
+        for secret in [ZULIP_KEY, SLACK_TOKEN, WEBHOOK_SECRET, basic.as_str()] {
+            assert!(!text.contains(secret), "{secret} leaked into: {text}");
+        }
+    }
+    // The reasons still say what happened.
+    assert!(
+        reports
+            .iter()
+            .all(|r| r.reason().is_some_and(|x| x.starts_with("HTTP 500")))
+    );
+}
+
+#[tokio::test]
+async fn broken_templates_and_missing_files_fail_at_load_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = |extra: &str| {
+        format!(
+            r#"
+[notifiers.team-zulip]
+kind = "zulip"
+site = "https://chat.example.com"
+bot_email = "hoist-bot@chat.example.com"
+api_key_env = "ZULIP_API_KEY"
+stream = "deploys"
+{extra}
+
+[[environments.production.notify]]
+to = "team-zulip"
+"#
+        )
+    };
+    let vars = [("ZULIP_API_KEY", ZULIP_KEY)];
+    let err =
+        notifiers(&base("template = \"{{ enviroment }}\""), &vars, dir.path()).expect_err("typo");
+    assert!(
+        err.to_string()
+            .starts_with("notifier `team-zulip`: template: "),
+        "{err}"
+    );
+    let err =
+        notifiers(&base("template_file = \"msg.md\""), &vars, dir.path()).expect_err("no file");
+    assert!(err.to_string().contains("cannot read template"), "{err}");
+
+    std::fs::write(
+        dir.path().join("msg.md"),
+        "{{ icon }} {{ app }} {{ version }}: {{ kind }}",
+    )
+    .expect("write");
+    let notify = notifiers(&base("template_file = \"msg.md\""), &vars, dir.path()).expect("loads");
+    assert!(!notify.is_empty());
+}
