@@ -49,7 +49,6 @@ pub fn pack(
 /// Files of a directory context, relative and sorted, minus what `.dockerignore` excludes.
 pub fn context_files(root: &Path) -> Result<Vec<PathBuf>, BackendError> {
     let ignore = DockerIgnore::for_context(root).map_err(|e| BackendError::new(e.to_string()))?;
-    let prune = ignore.can_prune();
     let mut files = Vec::new();
     let mut walker = walkdir::WalkDir::new(root)
         .follow_links(false)
@@ -68,14 +67,13 @@ pub fn context_files(root: &Path) -> Result<Vec<PathBuf>, BackendError> {
         if rel.as_os_str().is_empty() {
             continue;
         }
-        let excluded = ignore.is_excluded(rel);
         if entry.file_type().is_dir() {
-            if excluded && prune {
+            if ignore.can_prune_dir(rel) {
                 walker.skip_current_dir();
             }
             continue;
         }
-        if !excluded {
+        if !ignore.is_excluded(rel) {
             files.push(rel.to_path_buf());
         }
     }
@@ -83,7 +81,7 @@ pub fn context_files(root: &Path) -> Result<Vec<PathBuf>, BackendError> {
 }
 
 /// `\nLABEL "k"="v" ...\n`, quoted for the Dockerfile parser; empty without labels.
-fn label_instruction(labels: &BTreeMap<String, String>) -> String {
+pub(crate) fn label_instruction(labels: &BTreeMap<String, String>) -> String {
     if labels.is_empty() {
         return String::new();
     }

@@ -75,6 +75,9 @@ fn first_deploy_then_code_only_redeploy_reuses_the_base_and_a_dependency_change_
         "a base build step ran:\n{}",
         second.stderr
     );
+    // The app Dockerfile only copies files and sets settings: one layer, no builder steps.
+    assert!(second.stderr.contains("layer build on hoist-test/itbase-base:fp-"), "{}", second.stderr);
+    assert!(!second.stderr.contains("Step 1/"), "the engine's builder ran:\n{}", second.stderr);
     assert_eq!(app.image_id(&base).as_deref(), Some(base_id.as_str()));
     for port in &app.ports {
         assert_eq!(version_on(*port).as_deref(), Some("v1.1.0"));
@@ -170,6 +173,8 @@ fn a_release_that_reports_the_wrong_version_is_not_switched_to() {
     app.release("v2.0.0");
     let run = app.hoist(&["deploy", "staging", "--json"]);
     assert_eq!(run.code, 1);
+    // RUN needs the engine's builder; hoist falls back to it.
+    assert!(run.stderr.contains("engine build (RUN needs the engine's builder)"), "{}", run.stderr);
     let report = run.json();
     let message = report["instances"][0]["message"].as_str().unwrap();
     assert!(

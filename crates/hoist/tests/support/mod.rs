@@ -39,7 +39,7 @@ impl App {
         app.write("deps.txt", &format!("left-pad==1.0 # {nonce}\n"));
         app.write(
             "Dockerfile.base",
-            "FROM scratch\nCOPY vendor/busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nCOPY deps.txt /deps.txt\n",
+            "FROM scratch\nCOPY vendor/busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nCOPY deps.txt /deps.txt\nCMD [\"sh\"]\n",
         );
         app.set_start_delay(0);
         app.write("www/healthz", "ok\n");
@@ -60,12 +60,14 @@ impl App {
         std::fs::write(path, content).unwrap();
     }
 
-    /// The app Dockerfile; the server starts `delay` seconds after the container does.
+    /// The app Dockerfile; the server starts `delay` seconds after the container does. It
+    /// only copies files and sets settings, so hoist builds it as one layer.
     pub fn set_start_delay(&self, delay: u32) {
         self.write(
             "Dockerfile",
             &format!(
-                "ARG HOIST_BASE\nFROM ${{HOIST_BASE}}\nARG HOIST_VERSION=dev\nCOPY www /www\nRUN echo \"$HOIST_VERSION\" > /www/version\nSTOPSIGNAL SIGKILL\nCMD [\"sh\", \"-c\", \"sleep {delay}; exec httpd -f -p 8080 -h /www\"]\n"
+                "ARG HOIST_BASE\nFROM ${{HOIST_BASE}}\nCOPY www /www\nARG HOIST_VERSION=dev\nENV APP_VERSION=${{HOIST_VERSION}}\n\
+                 CMD [\"sh\", \"-c\", \"trap 'exit 0' TERM; sleep {delay}; echo \\\"$APP_VERSION\\\" > /www/version; httpd -f -p 8080 -h /www & wait\"]\n"
             ),
         );
     }
@@ -106,9 +108,14 @@ impl App {
     }
 
     pub fn hoist_command(&self, args: &[&str]) -> Command {
+        self.hoist_command_as("tester", args)
+    }
+
+    /// hoist run as `actor` (`--actor`), e.g. to be refused by a policy.
+    pub fn hoist_command_as(&self, actor: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hoist"));
         cmd.current_dir(self.root())
-            .args(["--plain", "--actor", "tester"])
+            .args(["--plain", "--actor", actor])
             .args(args)
             .env_remove("DOCKER_HOST");
         cmd
@@ -117,6 +124,53 @@ impl App {
     pub fn hoist(&self, args: &[&str]) -> Run {
         let out = self.hoist_command(args).output().expect("run hoist");
         Run::from(out)
+    }
+
+    pub fn hoist_as(&self, actor: &str, args: &[&str]) -> Run {
+        let out = self
+            .hoist_command_as(actor, args)
+            .output()
+            .expect("run hoist");
+        Run::from(out)
+    }
+
+    /// Adds TOML (policy, rules, notifiers, hooks, more environments) to the end of
+    /// hoist.toml, as written by [`App::write_config`].
+    pub fn append_config(&self, toml: &str) {
+        let path = self.root().join("hoist.toml");
+        let mut text = std::fs::read_to_string(&path).expect("hoist.toml");
+        text.push('\n');
+        text.push_str(toml);
+        text.push('\n');
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// [`App::write_config`] followed by `extra`, replacing what was appended before.
+    pub fn write_config_with(&self, health_timeout: &str, extra: &str) {
+        self.write_config(health_timeout);
+        self.append_config(extra);
+    }
+
+    /// Adds keys (`deploy_from = [...]`, `requires_verified_in = [...]`) to the
+    /// `[environments.staging]` table [`App::write_config`] wrote; sub-tables such as
+    /// `[environments.staging.policy]` go through [`App::append_config`] instead.
+    pub fn staging_keys(&self, keys: &str) {
+        let path = self.root().join("hoist.toml");
+        let text = std::fs::read_to_string(&path).expect("hoist.toml");
+        let header = "[environments.staging]\n";
+        assert!(text.contains(header), "no staging table in:\n{text}");
+        std::fs::write(path, text.replacen(header, &format!("{header}{keys}\n"), 1)).unwrap();
+    }
+
+    /// The full sha of HEAD, and the 12-digit short form hoist names untagged releases by.
+    pub fn head(&self) -> String {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(self.root())
+            .args(["rev-parse", "HEAD"])
+            .output()
+            .expect("git");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
     pub fn state(&self) -> PathBuf {
@@ -198,6 +252,22 @@ impl Drop for App {
             }
         }
     }
+}
+
+/// `[environments.NAME]` with `keys` (e.g. `deploy_from = [...]`; rollout defaults to
+/// `health_timeout = "5s"`) and one instance per port (tenants `t0`, `t1`, ...), to add to
+/// a config with [`App::append_config`].
+pub fn environment(name: &str, ports: &[u16], keys: &str) -> String {
+    let mut text = format!("[environments.{name}]\n{keys}\n");
+    if !keys.contains("rollout") {
+        text.push_str("rollout = { health_timeout = \"5s\" }\n");
+    }
+    for (i, port) in ports.iter().enumerate() {
+        text.push_str(&format!(
+            "\n[[environments.{name}.instances]]\ntenant = \"t{i}\"\nport = {port}\nenv = {{ TENANT = \"t{i}\" }}\n"
+        ));
+    }
+    text
 }
 
 /// The result of one hoist run.
