@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup-machine.sh
 bash examples/clinic/setup.sh
 cargo build --release --locked -p hoist -p hoist-bench
-target/release/hoist-bench --hoist target/release/hoist --example examples/clinic --runs "${RUNS:-3}" --json bench/results/deploy.json
+target="${CARGO_TARGET_DIR:-target}/release"
+"$target/hoist-bench" --hoist "$target/hoist" --example examples/clinic --runs "${RUNS:-3}" --json bench/results/deploy.json

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup-machine.sh
 bash examples/clinic/setup.sh
 cargo build --release --locked -p hoist
-hoist=target/release/hoist
+hoist="${CARGO_TARGET_DIR:-target}/release/hoist"
 config=examples/clinic/hoist.toml
 "$hoist" --config "$config" plan staging
 "$hoist" --config "$config" deploy staging
