@@ -15,6 +15,7 @@ mod error;
 mod load;
 pub mod notify;
 pub mod release;
+mod scan;
 mod schema;
 pub mod starter;
 mod validate;

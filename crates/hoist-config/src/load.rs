@@ -17,7 +17,8 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     Ok(config)
 }
 
-/// Parses and validates config text; `path` is used for messages only.
+/// Parses and validates config text; `path` is used for messages, and its directory to
+/// find the files the config names (`[scan]` rules files, which must exist and compile).
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let deserializer =
         toml::de::Deserializer::parse(text).map_err(|e| from_toml(path, text, "", &e))?;

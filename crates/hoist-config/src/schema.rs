@@ -28,6 +28,11 @@ pub struct Config {
     /// `[hooks]`: commands run before the build, before and after every deploy.
     #[serde(default)]
     pub hooks: hoist_hooks::Hooks,
+    /// `[scan]`: the secret scan that gates every deploy and `hoist scan` (rules,
+    /// allowlists, baseline, size limit; see docs/scanning.md). Relative paths are
+    /// relative to the directory holding `hoist.toml`.
+    #[serde(default)]
+    pub scan: hoist_scan::ScanSettings,
     /// Directory holding the config file; set by [`crate::load`], not read from the file.
     #[serde(skip)]
     pub root: PathBuf,
@@ -145,6 +150,29 @@ pub struct Environment {
     /// `[environments.NAME.hooks]`: run after the app's hooks of the same stage.
     #[serde(default)]
     pub hooks: hoist_hooks::Hooks,
+    /// What a secret found by the scan before the build does to a deploy here.
+    #[serde(default)]
+    pub secret_scan: SecretScan,
+}
+
+/// `environments.NAME.secret_scan`: how the secret scan gates a deploy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretScan {
+    /// Refuse the deploy (the default): audited, notified, exit 1.
+    #[default]
+    Block,
+    /// Deploy anyway, with a warning per finding (audited).
+    Warn,
+}
+
+impl SecretScan {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecretScan::Block => "block",
+            SecretScan::Warn => "warn",
+        }
+    }
 }
 
 /// `[environments.NAME.rollout]`.

@@ -189,6 +189,7 @@ pub(crate) fn validate(config: &Config, path: &Path, text: &str) -> Result<(), C
             ));
         }
     }
+    crate::scan::validate_scan(&config.scan, path, text)?;
     crate::release::validate_release(config, path, text)?;
     crate::notify::validate_notify(
         path,

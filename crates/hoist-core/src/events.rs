@@ -13,6 +13,8 @@ pub enum Stage {
     Lock,
     Version,
     Fingerprint,
+    /// The secret scan of the build context, before anything is built.
+    Scan,
     BaseImage,
     AppImage,
     Rollout,
@@ -24,6 +26,7 @@ impl Stage {
             Stage::Lock => "lock",
             Stage::Version => "version",
             Stage::Fingerprint => "fingerprint",
+            Stage::Scan => "secret scan",
             Stage::BaseImage => "base image",
             Stage::AppImage => "app image",
             Stage::Rollout => "rollout",

@@ -45,6 +45,16 @@ pub trait Notifier: Send + Sync {
     /// Delivers `notice` to every notifier routed for its environment and kind, within a
     /// bounded time. Never fails; returns the deliveries that did not succeed.
     async fn notify(&self, notice: &Notice) -> Vec<DeliveryFailure>;
+
+    /// Whether notices for `environment` can be sent: its notifiers' credentials were
+    /// found and their templates render. The pipeline asks before it changes anything, so
+    /// a missing secret stops the deploy (as bad configuration) instead of silencing it,
+    /// and only the environment being deployed needs its credentials. The message names
+    /// the notifier and the variable or file, never a secret.
+    fn ready(&self, environment: &str) -> Result<(), String> {
+        let _ = environment;
+        Ok(())
+    }
 }
 
 /// For setups without notifications.

@@ -125,6 +125,26 @@ pub fn tag_commit(dir: &Path, tag: &str) -> Result<Option<String>, VersionError>
     .map_err(VersionError::Git)
 }
 
+/// The commits a branch's name stands for here: the local branch and `origin`'s, those
+/// that exist (none in a checkout that fetched neither).
+pub fn branch_tips(dir: &Path, branch: &str) -> Result<Vec<String>, VersionError> {
+    let mut tips = Vec::new();
+    for full in [
+        format!("refs/heads/{branch}"),
+        format!("refs/remotes/origin/{branch}"),
+    ] {
+        let commit = git(
+            dir,
+            &["rev-parse", "-q", "--verify", &format!("{full}^{{commit}}")],
+        )
+        .map_err(VersionError::Git)?;
+        if let Some(commit) = commit.filter(|c| !tips.contains(c)) {
+            tips.push(commit);
+        }
+    }
+    Ok(tips)
+}
+
 /// Versions become image tags and container labels; keep them within Docker's tag grammar.
 pub fn check_version(v: &str) -> Result<(), VersionError> {
     let ok = !v.is_empty()

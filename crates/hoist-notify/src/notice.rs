@@ -136,11 +136,13 @@ impl Notice {
         self
     }
 
-    /// The tenants whose instance failed.
+    /// The tenants where the release failed: `failed`, and `rolled_back` (it failed there
+    /// and the previous release serves again), the most common way a rollout fails. Both
+    /// count, so that "failed on t1" is said whether or not t1 could be restored.
     pub fn failed_tenants(&self) -> impl Iterator<Item = &str> {
         self.tenants
             .iter()
-            .filter(|t| t.outcome == TenantStatus::Failed)
+            .filter(|t| matches!(t.outcome, TenantStatus::Failed | TenantStatus::RolledBack))
             .map(|t| t.tenant.as_str())
     }
 
@@ -175,6 +177,19 @@ mod tests {
         assert_eq!(json["delivery_id"].as_str().map(str::len), Some(36));
         let back: Notice = serde_json::from_value(json).expect("deserialise");
         assert_eq!(back, notice);
+    }
+
+    #[test]
+    fn failed_tenants_include_those_put_back_on_the_previous_release() {
+        let notice = Notice::new(EventKind::Failed, "clinic", "1.4.2", "production", "ci")
+            .with_tenant("acme", TenantStatus::Succeeded, None)
+            .with_tenant("globex", TenantStatus::RolledBack, Some("404".into()))
+            .with_tenant("initech", TenantStatus::Failed, None)
+            .with_tenant("umbrella", TenantStatus::Skipped, None);
+        assert_eq!(
+            notice.failed_tenants().collect::<Vec<_>>(),
+            ["globex", "initech"]
+        );
     }
 
     #[test]

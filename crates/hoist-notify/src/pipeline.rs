@@ -12,28 +12,30 @@ use crate::{Notice, Notifiers, NotifyError, TenantStatus};
 /// Each environment's routed notifiers.
 pub struct AppNotifiers {
     app: String,
-    by_environment: BTreeMap<String, Notifiers>,
+    /// Per environment with routes: its notifiers, or why they cannot be used.
+    by_environment: BTreeMap<String, Result<Notifiers, NotifyError>>,
 }
 
 impl AppNotifiers {
-    /// Reads every environment's routes and their credentials now, so that a missing
-    /// secret or a broken template fails before the deploy starts, not in its middle.
-    pub fn from_config(config: &hoist_config::Config) -> Result<AppNotifiers, NotifyError> {
-        let mut by_environment = BTreeMap::new();
-        for (name, env) in &config.environments {
-            let routes = &env.get_ref().notify;
-            if routes.is_empty() {
-                continue;
-            }
-            by_environment.insert(
-                name.clone(),
-                Notifiers::from_config(&config.notifiers, routes, &config.root)?,
-            );
-        }
-        Ok(AppNotifiers {
+    /// Sets up every environment's routes now, reading credentials and rendering
+    /// templates. An environment whose notifiers cannot be used is not an error here but
+    /// when it is deployed ([`hoist_core::Notifier::ready`]): a staging deploy must not
+    /// need production's credentials, which CI rightly hands only to production's jobs.
+    pub fn from_config(config: &hoist_config::Config) -> AppNotifiers {
+        let by_environment = config
+            .environments
+            .iter()
+            .filter(|(_, env)| !env.get_ref().notify.is_empty())
+            .map(|(name, env)| {
+                let notifiers =
+                    Notifiers::from_config(&config.notifiers, &env.get_ref().notify, &config.root);
+                (name.clone(), notifiers)
+            })
+            .collect();
+        AppNotifiers {
             app: config.app.name.get_ref().clone(),
             by_environment,
-        })
+        }
     }
 }
 
@@ -50,9 +52,25 @@ fn tenant_status(state: InstanceState) -> TenantStatus {
 
 #[async_trait]
 impl hoist_core::Notifier for AppNotifiers {
+    fn ready(&self, environment: &str) -> Result<(), String> {
+        match self.by_environment.get(environment) {
+            Some(Err(e)) => Err(format!("{environment}'s notifications cannot be sent: {e}")),
+            _ => Ok(()),
+        }
+    }
+
     async fn notify(&self, notice: &PipelineNotice) -> Vec<DeliveryFailure> {
-        let Some(notifiers) = self.by_environment.get(&notice.environment) else {
-            return Vec::new();
+        let notifiers = match self.by_environment.get(&notice.environment) {
+            None => return Vec::new(),
+            Some(Ok(notifiers)) => notifiers,
+            // The pipeline asks `ready` first; should a notice come anyway, say why it
+            // went nowhere rather than dropping it silently.
+            Some(Err(e)) => {
+                return vec![DeliveryFailure {
+                    notifier: notice.environment.clone(),
+                    reason: e.to_string(),
+                }];
+            }
         };
         let mut message = Notice::new(
             notice.kind,

@@ -45,9 +45,34 @@ pub struct ReleaseSettings {
 }
 
 impl ReleaseSettings {
-    /// Where `git_ref` deploys.
+    /// Where `git_ref` deploys, in the order to deploy: an environment comes after the
+    /// ones among the targets it requires verification in, so that one release of a ref
+    /// both take (staging `{ semver = "any" }` overlapping production, which requires
+    /// staging) verifies it in staging before production checks. Otherwise config order.
     pub fn resolve(&self, git_ref: &GitRef) -> Resolution {
-        self.rules.resolve(git_ref)
+        match self.rules.resolve(git_ref) {
+            Resolution::Deploy { targets } => Resolution::Deploy {
+                targets: self.in_promotion_order(targets),
+            },
+            nothing => nothing,
+        }
+    }
+
+    /// `targets` with every environment after the targets it requires; stable otherwise.
+    /// Requirements never form a cycle (the config refuses them); should one slip through,
+    /// the rest keep their order rather than being dropped.
+    fn in_promotion_order(&self, mut targets: Vec<Target>) -> Vec<Target> {
+        let mut ordered: Vec<Target> = Vec::with_capacity(targets.len());
+        while !targets.is_empty() {
+            let pending: Vec<&str> = targets.iter().map(|t| t.environment.as_str()).collect();
+            let ready = targets.iter().position(|t| {
+                self.requires_verified_in
+                    .get(&t.environment)
+                    .is_none_or(|required| required.iter().all(|r| !pending.contains(&r.as_str())))
+            });
+            ordered.push(targets.remove(ready.unwrap_or(0)));
+        }
+        ordered
     }
 
     /// The policy decision for deploying to `environment`; refused for an unknown one.

@@ -89,3 +89,39 @@ fn the_bundle_answers_for_each_environment() {
         ["there is no environment named prod (hoist.toml defines production)"]
     );
 }
+
+#[test]
+fn a_ref_two_environments_take_goes_first_where_the_other_requires() {
+    let rules = |environment: &str, overlaps: &[&str]| EnvironmentRules {
+        environment: environment.into(),
+        rules: vec![Rule::SemverRelease],
+        overlaps_with: overlaps.iter().map(|s| s.to_string()).collect(),
+    };
+    // Config (alphabetical) order would be dr, production, staging.
+    let settings = ReleaseSettings {
+        rules: RuleSet::new(vec![
+            rules("dr", &["production", "staging"]),
+            rules("production", &["staging"]),
+            rules("staging", &[]),
+        ]),
+        policies: BTreeMap::new(),
+        requires_verified_in: BTreeMap::from([
+            ("dr".into(), vec!["production".into()]),
+            ("production".into(), vec!["staging".into()]),
+        ]),
+    };
+    let tag = GitRef::parse("v2.3.0").unwrap();
+    assert_eq!(
+        settings.resolve(&tag).environments(),
+        ["staging", "production", "dr"]
+    );
+    // A requirement outside the targets does not reorder anything.
+    let settings = ReleaseSettings {
+        requires_verified_in: BTreeMap::from([("dr".into(), vec!["qa".into()])]),
+        ..settings
+    };
+    assert_eq!(
+        settings.resolve(&tag).environments(),
+        ["dr", "production", "staging"]
+    );
+}

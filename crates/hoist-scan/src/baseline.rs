@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::ScanError;
 use crate::finding::Finding;
 
-/// Default location of the baseline, relative to the project root.
-pub const DEFAULT_BASELINE_PATH: &str = ".hoist/scan-baseline.json";
+/// Default location of the baseline, relative to the project root. Not under `.hoist/`,
+/// which holds local state and is usually git-ignored: the baseline is reviewed and
+/// committed like code, so CI sees the same accepted findings as the developer.
+pub const DEFAULT_BASELINE_PATH: &str = ".hoist-scan-baseline.json";
 
 const BASELINE_VERSION: u32 = 1;
 

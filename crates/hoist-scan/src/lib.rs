@@ -5,7 +5,8 @@
 //! and report them so that a baseline of accepted findings stays stable.
 //!
 //! * **Walk** ([`Scanner::scan_tree`]): by default the Docker build context
-//!   (`.dockerignore` with Docker's own semantics via [`DockerIgnore`]),
+//!   (`.dockerignore` with Docker's own semantics via [`DockerIgnore`], the
+//!   matcher of the `hoist-dockerignore` crate that the image build uses too),
 //!   optionally `.gitignore` too; binary and oversized files are skipped
 //!   and counted. [`Scanner::scan_history`] scans only the lines added by a
 //!   range of commits.
@@ -37,7 +38,6 @@
 
 mod baseline;
 mod compile;
-mod dockerignore;
 mod engine;
 mod error;
 mod finding;
@@ -51,11 +51,12 @@ mod walk;
 
 pub use baseline::{Baseline, BaselineEntry, DEFAULT_BASELINE_PATH};
 pub use compile::shannon_entropy;
-pub use dockerignore::DockerIgnore;
 pub use engine::{INLINE_ALLOW, RuleSource, ScanConfig, Scanner};
 pub use error::ScanError;
 pub use finding::{Finding, REDACT_PREFIX_MAX, REDACTION_MARK, fingerprint, redact};
 pub use gitleaks::translate_go_regex;
+/// `.dockerignore` matching is hoist-dockerignore's, the same the image build uses.
+pub use hoist_dockerignore::DockerIgnore;
 pub use render::{
     INFORMATION_URI, SARIF_FINGERPRINT_KEY, SARIF_SCHEMA, TOOL_NAME, render_human, render_json,
     render_sarif, sarif_value,

@@ -22,7 +22,7 @@ pub struct ScanSettings {
     pub rules: Option<PathBuf>,
     /// A gitleaks configuration to load as well.
     pub gitleaks_config: Option<PathBuf>,
-    /// Baseline of accepted findings (default `.hoist/scan-baseline.json`).
+    /// Baseline of accepted findings (default `.hoist-scan-baseline.json`).
     pub baseline: PathBuf,
     /// Files larger than this many bytes are skipped (default 1 MiB).
     pub max_file_size: u64,

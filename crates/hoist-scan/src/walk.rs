@@ -2,9 +2,10 @@
 //! and scanning each file on the walker's own threads.
 //!
 //! By default the walk covers what `docker build` would send as the build
-//! context: `.dockerignore` (Docker semantics, see [`crate::DockerIgnore`])
-//! applies, `.gitignore` does not — a git-ignored `.env` still ends up in
-//! the image if the Dockerfile copies the context. [`WalkOptions::source_tree`]
+//! context: `.dockerignore` (Docker semantics, matched by `hoist-dockerignore`,
+//! the same matcher the image build uses, see [`crate::DockerIgnore`])
+//! applies, `.gitignore` does not — a git-ignored `.env` still ends up in the
+//! image if the Dockerfile copies the context. [`WalkOptions::source_tree`]
 //! honours `.gitignore` as well.
 
 use std::fs::File;
@@ -15,10 +16,10 @@ use std::time::Instant;
 
 use ignore::{DirEntry, ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, WalkState};
 
-use crate::dockerignore::DockerIgnore;
 use crate::engine::Scanner;
 use crate::finding::Finding;
 use crate::report::{ScanReport, sort_findings};
+use hoist_dockerignore::DockerIgnore;
 
 /// Default size limit: files larger than this are skipped and counted.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 1024 * 1024;
@@ -256,11 +257,14 @@ impl Scanner {
                 return false;
             }
             let Some(docker) = &docker else { return true };
-            let rel = relative(&filter_root, entry.path());
+            let rel = entry
+                .path()
+                .strip_prefix(&filter_root)
+                .unwrap_or(entry.path());
             if is_dir {
-                !docker.can_prune_dir(&rel)
+                !docker.can_prune_dir(rel)
             } else {
-                !docker.is_excluded(&rel)
+                !docker.is_excluded(rel)
             }
         });
 

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -146,6 +146,36 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Find leaked credentials in PATH, by default in the app's build context (what the image
+    /// build would receive), or in `.` without a hoist.toml. Exit 0 nothing found, 1 findings,
+    /// 2 error. Secrets are never printed, only redacted.
+    Scan {
+        /// Directory to scan (default: `build.context` of the hoist.toml when there is one,
+        /// else `.`). With --history: the git repository.
+        path: Option<PathBuf>,
+        /// Scan only the lines added by these commits (`git log` syntax: `main..HEAD`,
+        /// `v1.2.0..`), instead of the files.
+        #[arg(long, value_name = "REV_RANGE")]
+        history: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ScanFormat::Human)]
+        format: ScanFormat,
+        /// Write the report to FILE instead of stdout (a summary still goes to stderr).
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Accept every current finding: write them to the baseline (dropping stale
+        /// entries), then exit 0.
+        #[arg(long)]
+        update_baseline: bool,
+        /// Baseline file (default: [scan] baseline, else .hoist-scan-baseline.json beside
+        /// hoist.toml).
+        #[arg(long, value_name = "FILE")]
+        baseline: Option<PathBuf>,
+        /// Ignore .dockerignore: scan the whole source tree (the app's directory), honouring
+        /// .gitignore.
+        #[arg(long)]
+        all_files: bool,
+    },
     /// Remove ENVIRONMENT's deploy lock, whoever holds it (for a holder that is known to be gone).
     Unlock {
         environment: String,
@@ -171,4 +201,15 @@ pub struct PolicyArgs {
     /// Why, recorded in the audit log.
     #[arg(long)]
     pub reason: Option<String>,
+}
+
+/// `hoist scan --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    /// `path:line:col: rule redacted`, then a summary.
+    Human,
+    /// The whole report as JSON.
+    Json,
+    /// SARIF 2.1.0, for code-scanning services.
+    Sarif,
 }

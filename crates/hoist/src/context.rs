@@ -57,12 +57,8 @@ pub async fn deployer(
     notifications: Notifications,
 ) -> Result<Deployer, Setup> {
     let notifier: Arc<dyn hoist_core::Notifier> = match notifications {
-        Notifications::On => Arc::new(hoist_notify::AppNotifiers::from_config(&config).map_err(
-            |e| Setup {
-                code: crate::exit::BAD_INPUT,
-                message: format!("error: {e}"),
-            },
-        )?),
+        // Credentials are checked per environment when it is deployed (exit 2 there).
+        Notifications::On => Arc::new(hoist_notify::AppNotifiers::from_config(&config)),
         Notifications::Off => Arc::new(hoist_core::notify::Silent),
     };
     let build_host = global

@@ -76,8 +76,18 @@ fn first_deploy_then_code_only_redeploy_reuses_the_base_and_a_dependency_change_
         second.stderr
     );
     // The app Dockerfile only copies files and sets settings: one layer, no builder steps.
-    assert!(second.stderr.contains("layer build on hoist-test/itbase-base:fp-"), "{}", second.stderr);
-    assert!(!second.stderr.contains("Step 1/"), "the engine's builder ran:\n{}", second.stderr);
+    assert!(
+        second
+            .stderr
+            .contains("layer build on hoist-test/itbase-base:fp-"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        !second.stderr.contains("Step 1/"),
+        "the engine's builder ran:\n{}",
+        second.stderr
+    );
     assert_eq!(app.image_id(&base).as_deref(), Some(base_id.as_str()));
     for port in &app.ports {
         assert_eq!(version_on(*port).as_deref(), Some("v1.1.0"));
@@ -174,7 +184,12 @@ fn a_release_that_reports_the_wrong_version_is_not_switched_to() {
     let run = app.hoist(&["deploy", "staging", "--json"]);
     assert_eq!(run.code, 1);
     // RUN needs the engine's builder; hoist falls back to it.
-    assert!(run.stderr.contains("engine build (RUN needs the engine's builder)"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("engine build (RUN needs the engine's builder)"),
+        "{}",
+        run.stderr
+    );
     let report = run.json();
     let message = report["instances"][0]["message"].as_str().unwrap();
     assert!(
@@ -382,5 +397,78 @@ fn bad_input_exits_2_with_file_line_and_key() {
         run.stderr.contains("no environment `nowhere`") && run.stderr.contains("defined: staging"),
         "{}",
         run.stderr
+    );
+}
+
+#[test]
+fn release_images_carry_oci_labels_and_a_failed_build_shows_its_last_lines() {
+    let app = App::new("itlabels", &[19371]);
+    app.release("v3.1.0");
+    app.hoist(&["build"]).ok();
+    let label = |key: &str| {
+        let out = std::process::Command::new("docker")
+            .args([
+                "image",
+                "inspect",
+                "--format",
+                &format!("{{{{index .Config.Labels \"{key}\"}}}}"),
+                "hoist-test/itlabels:v3.1.0",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(label("org.opencontainers.image.version"), "v3.1.0");
+    assert_eq!(label("org.opencontainers.image.revision").len(), 40);
+    assert!(label("org.opencontainers.image.created").starts_with("20"));
+    assert_eq!(label("dev.hoist.fingerprint").len(), 64);
+
+    app.write("Dockerfile", "ARG HOIST_BASE\nFROM ${HOIST_BASE}\nRUN echo compiling assets && echo 'error: missing stylesheet' && false\n");
+    app.release("v3.2.0");
+    let run = app.hoist(&["deploy", "staging"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .contains("building hoist-test/itlabels:v3.2.0 failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("last build output:"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("error: missing stylesheet"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn init_writes_a_starter_that_plans() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("requirements.txt"), "flask==3.0\n").unwrap();
+    std::fs::write(dir.path().join("package-lock.json"), "{}").unwrap();
+    let hoist = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = hoist(&["init", "--name", "shop"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(dir.path().join("hoist.toml")).unwrap();
+    assert!(
+        text.contains("dependencies = [\"requirements*.txt\", \"package-lock.json\"]"),
+        "{text}"
+    );
+    assert!(text.contains("name = \"shop\""));
+    let again = hoist(&["init"]);
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "init must not overwrite without --force"
     );
 }

@@ -12,7 +12,7 @@ use super::gate::Override;
 use super::{Deployer, DeploymentReport, EnvLock, LockWait, PipelineError};
 use crate::Release;
 use crate::notify::{EventKind, Notice, TenantReport};
-use crate::store::DeploymentKind;
+use crate::store::{DeploymentKind, DeploymentOutcome};
 use crate::version::{self, SourceVersion};
 
 /// How `deploy` should run.
@@ -83,6 +83,7 @@ impl Deployer {
         options: &DeployOptions,
     ) -> Result<DeploymentReport, PipelineError> {
         let env = self.environment(environment)?;
+        self.check_notifiers(environment)?;
         let hooks = Hooks::merged(&self.config.hooks, Some(&env.hooks));
         let plan = self.plan_build(options.version.as_deref()).await?;
         let version = plan.source.version.clone();
@@ -100,7 +101,9 @@ impl Deployer {
         .await?;
         self.check_promotion("deploy", environment, &version)
             .await?;
-        let lock = self.lock(environment, options.wait).await?;
+        let lock = self
+            .lock_or_refuse(environment, &version, options.wait)
+            .await?;
         let started = Instant::now();
         let context = self.hook_context(environment, &version, None);
         self.run_hook(
@@ -112,6 +115,7 @@ impl Deployer {
             started,
         )
         .await?;
+        self.secret_scan(environment, &version, started).await?;
         let built = match self.build_planned(plan).await {
             Ok(built) => built,
             Err(e) => {
@@ -146,6 +150,7 @@ impl Deployer {
         overrides: &Override,
     ) -> Result<DeploymentReport, PipelineError> {
         let env = self.environment(environment)?;
+        self.check_notifiers(environment)?;
         let hooks = Hooks::merged(&self.config.hooks, Some(&env.hooks));
         let release = self.rollback_target(environment, to)?;
         self.authorize(
@@ -156,7 +161,9 @@ impl Deployer {
             overrides,
         )
         .await?;
-        let lock = self.lock(environment, wait).await?;
+        let lock = self
+            .lock_or_refuse(environment, &release.version, wait)
+            .await?;
         self.ensure_image(&release).await?;
         self.ship(
             environment,
@@ -180,6 +187,7 @@ impl Deployer {
     ) -> Result<DeploymentReport, PipelineError> {
         self.environment(from)?;
         let env = self.environment(to)?;
+        self.check_notifiers(to)?;
         let hooks = Hooks::merged(&self.config.hooks, Some(&env.hooks));
         let deployed = self.store.deployed_releases(self.app_name(), from)?;
         let release = match version {
@@ -206,7 +214,7 @@ impl Deployer {
         .await?;
         self.check_promotion("promote", to, &release.version)
             .await?;
-        let lock = self.lock(to, wait).await?;
+        let lock = self.lock_or_refuse(to, &release.version, wait).await?;
         self.ensure_image(&release).await?;
         self.ship(to, &release, DeploymentKind::Promote, &lock, &hooks)
             .await
@@ -251,8 +259,13 @@ impl Deployer {
                 environments: Vec::new(),
             });
         }
-        // A tag releases exactly the tagged commit, clean.
-        let version = match git_ref.kind {
+        // Every target's notifiers must work before the first one changes.
+        for environment in &targets {
+            self.check_notifiers(environment)?;
+        }
+        // A ref releases exactly its commit: a tag the tagged commit, clean; a branch its
+        // tip. Anything else would ship under the ref's name what the ref does not hold.
+        let (version, problem) = match git_ref.kind {
             hoist_policy::RefKind::Tag => {
                 let tagged = version::tag_commit(&root, &git_ref.name)?.ok_or_else(|| {
                     PipelineError::BadRef(format!(
@@ -262,22 +275,49 @@ impl Deployer {
                     ))
                 })?;
                 let source = version::derive(&root, Some(&git_ref.name))?;
-                if source.commit != tagged {
-                    return Err(PipelineError::BadRef(format!(
+                let problem = if source.commit != tagged {
+                    Some(format!(
                         "the tag `{}` points to {tagged}, but HEAD is {}; check out the tag before releasing it",
                         git_ref.name, source.commit
-                    )));
-                }
-                if source.dirty {
-                    return Err(PipelineError::BadRef(format!(
+                    ))
+                } else if source.dirty {
+                    Some(format!(
                         "the work tree has uncommitted changes, so it is not the content of the tag `{}`",
                         git_ref.name
-                    )));
-                }
-                Some(git_ref.name.clone())
+                    ))
+                } else {
+                    None
+                };
+                (Some(git_ref.name.clone()), problem)
             }
-            hoist_policy::RefKind::Branch => None,
+            hoist_policy::RefKind::Branch => {
+                let source = version::derive(&root, None)?;
+                // CI checkouts are often detached, with the branch only as origin/NAME (or
+                // not at all); what can be checked is that no known tip differs from HEAD.
+                let tips = version::branch_tips(&root, &git_ref.name)?;
+                let problem = (!tips.is_empty() && !tips.contains(&source.commit)).then(|| {
+                    format!(
+                        "the branch `{}` is at {}, but HEAD is {}; check out the branch before releasing it",
+                        git_ref.name,
+                        tips.join(" / "),
+                        source.commit
+                    )
+                });
+                (None, problem)
+            }
         };
+        if let Some(problem) = problem {
+            // Worth a record in each environment the ref was meant for.
+            for environment in &targets {
+                self.audit(
+                    Some(environment),
+                    "release.refused",
+                    Some(&git_ref.name),
+                    problem.clone(),
+                );
+            }
+            return Err(PipelineError::BadRef(problem));
+        }
         let mut environments = Vec::new();
         for environment in targets {
             let options = DeployOptions {
@@ -310,6 +350,24 @@ impl Deployer {
             resolution: explained,
             environments,
         })
+    }
+
+    /// Takes `environment`'s lock; when another deploy holds it, the refusal is notified
+    /// like a policy refusal, so a second tag pushed during a rollout is not lost silently.
+    async fn lock_or_refuse(
+        &self,
+        environment: &str,
+        version: &str,
+        wait: LockWait,
+    ) -> Result<EnvLock, PipelineError> {
+        match self.lock(environment, wait).await {
+            Err(e @ PipelineError::Locked { .. }) => {
+                self.send(&self.refusal_notice(environment, version, e.to_string()))
+                    .await;
+                Err(e)
+            }
+            other => other,
+        }
     }
 
     async fn ensure_image(&self, release: &Release) -> Result<(), PipelineError> {
@@ -487,8 +545,20 @@ impl Deployer {
                 }
             });
         }
+        // A rollback undoes the latest deployment. When that one succeeded, the last
+        // successful release is what runs, so go to the one before it. When it failed or
+        // was interrupted, some instances may run its release and others the previous one:
+        // going back means the last successful release, on every instance.
+        let latest_succeeded = self
+            .store
+            .deployments(app, environment, 1)?
+            .first()
+            .is_none_or(|d| d.outcome == DeploymentOutcome::Succeeded);
         let deployed = self.store.deployed_releases(app, environment)?;
-        let current = deployed.first().map(|r| r.version.clone());
+        let current = deployed
+            .first()
+            .filter(|_| latest_succeeded)
+            .map(|r| r.version.clone());
         deployed
             .into_iter()
             .find(|r| Some(&r.version) != current.as_ref())

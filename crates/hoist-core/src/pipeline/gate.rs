@@ -94,22 +94,40 @@ impl Deployer {
         version: &str,
         reasons: Vec<String>,
     ) -> Result<T, PipelineError> {
-        let notice = Notice {
+        self.send(&self.refusal_notice(environment, version, reasons.join("; ")))
+            .await;
+        Err(PipelineError::Refused {
+            action,
+            environment: environment.to_string(),
+            reasons,
+        })
+    }
+
+    /// The `refused` notice: nothing changed in `environment`, for `reason`.
+    pub(crate) fn refusal_notice(
+        &self,
+        environment: &str,
+        version: &str,
+        reason: String,
+    ) -> Notice {
+        Notice {
             kind: EventKind::Refused,
             environment: environment.to_string(),
             version: version.to_string(),
             image: None,
             actor: self.actor.clone(),
             duration: None,
-            reason: Some(reasons.join("; ")),
+            reason: Some(reason),
             tenants: Vec::new(),
-        };
-        self.send(&notice).await;
-        Err(PipelineError::Refused {
-            action,
-            environment: environment.to_string(),
-            reasons,
-        })
+        }
+    }
+
+    /// Refuses to start when `environment`'s notifiers cannot be used (a credential is
+    /// missing): bad configuration, found before anything changes.
+    pub(crate) fn check_notifiers(&self, environment: &str) -> Result<(), PipelineError> {
+        self.notifier
+            .ready(environment)
+            .map_err(PipelineError::Config)
     }
 
     /// Delivers a notice; failed deliveries are logged and audited, never fatal.

@@ -6,6 +6,7 @@ mod deploy;
 mod gate;
 mod lock;
 mod rollout;
+mod scan;
 mod status;
 
 use std::sync::Arc;
@@ -106,6 +107,26 @@ pub enum PipelineError {
     Config(String),
     #[error(transparent)]
     Hook(#[from] hoist_hooks::HookError),
+    /// The secret scan found secrets in the build context and the environment blocks.
+    /// Holds only rule ids and locations, never secret material.
+    #[error(
+        "deploy to {environment} refused: the secret scan found {} in the build context ({}); \
+         see them with `hoist scan` (secrets are shown redacted), remove and rotate real secrets, \
+         and accept false positives with `hoist scan --update-baseline` (writes {baseline}; commit it) \
+         or a `hoist:allow` comment on the line",
+        scan::count(locations.len()),
+        scan::summary(locations)
+    )]
+    SecretsFound {
+        environment: String,
+        /// `rule-id at path:line`, one per finding.
+        locations: Vec<String>,
+        /// The baseline file that accepts findings.
+        baseline: String,
+    },
+    /// The secret scan could not run or not read the whole build context.
+    #[error("secret scan: {0}")]
+    Scan(String),
 }
 
 impl PipelineError {
@@ -117,7 +138,8 @@ impl PipelineError {
             | PipelineError::Fingerprint(_)
             | PipelineError::UnknownRelease { .. }
             | PipelineError::BadRef(_)
-            | PipelineError::Config(_) => 2,
+            | PipelineError::Config(_)
+            | PipelineError::Scan(_) => 2,
             _ => 1,
         }
     }

@@ -140,7 +140,11 @@ impl Deployer {
                     let outcome = InstanceOutcome {
                         tenant: report.tenant.clone(),
                         container: report.container.clone(),
-                        outcome: format!("{:?}", report.state).to_lowercase(),
+                        // The same name as in JSON output (`rolled_back`).
+                        outcome: serde_json::to_value(report.state)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default(),
                         message: report.message.clone(),
                         started_at,
                         duration_ms: report.duration_ms,

@@ -3,6 +3,7 @@
 mod history;
 mod init;
 mod release;
+mod scan;
 mod status;
 
 use std::time::Duration;
@@ -96,6 +97,26 @@ pub async fn run(cli: Cli) -> u8 {
             json,
         } => history::audit(global, environment.as_deref(), limit, json),
         Command::Unlock { environment, force } => history::unlock(global, &environment, force),
+        Command::Scan {
+            path,
+            history,
+            format,
+            output,
+            update_baseline,
+            baseline,
+            all_files,
+        } => scan::run(
+            global,
+            &scan::Options {
+                path,
+                history,
+                format,
+                output,
+                update_baseline,
+                baseline,
+                all_files,
+            },
+        ),
     };
     match result {
         Ok(code) => code,

@@ -168,7 +168,9 @@ pub async fn release(
         for env in &outcome.environments {
             match (&env.report, &env.error) {
                 (Some(report), _) => print_report(report),
-                (None, Some(error)) => println!("FAILED: {}: {error}", env.environment),
+                // Like every other command's errors, on stderr: CI logs and scripts that
+                // keep stdout for results still see why an environment was refused.
+                (None, Some(error)) => eprintln!("error: {}: {error}", env.environment),
                 (None, None) => {}
             }
         }

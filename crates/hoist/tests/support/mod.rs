@@ -45,6 +45,8 @@ impl App {
         app.write("www/healthz", "ok\n");
         app.write("www/index.html", "<h1>v1</h1>\n");
         app.write(".dockerignore", ".git\n.hoist\n");
+        // The state database is not source: committing it would make checkouts clash.
+        app.write(".gitignore", ".hoist/\n");
         app.write_config("5s");
         app.git(&["init", "-q"]);
         app
@@ -162,7 +164,7 @@ impl App {
         std::fs::write(path, text.replacen(header, &format!("{header}{keys}\n"), 1)).unwrap();
     }
 
-    /// The full sha of HEAD, and the 12-digit short form hoist names untagged releases by.
+    /// The full sha of HEAD (hoist names an untagged release by its first 12 digits).
     pub fn head(&self) -> String {
         let out = Command::new("git")
             .arg("-C")
