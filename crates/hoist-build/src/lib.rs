@@ -60,11 +60,7 @@ impl Builder for DockerBuilder {
                 BackendError::new(format!("cannot read {}: {e}", request.dockerfile.display()))
             })?;
             match layer::plan(&text, &request.args) {
-                Ok(plan) => {
-                    if let Some(id) = self.layer_build(request, root, &plan, events).await? {
-                        return Ok(id);
-                    }
-                }
+                Ok(plan) => return self.layer_build(request, root, &plan, events).await,
                 Err(why) => events.emit(Event::BuildOutput {
                     image: request.tag.clone(),
                     line: format!("engine build ({why})"),
@@ -76,16 +72,14 @@ impl Builder for DockerBuilder {
 }
 
 impl DockerBuilder {
-    /// See [`layer`]: one container, one upload, one commit. `None` when the base image
-    /// cannot be used this way (it has no command, so no container can be created from it
-    /// without giving it one, which the commit would keep).
+    /// See [`layer`]: the new layer and config are written here and loaded by the engine.
     async fn layer_build(
         &self,
         request: &BuildRequest,
         root: &std::path::Path,
         plan: &layer::LayerPlan,
         events: &EventSink,
-    ) -> Result<Option<String>, BackendError> {
+    ) -> Result<String, BackendError> {
         let say = |line: String| {
             events.emit(Event::BuildOutput {
                 image: request.tag.clone(),
@@ -99,113 +93,57 @@ impl DockerBuilder {
                 hoist_engine::message(&e)
             ))
         })?;
-        let runnable = base.config.as_ref().is_some_and(|c| {
-            c.cmd.as_ref().is_some_and(|v| !v.is_empty())
-                || c.entrypoint.as_ref().is_some_and(|v| !v.is_empty())
-        });
-        if !runnable {
-            say(format!(
-                "engine build ({} has no CMD or ENTRYPOINT)",
-                plan.base
-            ));
-            return Ok(None);
-        }
         say(format!(
-            "layer build on {}: {} COPY, {} setting(s), one commit",
+            "layer build on {}: {} COPY, {} setting(s), one layer",
             plan.base,
             plan.copies.len(),
-            plan.changes.len()
+            plan.settings.len()
         ));
-        let tar = {
-            let (plan, root) = (plan.clone(), root.to_path_buf());
+        let (archive, image_id) = {
+            let (plan, root, request) = (plan.clone(), root.to_path_buf(), request.clone());
             tokio::task::spawn_blocking(move || {
                 let files = context::context_files(&root)?;
-                layer::layer_tar(&plan, &root, &files).map_err(BackendError::new)
+                let tar = layer::layer_tar(&plan, &root, &files).map_err(BackendError::new)?;
+                layer::image_archive(&base, &plan, &tar, &request.labels, &request.tag)
+                    .map_err(BackendError::new)
             })
             .await
             .map_err(|e| BackendError::new(format!("packing the layer failed: {e}")))??
         };
-        let body = bollard::models::ContainerCreateBody {
-            image: Some(plan.base.clone()),
+        let options = bollard::query_parameters::ImportImageOptions {
+            quiet: true,
             ..Default::default()
         };
-        let container = self
-            .docker
-            .create_container(
-                None::<bollard::query_parameters::CreateContainerOptions>,
-                body,
-            )
-            .await
-            .map_err(|e| {
+        let mut stream =
+            self.docker
+                .import_image(options, bollard::body_full(archive.into()), None);
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| {
                 BackendError::new(format!(
-                    "cannot create a container from {}: {}",
-                    plan.base,
-                    hoist_engine::message(&e)
-                ))
-            })?
-            .id;
-        let result = self.commit_layer(request, plan, &container, tar).await;
-        let remove = bollard::query_parameters::RemoveContainerOptions {
-            force: true,
-            v: true,
-            ..Default::default()
-        };
-        if let Err(e) = self.docker.remove_container(&container, Some(remove)).await {
-            tracing::warn!("could not remove the layer build container {container}: {e}");
-        }
-        let id = result?;
-        say(format!("Successfully built {id} as {}", request.tag));
-        Ok(Some(id))
-    }
-
-    async fn commit_layer(
-        &self,
-        request: &BuildRequest,
-        plan: &layer::LayerPlan,
-        container: &str,
-        tar: Vec<u8>,
-    ) -> Result<String, BackendError> {
-        let upload = bollard::query_parameters::UploadToContainerOptions {
-            path: "/".into(),
-            ..Default::default()
-        };
-        self.docker
-            .upload_to_container(container, Some(upload), bollard::body_full(tar.into()))
-            .await
-            .map_err(|e| {
-                BackendError::new(format!(
-                    "cannot upload the app files: {}",
-                    hoist_engine::message(&e)
-                ))
-            })?;
-        let mut changes = plan.changes.join("\n");
-        changes.push_str(&context::label_instruction(&request.labels));
-        let (repo, tag) = split_reference(&request.tag);
-        let options = bollard::query_parameters::CommitContainerOptions {
-            container: Some(container.to_string()),
-            repo: Some(repo.to_string()),
-            tag: Some(tag.to_string()),
-            comment: Some("hoist layer build".into()),
-            pause: false,
-            changes: Some(changes),
-            ..Default::default()
-        };
-        self.docker
-            .commit_container(options, bollard::models::ContainerConfig::default())
-            .await
-            .map_err(|e| {
-                BackendError::new(format!(
-                    "cannot commit {}: {}",
+                    "the engine did not load {}: {}",
                     request.tag,
                     hoist_engine::message(&e)
                 ))
             })?;
-        self.image_id(&request.tag).await?.ok_or_else(|| {
-            BackendError::new(format!(
-                "the engine committed {} but does not have it",
-                request.tag
-            ))
-        })
+            if let Some(detail) = info.error_detail {
+                return Err(BackendError::new(format!(
+                    "the engine did not load {}: {}",
+                    request.tag,
+                    detail.message.unwrap_or_default()
+                )));
+            }
+        }
+        match self.image_id(&request.tag).await? {
+            Some(id) if id == image_id => {
+                say(format!("Successfully built {image_id} as {}", request.tag));
+                Ok(image_id)
+            }
+            other => Err(BackendError::new(format!(
+                "the engine loaded {} as {}, not the expected {image_id}",
+                request.tag,
+                other.unwrap_or_else(|| "nothing".into())
+            ))),
+        }
     }
 
     /// Builds with the engine's (classic) builder, streaming its output.
@@ -273,30 +211,5 @@ impl DockerBuilder {
             ))
             .with_log(tail.into())
         })
-    }
-}
-
-/// `repo[:tag]` into repository and tag (`latest` when none); a `:` before the last `/`
-/// belongs to a registry port.
-fn split_reference(reference: &str) -> (&str, &str) {
-    match reference.rsplit_once(':') {
-        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
-        _ => (reference, "latest"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn references_split_at_the_tag_not_the_registry_port() {
-        assert_eq!(super::split_reference("clinic:v1"), ("clinic", "v1"));
-        assert_eq!(
-            super::split_reference("reg:5000/team/clinic:v1"),
-            ("reg:5000/team/clinic", "v1")
-        );
-        assert_eq!(
-            super::split_reference("reg:5000/team/clinic"),
-            ("reg:5000/team/clinic", "latest")
-        );
     }
 }

@@ -59,8 +59,15 @@ fn describe(e: reqwest::Error) -> String {
         last = s.to_string();
         source = s.source();
     }
-    if last.contains("Connection refused") {
-        "connection refused".into()
+    // A starting server refuses, resets or drops connections, depending on how far it
+    // got; one message keeps the progress line steady while it boots.
+    let starting = [
+        "Connection refused",
+        "Connection reset",
+        "connection closed before message completed",
+    ];
+    if starting.iter().any(|s| last.contains(s)) {
+        "not accepting connections yet".into()
     } else {
         last
     }
