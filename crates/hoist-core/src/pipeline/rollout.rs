@@ -25,7 +25,9 @@ use crate::target::{ContainerState, Endpoint, Role};
 use crate::verify::{Expectation, Observation, Verdict, short_id, verify};
 use crate::{Event, InstanceSpec, InstanceState, Release, Stage};
 
-const POLL_EVERY: Duration = Duration::from_millis(200);
+/// How often a starting container is probed: short, because every poll is a possible
+/// wait added to the switch gap.
+const POLL_EVERY: Duration = Duration::from_millis(100);
 const LOG_LINES: usize = 20;
 
 /// The result of one deployment.
@@ -323,17 +325,20 @@ impl Deployer {
                 logs,
             ));
         }
-        target
-            .remove(spec, Role::Candidate)
-            .await
-            .map_err(Failure::early)?;
-
-        // Switch: the published port moves from the old container to a new one.
+        // Switch: the published port moves from the old container to a new one. The
+        // verified candidate is removed meanwhile; it holds nothing the switch needs.
         self.events.instance(tenant, InstanceState::Switching, "");
         let had_previous = live != ContainerState::Missing;
-        if had_previous {
-            target.demote_live(spec).await.map_err(Failure::early)?;
-        }
+        let demote = async {
+            if had_previous {
+                target.demote_live(spec).await
+            } else {
+                Ok(())
+            }
+        };
+        let (removed, demoted) = tokio::join!(target.remove(spec, Role::Candidate), demote);
+        removed.map_err(Failure::early)?;
+        demoted.map_err(Failure::early)?;
         let live_endpoint = target.live_endpoint(spec);
         let started = target.start(spec, Role::Live, release).await;
         let verified = match started {
