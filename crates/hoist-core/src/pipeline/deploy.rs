@@ -1,19 +1,18 @@
-//! The commands that change an environment — deploy, rollback, promote, and `release`
-//! (a git ref routed to its environments) — each: policy, promotion check, lock, hooks,
-//! rollout, notifications.
+//! The commands that change an environment from a release it names: deploy (build or
+//! reuse, then roll out), rollback and promote (roll out a known image). Each runs the
+//! policy gate, the promotion check and the lock before [`Deployer::ship`] takes over.
 
 use std::time::Instant;
 
-use hoist_hooks::{HookContext, Hooks, Outcome, Stage as HookStage};
-use hoist_policy::{GitRef, Resolution};
-use serde::Serialize;
+use hoist_hooks::{Hooks, Stage as HookStage};
+use hoist_policy::GitRef;
 
 use super::gate::Override;
 use super::{Deployer, DeploymentReport, EnvLock, LockWait, PipelineError};
 use crate::Release;
-use crate::notify::{EventKind, Notice, TenantReport};
+use crate::notify::EventKind;
 use crate::store::{DeploymentKind, DeploymentOutcome};
-use crate::version::{self, SourceVersion};
+use crate::version::SourceVersion;
 
 /// How `deploy` should run.
 #[derive(Debug, Clone)]
@@ -34,34 +33,6 @@ impl Default for DeployOptions {
             wait: LockWait::Refuse,
             overrides: Override::default(),
         }
-    }
-}
-
-/// What `hoist release --ref` did.
-#[derive(Debug, Serialize)]
-pub struct ReleaseOutcome {
-    pub git_ref: GitRef,
-    /// Where the ref goes and why, or why it goes nowhere.
-    pub resolution: String,
-    pub environments: Vec<EnvironmentResult>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct EnvironmentResult {
-    pub environment: String,
-    pub report: Option<DeploymentReport>,
-    pub error: Option<String>,
-    /// 0 deployed, 1 failed or refused, 2 bad input.
-    pub exit_code: i32,
-}
-
-impl ReleaseOutcome {
-    pub fn exit_code(&self) -> i32 {
-        self.environments
-            .iter()
-            .map(|e| e.exit_code)
-            .max()
-            .unwrap_or(0)
     }
 }
 
@@ -220,138 +191,6 @@ impl Deployer {
             .await
     }
 
-    /// `hoist release --ref REF`: routes the ref by the environments' rules, builds once,
-    /// deploys to each environment it reaches. A ref no rule matches deploys nothing.
-    pub async fn release(
-        &self,
-        reference: &str,
-        wait: LockWait,
-        overrides: &Override,
-    ) -> Result<ReleaseOutcome, PipelineError> {
-        let root = self.config.root.clone();
-        let git_ref = GitRef::parse_with(reference, None, |t| {
-            matches!(version::tag_commit(&root, t), Ok(Some(_)))
-        })
-        .map_err(|e| PipelineError::BadRef(e.to_string()))?;
-        if let Some(problem) = git_ref.version_problem() {
-            return Err(PipelineError::BadRef(format!(
-                "{}: {problem}",
-                git_ref.describe()
-            )));
-        }
-        let resolution = self.release_settings()?.resolve(&git_ref);
-        let explained = resolution.explain();
-        let targets: Vec<String> = resolution
-            .environments()
-            .into_iter()
-            .map(str::to_string)
-            .collect();
-        if let Resolution::NothingToDeploy { .. } = resolution {
-            self.audit(
-                None,
-                "release.nothing_to_deploy",
-                None,
-                format!("{}: {explained}", git_ref.full_name()),
-            );
-            return Ok(ReleaseOutcome {
-                git_ref,
-                resolution: explained,
-                environments: Vec::new(),
-            });
-        }
-        // Every target's notifiers must work before the first one changes.
-        for environment in &targets {
-            self.check_notifiers(environment)?;
-        }
-        // A ref releases exactly its commit: a tag the tagged commit, clean; a branch its
-        // tip. Anything else would ship under the ref's name what the ref does not hold.
-        let (version, problem) = match git_ref.kind {
-            hoist_policy::RefKind::Tag => {
-                let tagged = version::tag_commit(&root, &git_ref.name)?.ok_or_else(|| {
-                    PipelineError::BadRef(format!(
-                        "there is no tag `{}` in {}",
-                        git_ref.name,
-                        root.display()
-                    ))
-                })?;
-                let source = version::derive(&root, Some(&git_ref.name))?;
-                let problem = if source.commit != tagged {
-                    Some(format!(
-                        "the tag `{}` points to {tagged}, but HEAD is {}; check out the tag before releasing it",
-                        git_ref.name, source.commit
-                    ))
-                } else if source.dirty {
-                    Some(format!(
-                        "the work tree has uncommitted changes, so it is not the content of the tag `{}`",
-                        git_ref.name
-                    ))
-                } else {
-                    None
-                };
-                (Some(git_ref.name.clone()), problem)
-            }
-            hoist_policy::RefKind::Branch => {
-                let source = version::derive(&root, None)?;
-                // CI checkouts are often detached, with the branch only as origin/NAME (or
-                // not at all); what can be checked is that no known tip differs from HEAD.
-                let tips = version::branch_tips(&root, &git_ref.name)?;
-                let problem = (!tips.is_empty() && !tips.contains(&source.commit)).then(|| {
-                    format!(
-                        "the branch `{}` is at {}, but HEAD is {}; check out the branch before releasing it",
-                        git_ref.name,
-                        tips.join(" / "),
-                        source.commit
-                    )
-                });
-                (None, problem)
-            }
-        };
-        if let Some(problem) = problem {
-            // Worth a record in each environment the ref was meant for.
-            for environment in &targets {
-                self.audit(
-                    Some(environment),
-                    "release.refused",
-                    Some(&git_ref.name),
-                    problem.clone(),
-                );
-            }
-            return Err(PipelineError::BadRef(problem));
-        }
-        let mut environments = Vec::new();
-        for environment in targets {
-            let options = DeployOptions {
-                version: version.clone(),
-                git_ref: Some(git_ref.clone()),
-                wait,
-                overrides: overrides.clone(),
-            };
-            let result = match self.deploy(&environment, &options).await {
-                Ok(report) => {
-                    let code = if report.succeeded() { 0 } else { 1 };
-                    EnvironmentResult {
-                        environment,
-                        report: Some(report),
-                        error: None,
-                        exit_code: code,
-                    }
-                }
-                Err(e) => EnvironmentResult {
-                    environment,
-                    report: None,
-                    error: Some(e.to_string()),
-                    exit_code: e.exit_code(),
-                },
-            };
-            environments.push(result);
-        }
-        Ok(ReleaseOutcome {
-            git_ref,
-            resolution: explained,
-            environments,
-        })
-    }
-
     /// Takes `environment`'s lock; when another deploy holds it, the refusal is notified
     /// like a policy refusal, so a second tag pushed during a rollout is not lost silently.
     async fn lock_or_refuse(
@@ -378,158 +217,6 @@ impl Deployer {
             });
         }
         Ok(())
-    }
-
-    /// Hooks around a rollout, the rollout, and its notifications.
-    async fn ship(
-        &self,
-        environment: &str,
-        release: &Release,
-        kind: DeploymentKind,
-        lock: &EnvLock,
-        hooks: &Hooks,
-    ) -> Result<DeploymentReport, PipelineError> {
-        let started = Instant::now();
-        let version = &release.version;
-        let mut context = self.hook_context(environment, version, Some(release.image.clone()));
-        self.run_hook(
-            hooks,
-            HookStage::BeforeDeploy,
-            &context,
-            environment,
-            version,
-            started,
-        )
-        .await?;
-        self.send(&self.notice(
-            EventKind::Started,
-            environment,
-            version,
-            Some(&release.image),
-            None,
-            started,
-        ))
-        .await;
-
-        let report = self.roll_out(environment, release, kind, lock).await;
-        let succeeded = report.as_ref().is_ok_and(DeploymentReport::succeeded);
-        context.outcome = Some(if succeeded {
-            Outcome::Succeeded
-        } else {
-            Outcome::Failed
-        });
-        if let Err(e) = hooks.run(HookStage::AfterDeploy, &context).await {
-            let message = e.to_string();
-            tracing::warn!("{message}");
-            self.events.emit(crate::Event::Warning {
-                message: message.clone(),
-            });
-            self.audit(Some(environment), "hook.failed", Some(version), message);
-        }
-
-        let notice = match &report {
-            Ok(r) => {
-                let event = match (r.succeeded(), kind) {
-                    (true, DeploymentKind::Rollback) => EventKind::RolledBack,
-                    (true, _) => EventKind::Succeeded,
-                    (false, _) => EventKind::Failed,
-                };
-                let mut n = self.notice(
-                    event,
-                    environment,
-                    version,
-                    Some(&release.image),
-                    (!r.succeeded()).then(|| r.message.clone()),
-                    started,
-                );
-                n.tenants = r
-                    .instances
-                    .iter()
-                    .map(|i| TenantReport {
-                        tenant: i.tenant.clone(),
-                        state: i.state,
-                        detail: i.message.clone(),
-                    })
-                    .collect();
-                n
-            }
-            Err(e) => self.notice(
-                EventKind::Failed,
-                environment,
-                version,
-                Some(&release.image),
-                Some(e.to_string()),
-                started,
-            ),
-        };
-        self.send(&notice).await;
-        report
-    }
-
-    /// Runs a pre-stage hook; a failure is notified and aborts.
-    async fn run_hook(
-        &self,
-        hooks: &Hooks,
-        stage: HookStage,
-        context: &HookContext,
-        environment: &str,
-        version: &str,
-        started: Instant,
-    ) -> Result<(), PipelineError> {
-        match hooks.run(stage, context).await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                self.audit(
-                    Some(environment),
-                    "hook.failed",
-                    Some(version),
-                    e.to_string(),
-                );
-                self.send(&self.notice(
-                    EventKind::Failed,
-                    environment,
-                    version,
-                    None,
-                    Some(e.to_string()),
-                    started,
-                ))
-                .await;
-                Err(e.into())
-            }
-        }
-    }
-
-    fn hook_context(&self, environment: &str, version: &str, image: Option<String>) -> HookContext {
-        HookContext {
-            dir: self.config.root.clone(),
-            app: self.app_name().to_string(),
-            version: version.to_string(),
-            environment: environment.to_string(),
-            actor: self.actor.clone(),
-            image,
-            outcome: None,
-        }
-    }
-
-    fn notice(
-        &self,
-        kind: EventKind,
-        environment: &str,
-        version: &str,
-        image: Option<&str>,
-        reason: Option<String>,
-        started: Instant,
-    ) -> Notice {
-        Notice {
-            kind,
-            environment: environment.to_string(),
-            version: version.to_string(),
-            image: image.map(str::to_string),
-            actor: self.actor.clone(),
-            duration: (kind != EventKind::Started).then(|| started.elapsed()),
-            reason,
-            tenants: Vec::new(),
-        }
     }
 
     fn rollback_target(

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{Deployer, LOCK_STALE_AFTER, LockWait, PipelineError};
-use crate::Event;
 use crate::store::{LockAttempt, LockHolder, Store};
+use crate::{Event, Stage};
 
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 const RETRY_EVERY: Duration = Duration::from_millis(500);
@@ -54,12 +54,21 @@ impl Deployer {
         let holder = LockHolder::this_process(&self.actor);
         let started = Instant::now();
         let mut announced = false;
+        self.events.emit(Event::StageStarted {
+            stage: Stage::Lock,
+            detail: environment.to_string(),
+        });
         loop {
             match self
                 .store
                 .try_lock(&app, environment, &holder, LOCK_STALE_AFTER)?
             {
                 LockAttempt::Acquired { reclaimed_from } => {
+                    self.events.emit(Event::StageFinished {
+                        stage: Stage::Lock,
+                        detail: format!("{environment} is ours"),
+                        took: started.elapsed(),
+                    });
                     if let Some(dead) = reclaimed_from {
                         let detail = format!(
                             "reclaimed the lock of {} (pid {} on {}, since {}), whose process is gone",

@@ -5,8 +5,10 @@ mod build;
 mod deploy;
 mod gate;
 mod lock;
+mod release;
 mod rollout;
 mod scan;
+mod ship;
 mod status;
 
 use std::sync::Arc;
@@ -16,9 +18,10 @@ use hoist_config::Config;
 use serde::Serialize;
 
 pub use build::{BuildOutcome, BuildPlan};
-pub use deploy::{DeployOptions, EnvironmentResult, ReleaseOutcome};
+pub use deploy::DeployOptions;
 pub use gate::Override;
 pub use lock::EnvLock;
+pub use release::{EnvironmentResult, ReleaseOutcome};
 pub use rollout::{DeploymentReport, InstanceReport};
 pub use status::{EnvironmentStatus, InstanceStatus};
 
