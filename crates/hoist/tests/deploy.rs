@@ -160,15 +160,7 @@ fn a_failing_health_check_leaves_the_old_container_serving() {
         "no candidate or previous container is left"
     );
 
-    let status = app.hoist(&["status", "staging", "--json"]).ok().json();
-    assert_eq!(status["current"]["version"], "v1.0.0");
-    assert!(
-        status["instances"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|i| i["healthy"] == true && i["matches_current"] == true)
-    );
+    app.assert_all_on_current("v1.0.0");
 }
 
 #[test]
@@ -361,15 +353,7 @@ fn a_deploy_killed_mid_rollout_is_recovered_by_the_next_run() {
             DeploymentOutcome::Succeeded
         ]
     );
-    let status = app.hoist(&["status", "staging", "--json"]).ok().json();
-    assert_eq!(status["current"]["version"], "v2.0.0");
-    assert!(
-        status["instances"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|i| i["healthy"] == true && i["matches_current"] == true)
-    );
+    app.assert_all_on_current("v2.0.0");
 }
 
 #[test]

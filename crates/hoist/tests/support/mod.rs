@@ -175,6 +175,20 @@ impl App {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
+    /// `hoist status` says every staging instance is healthy and on `version`, the
+    /// environment's current release.
+    pub fn assert_all_on_current(&self, version: &str) {
+        let status = self.hoist(&["status", "staging", "--json"]).ok().json();
+        assert_eq!(status["current"]["version"], version);
+        let instances = status["instances"].as_array().expect("instances");
+        assert!(
+            instances
+                .iter()
+                .all(|i| i["healthy"] == true && i["matches_current"] == true),
+            "{status:#}"
+        );
+    }
+
     pub fn state(&self) -> PathBuf {
         self.root().join(".hoist/state.db")
     }
