@@ -217,7 +217,7 @@ pub fn validate_release(config: &Config, path: &Path, text: &str) -> Result<(), 
                 .map_or(0..0, Spanned::span)
         };
         let (first, second) = (&overlap.first, &overlap.second);
-        let (line, column) = line_col(text, rule_span(first).start);
+        let (line, column) = crate::error::line_col(text, rule_span(first).start);
         return Err(fail(Problem::new(
             rule_span(second),
             format!(
@@ -661,17 +661,6 @@ fn build_window(w: &Spanned<Window>, key: &str) -> Result<policy::Window, Proble
             help("a `from` later than `to` crosses midnight into the next day"),
         )
     })
-}
-
-/// 1-based line and column of a byte offset (as [`ConfigError`] reports them), for
-/// messages that mention a second place.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = text.get(..offset).unwrap_or(text);
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (
-        before.matches('\n').count() + 1,
-        before[line_start..].chars().count() + 1,
-    )
 }
 
 #[cfg(test)]
