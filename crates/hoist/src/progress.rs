@@ -139,6 +139,16 @@ impl Live {
             .clone()
     }
 
+    fn finish_stage(&self, stage: Stage, message: String) {
+        let bar = self.stage_bar(stage);
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:<14.bold} {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_prefix(format!("✔ {}", stage.label()));
+        bar.finish_with_message(message);
+    }
+
     fn render(&self, event: &Event) {
         match event {
             Event::StageStarted { stage, detail } => {
@@ -148,15 +158,15 @@ impl Live {
                 stage,
                 detail,
                 took,
-            } => {
-                let bar = self.stage_bar(*stage);
-                bar.set_style(
-                    ProgressStyle::with_template("{prefix:<14.bold} {wide_msg}")
-                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                );
-                bar.set_prefix(format!("✔ {}", stage.label()));
-                bar.finish_with_message(format!("{detail} ({})", human(*took)));
-            }
+            } => self.finish_stage(*stage, format!("{detail} ({})", human(*took))),
+            // A reused base image is the whole stage: nothing follows it.
+            Event::BaseImage {
+                reference,
+                cache: CacheOutcome::Hit,
+            } => self.finish_stage(
+                Stage::BaseImage,
+                format!("{} {reference}", cache_word(CacheOutcome::Hit)),
+            ),
             Event::BaseImage { reference, cache } => self
                 .stage_bar(Stage::BaseImage)
                 .set_message(format!("{} {reference}", cache_word(*cache))),
