@@ -9,7 +9,7 @@ use miette::{Diagnostic, NamedSource, SourceSpan};
 /// in CI logs and `--json` output; the miette rendering adds the source snippet.
 #[derive(Debug, thiserror::Error, Diagnostic)]
 pub enum ConfigError {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     #[diagnostic(
         code(hoist::config::read),
         help("pass the file with --config, or run `hoist init` to write a starter")
