@@ -11,7 +11,7 @@ use hoist_build::DockerBuilder;
 use hoist_config::LOCAL_DOCKER_HOST;
 use hoist_core::pipeline::{Deployer, LockWait};
 use hoist_core::store::DeploymentKind;
-use hoist_core::target::{BuildContext, BuildRequest};
+use hoist_core::backend::{BuildContext, BuildRequest};
 use hoist_core::{Builder, EventSink, Release};
 use hoist_deploy::{DockerTarget, HttpProber};
 use hoist_store::SqliteStore;

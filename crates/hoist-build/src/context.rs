@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use hoist_core::target::{BackendError, BuildContext};
+use hoist_core::backend::{BackendError, BuildContext};
 use hoist_dockerignore::DockerIgnore;
 
 /// Name under which the Dockerfile travels in the context, whatever its real path: it

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use bollard::Docker;
 use bollard::query_parameters::BuildImageOptions;
 use futures::StreamExt;
-use hoist_core::target::{BackendError, BuildContext, BuildRequest, Builder};
+use hoist_core::backend::{BackendError, BuildContext, BuildRequest, Builder};
 use hoist_core::{Event, EventSink};
 
 pub use context::{DOCKERFILE_NAME, pack};

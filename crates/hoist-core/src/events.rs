@@ -41,13 +41,15 @@ pub enum InstanceState {
     Waiting,
     /// Already runs the release and answers its health check: nothing to do.
     Unchanged,
-    StartingCandidate,
-    VerifyingCandidate,
+    /// The runtime is starting the release (a candidate container, a service update).
+    Starting,
+    /// Waiting for the release to verify (before and after a switch).
+    Verifying,
+    /// Moving traffic to the new release (Docker's port switch).
     Switching,
-    VerifyingLive,
     Healthy,
     RollingBack,
-    /// Failed; the previous container serves again.
+    /// Failed; the previous release serves again.
     RolledBack,
     Failed,
     /// Not attempted because another instance failed first.
@@ -65,10 +67,9 @@ impl InstanceState {
         match self {
             Self::Waiting => "waiting",
             Self::Unchanged => "unchanged",
-            Self::StartingCandidate => "starting new container",
-            Self::VerifyingCandidate => "verifying new container",
-            Self::Switching => "switching port to new container",
-            Self::VerifyingLive => "verifying live container",
+            Self::Starting => "starting",
+            Self::Verifying => "verifying",
+            Self::Switching => "switching",
             Self::Healthy => "healthy",
             Self::RollingBack => "rolling back",
             Self::RolledBack => "rolled back",
@@ -140,6 +141,11 @@ impl EventSink {
     }
     pub fn emit(&self, event: Event) {
         (self.0)(&event);
+    }
+    pub fn warning(&self, message: impl Into<String>) {
+        self.emit(Event::Warning {
+            message: message.into(),
+        });
     }
     pub fn instance(&self, tenant: &str, state: InstanceState, message: impl Into<String>) {
         self.emit(Event::Instance {

@@ -2,19 +2,20 @@
 //!
 //! This crate knows *what* a deploy is — a [`Release`] built from a git revision, rolled out
 //! to every [`InstanceSpec`] of an environment, each verified — but not *how* images are built
-//! or containers started: those are the [`Builder`], [`Target`] and [`Prober`] traits, which
-//! `hoist-build` and `hoist-deploy` implement against the Docker Engine API, and [`Store`],
+//! or instances changed: those are the [`Builder`], [`Runtime`] and [`Prober`] traits, which
+//! `hoist-build` and the `hoist-runtime-*` crates implement, and [`Store`],
 //! which `hoist-store` implements in SQLite. Stages never print: they emit [`Event`]s that
 //! the CLI renders, so every stage is testable without a terminal.
 
+pub mod backend;
 pub mod events;
 pub mod fingerprint;
 pub mod notify;
 pub mod pipeline;
 pub mod plan;
 pub mod release;
+pub mod runtime;
 pub mod store;
-pub mod target;
 pub mod verify;
 pub mod version;
 
@@ -23,5 +24,6 @@ pub use fingerprint::Fingerprint;
 pub use notify::{Notice, Notifier};
 pub use release::{Release, labels};
 pub use store::{Store, StoreError};
-pub use target::{BuildContext, BuildRequest, Builder, Endpoint, InstanceSpec, Prober, Target};
+pub use backend::{BuildContext, BuildRequest, Builder, Endpoint, Prober};
+pub use runtime::{InstanceSpec, Runtime};
 pub use verify::{Expectation, Observation, Verdict};

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::events::CacheOutcome;
 use crate::fingerprint::Fingerprint;
 use crate::pipeline::{Deployer, PipelineError};
-use crate::target::{ContainerState, Role};
+use crate::runtime::WorkloadState;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
@@ -28,7 +28,8 @@ pub struct Plan {
 #[derive(Debug, Clone, Serialize)]
 pub struct PlannedInstance {
     pub tenant: String,
-    pub container: String,
+    /// The workload's name on its runtime (container, service).
+    pub name: String,
     pub host: String,
     pub port: u16,
     pub running_release: Option<String>,
@@ -43,20 +44,21 @@ impl Deployer {
         version: Option<&str>,
     ) -> Result<Plan, PipelineError> {
         let specs = self.instances(environment)?;
+        let runtime = self.runtime(environment)?;
         let build = self.plan_build(version).await?;
         let mut instances = Vec::with_capacity(specs.len());
         for spec in &specs {
-            let live = self.target.inspect(spec, Role::Live).await?;
+            let live = runtime.observe(spec).await?.workload;
             let action = match (&live, &build.existing) {
-                (ContainerState::Missing, _) => "create",
-                (ContainerState::Running { image_id, .. }, Some(r)) if *image_id == r.image_id => {
+                (WorkloadState::Missing, _) => "create",
+                (WorkloadState::Running { image_id, .. }, Some(r)) if *image_id == r.image_id => {
                     "keep"
                 }
                 _ => "replace",
             };
             instances.push(PlannedInstance {
                 tenant: spec.tenant.clone(),
-                container: spec.container.clone(),
+                name: spec.name.clone(),
                 host: spec.host.clone(),
                 port: spec.port,
                 running_release: live.release().map(str::to_string),

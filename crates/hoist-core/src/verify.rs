@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
-use crate::target::{ContainerState, ProbeResult};
+use crate::Release;
+use crate::runtime::{InstanceSpec, WorkloadState};
+use crate::backend::ProbeResult;
 
 /// What the instance must show.
 #[derive(Debug, Clone)]
@@ -14,11 +16,23 @@ pub struct Expectation<'a> {
     pub version_path: Option<&'a str>,
 }
 
+impl<'a> Expectation<'a> {
+    /// What `instance` must show once it runs `release`.
+    pub fn of(release: &'a Release, instance: &'a InstanceSpec) -> Self {
+        Expectation {
+            image_id: &release.image_id,
+            version: &release.version,
+            health_path: &instance.health_path,
+            version_path: instance.version_path.as_deref(),
+        }
+    }
+}
+
 /// What was seen at one moment.
 #[derive(Debug, Clone)]
 pub struct Observation {
-    pub container: ContainerState,
-    /// `None` when not probed (the container was not running).
+    pub workload: WorkloadState,
+    /// `None` when not probed (the workload was not running).
     pub health: Option<ProbeResult>,
     pub version: Option<ProbeResult>,
 }
@@ -34,12 +48,14 @@ pub enum Verdict {
 }
 
 pub fn verify(observed: &Observation, expected: &Expectation<'_>) -> Verdict {
-    let running_image = match &observed.container {
-        ContainerState::Missing => return Verdict::Failed("the container does not exist".into()),
-        ContainerState::Exited { exit_code, .. } => {
+    let running_image = match &observed.workload {
+        WorkloadState::Missing => return Verdict::Failed("the container does not exist".into()),
+        WorkloadState::Exited { exit_code, .. } => {
             return Verdict::Failed(format!("the container exited with code {exit_code}"));
         }
-        ContainerState::Running { image_id, .. } => image_id,
+        WorkloadState::Converging { message } => return Verdict::Pending(message.clone()),
+        WorkloadState::Failed { message } => return Verdict::Failed(message.clone()),
+        WorkloadState::Running { image_id, .. } => image_id,
     };
     if running_image != expected.image_id {
         return Verdict::Failed(format!(
@@ -109,20 +125,20 @@ mod tests {
         }
     }
 
-    fn running() -> ContainerState {
-        ContainerState::Running {
+    fn running() -> WorkloadState {
+        WorkloadState::Running {
             image_id: IMAGE.into(),
             release: Some("v1.2.0".into()),
         }
     }
 
     fn obs(
-        container: ContainerState,
+        container: WorkloadState,
         health: Option<ProbeResult>,
         version: Option<ProbeResult>,
     ) -> Observation {
         Observation {
-            container,
+            workload: container,
             health,
             version,
         }
@@ -142,10 +158,10 @@ mod tests {
     #[test]
     fn missing_or_exited_container_fails_at_once() {
         assert_eq!(
-            verify(&obs(ContainerState::Missing, None, None), &expect(None)),
+            verify(&obs(WorkloadState::Missing, None, None), &expect(None)),
             Verdict::Failed("the container does not exist".into())
         );
-        let exited = ContainerState::Exited {
+        let exited = WorkloadState::Exited {
             image_id: IMAGE.into(),
             release: None,
             exit_code: 3,
@@ -158,7 +174,7 @@ mod tests {
 
     #[test]
     fn wrong_image_fails() {
-        let other = ContainerState::Running {
+        let other = WorkloadState::Running {
             image_id: "sha256:bbbbbbbbbbbbbbbb".into(),
             release: None,
         };
@@ -167,6 +183,24 @@ mod tests {
             &expect(None),
         );
         assert_eq!(v, Verdict::Failed("the container runs image sha256:bbbbbbbbbbbb, not the release's sha256:aaaaaaaaaaaa".into()));
+    }
+
+    #[test]
+    fn a_converging_runtime_is_pending_and_a_failed_one_fails() {
+        let converging = WorkloadState::Converging {
+            message: "1 of 2 tasks run the new image".into(),
+        };
+        assert_eq!(
+            verify(&obs(converging, None, None), &expect(None)),
+            Verdict::Pending("1 of 2 tasks run the new image".into())
+        );
+        let failed = WorkloadState::Failed {
+            message: "the update was rolled back".into(),
+        };
+        assert_eq!(
+            verify(&obs(failed, None, None), &expect(None)),
+            Verdict::Failed("the update was rolled back".into())
+        );
     }
 
     #[test]

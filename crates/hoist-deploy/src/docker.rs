@@ -19,7 +19,7 @@ use bollard::query_parameters::{
     RenameContainerOptions, StartContainerOptions, StopContainerOptions,
 };
 use futures::StreamExt;
-use hoist_core::target::{BackendError, ContainerState, Endpoint, InstanceSpec, Role, Target};
+use hoist_core::backend::{BackendError, ContainerState, Endpoint, InstanceSpec, Role, Target};
 use hoist_core::{Release, labels};
 use hoist_engine::{Engines, is_not_found, message};
 

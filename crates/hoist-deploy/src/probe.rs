@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hoist_core::target::{Endpoint, ProbeResult, Prober};
+use hoist_core::backend::{Endpoint, ProbeResult, Prober};
 
 /// Bodies longer than this are cut: a version string is short, and a misbehaving app must
 /// not make hoist read without end.

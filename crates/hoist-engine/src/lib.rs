@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bollard::Docker;
-use hoist_core::target::BackendError;
+use hoist_core::backend::BackendError;
 use tokio::sync::Mutex;
 
 /// Request timeout for engine calls, in seconds. Builds stream for longer than any single

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{Deployer, PipelineError};
 use crate::events::CacheOutcome;
 use crate::fingerprint::{Fingerprint, FingerprintInputs};
-use crate::target::{BuildContext, BuildRequest};
+use crate::backend::{BuildContext, BuildRequest};
 use crate::version::{self, SourceVersion};
 use crate::{Event, Release, Stage, labels};
 

@@ -27,22 +27,52 @@ pub use status::{EnvironmentStatus, InstanceStatus};
 
 use crate::fingerprint::FingerprintError;
 use crate::store::{AuditEntry, LockHolder, StoreError};
-use crate::target::BackendError;
+use crate::backend::BackendError;
+use crate::runtime::Runtime;
 use crate::version::VersionError;
-use crate::{Builder, EventSink, InstanceSpec, Notifier, Prober, Store, Target};
+use crate::{Builder, EventSink, InstanceSpec, Notifier, Prober, Store};
 
 /// Everything a pipeline run needs. Cheap to clone.
 #[derive(Clone)]
 pub struct Deployer {
     pub config: Arc<Config>,
     pub builder: Arc<dyn Builder>,
-    pub target: Arc<dyn Target>,
+    /// Where each environment's instances run.
+    pub runtimes: Runtimes,
     pub prober: Arc<dyn Prober>,
     pub store: Arc<dyn Store>,
     pub notifier: Arc<dyn Notifier>,
     pub events: EventSink,
     /// Who is deploying, as recorded in history and audit.
     pub actor: String,
+}
+
+/// The runtime of each environment, chosen by the wiring from the config. The pipeline
+/// asks for an environment's runtime and never for its kind.
+#[derive(Clone, Default)]
+pub struct Runtimes {
+    by_environment: std::collections::BTreeMap<String, Arc<dyn Runtime>>,
+    /// For environments not named: tests and benchmarks that use one runtime for all.
+    fallback: Option<Arc<dyn Runtime>>,
+}
+
+impl Runtimes {
+    /// One runtime for every environment.
+    pub fn uniform(runtime: Arc<dyn Runtime>) -> Self {
+        Runtimes {
+            by_environment: Default::default(),
+            fallback: Some(runtime),
+        }
+    }
+    /// Sets `environment`'s runtime.
+    pub fn insert(&mut self, environment: impl Into<String>, runtime: Arc<dyn Runtime>) {
+        self.by_environment.insert(environment.into(), runtime);
+    }
+    pub fn get(&self, environment: &str) -> Option<&Arc<dyn Runtime>> {
+        self.by_environment
+            .get(environment)
+            .or(self.fallback.as_ref())
+    }
 }
 
 /// How to behave when another deploy holds the environment.
@@ -179,7 +209,7 @@ impl Deployer {
                     environment: environment.to_string(),
                     tenant: i.tenant.get_ref().clone(),
                     host: i.host.clone(),
-                    container: i.container_name(app.name.get_ref(), environment),
+                    name: i.container_name(app.name.get_ref(), environment),
                     port: *i.port.get_ref(),
                     container_port: app.port,
                     env: vars,
@@ -191,6 +221,15 @@ impl Deployer {
                 }
             })
             .collect())
+    }
+
+    /// The runtime `environment`'s instances run on.
+    pub fn runtime(&self, environment: &str) -> Result<Arc<dyn Runtime>, PipelineError> {
+        self.runtimes.get(environment).cloned().ok_or_else(|| {
+            PipelineError::Config(format!(
+                "no runtime is set up for environment `{environment}`"
+            ))
+        })
     }
 
     pub(crate) fn app_name(&self) -> &str {

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::{Deployer, PipelineError};
 use crate::Release;
-use crate::target::{ContainerState, Role};
+use crate::runtime::{WorkloadState, probe};
 use crate::verify::{Expectation, Verdict, verify};
 
 #[derive(Debug, Clone, Serialize)]
@@ -19,10 +19,15 @@ pub struct EnvironmentStatus {
 #[derive(Debug, Clone, Serialize)]
 pub struct InstanceStatus {
     pub tenant: String,
-    pub container: String,
+    /// The workload's name on its runtime (container, service).
+    pub name: String,
+    /// The runtime kind (`docker`, `swarm`).
+    pub runtime: &'static str,
     pub host: String,
     pub port: u16,
-    pub container_state: ContainerState,
+    pub workload: WorkloadState,
+    /// What the runtime noticed (tasks, leftovers of an interrupted rollout).
+    pub notes: Vec<String>,
     /// Version label of the running container.
     pub running_release: Option<String>,
     pub image_id: Option<String>,
@@ -34,6 +39,7 @@ pub struct InstanceStatus {
 impl Deployer {
     pub async fn status(&self, environment: &str) -> Result<EnvironmentStatus, PipelineError> {
         let instances = self.instances(environment)?;
+        let runtime = self.runtime(environment)?;
         let current = self
             .store
             .deployed_releases(self.app_name(), environment)?
@@ -41,33 +47,37 @@ impl Deployer {
             .next();
         let checks = instances.iter().map(|spec| {
             let current = current.clone();
+            let runtime = runtime.clone();
             async move {
-                let endpoint = self.target.live_endpoint(spec);
-                let observed = self.observe(spec, Role::Live, &endpoint).await?;
-                let image_id = observed.container.image_id().map(str::to_string);
+                let observed = runtime.observe(spec).await?;
+                let notes = observed.notes.clone();
+                let observed = probe(self.prober.as_ref(), spec, observed).await;
+                let image_id = observed.workload.image_id().map(str::to_string);
                 let matches_current = current
                     .as_ref()
                     .is_some_and(|c| Some(&c.image_id) == image_id.as_ref());
                 // Health only: the version check belongs to "matches current".
-                let running_version = observed.container.release().unwrap_or("").to_string();
+                let running_version = observed.workload.release().unwrap_or("").to_string();
                 let expect = Expectation {
                     image_id: image_id.as_deref().unwrap_or(""),
                     version: &running_version,
                     health_path: &spec.health_path,
                     version_path: None,
                 };
-                let (healthy, message) = match (&observed.container, verify(&observed, &expect)) {
-                    (ContainerState::Missing, _) => (false, "no container".to_string()),
+                let (healthy, message) = match (&observed.workload, verify(&observed, &expect)) {
+                    (WorkloadState::Missing, _) => (false, "nothing runs".to_string()),
                     (_, Verdict::Verified) => (true, format!("{} answers 2xx", spec.health_path)),
                     (_, Verdict::Pending(m) | Verdict::Failed(m)) => (false, m),
                 };
                 Ok::<_, PipelineError>(InstanceStatus {
                     tenant: spec.tenant.clone(),
-                    container: spec.container.clone(),
+                    name: spec.name.clone(),
+                    runtime: runtime.kind(),
                     host: spec.host.clone(),
                     port: spec.port,
-                    running_release: observed.container.release().map(str::to_string),
-                    container_state: observed.container,
+                    running_release: observed.workload.release().map(str::to_string),
+                    workload: observed.workload,
+                    notes,
                     image_id,
                     matches_current,
                     healthy,
