@@ -13,8 +13,6 @@ use hoist_core::pipeline::{Deployer, LockWait};
 use hoist_core::store::DeploymentKind;
 use hoist_core::backend::{BuildContext, BuildRequest};
 use hoist_core::{Builder, EventSink, Release};
-use hoist_deploy::{DockerTarget, HttpProber};
-use hoist_store::SqliteStore;
 
 const ENVIRONMENT: &str = "bench";
 const PORTS: [u16; 3] = [18301, 18302, 18303];
@@ -60,16 +58,13 @@ impl Bench {
 
         let config = Arc::new(hoist_config::load(&dir.path().join("hoist.toml"))?);
         let builder = DockerBuilder::connect(LOCAL_DOCKER_HOST).await?;
-        let deployer = Deployer {
-            config,
-            builder: Arc::new(builder.clone()),
-            target: Arc::new(DockerTarget::new()),
-            prober: Arc::new(HttpProber::default()),
-            store: Arc::new(SqliteStore::in_memory()?),
-            notifier: Arc::new(hoist_core::notify::Silent),
-            events: EventSink::discard(),
-            actor: "bench".into(),
+        let overrides = hoist_app::Overrides {
+            in_memory_state: true,
+            actor: Some("bench".into()),
+            notifications: hoist_app::Notifications::Off,
+            ..Default::default()
         };
+        let deployer = hoist_app::deployer(config, &overrides, EventSink::discard()).await?;
         Ok(Bench {
             dir,
             hoist: hoist.to_path_buf(),
@@ -131,6 +126,7 @@ impl Bench {
             .collect();
         let tag = format!("hoist-bench/clinic-single:{version}");
         let request = BuildRequest {
+            stage: hoist_core::Stage::AppImage,
             context: BuildContext::Files {
                 root: self.root().to_path_buf(),
                 files,

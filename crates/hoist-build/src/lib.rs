@@ -11,7 +11,7 @@ use bollard::Docker;
 use bollard::query_parameters::BuildImageOptions;
 use futures::StreamExt;
 use hoist_core::backend::{BackendError, BuildContext, BuildRequest, Builder};
-use hoist_core::{Event, EventSink};
+use hoist_core::{EventKind, EventSink};
 
 pub use context::{DOCKERFILE_NAME, pack};
 
@@ -61,7 +61,8 @@ impl Builder for DockerBuilder {
             })?;
             match layer::plan(&text, &request.args) {
                 Ok(plan) => return self.layer_build(request, root, &plan, events).await,
-                Err(why) => events.emit(Event::BuildOutput {
+                Err(why) => events.emit(EventKind::BuildOutput {
+                stage: request.stage,
                     image: request.tag.clone(),
                     line: format!("engine build ({why})"),
                 }),
@@ -81,7 +82,8 @@ impl DockerBuilder {
         events: &EventSink,
     ) -> Result<String, BackendError> {
         let say = |line: String| {
-            events.emit(Event::BuildOutput {
+            events.emit(EventKind::BuildOutput {
+                stage: request.stage,
                 image: request.tag.clone(),
                 line,
             })
@@ -191,7 +193,8 @@ impl DockerBuilder {
                     for text in [info.stream, info.status].into_iter().flatten() {
                         for line in text.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
                             keep(line.to_string(), &mut tail);
-                            events.emit(Event::BuildOutput {
+                            events.emit(EventKind::BuildOutput {
+                stage: request.stage,
                                 image: request.tag.clone(),
                                 line: line.to_string(),
                             });

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::EventSink;
+use crate::{EventSink, Stage};
 
 /// A failure reported by a builder, runtime or prober, with the output that explains it.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +44,9 @@ pub enum BuildContext {
 
 #[derive(Debug, Clone)]
 pub struct BuildRequest {
+    /// Which stage builds it ([`Stage::BaseImage`] or [`Stage::AppImage`]), so its output
+    /// is shown under that stage.
+    pub stage: Stage,
     pub context: BuildContext,
     /// The Dockerfile, wherever it is; it is sent with the context.
     pub dockerfile: PathBuf,
@@ -60,7 +63,7 @@ pub struct BuildRequest {
 pub trait Builder: Send + Sync {
     /// The image id of `reference`, or `None` if the engine does not have it.
     async fn image_id(&self, reference: &str) -> Result<Option<String>, BackendError>;
-    /// Builds and tags an image, streaming its output as [`crate::Event::BuildOutput`].
+    /// Builds and tags an image, streaming its output as [`crate::EventKind::BuildOutput`].
     /// Returns the image id. On failure the error carries the last lines of output.
     async fn build(
         &self,

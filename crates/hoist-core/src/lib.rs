@@ -19,7 +19,7 @@ pub mod store;
 pub mod verify;
 pub mod version;
 
-pub use events::{Event, EventSink, InstanceState, Stage};
+pub use events::{Event, EventKind, EventSink, InstanceState, Stage};
 pub use fingerprint::Fingerprint;
 pub use notify::{Notice, Notifier};
 pub use release::{Release, labels};

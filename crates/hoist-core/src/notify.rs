@@ -8,14 +8,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Serialize;
 
-pub use hoist_config::notify::EventKind;
+/// Which notice this is (the `events` a route in `hoist.toml` selects).
+pub use hoist_config::notify::EventKind as NoticeKind;
 
 use crate::InstanceState;
 
 /// One thing worth telling people about.
 #[derive(Debug, Clone, Serialize)]
 pub struct Notice {
-    pub kind: EventKind,
+    pub kind: NoticeKind,
     pub environment: String,
     pub version: String,
     pub image: Option<String>,

@@ -1,14 +1,14 @@
-//! Wiring: config + real components → a [`Deployer`].
+//! The CLI's side of the wiring: global flags become [`hoist_app::Overrides`], and wiring
+//! failures become exit codes.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use hoist_build::DockerBuilder;
-use hoist_config::{Config, ConfigError, LOCAL_DOCKER_HOST};
-use hoist_core::pipeline::{Deployer, resolve_actor};
+pub use hoist_app::Notifications;
+use hoist_app::{Overrides, WiringError};
+use hoist_config::{Config, ConfigError};
+use hoist_core::pipeline::Deployer;
 use hoist_core::{EventSink, Store};
-use hoist_deploy::{DockerTarget, HttpProber};
-use hoist_store::SqliteStore;
 
 use crate::cli::Global;
 
@@ -33,87 +33,42 @@ pub fn load_config(global: &Global) -> Result<Arc<Config>, Setup> {
     Ok(Arc::new(hoist_config::load(&global.config)?))
 }
 
+/// What the global flags override in the wiring.
+pub fn overrides(global: &Global, notifications: Notifications) -> Overrides {
+    Overrides {
+        state: global.state.clone(),
+        in_memory_state: false,
+        build_host: global.build_host.clone(),
+        actor: global.actor.clone(),
+        notifications,
+    }
+}
+
 pub fn open_store(global: &Global, config: &Config) -> Result<Arc<dyn Store>, Setup> {
-    let path = global.state.clone().unwrap_or_else(|| config.state_path());
-    let store = SqliteStore::open(&path).map_err(|e| Setup {
-        code: crate::exit::FAILED,
-        message: e.to_string(),
-    })?;
-    Ok(Arc::new(store))
+    hoist_app::open_store(config, &overrides(global, Notifications::Off)).map_err(Setup::from)
 }
 
-/// Whether a command sends notifications. Read-only commands do not, so they need no
-/// notifier credentials.
-pub enum Notifications {
-    On,
-    Off,
+impl From<WiringError> for Setup {
+    fn from(e: WiringError) -> Self {
+        let code = match e {
+            WiringError::Config(_) => crate::exit::BAD_INPUT,
+            WiringError::Unavailable(_) => crate::exit::FAILED,
+        };
+        Setup {
+            code,
+            message: e.to_string(),
+        }
+    }
 }
 
-/// The full set of real components for `config`.
+/// The full set of real components for `config`, through the one wiring.
 pub async fn deployer(
     global: &Global,
     config: Arc<Config>,
     events: EventSink,
     notifications: Notifications,
 ) -> Result<Deployer, Setup> {
-    let notifier: Arc<dyn hoist_core::Notifier> = match notifications {
-        // Credentials are checked per environment when it is deployed (exit 2 there).
-        Notifications::On => Arc::new(hoist_notify::AppNotifiers::from_config(&config)),
-        Notifications::Off => Arc::new(hoist_core::notify::Silent),
-    };
-    let build_host = global
-        .build_host
-        .clone()
-        .unwrap_or_else(|| LOCAL_DOCKER_HOST.to_string());
-    check_single_engine(&config, &build_host)?;
-    let builder = DockerBuilder::connect(&build_host)
-        .await
-        .map_err(|e| Setup {
-            code: crate::exit::FAILED,
-            message: e.to_string(),
-        })?;
-    let store = open_store(global, &config)?;
-    Ok(Deployer {
-        config,
-        builder: Arc::new(builder),
-        target: Arc::new(DockerTarget::new()),
-        prober: Arc::new(HttpProber::default()),
-        store,
-        notifier,
-        events,
-        actor: resolve_actor(global.actor.as_deref()),
-    })
-}
-
-/// Images are built into the build engine's image store and run from there; an instance
-/// on another engine would need a registry in between, which hoist does not drive yet.
-fn check_single_engine(config: &Config, build_host: &str) -> Result<(), Setup> {
-    for (env_name, env) in &config.environments {
-        for instance in env.get_ref().instances.get_ref() {
-            let host = &instance.get_ref().host;
-            if !same_engine(host, build_host) {
-                return Err(Setup {
-                    code: crate::exit::BAD_INPUT,
-                    message: format!(
-                        "{}: environments.{env_name} instance `{}` runs on {host}, but images are built on {build_host}; \
-                         hoist does not yet push images through a registry, so build on that engine (--build-host {host}) \
-                         or run the instance on {build_host}",
-                        config.path.display(),
-                        instance.get_ref().tenant.get_ref()
-                    ),
-                });
-            }
-        }
-    }
-    Ok(())
-}
-
-fn same_engine(a: &str, b: &str) -> bool {
-    let norm = |s: &str| {
-        s.trim_end_matches('/')
-            .replace("unix:///run/", "unix:///var/run/")
-    };
-    norm(a) == norm(b)
+    Ok(hoist_app::deployer(config, &overrides(global, notifications), events).await?)
 }
 
 /// The directory name, as a default app name for `hoist init`.

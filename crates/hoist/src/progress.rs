@@ -7,12 +7,15 @@ use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hoist_core::events::CacheOutcome;
-use hoist_core::{Event, EventSink, InstanceState, Stage};
+use hoist_core::events::text::{Described, Tone};
+use hoist_core::events::{CacheOutcome, describe};
+use hoist_core::{Event, EventKind, EventSink, InstanceState, Stage};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// Chooses live or plain rendering and returns the sink to hand to the pipeline.
-pub fn sink(plain: bool) -> (EventSink, Arc<Renderer>) {
+/// Chooses live or plain rendering and returns the sink to hand to the pipeline. With
+/// `json`, every event is also written to stdout as one JSON line (docs/events.md), and
+/// the command's result follows as the last line.
+pub fn sink(plain: bool, json: bool) -> (EventSink, Arc<Renderer>) {
     let live = !plain && std::io::stderr().is_terminal();
     let renderer = Arc::new(if live {
         Renderer::live()
@@ -20,7 +23,25 @@ pub fn sink(plain: bool) -> (EventSink, Arc<Renderer>) {
         Renderer::Plain
     });
     let r = renderer.clone();
-    (EventSink::new(move |e| r.render(e)), renderer)
+    (
+        EventSink::new(move |e| {
+            if json {
+                json_line(e);
+            }
+            r.render(e)
+        }),
+        renderer,
+    )
+}
+
+/// One event as one line on stdout, flushed so a follower sees it at once.
+fn json_line(event: &Event) {
+    use std::io::Write;
+    if let Ok(line) = serde_json::to_string(event) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
 }
 
 pub enum Renderer {
@@ -70,40 +91,27 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn plain(event: &Event) {
-    match event {
-        Event::StageStarted { stage, detail } if !detail.is_empty() => {
-            eprintln!("==> {}: {detail}", stage.label())
+    let Some(line) = describe(event) else { return };
+    match line.tone {
+        // A stage without a subject says nothing until it ends.
+        Tone::StageStarted if line.text.is_empty() => {}
+        Tone::StageStarted | Tone::StageNote => {
+            eprintln!("==> {}: {}", stage_label(&line), line.text)
         }
-        Event::StageStarted { .. } => {}
-        Event::StageFinished {
-            stage,
-            detail,
-            took,
-        } => eprintln!("==> {}: {detail} ({})", stage.label(), human(*took)),
-        Event::BaseImage { reference, cache } => {
-            eprintln!("==> base image: {} {reference}", cache_word(*cache))
-        }
-        Event::BuildOutput { line, .. } => eprintln!("    | {line}"),
-        Event::Instance {
-            tenant,
-            state,
-            message,
-        } => {
-            if message.is_empty() {
-                eprintln!("    {tenant}: {}", state.label());
-            } else {
-                eprintln!("    {tenant}: {}: {message}", state.label());
-            }
-        }
-        Event::Warning { message } => eprintln!("warning: {message}"),
+        Tone::StageFinished => eprintln!(
+            "==> {}: {} ({})",
+            stage_label(&line),
+            line.text,
+            human(line.took.unwrap_or_default())
+        ),
+        Tone::Output => eprintln!("    | {}", line.text),
+        Tone::Instance { .. } => eprintln!("    {}", line.text),
+        Tone::Warning => eprintln!("warning: {}", line.text),
     }
 }
 
-fn cache_word(cache: CacheOutcome) -> &'static str {
-    match cache {
-        CacheOutcome::Hit => "reusing",
-        CacheOutcome::Miss => "building (fingerprint changed)",
-    }
+fn stage_label(line: &Described) -> &'static str {
+    line.stage.map_or("", Stage::label)
 }
 
 impl Live {
@@ -150,49 +158,47 @@ impl Live {
     }
 
     fn render(&self, event: &Event) {
-        match event {
-            Event::StageStarted { stage, detail } => {
-                self.stage_bar(*stage).set_message(detail.clone())
+        let Some(line) = describe(event) else { return };
+        let stage = line.stage.unwrap_or(Stage::Rollout);
+        match line.tone {
+            Tone::StageStarted | Tone::StageNote => {
+                // A reused base image is the whole stage: nothing follows it.
+                if matches!(
+                    event.kind,
+                    EventKind::BaseImage {
+                        cache: CacheOutcome::Hit,
+                        ..
+                    }
+                ) {
+                    self.finish_stage(stage, line.text);
+                } else {
+                    self.stage_bar(stage).set_message(line.text);
+                }
             }
-            Event::StageFinished {
+            Tone::StageFinished => self.finish_stage(
                 stage,
-                detail,
-                took,
-            } => self.finish_stage(*stage, format!("{detail} ({})", human(*took))),
-            // A reused base image is the whole stage: nothing follows it.
-            Event::BaseImage {
-                reference,
-                cache: CacheOutcome::Hit,
-            } => self.finish_stage(
-                Stage::BaseImage,
-                format!("{} {reference}", cache_word(CacheOutcome::Hit)),
+                format!("{} ({})", line.text, human(line.took.unwrap_or_default())),
             ),
-            Event::BaseImage { reference, cache } => self
-                .stage_bar(Stage::BaseImage)
-                .set_message(format!("{} {reference}", cache_word(*cache))),
-            Event::BuildOutput { image, line } => {
-                let stage = if image.contains("-base:") {
-                    Stage::BaseImage
-                } else {
-                    Stage::AppImage
-                };
-                self.stage_bar(stage).set_message(line.clone());
-            }
-            Event::Instance {
-                tenant,
-                state,
-                message,
-            } => {
+            Tone::Output => self.stage_bar(stage).set_message(line.text),
+            Tone::Instance { is_final } => {
+                let tenant = event.tenant.as_deref().unwrap_or("?");
                 let bar = self.instance_bar(tenant);
-                let text = if message.is_empty() {
-                    state.label().to_string()
-                } else {
-                    format!("{}: {message}", state.label())
-                };
-                if state.is_final() {
-                    let mark = match state {
-                        InstanceState::Healthy | InstanceState::Unchanged => "✔",
-                        InstanceState::Skipped => "-",
+                // The bar's prefix names the tenant already.
+                let text = line
+                    .text
+                    .strip_prefix(&format!("{tenant}: "))
+                    .unwrap_or(&line.text)
+                    .to_string();
+                if is_final {
+                    let mark = match &event.kind {
+                        EventKind::InstanceProgress {
+                            state: InstanceState::Healthy | InstanceState::Unchanged,
+                            ..
+                        } => "✔",
+                        EventKind::InstanceProgress {
+                            state: InstanceState::Skipped,
+                            ..
+                        } => "-",
                         _ => "✘",
                     };
                     bar.set_style(
@@ -205,8 +211,8 @@ impl Live {
                     bar.set_message(text);
                 }
             }
-            Event::Warning { message } => {
-                let _ = self.multi.println(format!("warning: {message}"));
+            Tone::Warning => {
+                let _ = self.multi.println(format!("warning: {}", line.text));
             }
         }
     }

@@ -301,7 +301,7 @@ fn a_deploy_killed_mid_rollout_is_recovered_by_the_next_run() {
     for line in BufReader::new(stderr).lines() {
         let line = line.unwrap();
         // The old container of t0 has been stopped and the new one is not yet verified.
-        if line.contains("t0: verifying live container") {
+        if line.contains("t0: verifying: probing the live container") {
             break;
         }
         assert!(

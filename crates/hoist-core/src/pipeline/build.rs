@@ -6,12 +6,12 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{Deployer, PipelineError};
-use crate::events::CacheOutcome;
+use super::{Deployer, PipelineError, millis};
+use crate::events::{CacheOutcome, EventKind};
 use crate::fingerprint::{Fingerprint, FingerprintInputs};
 use crate::backend::{BuildContext, BuildRequest};
 use crate::version::{self, SourceVersion};
-use crate::{Event, Release, Stage, labels};
+use crate::{Release, Stage, labels};
 
 /// What building produced, and what it could skip.
 #[derive(Debug, Clone, Serialize)]
@@ -46,7 +46,12 @@ impl Deployer {
         let source = self.stage(
             Stage::Version,
             || version::derive(&config.root, requested_version),
-            |s| s.version.clone(),
+            |s, took_ms| EventKind::VersionResolved {
+                version: s.version.clone(),
+                commit: s.commit.clone(),
+                dirty: s.dirty,
+                took_ms,
+            },
         )?;
         let fingerprint = self.stage(
             Stage::Fingerprint,
@@ -59,7 +64,11 @@ impl Deployer {
                     platform: &config.build.platform,
                 })
             },
-            |fp| format!("{} ({} files)", fp.short(), fp.files.len()),
+            |fp, took_ms| EventKind::FingerprintComputed {
+                fingerprint: fp.hex.clone(),
+                files: fp.files.len(),
+                took_ms,
+            },
         )?;
         let repository = config.app.image.get_ref();
         let base_image = fingerprint.base_image(repository);
@@ -97,11 +106,9 @@ impl Deployer {
     /// Carries out a [`BuildPlan`]: builds what it says is missing.
     pub async fn build_planned(&self, plan: BuildPlan) -> Result<BuildOutcome, PipelineError> {
         if let Some(release) = plan.existing {
-            let detail = format!("{} already built as {}", release.version, release.image);
-            self.events.emit(Event::StageFinished {
-                stage: Stage::AppImage,
-                detail,
-                took: Default::default(),
+            self.events.emit(EventKind::ReleaseReused {
+                version: release.version.clone(),
+                reference: release.image.clone(),
             });
             return Ok(BuildOutcome {
                 release,
@@ -112,17 +119,18 @@ impl Deployer {
         let config = &self.config;
         let context = config.context_dir();
 
-        self.events.emit(Event::BaseImage {
+        self.events.emit(EventKind::BaseImage {
             reference: plan.base_image.clone(),
             cache: plan.base_cache,
         });
         if plan.base_cache == CacheOutcome::Miss {
             let started = Instant::now();
-            self.events.emit(Event::StageStarted {
+            self.events.emit(EventKind::StageStarted {
                 stage: Stage::BaseImage,
-                detail: format!("building {}", plan.base_image),
+                subject: Some(plan.base_image.clone()),
             });
             let request = BuildRequest {
+                stage: Stage::BaseImage,
                 context: BuildContext::Files {
                     root: context.clone(),
                     files: plan.fingerprint.files.clone(),
@@ -147,17 +155,16 @@ impl Deployer {
                     image: plan.base_image.clone(),
                     source,
                 })?;
-            self.events.emit(Event::StageFinished {
-                stage: Stage::BaseImage,
-                detail: format!("built {}", plan.base_image),
-                took: started.elapsed(),
+            self.events.emit(EventKind::BaseImageBuilt {
+                reference: plan.base_image.clone(),
+                took_ms: millis(started.elapsed()),
             });
         }
 
         let started = Instant::now();
-        self.events.emit(Event::StageStarted {
+        self.events.emit(EventKind::StageStarted {
             stage: Stage::AppImage,
-            detail: format!("building {}", plan.app_image),
+            subject: Some(plan.app_image.clone()),
         });
         let source = &plan.source;
         let created = source
@@ -168,6 +175,7 @@ impl Deployer {
         args.insert("HOIST_BASE".into(), plan.base_image.clone());
         args.insert("HOIST_VERSION".into(), source.version.clone());
         let request = BuildRequest {
+            stage: Stage::AppImage,
             context: BuildContext::Directory { root: context },
             dockerfile: config.root.join(&config.build.dockerfile),
             tag: plan.app_image.clone(),
@@ -193,10 +201,10 @@ impl Deployer {
                 image: plan.app_image.clone(),
                 source: e,
             })?;
-        self.events.emit(Event::StageFinished {
-            stage: Stage::AppImage,
-            detail: format!("built {}", plan.app_image),
-            took: started.elapsed(),
+        self.events.emit(EventKind::AppImageBuilt {
+            reference: plan.app_image.clone(),
+            image_id: image_id.clone(),
+            took_ms: millis(started.elapsed()),
         });
 
         let release = Release {
@@ -211,12 +219,11 @@ impl Deployer {
             created_at: jiff::Timestamp::now().to_string(),
         };
         self.store.save_release(&release)?;
-        self.audit(
-            None,
-            "release.built",
-            Some(&release.version),
-            format!("{} {}", release.image, release.image_id),
-        );
+        self.note(EventKind::ReleaseBuilt {
+            version: release.version.clone(),
+            image: release.image.clone(),
+            image_id: release.image_id.clone(),
+        });
         Ok(BuildOutcome {
             release,
             base_cache: Some(plan.base_cache),
@@ -224,27 +231,23 @@ impl Deployer {
         })
     }
 
-    /// Runs a synchronous stage, reporting its start and end.
+    /// Runs a synchronous stage, reporting its start and, as `finished` says, its result.
     fn stage<T, E>(
         &self,
         stage: Stage,
         run: impl FnOnce() -> Result<T, E>,
-        describe: impl FnOnce(&T) -> String,
+        finished: impl FnOnce(&T, u64) -> EventKind,
     ) -> Result<T, PipelineError>
     where
         PipelineError: From<E>,
     {
         let started = Instant::now();
-        self.events.emit(Event::StageStarted {
+        self.events.emit(EventKind::StageStarted {
             stage,
-            detail: String::new(),
+            subject: None,
         });
         let value = run()?;
-        self.events.emit(Event::StageFinished {
-            stage,
-            detail: describe(&value),
-            took: started.elapsed(),
-        });
+        self.events.emit(finished(&value, millis(started.elapsed())));
         Ok(value)
     }
 }

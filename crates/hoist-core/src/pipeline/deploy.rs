@@ -8,9 +8,9 @@ use hoist_hooks::{Hooks, Stage as HookStage};
 use hoist_policy::GitRef;
 
 use super::gate::Override;
-use super::{Deployer, DeploymentReport, EnvLock, LockWait, PipelineError};
+use super::{Deployer, DeploymentReport, EnvLock, LockWait, PipelineError, millis};
 use crate::Release;
-use crate::notify::EventKind;
+use crate::events::EventKind;
 use crate::store::{DeploymentKind, DeploymentOutcome};
 use crate::version::SourceVersion;
 
@@ -53,6 +53,16 @@ impl Deployer {
         environment: &str,
         options: &DeployOptions,
     ) -> Result<DeploymentReport, PipelineError> {
+        self.scoped(environment)
+            .deploy_here(environment, options)
+            .await
+    }
+
+    async fn deploy_here(
+        &self,
+        environment: &str,
+        options: &DeployOptions,
+    ) -> Result<DeploymentReport, PipelineError> {
         let env = self.environment(environment)?;
         self.check_notifiers(environment)?;
         let hooks = Hooks::merged(&self.config.hooks, Some(&env.hooks));
@@ -81,7 +91,6 @@ impl Deployer {
             &hooks,
             HookStage::BeforeBuild,
             &context,
-            environment,
             &version,
             started,
         )
@@ -90,14 +99,11 @@ impl Deployer {
         let built = match self.build_planned(plan).await {
             Ok(built) => built,
             Err(e) => {
-                self.send(&self.notice(
-                    EventKind::Failed,
-                    environment,
-                    &version,
-                    None,
-                    Some(e.to_string()),
-                    started,
-                ))
+                self.record(EventKind::Failed {
+                    version: version.clone(),
+                    reason: e.to_string(),
+                    took_ms: millis(started.elapsed()),
+                })
                 .await;
                 return Err(e);
             }
@@ -114,6 +120,18 @@ impl Deployer {
 
     /// `hoist rollback`: the previous successful release (or `to`), without building.
     pub async fn rollback(
+        &self,
+        environment: &str,
+        to: Option<&str>,
+        wait: LockWait,
+        overrides: &Override,
+    ) -> Result<DeploymentReport, PipelineError> {
+        self.scoped(environment)
+            .rollback_here(environment, to, wait, overrides)
+            .await
+    }
+
+    async fn rollback_here(
         &self,
         environment: &str,
         to: Option<&str>,
@@ -156,6 +174,19 @@ impl Deployer {
         wait: LockWait,
         overrides: &Override,
     ) -> Result<DeploymentReport, PipelineError> {
+        self.scoped(to)
+            .promote_here(from, to, version, wait, overrides)
+            .await
+    }
+
+    async fn promote_here(
+        &self,
+        from: &str,
+        to: &str,
+        version: Option<&str>,
+        wait: LockWait,
+        overrides: &Override,
+    ) -> Result<DeploymentReport, PipelineError> {
         self.environment(from)?;
         let env = self.environment(to)?;
         self.check_notifiers(to)?;
@@ -170,7 +201,10 @@ impl Deployer {
                 Some(v) => format!("{v} has not been verified in {from}; deploy it there first"),
                 None => format!("nothing has been verified in {from} yet; deploy there first"),
             };
-            self.audit(Some(to), "promotion.refused", version, reason.clone());
+            self.note(EventKind::PromotionRefused {
+                version: version.map(str::to_string),
+                reason: reason.clone(),
+            });
             return self
                 .refused("promote", to, version.unwrap_or("-"), vec![reason])
                 .await;
@@ -201,8 +235,12 @@ impl Deployer {
     ) -> Result<EnvLock, PipelineError> {
         match self.lock(environment, wait).await {
             Err(e @ PipelineError::Locked { .. }) => {
-                self.send(&self.refusal_notice(environment, version, e.to_string()))
-                    .await;
+                self.record(EventKind::Refused {
+                    action: "lock".to_string(),
+                    version: version.to_string(),
+                    reasons: vec![e.to_string()],
+                })
+                .await;
                 Err(e)
             }
             other => other,

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use hoist_policy::{GitRef, ReleaseFacts, ReleaseSettings, Request};
 
 use super::{Deployer, PipelineError};
-use crate::notify::{EventKind, Notice};
+use crate::events::EventKind;
 
 /// What an operator asked for around a deploy: overriding windows, and why.
 #[derive(Debug, Clone, Default)]
@@ -42,18 +42,16 @@ impl Deployer {
                 reason: overrides.reason.clone(),
             },
         );
-        let detail =
-            serde_json::to_string(&decision).unwrap_or_else(|_| decision.reasons.join("; "));
+        self.note(EventKind::PolicyDecided {
+            action: action.to_string(),
+            version: version.to_string(),
+            allowed: decision.allowed,
+            overridden: decision.overridden,
+            decision: serde_json::to_value(&decision).unwrap_or_default(),
+        });
         if decision.allowed {
-            let action_name = if decision.overridden {
-                "policy.overridden"
-            } else {
-                "policy.allowed"
-            };
-            self.audit(Some(environment), action_name, Some(version), detail);
             return Ok(());
         }
-        self.audit(Some(environment), "policy.refused", Some(version), detail);
         self.refused(action, environment, version, decision.reasons)
             .await
     }
@@ -75,12 +73,10 @@ impl Deployer {
             Ok(()) => Ok(()),
             Err(refusal) => {
                 let reason = refusal.message();
-                self.audit(
-                    Some(environment),
-                    "promotion.refused",
-                    Some(version),
-                    reason.clone(),
-                );
+                self.note(EventKind::PromotionRefused {
+                    version: Some(version.to_string()),
+                    reason: reason.clone(),
+                });
                 self.refused(action, environment, version, vec![reason])
                     .await
             }
@@ -94,32 +90,17 @@ impl Deployer {
         version: &str,
         reasons: Vec<String>,
     ) -> Result<T, PipelineError> {
-        self.send(&self.refusal_notice(environment, version, reasons.join("; ")))
-            .await;
+        self.record(EventKind::Refused {
+            action: action.to_string(),
+            version: version.to_string(),
+            reasons: reasons.clone(),
+        })
+        .await;
         Err(PipelineError::Refused {
             action,
             environment: environment.to_string(),
             reasons,
         })
-    }
-
-    /// The `refused` notice: nothing changed in `environment`, for `reason`.
-    pub(crate) fn refusal_notice(
-        &self,
-        environment: &str,
-        version: &str,
-        reason: String,
-    ) -> Notice {
-        Notice {
-            kind: EventKind::Refused,
-            environment: environment.to_string(),
-            version: version.to_string(),
-            image: None,
-            actor: self.actor.clone(),
-            duration: None,
-            reason: Some(reason),
-            tenants: Vec::new(),
-        }
     }
 
     /// Refuses to start when `environment`'s notifiers cannot be used (a credential is
@@ -128,25 +109,5 @@ impl Deployer {
         self.notifier
             .ready(environment)
             .map_err(PipelineError::Config)
-    }
-
-    /// Delivers a notice; failed deliveries are logged and audited, never fatal.
-    pub(crate) async fn send(&self, notice: &Notice) {
-        for failure in self.notifier.notify(notice).await {
-            let message = format!(
-                "notification to {} not delivered: {}",
-                failure.notifier, failure.reason
-            );
-            tracing::warn!("{message}");
-            self.events.emit(crate::Event::Warning {
-                message: message.clone(),
-            });
-            self.audit(
-                Some(&notice.environment),
-                "notify.failed",
-                Some(&notice.version),
-                message,
-            );
-        }
     }
 }

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use super::{Deployer, LOCK_STALE_AFTER, LockWait, PipelineError};
 use crate::store::{LockAttempt, LockHolder, Store};
-use crate::{Event, Stage};
+use crate::Stage;
+use crate::events::{EventKind, Holder, ms};
 
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 const RETRY_EVERY: Duration = Duration::from_millis(500);
@@ -50,13 +51,21 @@ impl Drop for EnvLock {
 impl Deployer {
     /// Takes `environment`'s lock, waiting or refusing as `wait` says.
     pub async fn lock(&self, environment: &str, wait: LockWait) -> Result<EnvLock, PipelineError> {
+        self.scoped(environment).lock_here(environment, wait).await
+    }
+
+    async fn lock_here(
+        &self,
+        environment: &str,
+        wait: LockWait,
+    ) -> Result<EnvLock, PipelineError> {
         let app = self.app_name().to_string();
         let holder = LockHolder::this_process(&self.actor);
         let started = Instant::now();
         let mut announced = false;
-        self.events.emit(Event::StageStarted {
+        self.events.emit(EventKind::StageStarted {
             stage: Stage::Lock,
-            detail: environment.to_string(),
+            subject: Some(environment.to_string()),
         });
         loop {
             match self
@@ -64,20 +73,13 @@ impl Deployer {
                 .try_lock(&app, environment, &holder, LOCK_STALE_AFTER)?
             {
                 LockAttempt::Acquired { reclaimed_from } => {
-                    self.events.emit(Event::StageFinished {
-                        stage: Stage::Lock,
-                        detail: format!("{environment} is ours"),
-                        took: started.elapsed(),
+                    self.events.emit(EventKind::LockAcquired {
+                        took_ms: ms(started.elapsed()),
                     });
                     if let Some(dead) = reclaimed_from {
-                        let detail = format!(
-                            "reclaimed the lock of {} (pid {} on {}, since {}), whose process is gone",
-                            dead.actor, dead.pid, dead.hostname, dead.acquired_at
-                        );
-                        self.events.emit(Event::Warning {
-                            message: detail.clone(),
+                        self.note(EventKind::LockReclaimed {
+                            holder: Holder::from(&dead),
                         });
-                        self.audit(Some(environment), "lock.reclaimed", None, detail);
                     }
                     let holder = Arc::new(Mutex::new(holder));
                     let heartbeat = tokio::spawn(heartbeat(
@@ -100,28 +102,17 @@ impl Deployer {
                         LockWait::Wait(limit) if waited < limit => {
                             if !announced {
                                 announced = true;
-                                self.events.emit(Event::Warning {
-                                    message: format!(
-                                        "{environment} is locked by {} (pid {} on {}); waiting up to {}s",
-                                        other.actor,
-                                        other.pid,
-                                        other.hostname,
-                                        limit.as_secs()
-                                    ),
+                                self.events.emit(EventKind::LockWaiting {
+                                    holder: Holder::from(&other),
+                                    limit_secs: limit.as_secs(),
                                 });
                             }
                             tokio::time::sleep(RETRY_EVERY).await;
                         }
                         _ => {
-                            self.audit(
-                                Some(environment),
-                                "deploy.refused",
-                                None,
-                                format!(
-                                    "locked by {} (pid {} on {})",
-                                    other.actor, other.pid, other.hostname
-                                ),
-                            );
+                            self.note(EventKind::LockRefused {
+                                holder: Holder::from(&other),
+                            });
                             return Err(PipelineError::Locked {
                                 environment: environment.to_string(),
                                 holder: Box::new(other),

@@ -5,6 +5,7 @@ mod build;
 mod deploy;
 mod gate;
 mod lock;
+mod observer;
 mod release;
 mod rollout;
 mod scan;
@@ -21,12 +22,13 @@ pub use build::{BuildOutcome, BuildPlan};
 pub use deploy::DeployOptions;
 pub use gate::Override;
 pub use lock::EnvLock;
+pub use observer::{audit_of, notice_of};
 pub use release::{EnvironmentResult, ReleaseOutcome};
 pub use rollout::{DeploymentReport, InstanceReport};
 pub use status::{EnvironmentStatus, InstanceStatus};
 
 use crate::fingerprint::FingerprintError;
-use crate::store::{AuditEntry, LockHolder, StoreError};
+use crate::store::{LockHolder, StoreError};
 use crate::backend::BackendError;
 use crate::runtime::Runtime;
 use crate::version::VersionError;
@@ -236,28 +238,13 @@ impl Deployer {
         self.config.app.name.get_ref()
     }
 
-    pub(crate) fn audit(
-        &self,
-        environment: Option<&str>,
-        action: &str,
-        version: Option<&str>,
-        detail: impl Into<String>,
-    ) {
-        let entry = AuditEntry {
-            at: jiff::Timestamp::now().to_string(),
-            actor: self.actor.clone(),
-            app: self.app_name().to_string(),
-            environment: environment.map(str::to_string),
-            action: action.to_string(),
-            version: version.map(str::to_string),
-            detail: detail.into(),
-        };
-        // The audit log must not make a deploy fail half-way; a failed write is reported.
-        if let Err(e) = self.store.append_audit(&entry) {
-            self.events.emit(crate::Event::Warning {
-                message: format!("audit log: {e}"),
-            });
+    /// This deployer with its events about `environment`.
+    pub(crate) fn scoped(&self, environment: &str) -> Deployer {
+        let mut scoped = self.clone();
+        if scoped.events.environment() != Some(environment) {
+            scoped.events = scoped.events.for_environment(environment);
         }
+        scoped
     }
 }
 
@@ -278,10 +265,7 @@ pub fn resolve_actor(explicit: Option<&str>) -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
-/// A duration in milliseconds, for reports.
-pub(crate) fn millis(d: Duration) -> u64 {
-    d.as_millis().min(u64::MAX as u128) as u64
-}
+pub(crate) use crate::events::ms as millis;
 
 /// Serialises a report's duration as milliseconds.
 #[derive(Debug, Clone, Copy, Serialize)]

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::gate::Override;
 use super::{DeployOptions, Deployer, DeploymentReport, LockWait, PipelineError};
+use crate::events::EventKind;
 use crate::version;
 
 /// What `hoist release --ref` did.
@@ -64,12 +65,10 @@ impl Deployer {
             .map(str::to_string)
             .collect();
         if let Resolution::NothingToDeploy { .. } = resolution {
-            self.audit(
-                None,
-                "release.nothing_to_deploy",
-                None,
-                format!("{}: {explained}", git_ref.full_name()),
-            );
+            self.note(EventKind::NothingToDeploy {
+                git_ref: git_ref.full_name(),
+                explanation: explained.clone(),
+            });
             return Ok(ReleaseOutcome {
                 git_ref,
                 resolution: explained,
@@ -126,12 +125,10 @@ impl Deployer {
         if let Some(problem) = problem {
             // Worth a record in each environment the ref was meant for.
             for environment in &targets {
-                self.audit(
-                    Some(environment),
-                    "release.refused",
-                    Some(&git_ref.name),
-                    problem.clone(),
-                );
+                self.scoped(environment).note(EventKind::RefRefused {
+                    git_ref: git_ref.name.clone(),
+                    reason: problem.clone(),
+                });
             }
             return Err(PipelineError::BadRef(problem));
         }

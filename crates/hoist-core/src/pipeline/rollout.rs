@@ -21,7 +21,8 @@ use super::{Deployer, PipelineError, millis};
 use crate::runtime::{Rollout, Runtime};
 use crate::store::{DeploymentKind, DeploymentOutcome, DeploymentRecord, InstanceOutcome};
 use crate::verify::{Expectation, Verdict, verify};
-use crate::{Event, InstanceSpec, InstanceState, Release, Stage};
+use crate::events::{EventKind, TenantOutcome};
+use crate::{InstanceSpec, InstanceState, Release};
 
 /// The result of one deployment.
 #[derive(Debug, Clone, Serialize)]
@@ -64,6 +65,18 @@ impl Deployer {
         kind: DeploymentKind,
         lock: &super::EnvLock,
     ) -> Result<DeploymentReport, PipelineError> {
+        self.scoped(environment)
+            .roll_out_here(environment, release, kind, lock)
+            .await
+    }
+
+    async fn roll_out_here(
+        &self,
+        environment: &str,
+        release: &Release,
+        kind: DeploymentKind,
+        lock: &super::EnvLock,
+    ) -> Result<DeploymentReport, PipelineError> {
         let env = self.environment(environment)?;
         let instances = self.instances(environment)?;
         let runtime = self.runtime(environment)?;
@@ -87,20 +100,15 @@ impl Deployer {
             instances: Vec::new(),
         })?;
         lock.set_deployment(deployment);
-        self.audit(
-            Some(environment),
-            &format!("{}.started", kind.as_str()),
-            Some(&release.version),
-            format!("{} to {} instance(s)", release.image, instances.len()),
-        );
-        self.events.emit(Event::StageStarted {
-            stage: Stage::Rollout,
-            detail: format!(
-                "{} to {} instance(s) of {environment}, {concurrency} at a time",
-                release.version,
-                instances.len()
-            ),
-        });
+        self.record(EventKind::RolloutStarted {
+            deployment,
+            kind,
+            version: release.version.clone(),
+            image: release.image.clone(),
+            instances: instances.len(),
+            concurrency,
+        })
+        .await;
         for i in &instances {
             self.events.instance(&i.tenant, InstanceState::Waiting, "");
         }
@@ -139,19 +147,13 @@ impl Deployer {
                     let outcome = InstanceOutcome {
                         tenant: report.tenant.clone(),
                         container: report.name.clone(),
-                        // The same name as in JSON output (`rolled_back`).
-                        outcome: serde_json::to_value(report.state)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_string))
-                            .unwrap_or_default(),
+                        outcome: report.state.as_str().to_string(),
                         message: report.message.clone(),
                         started_at,
                         duration_ms: report.duration_ms,
                     };
                     if let Err(e) = self.store.record_instance(deployment, &outcome) {
-                        self.events.emit(Event::Warning {
-                            message: format!("recording {}: {e}", spec.tenant),
-                        });
+                        self.events.warning(format!("recording {}: {e}", spec.tenant));
                     }
                     report
                 }
@@ -193,17 +195,24 @@ impl Deployer {
         };
         self.store
             .finish_deployment(deployment, outcome, &message)?;
-        self.audit(
-            Some(environment),
-            &format!("{}.{}", kind.as_str(), outcome.as_str()),
-            Some(&release.version),
-            message.clone(),
-        );
-        self.events.emit(Event::StageFinished {
-            stage: Stage::Rollout,
-            detail: message.clone(),
-            took: started.elapsed(),
-        });
+        self.record(EventKind::RolloutFinished {
+            deployment,
+            kind,
+            version: release.version.clone(),
+            image: release.image.clone(),
+            outcome,
+            message: message.clone(),
+            took_ms: millis(started.elapsed()),
+            tenants: reports
+                .iter()
+                .map(|r| TenantOutcome {
+                    tenant: r.tenant.clone(),
+                    state: r.state,
+                    message: r.message.clone(),
+                })
+                .collect(),
+        })
+        .await;
         Ok(DeploymentReport {
             deployment,
             environment: environment.to_string(),

@@ -5,7 +5,7 @@
 //!
 //! * `block` (default): the deploy is refused like any other failure — audited as
 //!   `scan.blocked`, notified as `failed`, [`PipelineError::SecretsFound`] (exit 1);
-//! * `warn`: one [`Event::Warning`] per finding, audited as `scan.warned`, and the deploy
+//! * `warn`: one warning per finding, audited as `scan.warned`, and the deploy
 //!   goes on.
 //!
 //! Findings are redacted by `hoist-scan` the moment they are confirmed; the audit log and
@@ -16,23 +16,15 @@ use std::time::Instant;
 
 use hoist_config::SecretScan;
 use hoist_scan::{Finding, ScanReport, Scanner};
-use serde::Serialize;
 
-use super::{Deployer, PipelineError};
-use crate::notify::{EventKind, Notice};
-use crate::{Event, Stage};
+use super::{Deployer, PipelineError, millis};
+use crate::Stage;
+use crate::events::{EventKind, FindingLocation, ScanVerdict};
 
 /// How many findings a one-line message names before "and N more".
 const NAMED: usize = 3;
 
-/// "1 finding", "3 findings".
-pub(super) fn count(n: usize) -> String {
-    if n == 1 {
-        "1 finding".to_string()
-    } else {
-        format!("{n} findings")
-    }
-}
+pub(super) use crate::events::text::count;
 
 /// The first few locations, then how many more.
 pub(super) fn summary(locations: &[String]) -> String {
@@ -52,25 +44,6 @@ fn location(f: &Finding) -> String {
     format!("{} at {}:{}", f.rule_id, f.path, f.line)
 }
 
-/// What the audit log keeps of a finding: never the secret, not even redacted.
-#[derive(Serialize)]
-struct AuditFinding<'a> {
-    rule: &'a str,
-    path: &'a str,
-    line: usize,
-    column: usize,
-    fingerprint: &'a str,
-}
-
-#[derive(Serialize)]
-struct AuditDetail<'a> {
-    mode: &'static str,
-    context: String,
-    files_scanned: u64,
-    baselined: usize,
-    findings: Vec<AuditFinding<'a>>,
-}
-
 impl Deployer {
     /// Scans the build context once and applies `environment`'s `secret_scan` mode.
     pub(crate) async fn secret_scan(
@@ -87,36 +60,34 @@ impl Deployer {
         } else {
             format!("the build context {shown}")
         };
-        self.events.emit(Event::StageStarted {
+        self.events.emit(EventKind::StageStarted {
             stage: Stage::Scan,
-            detail: format!("scanning {place}"),
+            subject: Some(place.clone()),
         });
         let scan_started = Instant::now();
         let report = match self.run_scan(&context).await {
             Ok(report) => report,
             Err(message) => {
                 return self
-                    .scan_failed(environment, version, started, message)
+                    .scan_failed(version, started, message)
                     .await;
             }
         };
-        let outcome = match (report.findings.len(), mode) {
-            (0, _) => "no findings".to_string(),
-            (n, SecretScan::Block) => format!("{}, deploy blocked", count(n)),
-            (n, SecretScan::Warn) => format!("{}, deploying anyway (warn)", count(n)),
+        let verdict = match (report.findings.is_empty() && report.errors.is_empty(), mode) {
+            (true, _) => ScanVerdict::Clean,
+            (false, SecretScan::Warn) => ScanVerdict::Warned,
+            (false, SecretScan::Block) => ScanVerdict::Blocked,
         };
-        let baselined = match report.baselined.len() {
-            0 => String::new(),
-            n => format!(", {n} accepted by the baseline"),
-        };
-        self.events.emit(Event::StageFinished {
-            stage: Stage::Scan,
-            detail: format!(
-                "{} files{}: {outcome}{baselined}",
-                report.files_scanned,
-                skipped(&report)
-            ),
-            took: scan_started.elapsed(),
+        self.events.emit(EventKind::ScanFinished {
+            files: report.files_scanned,
+            findings: report.findings.len(),
+            baselined: report.baselined.len(),
+            skipped_binary: report.skipped_binary,
+            skipped_large: report.skipped_large,
+            skipped_allowlisted: report.skipped_allowlisted,
+            unreadable: report.errors.len(),
+            verdict,
+            took_ms: millis(scan_started.elapsed()),
         });
 
         if !report.errors.is_empty() {
@@ -125,20 +96,23 @@ impl Deployer {
                 summary(&report.errors)
             );
             match mode {
-                SecretScan::Warn => {
-                    self.events.emit(Event::Warning {
-                        message: format!("secret scan incomplete: {message}"),
+                SecretScan::Warn if report.findings.is_empty() => {
+                    self.note(EventKind::ScanIncomplete {
+                        version: version.to_string(),
+                        verdict,
+                        reason: message,
                     });
-                    if report.findings.is_empty() {
-                        self.audit(Some(environment), "scan.warned", Some(version), message);
-                        return Ok(());
-                    }
+                    return Ok(());
+                }
+                SecretScan::Warn => {
+                    self.events
+                        .warning(format!("secret scan incomplete: {message}"));
                 }
                 // Findings are definite and say more; without any, an incomplete scan
                 // is not a clean one.
                 SecretScan::Block if report.findings.is_empty() => {
                     return self
-                        .scan_failed(environment, version, started, message)
+                        .scan_failed(version, started, message)
                         .await;
                 }
                 SecretScan::Block => {}
@@ -148,55 +122,52 @@ impl Deployer {
             return Ok(());
         }
 
-        let detail = AuditDetail {
-            mode: mode.as_str(),
+        if mode == SecretScan::Warn {
+            for f in &report.findings {
+                self.events.warning(format!(
+                    "secret scan: {} at {}:{}:{} ({}) in {place}; deploying anyway because {environment} has secret_scan = \"warn\"",
+                    f.rule_id, f.path, f.line, f.column, f.redacted
+                ));
+            }
+        }
+        self.note(EventKind::SecretsFound {
+            version: version.to_string(),
+            verdict,
             context: shown.clone(),
-            files_scanned: report.files_scanned,
+            files: report.files_scanned,
             baselined: report.baselined.len(),
             findings: report
                 .findings
                 .iter()
-                .map(|f| AuditFinding {
-                    rule: &f.rule_id,
-                    path: &f.path,
+                .map(|f| FindingLocation {
+                    rule: f.rule_id.clone(),
+                    path: f.path.clone(),
                     line: f.line,
                     column: f.column,
-                    fingerprint: &f.fingerprint,
+                    fingerprint: f.fingerprint.clone(),
                 })
                 .collect(),
-        };
-        let detail = serde_json::to_string(&detail).unwrap_or_else(|e| e.to_string());
-        let locations: Vec<String> = report.findings.iter().map(location).collect();
-        match mode {
-            SecretScan::Warn => {
-                for f in &report.findings {
-                    self.events.emit(Event::Warning {
-                        message: format!(
-                            "secret scan: {} at {}:{}:{} ({}) in {place}; deploying anyway because {environment} has secret_scan = \"warn\"",
-                            f.rule_id, f.path, f.line, f.column, f.redacted
-                        ),
-                    });
-                }
-                self.audit(Some(environment), "scan.warned", Some(version), detail);
-                Ok(())
-            }
-            SecretScan::Block => {
-                self.audit(Some(environment), "scan.blocked", Some(version), detail);
-                let reason = format!(
-                    "secret scan: {} ({})",
-                    count(locations.len()),
-                    summary(&locations)
-                );
-                self.send(&self.scan_notice(environment, version, started, reason))
-                    .await;
-                let baseline = self.config.scan.baseline.display().to_string();
-                Err(PipelineError::SecretsFound {
-                    environment: environment.to_string(),
-                    locations,
-                    baseline,
-                })
-            }
+        });
+        if mode == SecretScan::Warn {
+            return Ok(());
         }
+        let locations: Vec<String> = report.findings.iter().map(location).collect();
+        self.record(EventKind::Failed {
+            version: version.to_string(),
+            reason: format!(
+                "secret scan: {} ({})",
+                count(locations.len()),
+                summary(&locations)
+            ),
+            took_ms: millis(started.elapsed()),
+        })
+        .await;
+        let baseline = self.config.scan.baseline.display().to_string();
+        Err(PipelineError::SecretsFound {
+            environment: environment.to_string(),
+            locations,
+            baseline,
+        })
     }
 
     /// The scan itself, on a blocking thread (it walks and reads files in parallel).
@@ -217,44 +188,22 @@ impl Deployer {
     /// a clean one): audited, notified, exit 2.
     async fn scan_failed(
         &self,
-        environment: &str,
         version: &str,
         started: Instant,
         message: String,
     ) -> Result<(), PipelineError> {
-        self.audit(
-            Some(environment),
-            "scan.failed",
-            Some(version),
-            message.clone(),
-        );
-        self.send(&self.scan_notice(
-            environment,
-            version,
-            started,
-            format!("secret scan: {message}"),
-        ))
+        self.note(EventKind::ScanIncomplete {
+            version: version.to_string(),
+            verdict: ScanVerdict::Blocked,
+            reason: message.clone(),
+        });
+        self.record(EventKind::Failed {
+            version: version.to_string(),
+            reason: format!("secret scan: {message}"),
+            took_ms: millis(started.elapsed()),
+        })
         .await;
         Err(PipelineError::Scan(message))
-    }
-
-    fn scan_notice(
-        &self,
-        environment: &str,
-        version: &str,
-        started: Instant,
-        reason: String,
-    ) -> Notice {
-        Notice {
-            kind: EventKind::Failed,
-            environment: environment.to_string(),
-            version: version.to_string(),
-            image: None,
-            actor: self.actor.clone(),
-            duration: Some(started.elapsed()),
-            reason: Some(reason),
-            tenants: Vec::new(),
-        }
     }
 }
 
@@ -262,24 +211,6 @@ impl Deployer {
 fn display_context(context: &Path) -> String {
     let text = context.display().to_string();
     if text.is_empty() { ".".into() } else { text }
-}
-
-fn skipped(report: &ScanReport) -> String {
-    let mut parts = Vec::new();
-    if report.skipped_binary > 0 {
-        parts.push(format!("{} binary", report.skipped_binary));
-    }
-    if report.skipped_large > 0 {
-        parts.push(format!("{} too large", report.skipped_large));
-    }
-    if report.skipped_allowlisted > 0 {
-        parts.push(format!("{} allowlisted", report.skipped_allowlisted));
-    }
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!(" (skipped {})", parts.join(", "))
-    }
 }
 
 #[cfg(test)]

@@ -5,9 +5,9 @@ use std::time::Instant;
 
 use hoist_hooks::{HookContext, Hooks, Outcome, Stage as HookStage};
 
-use super::{Deployer, DeploymentReport, EnvLock, PipelineError};
+use super::{Deployer, DeploymentReport, EnvLock, PipelineError, millis};
 use crate::Release;
-use crate::notify::{EventKind, Notice, TenantReport};
+use crate::events::EventKind;
 use crate::store::DeploymentKind;
 
 impl Deployer {
@@ -27,21 +27,10 @@ impl Deployer {
             hooks,
             HookStage::BeforeDeploy,
             &context,
-            environment,
             version,
             started,
         )
         .await?;
-        self.send(&self.notice(
-            EventKind::Started,
-            environment,
-            version,
-            Some(&release.image),
-            None,
-            started,
-        ))
-        .await;
-
         let report = self.roll_out(environment, release, kind, lock).await;
         let succeeded = report.as_ref().is_ok_and(DeploymentReport::succeeded);
         context.outcome = Some(if succeeded {
@@ -50,50 +39,23 @@ impl Deployer {
             Outcome::Failed
         });
         if let Err(e) = hooks.run(HookStage::AfterDeploy, &context).await {
-            let message = e.to_string();
-            tracing::warn!("{message}");
-            self.events.emit(crate::Event::Warning {
-                message: message.clone(),
+            tracing::warn!("{e}");
+            self.note(EventKind::HookFailed {
+                version: version.clone(),
+                hook: HookStage::AfterDeploy.to_string(),
+                reason: e.to_string(),
             });
-            self.audit(Some(environment), "hook.failed", Some(version), message);
         }
-
-        let notice = match &report {
-            Ok(r) => {
-                let event = match (r.succeeded(), kind) {
-                    (true, DeploymentKind::Rollback) => EventKind::RolledBack,
-                    (true, _) => EventKind::Succeeded,
-                    (false, _) => EventKind::Failed,
-                };
-                let mut n = self.notice(
-                    event,
-                    environment,
-                    version,
-                    Some(&release.image),
-                    (!r.succeeded()).then(|| r.message.clone()),
-                    started,
-                );
-                n.tenants = r
-                    .instances
-                    .iter()
-                    .map(|i| TenantReport {
-                        tenant: i.tenant.clone(),
-                        state: i.state,
-                        detail: i.message.clone(),
-                    })
-                    .collect();
-                n
-            }
-            Err(e) => self.notice(
-                EventKind::Failed,
-                environment,
-                version,
-                Some(&release.image),
-                Some(e.to_string()),
-                started,
-            ),
-        };
-        self.send(&notice).await;
+        // The rollout's end is notified by the observer; an error that kept it from ending
+        // is notified here.
+        if let Err(e) = &report {
+            self.record(EventKind::Failed {
+                version: version.clone(),
+                reason: e.to_string(),
+                took_ms: millis(started.elapsed()),
+            })
+            .await;
+        }
         report
     }
 
@@ -103,27 +65,22 @@ impl Deployer {
         hooks: &Hooks,
         stage: HookStage,
         context: &HookContext,
-        environment: &str,
         version: &str,
         started: Instant,
     ) -> Result<(), PipelineError> {
         match hooks.run(stage, context).await {
             Ok(_) => Ok(()),
             Err(e) => {
-                self.audit(
-                    Some(environment),
-                    "hook.failed",
-                    Some(version),
-                    e.to_string(),
-                );
-                self.send(&self.notice(
-                    EventKind::Failed,
-                    environment,
-                    version,
-                    None,
-                    Some(e.to_string()),
-                    started,
-                ))
+                self.note(EventKind::HookFailed {
+                    version: version.to_string(),
+                    hook: stage.to_string(),
+                    reason: e.to_string(),
+                });
+                self.record(EventKind::Failed {
+                    version: version.to_string(),
+                    reason: e.to_string(),
+                    took_ms: millis(started.elapsed()),
+                })
                 .await;
                 Err(e.into())
             }
@@ -144,27 +101,6 @@ impl Deployer {
             actor: self.actor.clone(),
             image,
             outcome: None,
-        }
-    }
-
-    pub(super) fn notice(
-        &self,
-        kind: EventKind,
-        environment: &str,
-        version: &str,
-        image: Option<&str>,
-        reason: Option<String>,
-        started: Instant,
-    ) -> Notice {
-        Notice {
-            kind,
-            environment: environment.to_string(),
-            version: version.to_string(),
-            image: image.map(str::to_string),
-            actor: self.actor.clone(),
-            duration: (kind != EventKind::Started).then(|| started.elapsed()),
-            reason,
-            tenants: Vec::new(),
         }
     }
 }

@@ -164,6 +164,20 @@ impl From<PipelineError> for Setup {
     }
 }
 
+/// The last line of a `--json` event stream: the command's result, in the events'
+/// envelope (docs/events.md).
+fn print_result(run: &str, result: &impl Serialize) -> Result<(), Setup> {
+    let line = serde_json::json!({
+        "v": hoist_core::events::SCHEMA_VERSION,
+        "run": run,
+        "at": jiff::Timestamp::now(),
+        "kind": "result",
+        "result": result,
+    });
+    println!("{line}");
+    Ok(())
+}
+
 /// Prints `value` as pretty JSON on stdout.
 fn print_json(value: &impl Serialize) -> Result<(), Setup> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Setup {

@@ -3,7 +3,7 @@
 use hoist_core::pipeline::{DeployOptions, DeploymentReport, LockWait, Override};
 use hoist_core::verify::short_id;
 
-use super::print_json;
+use super::{print_json, print_result};
 use crate::cli::Global;
 use crate::context::{Notifications, Setup, deployer, load_config};
 use crate::exit;
@@ -64,7 +64,7 @@ pub async fn plan(
         .map(|i| {
             vec![
                 i.tenant.clone(),
-                i.container.clone(),
+                i.name.clone(),
                 format!(":{}", i.port),
                 i.running_release.clone().unwrap_or_else(|| "-".into()),
                 i.action.to_string(),
@@ -83,7 +83,8 @@ pub async fn plan(
 
 pub async fn build(global: &Global, version: Option<&str>, json: bool) -> Result<u8, Setup> {
     let config = load_config(global)?;
-    let (events, renderer) = progress::sink(global.plain);
+    // `build --json` prints one document; its progress stays on stderr.
+    let (events, renderer) = progress::sink(global.plain, false);
     let d = deployer(global, config, events, Notifications::Off).await?;
     let outcome = d.build(version).await;
     renderer.finish();
@@ -108,10 +109,10 @@ pub async fn deploy(
     options: &DeployOptions,
     json: bool,
 ) -> Result<u8, Setup> {
-    let (d, renderer) = changing(global).await?;
+    let (d, renderer) = changing(global, json).await?;
     let report = d.deploy(environment, options).await;
     renderer.finish();
-    finish(report?, json)
+    finish(report?, json.then(|| d.events.run()))
 }
 
 pub async fn rollback(
@@ -122,10 +123,10 @@ pub async fn rollback(
     overrides: &Override,
     json: bool,
 ) -> Result<u8, Setup> {
-    let (d, renderer) = changing(global).await?;
+    let (d, renderer) = changing(global, json).await?;
     let report = d.rollback(environment, to, wait, overrides).await;
     renderer.finish();
-    finish(report?, json)
+    finish(report?, json.then(|| d.events.run()))
 }
 
 pub async fn promote(
@@ -137,10 +138,10 @@ pub async fn promote(
     overrides: &Override,
     json: bool,
 ) -> Result<u8, Setup> {
-    let (d, renderer) = changing(global).await?;
+    let (d, renderer) = changing(global, json).await?;
     let report = d.promote(from, to, version, wait, overrides).await;
     renderer.finish();
-    finish(report?, json)
+    finish(report?, json.then(|| d.events.run()))
 }
 
 /// `hoist release --ref`: exit 0 when the ref deploys nowhere, else the worst outcome.
@@ -151,12 +152,12 @@ pub async fn release(
     overrides: &Override,
     json: bool,
 ) -> Result<u8, Setup> {
-    let (d, renderer) = changing(global).await?;
+    let (d, renderer) = changing(global, json).await?;
     let outcome = d.release(git_ref, wait, overrides).await;
     renderer.finish();
     let outcome = outcome?;
     if json {
-        print_json(&outcome)?;
+        print_result(d.events.run(), &outcome)?;
     } else if outcome.environments.is_empty() {
         println!("{}: {}", outcome.git_ref.describe(), outcome.resolution);
     } else {
@@ -181,6 +182,7 @@ pub async fn release(
 /// A deployer for the commands that change an environment: with progress and notifiers.
 async fn changing(
     global: &Global,
+    json: bool,
 ) -> Result<
     (
         hoist_core::pipeline::Deployer,
@@ -189,15 +191,16 @@ async fn changing(
     Setup,
 > {
     let config = load_config(global)?;
-    let (events, renderer) = progress::sink(global.plain);
+    let (events, renderer) = progress::sink(global.plain, json);
     let d = deployer(global, config, events, Notifications::On).await?;
     Ok((d, renderer))
 }
 
-/// Prints a deployment's result and picks the exit code.
-fn finish(report: DeploymentReport, json: bool) -> Result<u8, Setup> {
-    if json {
-        print_json(&report)?;
+/// Prints a deployment's result and picks the exit code. With `--json` (`run` is set) the
+/// result is the last line of the event stream.
+fn finish(report: DeploymentReport, run: Option<&str>) -> Result<u8, Setup> {
+    if let Some(run) = run {
+        print_result(run, &report)?;
     } else {
         print_report(&report);
     }

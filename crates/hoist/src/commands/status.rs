@@ -38,7 +38,8 @@ pub async fn run(global: &Global, environment: &str, json: bool) -> Result<u8, S
             .map(|i| {
                 vec![
                     i.tenant.clone(),
-                    i.container.clone(),
+                    i.runtime.to_string(),
+                    i.name.clone(),
                     i.running_release.clone().unwrap_or_else(|| "-".into()),
                     i.image_id
                         .as_deref()
@@ -59,7 +60,8 @@ pub async fn run(global: &Global, environment: &str, json: bool) -> Result<u8, S
             crate::table::render(
                 &[
                     "TENANT",
-                    "CONTAINER",
+                    "RUNTIME",
+                    "NAME",
                     "RELEASE",
                     "IMAGE",
                     "CURRENT",
@@ -68,6 +70,11 @@ pub async fn run(global: &Global, environment: &str, json: bool) -> Result<u8, S
                 &rows
             )
         );
+        for i in &status.instances {
+            for note in &i.notes {
+                println!("  {}: {note}", i.tenant);
+            }
+        }
     }
     Ok(if all_good { exit::OK } else { exit::FAILED })
 }

@@ -312,10 +312,27 @@ impl Run {
         );
         self
     }
+    /// stdout as one JSON document; for a changing command's `--json` event stream, the
+    /// result on its last line.
     pub fn json(&self) -> serde_json::Value {
+        if let Some(result) = self.events().pop().filter(|e| e["kind"] == "result") {
+            return result["result"].clone();
+        }
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
             panic!("not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
         })
+    }
+    /// stdout as a `--json` event stream: one JSON object a line (empty if it is not one).
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        let lines: Vec<&str> = self.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+        if lines.len() < 2 {
+            return Vec::new();
+        }
+        lines
+            .iter()
+            .map(|l| serde_json::from_str(l))
+            .collect::<Result<_, _>>()
+            .unwrap_or_default()
     }
 }
 

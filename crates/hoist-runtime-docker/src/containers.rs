@@ -1,15 +1,15 @@
-//! Instances as containers on a Docker engine.
+//! The container operations the switch strategy is made of, on the engine an instance's
+//! `host` names.
 //!
-//! Each instance has up to three containers, named after its configured container name:
-//! `NAME` (live, on the published port), `NAME--next` (candidate, on an ephemeral
-//! loopback port) and `NAME--prev` (the stopped previous live container, kept until the new
-//! one is verified). The names alone say what state an interrupted rollout left, which is
-//! what [`Target::recover`] undoes.
+//! Each instance has up to three containers, named after its configured name: `NAME`
+//! (live, on the published port), `NAME--next` (candidate, on an ephemeral loopback port)
+//! and `NAME--prev` (the stopped previous live container, kept until the new one is
+//! verified). The names alone say what state an interrupted rollout left, which is what
+//! [`Containers::recover`] undoes.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bollard::Docker;
 use bollard::models::{
     ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
@@ -19,35 +19,43 @@ use bollard::query_parameters::{
     RenameContainerOptions, StartContainerOptions, StopContainerOptions,
 };
 use futures::StreamExt;
-use hoist_core::backend::{BackendError, ContainerState, Endpoint, InstanceSpec, Role, Target};
+use hoist_core::backend::{BackendError, Endpoint};
+use hoist_core::runtime::{InstanceSpec, Observed, WorkloadState};
 use hoist_core::{Release, labels};
 use hoist_engine::{Engines, is_not_found, message};
 
 /// Seconds a container gets to stop on SIGTERM before it is killed.
 const STOP_TIMEOUT_SECS: i32 = 10;
 
-/// Runs instances on the Docker engines their config names.
+/// The part a container plays in an instance's rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The container serving the instance's published port.
+    Live,
+    /// A new container on a private port, verified before anything is switched.
+    Candidate,
+    /// The old live container, stopped and kept until the new one is verified.
+    Previous,
+}
+
+/// Containers on the Docker engines instances name, one connection per engine.
 #[derive(Clone, Default)]
-pub struct DockerTarget {
+pub(crate) struct Containers {
     engines: Engines,
 }
 
-impl DockerTarget {
-    pub fn new() -> Self {
-        DockerTarget::default()
-    }
-
+impl Containers {
     async fn docker(&self, spec: &InstanceSpec) -> Result<Docker, BackendError> {
         self.engines.get(&spec.host).await
     }
 }
 
 /// The container name for `role`.
-pub fn container_name(spec: &InstanceSpec, role: Role) -> String {
+pub(crate) fn container_name(spec: &InstanceSpec, role: Role) -> String {
     match role {
-        Role::Live => spec.container.clone(),
-        Role::Candidate => format!("{}--next", spec.container),
-        Role::Previous => format!("{}--prev", spec.container),
+        Role::Live => spec.name.clone(),
+        Role::Candidate => format!("{}--next", spec.name),
+        Role::Previous => format!("{}--prev", spec.name),
     }
 }
 
@@ -63,14 +71,14 @@ fn engine_error(what: &str, name: &str, e: &bollard::errors::Error) -> BackendEr
     BackendError::new(format!("{what} {name}: {}", message(e)))
 }
 
-impl DockerTarget {
-    async fn state(&self, docker: &Docker, name: &str) -> Result<ContainerState, BackendError> {
+impl Containers {
+    async fn state(&self, docker: &Docker, name: &str) -> Result<WorkloadState, BackendError> {
         let info = match docker
             .inspect_container(name, None::<InspectContainerOptions>)
             .await
         {
             Ok(info) => info,
-            Err(e) if is_not_found(&e) => return Ok(ContainerState::Missing),
+            Err(e) if is_not_found(&e) => return Ok(WorkloadState::Missing),
             Err(e) => return Err(engine_error("cannot inspect", name, &e)),
         };
         let image_id = info.image.unwrap_or_default();
@@ -80,9 +88,9 @@ impl DockerTarget {
             .and_then(|l| l.get(labels::RELEASE).cloned());
         let state = info.state.unwrap_or_default();
         Ok(if state.running == Some(true) {
-            ContainerState::Running { image_id, release }
+            WorkloadState::Running { image_id, release }
         } else {
-            ContainerState::Exited {
+            WorkloadState::Exited {
                 image_id,
                 release,
                 exit_code: state.exit_code.unwrap_or(0),
@@ -143,9 +151,8 @@ impl DockerTarget {
     }
 }
 
-#[async_trait]
-impl Target for DockerTarget {
-    async fn recover(&self, spec: &InstanceSpec) -> Result<Vec<String>, BackendError> {
+impl Containers {
+    pub(crate) async fn recover(&self, spec: &InstanceSpec) -> Result<Vec<String>, BackendError> {
         let docker = self.docker(spec).await?;
         let mut done = Vec::new();
         if self
@@ -155,30 +162,30 @@ impl Target for DockerTarget {
             done.push("removed a candidate container left by an interrupted rollout".to_string());
         }
         let previous = container_name(spec, Role::Previous);
-        if self.state(&docker, &previous).await? != ContainerState::Missing {
+        if self.state(&docker, &previous).await? != WorkloadState::Missing {
             // A switch was interrupted: the live container (if any) was never verified.
             // Undo the switch; this run will redo it properly.
-            self.remove_named(&docker, &spec.container).await?;
-            self.rename(&docker, &previous, &spec.container).await?;
+            self.remove_named(&docker, &spec.name).await?;
+            self.rename(&docker, &previous, &spec.name).await?;
             docker
-                .start_container(&spec.container, None::<StartContainerOptions>)
+                .start_container(&spec.name, None::<StartContainerOptions>)
                 .await
-                .map_err(|e| engine_error("cannot start", &spec.container, &e))?;
+                .map_err(|e| engine_error("cannot start", &spec.name, &e))?;
             done.push("restored the previous container of an interrupted switch".to_string());
         }
         Ok(done)
     }
 
-    async fn inspect(
+    pub(crate) async fn inspect(
         &self,
         spec: &InstanceSpec,
         role: Role,
-    ) -> Result<ContainerState, BackendError> {
+    ) -> Result<WorkloadState, BackendError> {
         let docker = self.docker(spec).await?;
         self.state(&docker, &container_name(spec, role)).await
     }
 
-    async fn start(
+    pub(crate) async fn start(
         &self,
         spec: &InstanceSpec,
         role: Role,
@@ -203,13 +210,9 @@ impl Target for DockerTarget {
                 host_port: Some(spec.port.to_string()),
             },
         };
-        let container_labels = HashMap::from([
-            (labels::APP.to_string(), spec.app.clone()),
-            (labels::ENVIRONMENT.to_string(), spec.environment.clone()),
-            (labels::TENANT.to_string(), spec.tenant.clone()),
-            (labels::RELEASE.to_string(), release.version.clone()),
-            (labels::ROLE.to_string(), role_label(role).to_string()),
-        ]);
+        let mut container_labels: HashMap<String, String> =
+            spec.labels(release).into_iter().collect();
+        container_labels.insert(labels::ROLE.to_string(), role_label(role).to_string());
         let restart = match role {
             Role::Candidate => RestartPolicyNameEnum::NO,
             _ => RestartPolicyNameEnum::UNLESS_STOPPED,
@@ -262,14 +265,28 @@ impl Target for DockerTarget {
         }
     }
 
-    fn live_endpoint(&self, spec: &InstanceSpec) -> Endpoint {
+    /// What the container in `role` runs, reached at `endpoint`.
+    pub(crate) async fn observe_role(
+        &self,
+        spec: &InstanceSpec,
+        role: Role,
+        endpoint: &Endpoint,
+    ) -> Result<Observed, BackendError> {
+        Ok(Observed {
+            workload: self.inspect(spec, role).await?,
+            endpoint: endpoint.clone(),
+            notes: Vec::new(),
+        })
+    }
+
+    pub(crate) fn live_endpoint(&self, spec: &InstanceSpec) -> Endpoint {
         Endpoint {
             host: hoist_engine::published_host(&spec.host),
             port: spec.port,
         }
     }
 
-    async fn logs(
+    pub(crate) async fn logs(
         &self,
         spec: &InstanceSpec,
         role: Role,
@@ -307,20 +324,20 @@ impl Target for DockerTarget {
         Ok(out.split_off(skip))
     }
 
-    async fn remove(&self, spec: &InstanceSpec, role: Role) -> Result<(), BackendError> {
+    pub(crate) async fn remove(&self, spec: &InstanceSpec, role: Role) -> Result<(), BackendError> {
         let docker = self.docker(spec).await?;
         self.remove_named(&docker, &container_name(spec, role))
             .await
             .map(|_| ())
     }
 
-    async fn demote_live(&self, spec: &InstanceSpec) -> Result<(), BackendError> {
+    pub(crate) async fn demote_live(&self, spec: &InstanceSpec) -> Result<(), BackendError> {
         let docker = self.docker(spec).await?;
         let previous = container_name(spec, Role::Previous);
         self.remove_named(&docker, &previous).await?;
         match docker
             .stop_container(
-                &spec.container,
+                &spec.name,
                 Some(StopContainerOptions {
                     t: Some(STOP_TIMEOUT_SECS),
                     signal: None,
@@ -333,23 +350,23 @@ impl Target for DockerTarget {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 304, ..
             }) => {}
-            Err(e) => return Err(engine_error("cannot stop", &spec.container, &e)),
+            Err(e) => return Err(engine_error("cannot stop", &spec.name, &e)),
         }
-        self.rename(&docker, &spec.container, &previous).await
+        self.rename(&docker, &spec.name, &previous).await
     }
 
-    async fn restore_previous(&self, spec: &InstanceSpec) -> Result<(), BackendError> {
+    pub(crate) async fn restore_previous(&self, spec: &InstanceSpec) -> Result<(), BackendError> {
         let docker = self.docker(spec).await?;
-        self.remove_named(&docker, &spec.container).await?;
+        self.remove_named(&docker, &spec.name).await?;
         self.rename(
             &docker,
             &container_name(spec, Role::Previous),
-            &spec.container,
+            &spec.name,
         )
         .await?;
         docker
-            .start_container(&spec.container, None::<StartContainerOptions>)
+            .start_container(&spec.name, None::<StartContainerOptions>)
             .await
-            .map_err(|e| engine_error("cannot start", &spec.container, &e))
+            .map_err(|e| engine_error("cannot start", &spec.name, &e))
     }
 }

@@ -1,3 +1,6 @@
+//! HTTP GET against an instance's health and version endpoints: the [`Prober`] every
+//! runtime's verification uses.
+
 use std::time::Duration;
 
 use async_trait::async_trait;

@@ -1,0 +1,139 @@
+//! hoist's one wiring: a loaded [`Config`] plus what the command line overrides become a
+//! ready [`Deployer`], with each environment's runtime chosen from its
+//! `[environments.NAME.runtime]` table. The CLI, the benchmark and the tests use it, so
+//! every caller runs the same pipeline with the same components.
+//!
+//! Adding a runtime kind means one arm in [`runtime_for`] and nothing else here.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hoist_build::DockerBuilder;
+use hoist_config::{Config, LOCAL_DOCKER_HOST};
+use hoist_core::pipeline::{Deployer, Runtimes, resolve_actor};
+use hoist_core::{EventSink, Notifier, Runtime, Store};
+use hoist_probe::HttpProber;
+use hoist_runtime_docker::DockerRuntime;
+use hoist_store::SqliteStore;
+
+/// What the caller decides instead of the config.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--state`: the state database, instead of the config's `[state]`.
+    pub state: Option<PathBuf>,
+    /// Keep history in memory only (benchmarks, tests).
+    pub in_memory_state: bool,
+    /// `--build-host`: the engine images are built on; default the local engine.
+    pub build_host: Option<String>,
+    /// `--actor`; default from CI variables or the OS user.
+    pub actor: Option<String>,
+    /// Read-only commands send nothing, so they need no notifier credentials.
+    pub notifications: Notifications,
+}
+
+/// Whether a command sends notifications.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Notifications {
+    #[default]
+    On,
+    Off,
+}
+
+/// Why the pipeline could not be put together.
+#[derive(Debug, thiserror::Error)]
+pub enum WiringError {
+    /// The config asks for something this build cannot do; exit 2.
+    #[error("{0}")]
+    Config(String),
+    /// A component could not be reached or opened; exit 1.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// The full set of real components for `config`.
+pub async fn deployer(
+    config: Arc<Config>,
+    overrides: &Overrides,
+    events: EventSink,
+) -> Result<Deployer, WiringError> {
+    let notifier: Arc<dyn Notifier> = match overrides.notifications {
+        // Credentials are checked per environment when it is deployed (exit 2 there).
+        Notifications::On => Arc::new(hoist_notify::AppNotifiers::from_config(&config)),
+        Notifications::Off => Arc::new(hoist_core::notify::Silent),
+    };
+    let build_host = overrides
+        .build_host
+        .clone()
+        .unwrap_or_else(|| LOCAL_DOCKER_HOST.to_string());
+    check_single_engine(&config, &build_host)?;
+    let builder = DockerBuilder::connect(&build_host)
+        .await
+        .map_err(|e| WiringError::Unavailable(e.to_string()))?;
+    let store = open_store(&config, overrides)?;
+    Ok(Deployer {
+        runtimes: runtimes(&config),
+        builder: Arc::new(builder),
+        prober: Arc::new(HttpProber::default()),
+        store,
+        notifier,
+        events,
+        actor: resolve_actor(overrides.actor.as_deref()),
+        config,
+    })
+}
+
+/// The state database the config (or `--state`) names.
+pub fn open_store(config: &Config, overrides: &Overrides) -> Result<Arc<dyn Store>, WiringError> {
+    let store = if overrides.in_memory_state {
+        SqliteStore::in_memory()
+    } else {
+        let path = overrides.state.clone().unwrap_or_else(|| config.state_path());
+        SqliteStore::open(&path)
+    };
+    store
+        .map(|s| Arc::new(s) as Arc<dyn Store>)
+        .map_err(|e| WiringError::Unavailable(e.to_string()))
+}
+
+/// Each environment's runtime, from its `runtime` table.
+fn runtimes(config: &Config) -> Runtimes {
+    let docker: Arc<dyn Runtime> = Arc::new(DockerRuntime::new());
+    let mut runtimes = Runtimes::default();
+    for name in config.environments.keys() {
+        runtimes.insert(name.clone(), runtime_for(&docker));
+    }
+    runtimes
+}
+
+/// The one place that knows which crate runs which kind.
+fn runtime_for(docker: &Arc<dyn Runtime>) -> Arc<dyn Runtime> {
+    docker.clone()
+}
+
+/// Images are built into the build engine's image store and run from there; an instance
+/// on another engine would need a registry in between, which hoist does not drive yet.
+fn check_single_engine(config: &Config, build_host: &str) -> Result<(), WiringError> {
+    for (env_name, env) in &config.environments {
+        for instance in env.get_ref().instances.get_ref() {
+            let host = &instance.get_ref().host;
+            if !same_engine(host, build_host) {
+                return Err(WiringError::Config(format!(
+                    "{}: environments.{env_name} instance `{}` runs on {host}, but images are built on {build_host}; \
+                     hoist does not yet push images through a registry, so build on that engine (--build-host {host}) \
+                     or run the instance on {build_host}",
+                    config.path.display(),
+                    instance.get_ref().tenant.get_ref()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn same_engine(a: &str, b: &str) -> bool {
+    let norm = |s: &str| {
+        s.trim_end_matches('/')
+            .replace("unix:///run/", "unix:///var/run/")
+    };
+    norm(a) == norm(b)
+}

@@ -1,0 +1,450 @@
+//! What the pipeline reports while it runs, as facts: an envelope (which run, which
+//! environment and tenant, when) around a structured [`EventKind`]. Stages never print and
+//! never write audit entries or send notices by hand: the CLI renders events
+//! ([`describe`] is the one place that turns one into text), `--json` streams them, and the
+//! pipeline's observer turns them into audit entries and notices.
+//!
+//! The JSON form of [`Event`] is a documented, stable schema (docs/events.md): fields are
+//! only ever added.
+
+pub mod text;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+pub use text::describe;
+
+use crate::store::{DeploymentKind, DeploymentOutcome, LockHolder};
+
+/// The version of the JSON event schema; bumped only for a change that is not an
+/// addition.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Pipeline stages, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Lock,
+    Version,
+    Fingerprint,
+    /// The secret scan of the build context, before anything is built.
+    Scan,
+    BaseImage,
+    AppImage,
+    Rollout,
+}
+
+impl Stage {
+    pub fn label(self) -> &'static str {
+        match self {
+            Stage::Lock => "lock",
+            Stage::Version => "version",
+            Stage::Fingerprint => "fingerprint",
+            Stage::Scan => "secret scan",
+            Stage::BaseImage => "base image",
+            Stage::AppImage => "app image",
+            Stage::Rollout => "rollout",
+        }
+    }
+}
+
+/// Where one instance is in its rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstanceState {
+    Waiting,
+    /// Already runs the release and answers its health check: nothing to do.
+    Unchanged,
+    /// The runtime is starting the release (a candidate container, a service update).
+    Starting,
+    /// Waiting for the release to verify (before and after a switch).
+    Verifying,
+    /// Moving traffic to the new release (Docker's port switch).
+    Switching,
+    Healthy,
+    RollingBack,
+    /// Failed; the previous release serves again.
+    RolledBack,
+    Failed,
+    /// Not attempted because another instance failed first.
+    Skipped,
+}
+
+impl InstanceState {
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Self::Unchanged | Self::Healthy | Self::RolledBack | Self::Failed | Self::Skipped
+        )
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Waiting => "waiting",
+            Self::Unchanged => "unchanged",
+            Self::Starting => "starting",
+            Self::Verifying => "verifying",
+            Self::Switching => "switching",
+            Self::Healthy => "healthy",
+            Self::RollingBack => "rolling back",
+            Self::RolledBack => "rolled back",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+        }
+    }
+    /// The name used in JSON and in the store (`rolled_back`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Waiting => "waiting",
+            Self::Unchanged => "unchanged",
+            Self::Starting => "starting",
+            Self::Verifying => "verifying",
+            Self::Switching => "switching",
+            Self::Healthy => "healthy",
+            Self::RollingBack => "rolling_back",
+            Self::RolledBack => "rolled_back",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+        }
+    }
+}
+
+/// Whether the base image was found or had to be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheOutcome {
+    Hit,
+    Miss,
+}
+
+/// Who holds a lock, as events and messages name them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Holder {
+    pub actor: String,
+    pub pid: u32,
+    pub hostname: String,
+    pub since: String,
+}
+
+impl From<&LockHolder> for Holder {
+    fn from(h: &LockHolder) -> Self {
+        Holder {
+            actor: h.actor.clone(),
+            pid: h.pid,
+            hostname: h.hostname.clone(),
+            since: h.acquired_at.clone(),
+        }
+    }
+}
+
+/// How one instance ended, as reported with the end of a rollout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TenantOutcome {
+    pub tenant: String,
+    pub state: InstanceState,
+    pub message: String,
+}
+
+/// How the secret scan's findings were treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanVerdict {
+    Clean,
+    /// Findings (or an incomplete scan), and the environment only warns.
+    Warned,
+    /// Findings, and the environment blocks.
+    Blocked,
+}
+
+/// One secret-scan finding as events and the audit log keep it: where and which rule,
+/// never the secret, not even redacted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FindingLocation {
+    pub rule: String,
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
+    pub fingerprint: String,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventKind {
+    /// A stage began; `subject` is what it works on (an image reference, an environment).
+    StageStarted {
+        stage: Stage,
+        subject: Option<String>,
+    },
+    VersionResolved {
+        version: String,
+        commit: String,
+        dirty: bool,
+        took_ms: u64,
+    },
+    FingerprintComputed {
+        fingerprint: String,
+        files: usize,
+        took_ms: u64,
+    },
+    LockAcquired {
+        took_ms: u64,
+    },
+    LockWaiting {
+        holder: Holder,
+        limit_secs: u64,
+    },
+    /// A dead holder's lock was taken over; its deployment is marked interrupted.
+    LockReclaimed {
+        holder: Holder,
+    },
+    /// Another deploy holds the environment, and this one does not wait.
+    LockRefused {
+        holder: Holder,
+    },
+    ScanFinished {
+        files: u64,
+        findings: usize,
+        baselined: usize,
+        skipped_binary: u64,
+        skipped_large: u64,
+        skipped_allowlisted: u64,
+        /// Files that could not be read.
+        unreadable: usize,
+        verdict: ScanVerdict,
+        took_ms: u64,
+    },
+    /// Findings that warn or block, for the audit log.
+    SecretsFound {
+        version: String,
+        verdict: ScanVerdict,
+        context: String,
+        files: u64,
+        baselined: usize,
+        findings: Vec<FindingLocation>,
+    },
+    /// The scan could not run or could not read the whole context.
+    ScanIncomplete {
+        version: String,
+        verdict: ScanVerdict,
+        reason: String,
+    },
+    BaseImage {
+        reference: String,
+        cache: CacheOutcome,
+    },
+    BaseImageBuilt {
+        reference: String,
+        took_ms: u64,
+    },
+    /// A line of build output.
+    BuildOutput {
+        stage: Stage,
+        image: String,
+        line: String,
+    },
+    AppImageBuilt {
+        reference: String,
+        image_id: String,
+        took_ms: u64,
+    },
+    /// The release was built before and its image is still there: nothing is built.
+    ReleaseReused {
+        version: String,
+        reference: String,
+    },
+    /// A new release was recorded.
+    ReleaseBuilt {
+        version: String,
+        image: String,
+        image_id: String,
+    },
+    /// The policy's decision on a deploy, rollback or promotion.
+    PolicyDecided {
+        action: String,
+        version: String,
+        allowed: bool,
+        overridden: bool,
+        /// The whole decision as the policy explains it.
+        decision: serde_json::Value,
+    },
+    /// Nothing changed, for these reasons (policy, promotion, lock).
+    Refused {
+        action: String,
+        version: String,
+        reasons: Vec<String>,
+    },
+    /// The release was not verified where this environment requires.
+    PromotionRefused {
+        version: Option<String>,
+        reason: String,
+    },
+    /// `hoist release --ref` found a ref it may not release as it is checked out.
+    RefRefused {
+        git_ref: String,
+        reason: String,
+    },
+    /// `hoist release --ref` matched no environment's rules.
+    NothingToDeploy {
+        git_ref: String,
+        explanation: String,
+    },
+    HookFailed {
+        version: String,
+        hook: String,
+        reason: String,
+    },
+    /// Something failed before a rollout began (a build, a hook, the scan).
+    Failed {
+        version: String,
+        reason: String,
+        took_ms: u64,
+    },
+    RolloutStarted {
+        deployment: i64,
+        #[serde(rename = "deployment_kind")]
+        kind: DeploymentKind,
+        version: String,
+        image: String,
+        instances: usize,
+        concurrency: usize,
+    },
+    /// Where one instance is; `tenant` is set in the envelope.
+    InstanceProgress {
+        state: InstanceState,
+        message: String,
+    },
+    RolloutFinished {
+        deployment: i64,
+        #[serde(rename = "deployment_kind")]
+        kind: DeploymentKind,
+        version: String,
+        image: String,
+        outcome: DeploymentOutcome,
+        message: String,
+        took_ms: u64,
+        tenants: Vec<TenantOutcome>,
+    },
+    /// A notification could not be delivered.
+    NotifyFailed {
+        version: String,
+        notifier: String,
+        reason: String,
+    },
+    Warning {
+        message: String,
+    },
+}
+
+/// One thing that happened, in one run of hoist.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    /// Schema version of this JSON form.
+    pub v: u32,
+    /// Identifies one command's run (one `hoist deploy`), so a stream can be followed.
+    pub run: String,
+    pub environment: Option<String>,
+    pub tenant: Option<String>,
+    /// RFC 3339, UTC.
+    pub at: jiff::Timestamp,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+type Deliver = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// Where events go, scoped to a run (and an environment and tenant once known). Cheap to
+/// clone; safe to call from any task.
+#[derive(Clone)]
+pub struct EventSink {
+    deliver: Deliver,
+    run: Arc<str>,
+    environment: Option<Arc<str>>,
+    tenant: Option<Arc<str>>,
+}
+
+impl EventSink {
+    /// A sink for a new run.
+    pub fn new(f: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        EventSink {
+            deliver: Arc::new(f),
+            run: new_run_id().into(),
+            environment: None,
+            tenant: None,
+        }
+    }
+    /// A sink that drops everything.
+    pub fn discard() -> Self {
+        EventSink::new(|_| {})
+    }
+    /// The same run, about `environment`.
+    pub fn for_environment(&self, environment: &str) -> Self {
+        EventSink {
+            environment: Some(environment.into()),
+            tenant: None,
+            ..self.clone()
+        }
+    }
+    /// The same run and environment, about `tenant`.
+    pub fn for_tenant(&self, tenant: &str) -> Self {
+        EventSink {
+            tenant: Some(tenant.into()),
+            ..self.clone()
+        }
+    }
+    pub fn run(&self) -> &str {
+        &self.run
+    }
+    pub fn environment(&self) -> Option<&str> {
+        self.environment.as_deref()
+    }
+    /// Wraps `kind` in this sink's envelope, stamped now.
+    pub fn envelope(&self, kind: EventKind) -> Event {
+        Event {
+            v: SCHEMA_VERSION,
+            run: self.run.to_string(),
+            environment: self.environment.as_deref().map(str::to_string),
+            tenant: self.tenant.as_deref().map(str::to_string),
+            at: jiff::Timestamp::now(),
+            kind,
+        }
+    }
+    /// Delivers an event that is already wrapped.
+    pub fn deliver(&self, event: &Event) {
+        (self.deliver)(event);
+    }
+    pub fn emit(&self, kind: EventKind) {
+        self.deliver(&self.envelope(kind));
+    }
+    pub fn warning(&self, message: impl Into<String>) {
+        self.emit(EventKind::Warning {
+            message: message.into(),
+        });
+    }
+    pub fn instance(&self, tenant: &str, state: InstanceState, message: impl Into<String>) {
+        self.for_tenant(tenant).emit(EventKind::InstanceProgress {
+            state,
+            message: message.into(),
+        });
+    }
+}
+
+impl std::fmt::Debug for EventSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventSink").field("run", &self.run).finish()
+    }
+}
+
+/// A run id: the time in ms and a random part, so ids sort by start and do not collide.
+fn new_run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let ms = jiff::Timestamp::now().as_millisecond();
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    format!("{ms:x}-{:08x}", h.finish() as u32)
+}
+
+/// A duration in milliseconds, for events and reports.
+pub fn ms(d: std::time::Duration) -> u64 {
+    d.as_millis().min(u64::MAX as u128) as u64
+}

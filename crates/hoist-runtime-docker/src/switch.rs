@@ -1,0 +1,140 @@
+//! Docker's way of changing an instance: verify a candidate, switch the port, restore on
+//! failure.
+//!
+//! 1. start a *candidate* container on a private port and verify it — the old container
+//!    keeps serving meanwhile, so a broken release costs no downtime;
+//! 2. stop the old container (kept as *previous*), start the new one on the published
+//!    port and verify it — the short gap here is the only downtime;
+//! 3. success: remove the previous container; failure: restore it.
+
+use hoist_core::runtime::{Applied, InstanceFailure, InstanceSpec, Rollout, WorkloadState};
+use hoist_core::verify::short_id;
+use hoist_core::{InstanceState, Release};
+
+use crate::containers::{Containers, Role};
+
+const LOG_LINES: usize = 20;
+
+pub(crate) async fn switch(
+    containers: &Containers,
+    spec: &InstanceSpec,
+    release: &Release,
+    rollout: &Rollout<'_>,
+) -> Result<Applied, InstanceFailure> {
+    let live = containers.inspect(spec, Role::Live).await?;
+
+    // Candidate: proves the release works for this tenant while the old one serves.
+    rollout.progress(
+        InstanceState::Starting,
+        format!("new container for {} from {}", spec.name, release.image),
+    );
+    let candidate = match containers.start(spec, Role::Candidate, release).await {
+        Ok(endpoint) => endpoint,
+        Err(e) => {
+            let _ = containers.remove(spec, Role::Candidate).await;
+            return Err(kept_old(
+                &live,
+                format!("could not start the new container: {e}"),
+                e.log_tail,
+            ));
+        }
+    };
+    rollout.progress(
+        InstanceState::Verifying,
+        format!("probing the new container at {}", candidate.url(&spec.health_path)),
+    );
+    let verified = rollout
+        .wait_verified(spec, release, InstanceState::Verifying, || async {
+            containers.observe_role(spec, Role::Candidate, &candidate).await
+        })
+        .await;
+    if let Err(why) = verified {
+        let logs = containers
+            .logs(spec, Role::Candidate, LOG_LINES)
+            .await
+            .unwrap_or_default();
+        let _ = containers.remove(spec, Role::Candidate).await;
+        return Err(kept_old(
+            &live,
+            format!("new container failed verification: {why}"),
+            logs,
+        ));
+    }
+
+    // Switch: the published port moves from the old container to a new one. The verified
+    // candidate is removed meanwhile; it holds nothing the switch needs.
+    rollout.progress(InstanceState::Switching, "moving the port to the new container");
+    let had_previous = live != WorkloadState::Missing;
+    let demote = async {
+        if had_previous {
+            containers.demote_live(spec).await
+        } else {
+            Ok(())
+        }
+    };
+    let (removed, demoted) = tokio::join!(containers.remove(spec, Role::Candidate), demote);
+    removed?;
+    demoted?;
+    let live_endpoint = containers.live_endpoint(spec);
+    let verified = match containers.start(spec, Role::Live, release).await {
+        Ok(_) => {
+            rollout.progress(
+                InstanceState::Verifying,
+                format!(
+                    "probing the live container at {}",
+                    live_endpoint.url(&spec.health_path)
+                ),
+            );
+            rollout
+                .wait_verified(spec, release, InstanceState::Verifying, || async {
+                    containers.observe_role(spec, Role::Live, &live_endpoint).await
+                })
+                .await
+        }
+        Err(e) => Err(format!("could not start the new container: {e}")),
+    };
+    match verified {
+        Ok(()) => {
+            if let Err(e) = containers.remove(spec, Role::Previous).await {
+                rollout.warn(format!("could not remove the previous container: {e}"));
+            }
+            Ok(Applied {
+                message: format!("runs {} ({})", release.version, short_id(&release.image_id)),
+            })
+        }
+        Err(why) => {
+            rollout.progress(InstanceState::RollingBack, &why);
+            let logs = containers
+                .logs(spec, Role::Live, LOG_LINES)
+                .await
+                .unwrap_or_default();
+            let _ = containers.remove(spec, Role::Live).await;
+            if !had_previous {
+                return Err(InstanceFailure::failed(format!(
+                    "{why}; there was no previous container to restore"
+                ))
+                .with_log(logs));
+            }
+            match containers.restore_previous(spec).await {
+                Ok(()) => Err(InstanceFailure::rolled_back(format!(
+                    "{why}; the previous container serves again"
+                ))
+                .with_log(logs)),
+                Err(e) => Err(InstanceFailure::failed(format!(
+                    "{why}; restoring the previous container failed too: {e}"
+                ))
+                .with_log(logs)),
+            }
+        }
+    }
+}
+
+/// Failed while the old container kept serving untouched.
+fn kept_old(live: &WorkloadState, why: String, log_tail: Vec<String>) -> InstanceFailure {
+    let failure = if live.is_running() {
+        InstanceFailure::rolled_back(format!("{why}; the previous container kept serving"))
+    } else {
+        InstanceFailure::failed(why)
+    };
+    failure.with_log(log_tail)
+}
