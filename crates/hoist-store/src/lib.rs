@@ -5,6 +5,17 @@
 //! let several hoist processes share it (one deploying, others reading status or waiting
 //! for the lock). Lock acquisition runs in an `IMMEDIATE` transaction, so two processes
 //! cannot both see the lock free.
+//!
+//! # Schema and its versions
+//!
+//! The schema is versioned by `PRAGMA user_version` and migrated when the database is
+//! opened ([`SqliteStore::open`]), one numbered step per change, all the steps a database
+//! lacks in one transaction. A database written by a newer hoist (a version above
+//! [`SCHEMA_VERSION`]) is refused with an error saying so, never opened.
+//!
+//! | version | step |
+//! |---------|------|
+//! | 1 | `releases`, `deployments`, `deployment_instances`, `audit_log` (append-only by triggers), `locks` |
 
 mod schema;
 
@@ -18,6 +29,9 @@ use hoist_core::store::{
     LockHolder, Store, StoreError,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+/// The schema version this code reads and writes. See the crate docs.
+pub const SCHEMA_VERSION: i64 = schema::VERSION;
 
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
@@ -39,7 +53,7 @@ impl SqliteStore {
         }
         let conn = Connection::open(path)
             .map_err(|e| err(format!("cannot open {}: {e}", path.display())))?;
-        Self::init(conn)
+        Self::init(conn).map_err(|e| err(format!("{}: {}", path.display(), e.message)))
     }
 
     /// A private in-memory database, for tests.
@@ -49,6 +63,8 @@ impl SqliteStore {
 
     fn init(mut conn: Connection) -> Result<SqliteStore, StoreError> {
         conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
+        // Before anything writes to it (switching to WAL does).
+        schema::check(&conn).map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
