@@ -21,10 +21,11 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    summary: "releases, deployments, instance outcomes, audit log, locks",
-    sql: r#"
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        summary: "releases, deployments, instance outcomes, audit log, locks",
+        sql: r#"
 CREATE TABLE releases (
     id          INTEGER PRIMARY KEY,
     app         TEXT NOT NULL,
@@ -85,7 +86,27 @@ CREATE TABLE locks (
     PRIMARY KEY (app, environment)
 );
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        summary: "manifest digests of release images",
+        // NULL where unknown: every row written before this step, and any image that was
+        // never pushed to a registry. `deployments.digest` is the digest of the image the
+        // deployment rolled out (its `image_id`), as known when it began.
+        //
+        // A digest names one image, so a release whose image changes while its digest
+        // stays loses the digest. The store never writes that; a hoist of schema 1, which
+        // opens this database without complaint and knows no digest, would (a rebuild of
+        // a version replaces `image_id` only).
+        sql: r#"
+ALTER TABLE releases ADD COLUMN digest TEXT;
+ALTER TABLE deployments ADD COLUMN digest TEXT;
+CREATE TRIGGER releases_digest_follows_image AFTER UPDATE OF image_id ON releases
+WHEN NEW.image_id IS NOT OLD.image_id AND NEW.digest IS OLD.digest AND NEW.digest IS NOT NULL
+BEGIN UPDATE releases SET digest = NULL WHERE id = NEW.id; END;
+"#,
+    },
+];
 
 /// The schema version this code writes: the last step's.
 pub const VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
