@@ -149,6 +149,7 @@ impl Bench {
             commit: "bench".into(),
             image: tag,
             image_id,
+            digest: None,
             fingerprint: String::new(),
             base_image: String::new(),
             created_by: "bench".into(),

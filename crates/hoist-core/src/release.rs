@@ -4,6 +4,17 @@
 use serde::{Deserialize, Serialize};
 
 /// An immutable, built artifact: what `hoist deploy` rolls out and `hoist rollback` restores.
+///
+/// Its image has one or two identities, both content addresses:
+///
+/// - [`image_id`](Self::image_id), always: the id a local engine gives the image it built
+///   (or loaded). A runtime that runs images from that engine's image store (the Docker
+///   container runtime) looks the image up and verifies containers by it.
+/// - [`digest`](Self::digest), once the image is pushed: the registry's manifest digest.
+///   A runtime that pulls (a cluster, a hosting platform) refers to the image by
+///   `repository@digest` and verifies what it runs against it. `None` for an image that
+///   lives only in a local engine, and for every release recorded before digests were
+///   (state databases of schema version 1, and JSON written without the field).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Release {
     pub app: String,
@@ -12,9 +23,13 @@ pub struct Release {
     pub commit: String,
     /// `repository:tag` of the app image.
     pub image: String,
-    /// Content address of the image (`sha256:…`, the engine's image id), which is what
-    /// verification compares against a running container.
+    /// Content address of the image in the local engine that built it (`sha256:…`, the
+    /// engine's image id), which is what verification compares against a container there.
     pub image_id: String,
+    /// Manifest digest (`sha256:…`) of the image in a registry, once pushed; `None` while
+    /// it exists only in a local engine's image store. See the type's docs.
+    #[serde(default)]
+    pub digest: Option<String>,
     /// Dependency fingerprint of the base image it was built on.
     pub fingerprint: String,
     pub base_image: String,

@@ -164,12 +164,16 @@ fn process_start(pid: u32) -> Option<u64> {
 
 /// History, audit and locks.
 pub trait Store: Send + Sync {
-    /// Records a release; a release with the same app and version is replaced only if it
-    /// is the same image (releases are immutable).
+    /// Records a release. A release with the same app and version is replaced (a dirty
+    /// tree's version can be rebuilt; deployments keep the image they rolled out). Saving
+    /// the same image (`image_id`) without a digest keeps the digest already recorded for
+    /// it; saving a different image drops it.
     fn save_release(&self, release: &Release) -> Result<(), StoreError>;
     fn find_release(&self, app: &str, version: &str) -> Result<Option<Release>, StoreError>;
     fn releases(&self, app: &str) -> Result<Vec<Release>, StoreError>;
 
+    /// Records a running deployment of `record.image_id`; it also records the image's
+    /// digest if the stored release of that version is that image and has one.
     fn begin_deployment(&self, record: &DeploymentRecord) -> Result<i64, StoreError>;
     fn record_instance(&self, deployment: i64, outcome: &InstanceOutcome)
     -> Result<(), StoreError>;
@@ -188,7 +192,9 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<DeploymentRecord>, StoreError>;
 
     /// Releases that were successfully deployed to `environment`, newest deployment first,
-    /// each once. The first is the environment's current release.
+    /// each once. The first is the environment's current release. Each carries the
+    /// `image_id` and `digest` its deployment rolled out (`digest: None` if none was
+    /// known, as for deployments recorded before digests were).
     fn deployed_releases(&self, app: &str, environment: &str) -> Result<Vec<Release>, StoreError>;
 
     /// Environments where a deployment of `version` succeeded (every instance verified).

@@ -5,6 +5,36 @@
 //! let several hoist processes share it (one deploying, others reading status or waiting
 //! for the lock). Lock acquisition runs in an `IMMEDIATE` transaction, so two processes
 //! cannot both see the lock free.
+//!
+//! # Schema and its versions
+//!
+//! The schema is versioned by `PRAGMA user_version` and migrated when the database is
+//! opened ([`SqliteStore::open`]), one numbered step per change, all the steps a database
+//! lacks in one transaction. A database written by a newer hoist (a version above
+//! [`SCHEMA_VERSION`]) is refused with an error saying so, never opened.
+//!
+//! | version | step |
+//! |---------|------|
+//! | 1 | `releases`, `deployments`, `deployment_instances`, `audit_log` (append-only by triggers), `locks` |
+//! | 2 | `releases.digest` and `deployments.digest`: the image's registry manifest digest |
+//!
+//! An image has two content addresses (see [`Release`]): the local engine's image id,
+//! always known, and the registry's manifest digest, known once the image is pushed. Both
+//! tables keep the image id as before and the digest in a nullable column; `NULL` means
+//! "not pushed, or recorded before version 2", and reads as `digest: None`. A release row
+//! holds its latest build's digest; a deployment row holds the digest of the image it
+//! rolled out (its own `image_id`), copied from the release row when the deployment
+//! begins, so that a later rebuild of the same version does not change what history says
+//! ran. [`Store::deployed_releases`], which rollback chooses from, returns each release
+//! with the image id and digest its deployment rolled out; a deployment that recorded no
+//! digest borrows the release row's if that row is still the same image (pushed later).
+//! Deployments made before version 2 thus come back with `digest: None`, identified by
+//! image id as they always were.
+//!
+//! hoist releases before version 2 did not check the version, so an older hoist opens a
+//! migrated database and works with it, ignoring digests. What it writes has none, and a
+//! trigger clears a release's digest when an older hoist replaces its image, so a digest
+//! never names an image other than the row's.
 
 mod schema;
 
@@ -18,6 +48,9 @@ use hoist_core::store::{
     LockHolder, Store, StoreError,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+/// The schema version this code reads and writes. See the crate docs.
+pub const SCHEMA_VERSION: i64 = schema::VERSION;
 
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
@@ -39,7 +72,7 @@ impl SqliteStore {
         }
         let conn = Connection::open(path)
             .map_err(|e| err(format!("cannot open {}: {e}", path.display())))?;
-        Self::init(conn)
+        Self::init(conn).map_err(|e| err(format!("{}: {}", path.display(), e.message)))
     }
 
     /// A private in-memory database, for tests.
@@ -49,6 +82,8 @@ impl SqliteStore {
 
     fn init(mut conn: Connection) -> Result<SqliteStore, StoreError> {
         conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
+        // Before anything writes to it (switching to WAL does).
+        schema::check(&conn).map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
@@ -76,6 +111,7 @@ fn release_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Release> {
         commit: row.get("commit_sha")?,
         image: row.get("image")?,
         image_id: row.get("image_id")?,
+        digest: row.get("digest")?,
         fingerprint: row.get("fingerprint")?,
         base_image: row.get("base_image")?,
         created_by: row.get("created_by")?,
@@ -103,15 +139,19 @@ fn outcome_from(s: &str) -> DeploymentOutcome {
 impl Store for SqliteStore {
     fn save_release(&self, r: &Release) -> Result<(), StoreError> {
         // A version names its latest build (a dirty tree's version can be rebuilt);
-        // deployments keep the exact image id they rolled out.
+        // deployments keep the exact image id (and digest) they rolled out. A digest
+        // belongs to an image: saving the same image without one keeps the digest known,
+        // saving another image drops it.
         self.conn()
             .execute(
-                "INSERT INTO releases (app, version, commit_sha, image, image_id, fingerprint, base_image, created_by, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                "INSERT INTO releases (app, version, commit_sha, image, image_id, digest, fingerprint, base_image, created_by, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT (app, version) DO UPDATE SET commit_sha = excluded.commit_sha, image = excluded.image,
+                   digest = CASE WHEN excluded.image_id = releases.image_id THEN coalesce(excluded.digest, releases.digest)
+                                 ELSE excluded.digest END,
                    image_id = excluded.image_id, fingerprint = excluded.fingerprint, base_image = excluded.base_image,
                    created_by = excluded.created_by, created_at = excluded.created_at",
-                params![r.app, r.version, r.commit, r.image, r.image_id, r.fingerprint, r.base_image, r.created_by, r.created_at],
+                params![r.app, r.version, r.commit, r.image, r.image_id, r.digest, r.fingerprint, r.base_image, r.created_by, r.created_at],
             )
             .map_err(err)?;
         Ok(())
@@ -141,9 +181,12 @@ impl Store for SqliteStore {
 
     fn begin_deployment(&self, d: &DeploymentRecord) -> Result<i64, StoreError> {
         let conn = self.conn();
+        // The digest of the image rolled out, if the release row is that image and knows it.
         conn.execute(
-            "INSERT INTO deployments (app, environment, kind, version, image_id, actor, started_at, outcome, message)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', '')",
+            "INSERT INTO deployments (app, environment, kind, version, image_id, digest, actor, started_at, outcome, message)
+             VALUES (?1, ?2, ?3, ?4, ?5,
+                     (SELECT digest FROM releases WHERE app = ?1 AND version = ?4 AND image_id = ?5),
+                     ?6, ?7, 'running', '')",
             params![d.app, d.environment, d.kind.as_str(), d.version, d.image_id, d.actor, d.started_at],
         )
         .map_err(err)?;
@@ -248,7 +291,9 @@ impl Store for SqliteStore {
         let conn = self.conn();
         let mut stmt = conn
             .prepare(
-                "SELECT r.app, r.version, r.commit_sha, r.image, d.image_id AS image_id, r.fingerprint, r.base_image, r.created_by, r.created_at
+                "SELECT r.app, r.version, r.commit_sha, r.image, d.image_id AS image_id,
+                   coalesce(d.digest, CASE WHEN r.image_id = d.image_id THEN r.digest END) AS digest,
+                   r.fingerprint, r.base_image, r.created_by, r.created_at
                  FROM deployments d JOIN releases r ON r.app = d.app AND r.version = d.version
                  WHERE d.app = ?1 AND d.environment = ?2 AND d.outcome = 'succeeded' ORDER BY d.id DESC",
             )

@@ -1,8 +1,31 @@
-//! Schema migrations, applied in order and tracked by `PRAGMA user_version`.
+//! The schema, as numbered migration steps tracked by `PRAGMA user_version`.
+//!
+//! The version of a database is the number of the last step applied to it (0 for a new,
+//! empty file). Opening applies the steps it lacks, in order, in one `IMMEDIATE`
+//! transaction: the database ends at the newest version or, if a step fails, stays at the
+//! one it had; and two processes opening an old database at once do not both migrate it
+//! (the second waits for the first, then finds nothing to do). A database already at the
+//! newest version is not written to. A database whose version is newer than the last step
+//! here was written by a newer hoist and is refused, not opened: this code would not know
+//! what its columns mean, nor keep them up to date.
+//!
+//! Steps are append-only: a released step is never edited, a change is a new step.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
-const MIGRATIONS: &[&str] = &[r#"
+/// One step from version `version - 1` to `version`.
+struct Migration {
+    version: i64,
+    /// What the step adds, for error messages.
+    summary: &'static str,
+    sql: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        summary: "releases, deployments, instance outcomes, audit log, locks",
+        sql: r#"
 CREATE TABLE releases (
     id          INTEGER PRIMARY KEY,
     app         TEXT NOT NULL,
@@ -62,17 +85,101 @@ CREATE TABLE locks (
     heartbeat_at INTEGER NOT NULL,
     PRIMARY KEY (app, environment)
 );
-"#];
+"#,
+    },
+    Migration {
+        version: 2,
+        summary: "manifest digests of release images",
+        // NULL where unknown: every row written before this step, and any image that was
+        // never pushed to a registry. `deployments.digest` is the digest of the image the
+        // deployment rolled out (its `image_id`), as known when it began.
+        //
+        // A digest names one image, so a release whose image changes while its digest
+        // stays loses the digest. The store never writes that; a hoist of schema 1, which
+        // opens this database without complaint and knows no digest, would (a rebuild of
+        // a version replaces `image_id` only).
+        sql: r#"
+ALTER TABLE releases ADD COLUMN digest TEXT;
+ALTER TABLE deployments ADD COLUMN digest TEXT;
+CREATE TRIGGER releases_digest_follows_image AFTER UPDATE OF image_id ON releases
+WHEN NEW.image_id IS NOT OLD.image_id AND NEW.digest IS OLD.digest AND NEW.digest IS NOT NULL
+BEGIN UPDATE releases SET digest = NULL WHERE id = NEW.id; END;
+"#,
+    },
+];
 
-pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    let current: usize = conn
-        .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))?
-        .max(0) as usize;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
+/// The schema version this code writes: the last step's.
+pub const VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SchemaError {
+    #[error(
+        "its schema is version {found}, newer than this hoist knows (version {VERSION}): \
+         it was written by a newer hoist; use that one, or upgrade"
+    )]
+    TooNew { found: i64 },
+    #[error("its schema version {found} is not one hoist ever wrote")]
+    Invalid { found: i64 },
+    #[error("cannot migrate its schema to version {version} ({summary}): {source}")]
+    Step {
+        version: i64,
+        summary: &'static str,
+        source: rusqlite::Error,
+    },
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+fn version(conn: &Connection) -> Result<i64, SchemaError> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    match found {
+        _ if found < 0 => Err(SchemaError::Invalid { found }),
+        _ if found > VERSION => Err(SchemaError::TooNew { found }),
+        _ => Ok(found),
     }
+}
+
+/// Refuses a database this code cannot read, before anything writes to it.
+pub(crate) fn check(conn: &Connection) -> Result<(), SchemaError> {
+    version(conn).map(drop)
+}
+
+/// Brings the schema up to [`VERSION`].
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), SchemaError> {
+    if version(conn)? == VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Read again under the write lock: another process may have migrated meanwhile.
+    let current = version(&tx)?;
+    for step in MIGRATIONS.iter().filter(|m| m.version > current) {
+        tx.execute_batch(step.sql)
+            .and_then(|()| tx.pragma_update(None, "user_version", step.version))
+            .map_err(|source| SchemaError::Step {
+                version: step.version,
+                summary: step.summary,
+                source,
+            })?;
+    }
+    tx.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_are_numbered_one_by_one_from_one() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1, "{}", m.summary);
+        }
+    }
+
+    #[test]
+    fn a_new_database_gets_every_step() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(version(&conn).unwrap(), VERSION);
+    }
 }

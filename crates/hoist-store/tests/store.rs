@@ -16,6 +16,7 @@ fn release(version: &str, image_id: &str) -> Release {
         commit: "abc".into(),
         image: format!("clinic:{version}"),
         image_id: image_id.into(),
+        digest: None,
         fingerprint: "fp".into(),
         base_image: "clinic-base:fp-1".into(),
         created_by: "ada".into(),
@@ -290,4 +291,89 @@ fn force_unlock_returns_the_holder() {
         "ada"
     );
     assert_eq!(store.force_unlock("clinic", "staging").unwrap(), None);
+}
+
+#[test]
+fn a_release_saved_with_a_digest_comes_back_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let pushed = Release {
+        digest: Some("sha256:d1".into()),
+        ..release("v1", "sha256:a")
+    };
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        store.save_release(&pushed).unwrap();
+        deploy(&store, "staging", &pushed, DeploymentOutcome::Succeeded);
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        store.find_release("clinic", "v1").unwrap(),
+        Some(pushed.clone())
+    );
+    assert_eq!(
+        store.releases("clinic").unwrap(),
+        std::slice::from_ref(&pushed)
+    );
+    assert_eq!(
+        store.deployed_releases("clinic", "staging").unwrap(),
+        std::slice::from_ref(&pushed)
+    );
+    // A local-only release has none.
+    let local = release("v2", "sha256:b");
+    store.save_release(&local).unwrap();
+    assert_eq!(
+        store.find_release("clinic", "v2").unwrap().unwrap().digest,
+        None
+    );
+}
+
+#[test]
+fn a_digest_belongs_to_its_image() {
+    let store = SqliteStore::in_memory().unwrap();
+    let local = release("v1", "sha256:a");
+    store.save_release(&local).unwrap();
+    deploy(&store, "staging", &local, DeploymentOutcome::Succeeded);
+    // Pushed after it was deployed: the deployment of the same image now has the digest.
+    let pushed = Release {
+        digest: Some("sha256:d1".into()),
+        ..local.clone()
+    };
+    store.save_release(&pushed).unwrap();
+    assert_eq!(
+        store.deployed_releases("clinic", "staging").unwrap()[0].digest,
+        pushed.digest
+    );
+    deploy(&store, "production", &pushed, DeploymentOutcome::Succeeded);
+    // Saving the same image again without a digest does not forget it.
+    store.save_release(&local).unwrap();
+    assert_eq!(
+        store.find_release("clinic", "v1").unwrap().unwrap().digest,
+        pushed.digest
+    );
+    // A rebuild of the version is another image: it has no digest, and the deployments of
+    // the old image still say what they rolled out.
+    let rebuilt = release("v1", "sha256:b");
+    store.save_release(&rebuilt).unwrap();
+    assert_eq!(
+        store.find_release("clinic", "v1").unwrap(),
+        Some(rebuilt.clone())
+    );
+    let production = &store.deployed_releases("clinic", "production").unwrap()[0];
+    assert_eq!(
+        (production.image_id.as_str(), production.digest.as_deref()),
+        ("sha256:a", Some("sha256:d1"))
+    );
+    // The staging deployment began before the digest was known and the release row is
+    // another image now, so nothing says which digest it ran.
+    let staging = &store.deployed_releases("clinic", "staging").unwrap()[0];
+    assert_eq!(
+        (staging.image_id.as_str(), staging.digest.as_deref()),
+        ("sha256:a", None)
+    );
+    deploy(&store, "staging", &rebuilt, DeploymentOutcome::Succeeded);
+    assert_eq!(
+        store.deployed_releases("clinic", "staging").unwrap(),
+        [rebuilt]
+    );
 }

@@ -213,6 +213,7 @@ impl Deployer {
             commit: source.commit.clone(),
             image: plan.app_image,
             image_id,
+            digest: None,
             fingerprint: plan.fingerprint.hex,
             base_image: plan.base_image,
             created_by: self.actor.clone(),
