@@ -87,7 +87,10 @@ pub fn open_store(config: &Config, overrides: &Overrides) -> Result<Arc<dyn Stor
     let store = if overrides.in_memory_state {
         SqliteStore::in_memory()
     } else {
-        let path = overrides.state.clone().unwrap_or_else(|| config.state_path());
+        let path = overrides
+            .state
+            .clone()
+            .unwrap_or_else(|| config.state_path());
         SqliteStore::open(&path)
     };
     store

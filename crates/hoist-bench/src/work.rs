@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use hoist_build::DockerBuilder;
 use hoist_config::LOCAL_DOCKER_HOST;
+use hoist_core::backend::{BuildContext, BuildRequest};
 use hoist_core::pipeline::{Deployer, LockWait};
 use hoist_core::store::DeploymentKind;
-use hoist_core::backend::{BuildContext, BuildRequest};
 use hoist_core::{Builder, EventSink, Release};
 
 const ENVIRONMENT: &str = "bench";

@@ -62,7 +62,7 @@ impl Builder for DockerBuilder {
             match layer::plan(&text, &request.args) {
                 Ok(plan) => return self.layer_build(request, root, &plan, events).await,
                 Err(why) => events.emit(EventKind::BuildOutput {
-                stage: request.stage,
+                    stage: request.stage,
                     image: request.tag.clone(),
                     line: format!("engine build ({why})"),
                 }),
@@ -194,7 +194,7 @@ impl DockerBuilder {
                         for line in text.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
                             keep(line.to_string(), &mut tail);
                             events.emit(EventKind::BuildOutput {
-                stage: request.stage,
+                                stage: request.stage,
                                 image: request.tag.clone(),
                                 line: line.to_string(),
                             });

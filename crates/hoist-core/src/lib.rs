@@ -19,11 +19,11 @@ pub mod store;
 pub mod verify;
 pub mod version;
 
+pub use backend::{BuildContext, BuildRequest, Builder, Endpoint, Prober};
 pub use events::{Event, EventKind, EventSink, InstanceState, Stage};
 pub use fingerprint::Fingerprint;
 pub use notify::{Notice, Notifier};
 pub use release::{Release, labels};
-pub use store::{Store, StoreError};
-pub use backend::{BuildContext, BuildRequest, Builder, Endpoint, Prober};
 pub use runtime::{InstanceSpec, Runtime};
+pub use store::{Store, StoreError};
 pub use verify::{Expectation, Observation, Verdict};

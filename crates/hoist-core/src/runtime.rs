@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::events::{EventSink, InstanceState};
-use crate::backend::{BackendError, Endpoint, Prober};
-use crate::verify::{Expectation, Observation, Verdict, verify};
 use crate::Release;
+use crate::backend::{BackendError, Endpoint, Prober};
+use crate::events::{EventSink, InstanceState};
+use crate::verify::{Expectation, Observation, Verdict, verify};
 
 /// How often a changing instance is probed: short, because every poll is a possible wait
 /// added to a switch.
@@ -230,7 +230,8 @@ impl<'a> Rollout<'a> {
 
     /// A warning about this instance that does not stop its rollout.
     pub fn warn(&self, message: impl Into<String>) {
-        self.events.warning(format!("{}: {}", self.tenant, message.into()));
+        self.events
+            .warning(format!("{}: {}", self.tenant, message.into()));
     }
 
     /// Adds health and version probes to what a runtime observed.
@@ -281,7 +282,11 @@ impl<'a> Rollout<'a> {
 
 /// Adds health and version probes to an observation; nothing is probed unless the
 /// workload runs.
-pub async fn probe(prober: &dyn Prober, instance: &InstanceSpec, observed: Observed) -> Observation {
+pub async fn probe(
+    prober: &dyn Prober,
+    instance: &InstanceSpec,
+    observed: Observed,
+) -> Observation {
     let endpoint = &observed.endpoint;
     let (health, version) = if observed.workload.is_running() {
         let health = prober.get(endpoint, &instance.health_path).await;

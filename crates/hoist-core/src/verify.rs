@@ -4,8 +4,8 @@
 use serde::Serialize;
 
 use crate::Release;
-use crate::runtime::{InstanceSpec, WorkloadState};
 use crate::backend::ProbeResult;
+use crate::runtime::{InstanceSpec, WorkloadState};
 
 /// What the instance must show.
 #[derive(Debug, Clone)]

@@ -358,12 +358,8 @@ impl Containers {
     pub(crate) async fn restore_previous(&self, spec: &InstanceSpec) -> Result<(), BackendError> {
         let docker = self.docker(spec).await?;
         self.remove_named(&docker, &spec.name).await?;
-        self.rename(
-            &docker,
-            &container_name(spec, Role::Previous),
-            &spec.name,
-        )
-        .await?;
+        self.rename(&docker, &container_name(spec, Role::Previous), &spec.name)
+            .await?;
         docker
             .start_container(&spec.name, None::<StartContainerOptions>)
             .await

@@ -42,10 +42,18 @@ impl Runtime for DockerRuntime {
             .await?;
         // Leftovers say a rollout was interrupted; the next deploy undoes them.
         for (role, what) in [
-            (Role::Previous, "the previous container of an interrupted switch"),
-            (Role::Candidate, "a candidate container of an interrupted rollout"),
+            (
+                Role::Previous,
+                "the previous container of an interrupted switch",
+            ),
+            (
+                Role::Candidate,
+                "a candidate container of an interrupted rollout",
+            ),
         ] {
-            if self.containers.inspect(instance, role).await? != hoist_core::runtime::WorkloadState::Missing {
+            if self.containers.inspect(instance, role).await?
+                != hoist_core::runtime::WorkloadState::Missing
+            {
                 observed.notes.push(format!(
                     "{} is left: {what}; the next deploy or rollback undoes it",
                     container_name(instance, role)

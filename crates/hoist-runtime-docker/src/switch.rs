@@ -41,11 +41,16 @@ pub(crate) async fn switch(
     };
     rollout.progress(
         InstanceState::Verifying,
-        format!("probing the new container at {}", candidate.url(&spec.health_path)),
+        format!(
+            "probing the new container at {}",
+            candidate.url(&spec.health_path)
+        ),
     );
     let verified = rollout
         .wait_verified(spec, release, InstanceState::Verifying, || async {
-            containers.observe_role(spec, Role::Candidate, &candidate).await
+            containers
+                .observe_role(spec, Role::Candidate, &candidate)
+                .await
         })
         .await;
     if let Err(why) = verified {
@@ -63,7 +68,10 @@ pub(crate) async fn switch(
 
     // Switch: the published port moves from the old container to a new one. The verified
     // candidate is removed meanwhile; it holds nothing the switch needs.
-    rollout.progress(InstanceState::Switching, "moving the port to the new container");
+    rollout.progress(
+        InstanceState::Switching,
+        "moving the port to the new container",
+    );
     let had_previous = live != WorkloadState::Missing;
     let demote = async {
         if had_previous {
@@ -87,7 +95,9 @@ pub(crate) async fn switch(
             );
             rollout
                 .wait_verified(spec, release, InstanceState::Verifying, || async {
-                    containers.observe_role(spec, Role::Live, &live_endpoint).await
+                    containers
+                        .observe_role(spec, Role::Live, &live_endpoint)
+                        .await
                 })
                 .await
         }

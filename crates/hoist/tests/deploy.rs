@@ -95,7 +95,38 @@ fn first_deploy_then_code_only_redeploy_reuses_the_base_and_a_dependency_change_
     }
 
     // Redeploying the running release changes nothing.
-    let again = app.hoist(&["deploy", "staging", "--json"]).ok().json();
+    let again = app.hoist(&["deploy", "staging", "--json"]).ok();
+    // `--json` streams the run's events as JSON lines, the result last.
+    let events = again.events();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["kind"].as_str()).collect();
+    for kind in [
+        "lock_acquired",
+        "version_resolved",
+        "release_reused",
+        "rollout_started",
+        "instance_progress",
+        "rollout_finished",
+        "result",
+    ] {
+        assert!(kinds.contains(&kind), "no {kind} in {kinds:?}");
+    }
+    assert_eq!(kinds.last(), Some(&"result"));
+    let run = events[0]["run"].as_str().unwrap();
+    assert!(
+        events.iter().all(|e| e["run"] == run && e["v"] == 1),
+        "{events:?}"
+    );
+    let progress: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["kind"] == "instance_progress")
+        .collect();
+    assert!(
+        progress
+            .iter()
+            .all(|e| e["environment"] == "staging" && e["tenant"].is_string()),
+        "{progress:?}"
+    );
+    let again = again.json();
     let states: Vec<&str> = again["instances"]
         .as_array()
         .unwrap()

@@ -18,7 +18,9 @@ pub enum Tone {
     /// A line of build output.
     Output,
     /// Where one instance is.
-    Instance { is_final: bool },
+    Instance {
+        is_final: bool,
+    },
     Warning,
 }
 
@@ -68,7 +70,12 @@ pub fn describe(event: &Event) -> Option<Described> {
         }
         K::VersionResolved {
             version, took_ms, ..
-        } => Described::stage(StageFinished, Stage::Version, version.clone(), Some(*took_ms)),
+        } => Described::stage(
+            StageFinished,
+            Stage::Version,
+            version.clone(),
+            Some(*took_ms),
+        ),
         K::FingerprintComputed {
             fingerprint,
             files,
@@ -147,7 +154,12 @@ pub fn describe(event: &Event) -> Option<Described> {
                 CacheOutcome::Hit => "reusing",
                 CacheOutcome::Miss => "building (fingerprint changed)",
             };
-            Described::stage(StageNote, Stage::BaseImage, format!("{word} {reference}"), None)
+            Described::stage(
+                StageNote,
+                Stage::BaseImage,
+                format!("{word} {reference}"),
+                None,
+            )
         }
         K::BaseImageBuilt { reference, took_ms } => Described::stage(
             StageFinished,
@@ -206,7 +218,12 @@ pub fn describe(event: &Event) -> Option<Described> {
         }
         K::RolloutFinished {
             message, took_ms, ..
-        } => Described::stage(StageFinished, Stage::Rollout, message.clone(), Some(*took_ms)),
+        } => Described::stage(
+            StageFinished,
+            Stage::Rollout,
+            message.clone(),
+            Some(*took_ms),
+        ),
         K::HookFailed { reason, .. } => Described::warning(reason.clone()),
         K::NotifyFailed {
             notifier, reason, ..
@@ -248,7 +265,9 @@ mod tests {
 
     #[test]
     fn instance_progress_names_the_tenant_and_what_is_awaited() {
-        let sink = EventSink::discard().for_environment("staging").for_tenant("t1");
+        let sink = EventSink::discard()
+            .for_environment("staging")
+            .for_tenant("t1");
         assert_eq!(
             text(
                 &sink,
@@ -278,7 +297,9 @@ mod tests {
         };
         assert_eq!(
             text(&sink, kind).as_deref(),
-            Some("12 files (skipped 3 binary): 2 findings, deploy blocked, 1 accepted by the baseline")
+            Some(
+                "12 files (skipped 3 binary): 2 findings, deploy blocked, 1 accepted by the baseline"
+            )
         );
     }
 

@@ -7,9 +7,9 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::{Deployer, PipelineError, millis};
+use crate::backend::{BuildContext, BuildRequest};
 use crate::events::{CacheOutcome, EventKind};
 use crate::fingerprint::{Fingerprint, FingerprintInputs};
-use crate::backend::{BuildContext, BuildRequest};
 use crate::version::{self, SourceVersion};
 use crate::{Release, Stage, labels};
 
@@ -248,7 +248,8 @@ impl Deployer {
             subject: None,
         });
         let value = run()?;
-        self.events.emit(finished(&value, millis(started.elapsed())));
+        self.events
+            .emit(finished(&value, millis(started.elapsed())));
         Ok(value)
     }
 }

@@ -87,14 +87,8 @@ impl Deployer {
             .await?;
         let started = Instant::now();
         let context = self.hook_context(environment, &version, None);
-        self.run_hook(
-            &hooks,
-            HookStage::BeforeBuild,
-            &context,
-            &version,
-            started,
-        )
-        .await?;
+        self.run_hook(&hooks, HookStage::BeforeBuild, &context, &version, started)
+            .await?;
         self.secret_scan(environment, &version, started).await?;
         let built = match self.build_planned(plan).await {
             Ok(built) => built,

@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{Deployer, LOCK_STALE_AFTER, LockWait, PipelineError};
-use crate::store::{LockAttempt, LockHolder, Store};
 use crate::Stage;
 use crate::events::{EventKind, Holder, ms};
+use crate::store::{LockAttempt, LockHolder, Store};
 
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 const RETRY_EVERY: Duration = Duration::from_millis(500);
@@ -54,11 +54,7 @@ impl Deployer {
         self.scoped(environment).lock_here(environment, wait).await
     }
 
-    async fn lock_here(
-        &self,
-        environment: &str,
-        wait: LockWait,
-    ) -> Result<EnvLock, PipelineError> {
+    async fn lock_here(&self, environment: &str, wait: LockWait) -> Result<EnvLock, PipelineError> {
         let app = self.app_name().to_string();
         let holder = LockHolder::this_process(&self.actor);
         let started = Instant::now();

@@ -27,10 +27,10 @@ pub use release::{EnvironmentResult, ReleaseOutcome};
 pub use rollout::{DeploymentReport, InstanceReport};
 pub use status::{EnvironmentStatus, InstanceStatus};
 
-use crate::fingerprint::FingerprintError;
-use crate::store::{LockHolder, StoreError};
 use crate::backend::BackendError;
+use crate::fingerprint::FingerprintError;
 use crate::runtime::Runtime;
+use crate::store::{LockHolder, StoreError};
 use crate::version::VersionError;
 use crate::{Builder, EventSink, InstanceSpec, Notifier, Prober, Store};
 

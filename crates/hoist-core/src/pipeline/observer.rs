@@ -36,7 +36,10 @@ impl Deployer {
     /// so, the audit log.
     pub(crate) fn note(&self, kind: EventKind) {
         let event = self.events.envelope(kind);
-        debug_assert!(notice_of(&event, &self.actor).is_none(), "{event:?} notifies");
+        debug_assert!(
+            notice_of(&event, &self.actor).is_none(),
+            "{event:?} notifies"
+        );
         self.observe(&event);
     }
 
@@ -361,10 +364,12 @@ mod tests {
 
     #[test]
     fn progress_is_neither_audited_nor_notified() {
-        let e = sink().for_tenant("t1").envelope(EventKind::InstanceProgress {
-            state: InstanceState::Verifying,
-            message: "waiting".into(),
-        });
+        let e = sink()
+            .for_tenant("t1")
+            .envelope(EventKind::InstanceProgress {
+                state: InstanceState::Verifying,
+                message: "waiting".into(),
+            });
         assert!(audit_of(&e, "a", "c").is_none());
         assert!(notice_of(&e, "a").is_none());
     }

@@ -18,10 +18,10 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use super::{Deployer, PipelineError, millis};
+use crate::events::{EventKind, TenantOutcome};
 use crate::runtime::{Rollout, Runtime};
 use crate::store::{DeploymentKind, DeploymentOutcome, DeploymentRecord, InstanceOutcome};
 use crate::verify::{Expectation, Verdict, verify};
-use crate::events::{EventKind, TenantOutcome};
 use crate::{InstanceSpec, InstanceState, Release};
 
 /// The result of one deployment.
@@ -153,7 +153,8 @@ impl Deployer {
                         duration_ms: report.duration_ms,
                     };
                     if let Err(e) = self.store.record_instance(deployment, &outcome) {
-                        self.events.warning(format!("recording {}: {e}", spec.tenant));
+                        self.events
+                            .warning(format!("recording {}: {e}", spec.tenant));
                     }
                     report
                 }

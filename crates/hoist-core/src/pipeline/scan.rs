@@ -68,9 +68,7 @@ impl Deployer {
         let report = match self.run_scan(&context).await {
             Ok(report) => report,
             Err(message) => {
-                return self
-                    .scan_failed(version, started, message)
-                    .await;
+                return self.scan_failed(version, started, message).await;
             }
         };
         let verdict = match (report.findings.is_empty() && report.errors.is_empty(), mode) {
@@ -111,9 +109,7 @@ impl Deployer {
                 // Findings are definite and say more; without any, an incomplete scan
                 // is not a clean one.
                 SecretScan::Block if report.findings.is_empty() => {
-                    return self
-                        .scan_failed(version, started, message)
-                        .await;
+                    return self.scan_failed(version, started, message).await;
                 }
                 SecretScan::Block => {}
             }

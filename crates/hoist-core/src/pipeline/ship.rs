@@ -23,14 +23,8 @@ impl Deployer {
         let started = Instant::now();
         let version = &release.version;
         let mut context = self.hook_context(environment, version, Some(release.image.clone()));
-        self.run_hook(
-            hooks,
-            HookStage::BeforeDeploy,
-            &context,
-            version,
-            started,
-        )
-        .await?;
+        self.run_hook(hooks, HookStage::BeforeDeploy, &context, version, started)
+            .await?;
         let report = self.roll_out(environment, release, kind, lock).await;
         let succeeded = report.as_ref().is_ok_and(DeploymentReport::succeeded);
         context.outcome = Some(if succeeded {

@@ -59,13 +59,7 @@ pub async fn run(global: &Global, environment: &str, json: bool) -> Result<u8, S
             "{}",
             crate::table::render(
                 &[
-                    "TENANT",
-                    "RUNTIME",
-                    "NAME",
-                    "RELEASE",
-                    "IMAGE",
-                    "CURRENT",
-                    "HEALTH"
+                    "TENANT", "RUNTIME", "NAME", "RELEASE", "IMAGE", "CURRENT", "HEALTH"
                 ],
                 &rows
             )

@@ -324,7 +324,11 @@ impl Run {
     }
     /// stdout as a `--json` event stream: one JSON object a line (empty if it is not one).
     pub fn events(&self) -> Vec<serde_json::Value> {
-        let lines: Vec<&str> = self.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+        let lines: Vec<&str> = self
+            .stdout
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
         if lines.len() < 2 {
             return Vec::new();
         }

@@ -1,0 +1,357 @@
+//! The pipeline against a fake runtime: what every runtime kind shares (recovery first,
+//! `unchanged` detection, halt after the first failure, records, events, audit entries and
+//! notices through the observer), without an engine. The fake is a stand-in for the
+//! `Runtime` trait only; the real runtimes have their own tests against a real engine
+//! and swarm.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use hoist_core::backend::{BackendError, BuildRequest, Endpoint, ProbeResult};
+use hoist_core::pipeline::{Deployer, LockWait, Override, Runtimes};
+use hoist_core::runtime::{
+    Applied, InstanceFailure, InstanceSpec, Observed, Rollout, Runtime, WorkloadState,
+};
+use hoist_core::store::{DeploymentKind, DeploymentOutcome};
+use hoist_core::{Builder, Event, EventSink, InstanceState, Prober, Release, Store};
+use hoist_store::SqliteStore;
+
+/// Runs "instances" in memory: each tenant's image id. Tenants in `failing` fail their
+/// roll-out and keep what they ran.
+#[derive(Default)]
+struct FakeRuntime {
+    running: Mutex<BTreeMap<String, String>>,
+    failing: Vec<String>,
+    calls: Mutex<Vec<String>>,
+}
+
+impl FakeRuntime {
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+    fn running(&self, tenant: &str) -> Option<String> {
+        self.running.lock().unwrap().get(tenant).cloned()
+    }
+}
+
+#[async_trait]
+impl Runtime for FakeRuntime {
+    fn kind(&self) -> &'static str {
+        "fake"
+    }
+    async fn recover(&self, instance: &InstanceSpec) -> Result<Vec<String>, BackendError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("recover {}", instance.tenant));
+        Ok(Vec::new())
+    }
+    async fn observe(&self, instance: &InstanceSpec) -> Result<Observed, BackendError> {
+        let workload = match self.running(&instance.tenant) {
+            Some(image_id) => WorkloadState::Running {
+                image_id,
+                release: None,
+            },
+            None => WorkloadState::Missing,
+        };
+        Ok(Observed {
+            workload,
+            endpoint: Endpoint {
+                host: "127.0.0.1".into(),
+                port: instance.port,
+            },
+            notes: Vec::new(),
+        })
+    }
+    async fn roll_out(
+        &self,
+        instance: &InstanceSpec,
+        release: &Release,
+        rollout: &Rollout<'_>,
+    ) -> Result<Applied, InstanceFailure> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("roll_out {} {}", instance.tenant, release.version));
+        rollout.progress(InstanceState::Starting, "starting");
+        if self.failing.contains(&instance.tenant) {
+            return Err(InstanceFailure::rolled_back("health check never answered"));
+        }
+        self.running
+            .lock()
+            .unwrap()
+            .insert(instance.tenant.clone(), release.image_id.clone());
+        rollout
+            .wait_verified(instance, release, InstanceState::Verifying, || {
+                self.observe(instance)
+            })
+            .await
+            .map_err(InstanceFailure::failed)?;
+        Ok(Applied {
+            message: format!("runs {}", release.version),
+        })
+    }
+}
+
+/// Every endpoint answers 200.
+struct Healthy;
+
+#[async_trait]
+impl Prober for Healthy {
+    async fn get(&self, _: &Endpoint, _: &str) -> ProbeResult {
+        Ok((200, "ok".into()))
+    }
+}
+
+/// Knows every image; builds nothing (these tests roll out recorded releases).
+struct NoBuilds;
+
+#[async_trait]
+impl Builder for NoBuilds {
+    async fn image_id(&self, reference: &str) -> Result<Option<String>, BackendError> {
+        Ok(Some(reference.to_string()))
+    }
+    async fn build(&self, _: &BuildRequest, _: &EventSink) -> Result<String, BackendError> {
+        Err(BackendError::new("these tests build nothing"))
+    }
+}
+
+const CONFIG: &str = r#"
+[app]
+name = "clinic"
+image = "registry.example/clinic"
+port = 8080
+
+[build]
+dependencies = ["requirements.txt"]
+
+[environments.staging]
+rollout = { concurrency = 1 }
+[[environments.staging.instances]]
+tenant = "acme"
+port = 19901
+[[environments.staging.instances]]
+tenant = "globex"
+port = 19902
+[[environments.staging.instances]]
+tenant = "initech"
+port = 19903
+"#;
+
+struct Setup {
+    deployer: Deployer,
+    runtime: Arc<FakeRuntime>,
+    events: Arc<Mutex<Vec<Event>>>,
+    store: Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+}
+
+fn setup(runtime: FakeRuntime, store: Arc<dyn Store>) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hoist.toml");
+    std::fs::write(&path, CONFIG).unwrap();
+    let config = Arc::new(hoist_config::load(&path).unwrap());
+    let runtime = Arc::new(runtime);
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let deployer = Deployer {
+        config,
+        builder: Arc::new(NoBuilds),
+        runtimes: Runtimes::uniform(runtime.clone()),
+        prober: Arc::new(Healthy),
+        store: store.clone(),
+        notifier: Arc::new(hoist_core::notify::Silent),
+        events: EventSink::new(move |e| seen.lock().unwrap().push(e.clone())),
+        actor: "tester".into(),
+    };
+    Setup {
+        deployer,
+        runtime,
+        events,
+        store,
+        _dir: dir,
+    }
+}
+
+fn release(version: &str) -> Release {
+    Release {
+        app: "clinic".into(),
+        version: version.into(),
+        commit: "c0ffee".into(),
+        image: format!("registry.example/clinic:{version}"),
+        image_id: format!("sha256:{version}"),
+        digest: None,
+        fingerprint: "fp".into(),
+        base_image: "registry.example/clinic-base:fp-0".into(),
+        created_by: "tester".into(),
+        created_at: "2026-12-01T00:00:00Z".into(),
+    }
+}
+
+fn in_memory() -> Arc<dyn Store> {
+    Arc::new(SqliteStore::in_memory().unwrap())
+}
+
+#[tokio::test]
+async fn a_failure_halts_the_rollout_and_every_instance_is_recorded() {
+    let s = setup(
+        FakeRuntime {
+            failing: vec!["globex".into()],
+            ..Default::default()
+        },
+        in_memory(),
+    );
+    let v1 = release("v1.0.0");
+    s.store.save_release(&v1).unwrap();
+    let lock = s.deployer.lock("staging", LockWait::Refuse).await.unwrap();
+    let report = s
+        .deployer
+        .roll_out("staging", &v1, DeploymentKind::Deploy, &lock)
+        .await
+        .unwrap();
+    drop(lock);
+
+    let states: Vec<(String, InstanceState)> = report
+        .instances
+        .iter()
+        .map(|i| (i.tenant.clone(), i.state))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("acme".to_string(), InstanceState::Healthy),
+            ("globex".to_string(), InstanceState::RolledBack),
+            ("initech".to_string(), InstanceState::Skipped),
+        ]
+    );
+    assert_eq!(report.outcome, DeploymentOutcome::Failed);
+    assert!(
+        report.message.contains("failed on globex"),
+        "{}",
+        report.message
+    );
+    // Recovery runs before each attempted instance; nothing is attempted after the failure.
+    assert_eq!(
+        s.runtime.calls(),
+        [
+            "recover acme",
+            "roll_out acme v1.0.0",
+            "recover globex",
+            "roll_out globex v1.0.0"
+        ]
+    );
+
+    let history = s.store.deployments("clinic", "staging", 5).unwrap();
+    let outcomes: Vec<&str> = history[0]
+        .instances
+        .iter()
+        .map(|i| i.outcome.as_str())
+        .collect();
+    assert_eq!(outcomes, ["healthy", "rolled_back", "skipped"]);
+
+    // The observer wrote the audit entries from the events.
+    let actions: Vec<String> = s
+        .store
+        .audit_log("clinic", Some("staging"), 10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["deploy.failed", "deploy.started"]);
+
+    // Every event carries the run and the environment; progress names its tenant.
+    let events = s.events.lock().unwrap();
+    let run = &events[0].run;
+    assert!(events.iter().all(|e| &e.run == run));
+    assert!(
+        events
+            .iter()
+            .all(|e| e.environment.as_deref() == Some("staging"))
+    );
+    assert!(events.iter().any(|e| e.tenant.as_deref() == Some("globex")
+        && matches!(
+            e.kind,
+            hoist_core::EventKind::InstanceProgress {
+                state: InstanceState::RolledBack,
+                ..
+            }
+        )));
+}
+
+#[tokio::test]
+async fn an_instance_already_on_the_release_is_left_alone() {
+    let runtime = FakeRuntime::default();
+    for tenant in ["acme", "globex", "initech"] {
+        runtime
+            .running
+            .lock()
+            .unwrap()
+            .insert(tenant.into(), "sha256:v1.0.0".into());
+    }
+    let s = setup(runtime, in_memory());
+    let v1 = release("v1.0.0");
+    s.store.save_release(&v1).unwrap();
+    let lock = s.deployer.lock("staging", LockWait::Refuse).await.unwrap();
+    let report = s
+        .deployer
+        .roll_out("staging", &v1, DeploymentKind::Deploy, &lock)
+        .await
+        .unwrap();
+    assert!(report.succeeded());
+    assert!(
+        report
+            .instances
+            .iter()
+            .all(|i| i.state == InstanceState::Unchanged)
+    );
+    assert!(!s.runtime.calls().iter().any(|c| c.starts_with("roll_out")));
+}
+
+#[tokio::test]
+async fn status_reports_each_instance_through_its_runtime() {
+    let runtime = FakeRuntime::default();
+    runtime
+        .running
+        .lock()
+        .unwrap()
+        .insert("acme".into(), "sha256:v1.0.0".into());
+    let s = setup(runtime, in_memory());
+    let status = s.deployer.status("staging").await.unwrap();
+    let acme = &status.instances[0];
+    assert_eq!(acme.runtime, "fake");
+    assert!(acme.healthy, "{}", acme.message);
+    let globex = &status.instances[1];
+    assert!(!globex.healthy);
+    assert_eq!(globex.message, "nothing runs");
+}
+
+#[tokio::test]
+async fn rollback_works_on_a_state_database_written_before_the_schema_migration() {
+    // A copy of the database today's predecessor wrote (see hoist-store's fixtures): staging
+    // runs v1.0.0 (a rollback), with v1.1.0 deployed before it.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../hoist-store/tests/fixtures/state-v1.db");
+    std::fs::copy(&fixture, &db).unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).unwrap());
+    let s = setup(FakeRuntime::default(), store);
+
+    let report = s
+        .deployer
+        .rollback("staging", None, LockWait::Refuse, &Override::default())
+        .await
+        .unwrap();
+    assert!(report.succeeded(), "{}", report.message);
+    assert_eq!(report.release.version, "v1.1.0");
+    assert_eq!(report.release.digest, None);
+    let v110 = s.store.find_release("clinic", "v1.1.0").unwrap().unwrap();
+    assert_eq!(s.runtime.running("acme"), Some(v110.image_id.clone()));
+    assert_eq!(s.runtime.running("initech"), Some(v110.image_id));
+    // The old history is still there, under the new deployment.
+    let history = s.store.deployments("clinic", "staging", 10).unwrap();
+    assert_eq!(history.len(), 5);
+    assert_eq!(history[0].kind, DeploymentKind::Rollback);
+}
