@@ -149,9 +149,13 @@ struct Setup {
 }
 
 fn setup(runtime: FakeRuntime, store: Arc<dyn Store>) -> Setup {
+    setup_with(CONFIG, runtime, store)
+}
+
+fn setup_with(config: &str, runtime: FakeRuntime, store: Arc<dyn Store>) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hoist.toml");
-    std::fs::write(&path, CONFIG).unwrap();
+    std::fs::write(&path, config).unwrap();
     let config = Arc::new(hoist_config::load(&path).unwrap());
     let runtime = Arc::new(runtime);
     let events = Arc::new(Mutex::new(Vec::new()));
@@ -354,4 +358,154 @@ async fn rollback_works_on_a_state_database_written_before_the_schema_migration(
     let history = s.store.deployments("clinic", "staging", 10).unwrap();
     assert_eq!(history.len(), 5);
     assert_eq!(history[0].kind, DeploymentKind::Rollback);
+}
+
+const STAGED: &str = r#"
+[app]
+name = "clinic"
+image = "registry.example/clinic"
+port = 8080
+
+[build]
+dependencies = ["requirements.txt"]
+
+[environments.staging]
+deploy_from = [{ semver = "prerelease", pre = ["beta"] }]
+[[environments.staging.instances]]
+tenant = "acme"
+port = 19911
+
+[environments.production]
+deploy_from = [{ semver = "release" }]
+requires_verified_in = ["staging"]
+[[environments.production.instances]]
+tenant = "acme"
+port = 19912
+"#;
+
+/// Records `release` as verified in `environment`, as a deploy there would.
+async fn verified_in(s: &Setup, environment: &str, release: &Release) {
+    s.store.save_release(release).unwrap();
+    let lock = s
+        .deployer
+        .lock(environment, LockWait::Refuse)
+        .await
+        .unwrap();
+    let report = s
+        .deployer
+        .roll_out(environment, release, DeploymentKind::Deploy, &lock)
+        .await
+        .unwrap();
+    assert!(report.succeeded(), "{}", report.message);
+}
+
+fn refusal(e: hoist_core::pipeline::PipelineError) -> String {
+    match e {
+        hoist_core::pipeline::PipelineError::Refused { reasons, .. } => reasons.join("; "),
+        other => panic!("not a refusal: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn promote_and_rollback_to_pass_the_target_environments_rules() {
+    let s = setup_with(STAGED, FakeRuntime::default(), in_memory());
+    let beta = release("v1.0.0-beta.1");
+    verified_in(&s, "staging", &beta).await;
+
+    // Staging's current release is a pre-release; production takes release tags only.
+    let refused = s
+        .deployer
+        .promote(
+            "staging",
+            "production",
+            None,
+            LockWait::Refuse,
+            &Override::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refusal(refused),
+        "production takes only semver release tags, and the tag `v1.0.0-beta.1` is not one \
+         (its deploy_from rules); tag a version that production takes and run `hoist release --ref TAG`"
+    );
+    assert_eq!(
+        s.runtime.running("acme").as_deref(),
+        Some("sha256:v1.0.0-beta.1")
+    );
+
+    // With a release tag verified in staging too, the hint names the promotion that works.
+    let good = release("v0.9.0");
+    verified_in(&s, "staging", &good).await;
+    let refused = s
+        .deployer
+        .promote(
+            "staging",
+            "production",
+            Some("v1.0.0-beta.1"),
+            LockWait::Refuse,
+            &Override::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        refusal(refused)
+            .ends_with("`hoist promote staging production --version v0.9.0` would be allowed")
+    );
+    let promoted = s
+        .deployer
+        .promote(
+            "staging",
+            "production",
+            Some("v0.9.0"),
+            LockWait::Refuse,
+            &Override::default(),
+        )
+        .await
+        .unwrap();
+    assert!(promoted.succeeded());
+
+    // Rollback --to is held to the same rules.
+    let refused = s
+        .deployer
+        .rollback(
+            "production",
+            Some("v1.0.0-beta.1"),
+            LockWait::Refuse,
+            &Override::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(refusal(refused).starts_with("production takes only semver release tags"));
+
+    // A release staging's rules do not take can never be verified there: the hint says so
+    // and names what would work instead.
+    let refused = s
+        .deployer
+        .promote(
+            "staging",
+            "production",
+            Some("v1.1.0"),
+            LockWait::Refuse,
+            &Override::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refusal(refused),
+        "v1.1.0 has not been verified in staging; staging does not take v1.1.0, so it cannot be \
+         verified there; `hoist promote staging production --version v0.9.0` would ship v0.9.0, \
+         which is verified there"
+    );
+    let actions: Vec<String> = s
+        .store
+        .audit_log("clinic", Some("production"), 20)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert!(
+        actions.iter().filter(|a| *a == "policy.refused").count() >= 3,
+        "{actions:?}"
+    );
 }

@@ -30,7 +30,9 @@ pub mod window;
 pub use policy::{Decision, Policy, Principal, Principals, Request, decide};
 pub use promotion::{Refusal, ReleaseFacts, check_promotion};
 pub use refs::{GitRef, RefError, RefKind};
-pub use rules::{EnvironmentRules, Overlap, Resolution, Rule, RuleError, RuleSet, Target};
+pub use rules::{
+    EnvironmentRules, NotAdmitted, Overlap, Resolution, Rule, RuleError, RuleSet, Target,
+};
 pub use version::{VersionError, parse_version};
 pub use window::{ClockTime, Schedule, Weekdays, Window, WindowError};
 

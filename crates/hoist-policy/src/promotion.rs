@@ -29,8 +29,8 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    /// "v2.3.0 has not been verified in staging; deploy it there first or run
-    /// `hoist promote staging production`".
+    /// "v2.3.0 has not been verified in staging, which production requires first". The
+    /// caller adds what to do, which depends on history and the other environments' rules.
     pub fn message(&self) -> String {
         let Refusal {
             release,
@@ -38,13 +38,8 @@ impl Refusal {
             missing,
         } = self;
         match missing.as_slice() {
-            [one] => format!(
-                "{release} has not been verified in {one}; deploy it there first or run \
-                 `hoist promote {one} {environment}`"
-            ),
             _ => format!(
-                "{release} has not been verified in {}, which {environment} requires first; \
-                 deploy it to each of them first",
+                "{release} has not been verified in {}, which {environment} requires first",
                 join_or(missing)
             ),
         }

@@ -237,6 +237,28 @@ pub struct Overlap {
     pub message: String,
 }
 
+/// A ref an environment's rules do not take.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotAdmitted {
+    pub environment: String,
+    /// The ref as people say it: "the tag `v1.0.0-beta.1`".
+    pub git_ref: String,
+    /// The environment's rules, described.
+    pub rules: Vec<String>,
+}
+
+impl fmt::Display for NotAdmitted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} takes only {}, and {} is not one (its deploy_from rules)",
+            self.environment,
+            self.rules.join(" or "),
+            self.git_ref
+        )
+    }
+}
+
 /// Every environment's rules.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
@@ -302,6 +324,28 @@ impl RuleSet {
             .rules
             .iter()
             .find(|r| r.matches(git_ref))
+    }
+
+    /// Whether `environment`'s rules take `git_ref`: a rule matches, or the environment has
+    /// none (it takes only what is deployed or promoted by hand, and whatever that is).
+    /// Commands that name a release directly (`promote`, `rollback --to`, `deploy
+    /// --version`) ask this, so that no command ships what `hoist release` would refuse.
+    pub fn admits(&self, environment: &str, git_ref: &GitRef) -> Result<(), NotAdmitted> {
+        let Some(env) = self
+            .environments
+            .iter()
+            .find(|e| e.environment == environment)
+        else {
+            return Ok(());
+        };
+        if env.rules.is_empty() || env.rules.iter().any(|r| r.matches(git_ref)) {
+            return Ok(());
+        }
+        Err(NotAdmitted {
+            environment: environment.to_string(),
+            git_ref: git_ref.describe(),
+            rules: env.rules.iter().map(ToString::to_string).collect(),
+        })
     }
 
     /// The environments `git_ref` deploys to, in the order they were given.

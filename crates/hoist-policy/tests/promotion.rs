@@ -34,8 +34,7 @@ fn the_refusal_names_the_missing_step() {
     assert_eq!(refusal.missing, ["staging"]);
     assert_eq!(
         refusal.to_string(),
-        "v2.3.0 has not been verified in staging; deploy it there first or run \
-         `hoist promote staging production`"
+        "v2.3.0 has not been verified in staging, which production requires first"
     );
 }
 
@@ -46,8 +45,7 @@ fn several_missing_steps_are_all_named() {
     assert_eq!(refusal.missing, ["staging", "qa"]);
     assert_eq!(
         refusal.to_string(),
-        "v2.3.0 has not been verified in staging or qa, which production requires first; \
-         deploy it to each of them first"
+        "v2.3.0 has not been verified in staging or qa, which production requires first"
     );
 }
 

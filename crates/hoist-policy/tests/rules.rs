@@ -308,3 +308,25 @@ fn rules_of_one_environment_may_overlap_each_other() {
     )]);
     assert_eq!(rules.overlaps().unwrap(), vec![]);
 }
+
+#[test]
+fn an_environment_admits_what_its_rules_take_and_anything_without_rules() {
+    let rules = RuleSet::new(vec![
+        env("staging", vec![prerelease(&["beta"])]),
+        env("production", vec![Rule::SemverRelease]),
+        env("sandbox", vec![]),
+    ]);
+    assert!(rules.admits("production", &tag("v1.0.0")).is_ok());
+    let refused = rules
+        .admits("production", &tag("v1.0.0-beta.1"))
+        .unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "production takes only semver release tags, and the tag `v1.0.0-beta.1` is not one (its deploy_from rules)"
+    );
+    assert!(rules.admits("staging", &tag("v1.0.0")).is_err());
+    assert!(rules.admits("staging", &tag("v1.0.0-beta.2")).is_ok());
+    // No rules: it takes only what is deployed or promoted by hand, whatever that is.
+    assert!(rules.admits("sandbox", &branch("feature-x")).is_ok());
+    assert!(rules.admits("unknown", &branch("x")).is_ok());
+}

@@ -419,7 +419,7 @@ fn promotion_needs_staging_first_and_ships_the_same_image_without_building() {
         &early,
         1,
         &[
-            "v1.0.0 has not been verified in staging; deploy it there first or run `hoist promote staging production`",
+            "v1.0.0 has not been verified in staging, which production requires first; deploy it there first (`hoist deploy staging --version v1.0.0`), then `hoist promote staging production --version v1.0.0`",
         ],
     );
     assert!(
@@ -432,7 +432,9 @@ fn promotion_needs_staging_first_and_ships_the_same_image_without_building() {
     refused(
         &unknown,
         1,
-        &["v0.9.0 has not been verified in staging; deploy it there first"],
+        &[
+            "v0.9.0 has not been verified in staging; deploy it there first (`hoist deploy staging --version v0.9.0`)",
+        ],
     );
     let log = audit(&app, "production");
     assert_eq!(entries(&log, "promotion.refused").len(), 3, "{log:#?}");

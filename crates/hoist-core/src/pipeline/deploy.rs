@@ -7,7 +7,7 @@ use std::time::Instant;
 use hoist_hooks::{Hooks, Stage as HookStage};
 use hoist_policy::GitRef;
 
-use super::gate::Override;
+use super::gate::{Override, ref_for_version};
 use super::{Deployer, DeploymentReport, EnvLock, LockWait, PipelineError, millis};
 use crate::Release;
 use crate::events::EventKind;
@@ -33,16 +33,6 @@ impl Default for DeployOptions {
             wait: LockWait::Refuse,
             overrides: Override::default(),
         }
-    }
-}
-
-/// The ref a release version stands for, for policy checks of rollbacks and promotions.
-fn ref_for_version(version: &str) -> GitRef {
-    let tag = GitRef::tag(version);
-    if tag.version.is_some() {
-        tag
-    } else {
-        GitRef::branch(version)
     }
 }
 
@@ -80,6 +70,15 @@ impl Deployer {
             &options.overrides,
         )
         .await?;
+        // A version named by hand must be one the environment's rules take; `release --ref`
+        // (which sets the ref) was routed by those rules already.
+        if options.version.is_some() && options.git_ref.is_none() {
+            let releases = self.store.releases(self.app_name())?;
+            self.check_rules("deploy", environment, &version, &releases, |v| {
+                format!("hoist deploy {environment} --version {v}")
+            })
+            .await?;
+        }
         self.check_promotion("deploy", environment, &version)
             .await?;
         let lock = self
@@ -144,6 +143,13 @@ impl Deployer {
             overrides,
         )
         .await?;
+        if to.is_some() {
+            let deployed = self.store.deployed_releases(self.app_name(), environment)?;
+            self.check_rules("rollback", environment, &release.version, &deployed, |v| {
+                format!("hoist rollback {environment} --to {v}")
+            })
+            .await?;
+        }
         let lock = self
             .lock_or_refuse(environment, &release.version, wait)
             .await?;
@@ -192,8 +198,13 @@ impl Deployer {
         };
         let Some(release) = release else {
             let reason = match version {
-                Some(v) => format!("{v} has not been verified in {from}; deploy it there first"),
-                None => format!("nothing has been verified in {from} yet; deploy there first"),
+                Some(v) => format!(
+                    "{v} has not been verified in {from}; {}",
+                    self.promotion_hint(&self.release_settings()?, to, v, &[from.to_string()])?
+                ),
+                None => format!(
+                    "nothing has been verified in {from} yet; deploy there first (`hoist deploy {from}`)"
+                ),
             };
             self.note(EventKind::PromotionRefused {
                 version: version.map(str::to_string),
@@ -210,6 +221,11 @@ impl Deployer {
             &release.version,
             overrides,
         )
+        .await?;
+        let verified = self.store.deployed_releases(self.app_name(), from)?;
+        self.check_rules("promote", to, &release.version, &verified, |v| {
+            format!("hoist promote {from} {to} --version {v}")
+        })
         .await?;
         self.check_promotion("promote", to, &release.version)
             .await?;

@@ -6,6 +6,8 @@ use std::collections::BTreeSet;
 
 use hoist_policy::{GitRef, ReleaseFacts, ReleaseSettings, Request};
 
+use crate::Release;
+
 use super::{Deployer, PipelineError};
 use crate::events::EventKind;
 
@@ -14,6 +16,16 @@ use crate::events::EventKind;
 pub struct Override {
     pub window: bool,
     pub reason: Option<String>,
+}
+
+/// The ref a release version stands for, for policy checks of releases named by hand.
+pub(crate) fn ref_for_version(version: &str) -> GitRef {
+    let tag = GitRef::tag(version);
+    if tag.version.is_some() {
+        tag
+    } else {
+        GitRef::branch(version)
+    }
 }
 
 impl Deployer {
@@ -72,7 +84,11 @@ impl Deployer {
         match settings.check_promotion(&facts, environment) {
             Ok(()) => Ok(()),
             Err(refusal) => {
-                let reason = refusal.message();
+                let reason = format!(
+                    "{}; {}",
+                    refusal.message(),
+                    self.promotion_hint(&settings, environment, version, &refusal.missing)?
+                );
                 self.note(EventKind::PromotionRefused {
                     version: Some(version.to_string()),
                     reason: reason.clone(),
@@ -81,6 +97,106 @@ impl Deployer {
                     .await
             }
         }
+    }
+
+    /// Refuses a release named by hand (`promote`, `rollback --to`, `deploy --version`)
+    /// that `environment`'s `deploy_from` rules do not take: no command ships what
+    /// `hoist release` would refuse. `candidates` are other releases (newest first) for
+    /// the hint, which names a command that would be allowed, built by `command`.
+    pub(crate) async fn check_rules(
+        &self,
+        action: &'static str,
+        environment: &str,
+        version: &str,
+        candidates: &[Release],
+        command: impl Fn(&str) -> String,
+    ) -> Result<(), PipelineError> {
+        let settings = self.release_settings()?;
+        let Err(not_taken) = settings
+            .rules
+            .admits(environment, &ref_for_version(version))
+        else {
+            return Ok(());
+        };
+        let hint = match candidates
+            .iter()
+            .find(|r| r.version != version && self.would_take(&settings, environment, &r.version))
+        {
+            Some(r) => format!("`{}` would be allowed", command(&r.version)),
+            None => {
+                format!("tag a version that {environment} takes and run `hoist release --ref TAG`")
+            }
+        };
+        let reason = format!("{not_taken}; {hint}");
+        self.note(EventKind::PolicyDecided {
+            action: action.to_string(),
+            version: version.to_string(),
+            allowed: false,
+            overridden: false,
+            decision: serde_json::json!({
+                "environment": environment,
+                "actor": self.actor,
+                "git_ref": version,
+                "allowed": false,
+                "reasons": [reason],
+            }),
+        });
+        self.refused(action, environment, version, vec![reason])
+            .await
+    }
+
+    /// Whether `environment` would take `version` from this actor now: by its rules and
+    /// its policy.
+    fn would_take(&self, settings: &ReleaseSettings, environment: &str, version: &str) -> bool {
+        let git_ref = ref_for_version(version);
+        settings.rules.admits(environment, &git_ref).is_ok()
+            && settings
+                .decide(
+                    environment,
+                    &Request {
+                        actor: self.actor.clone(),
+                        git_ref,
+                        now: jiff::Timestamp::now(),
+                        override_window: false,
+                        reason: None,
+                    },
+                )
+                .allowed
+    }
+
+    /// What to do about a release not yet verified where `environment` requires: a
+    /// command that would be allowed.
+    pub(crate) fn promotion_hint(
+        &self,
+        settings: &ReleaseSettings,
+        environment: &str,
+        version: &str,
+        missing: &[String],
+    ) -> Result<String, PipelineError> {
+        let [first] = missing else {
+            return Ok("deploy it to each of them first".to_string());
+        };
+        if self.would_take(settings, first, version) {
+            return Ok(format!(
+                "deploy it there first (`hoist deploy {first} --version {version}`), then \
+                 `hoist promote {first} {environment} --version {version}`"
+            ));
+        }
+        let verified = self.store.deployed_releases(self.app_name(), first)?;
+        if let Some(r) = verified
+            .iter()
+            .find(|r| self.would_take(settings, environment, &r.version))
+        {
+            return Ok(format!(
+                "{first} does not take {version}, so it cannot be verified there; \
+                 `hoist promote {first} {environment} --version {}` would ship {}, which is verified there",
+                r.version, r.version
+            ));
+        }
+        Ok(format!(
+            "{first} does not take {version}, so it cannot be verified there; let {first}'s \
+             deploy_from take it (README: \"Promotion\")"
+        ))
     }
 
     pub(crate) async fn refused<T>(
