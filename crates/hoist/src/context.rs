@@ -30,7 +30,9 @@ impl From<ConfigError> for Setup {
 }
 
 pub fn load_config(global: &Global) -> Result<Arc<Config>, Setup> {
-    Ok(Arc::new(hoist_config::load(&global.config)?))
+    let config = hoist_config::load(&global.config)?;
+    crate::redact::register_config(&config);
+    Ok(Arc::new(config))
 }
 
 /// What the global flags override in the wiring.

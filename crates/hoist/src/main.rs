@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod context;
 mod progress;
+mod redact;
 mod table;
 
 use std::process::ExitCode;
@@ -24,6 +25,7 @@ pub mod exit {
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    redact::register_environment();
     init_tracing(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -49,7 +51,8 @@ fn init_tracing(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Every line passes the scrubber: no level may print a secret.
+        .with_writer(|| redact::ScrubbedStderr)
         .with_target(false)
         .init();
 }

@@ -1,0 +1,145 @@
+//! No log line prints a secret, at any level. Libraries below hoist log what they send
+//! (the Docker client logs request bodies at debug level, env values included), so rather
+//! than trusting every one of them, the log writer itself replaces every known secret
+//! value with `*****` before a line reaches stderr.
+//!
+//! Known secrets are the values of every `env` table in `hoist.toml` (tenant env holds
+//! database passwords), the credentials notifiers read (their `*_env` variables and
+//! `*_file` files), and the process's own variables whose names say they hold a secret
+//! (`*_TOKEN`, `*_PASSWORD`, `*_KEY`, ...: registry and CI credentials).
+
+use std::io::Write;
+use std::sync::{OnceLock, RwLock};
+
+use hoist_config::Config;
+
+/// Values shorter than this are not treated as secrets: masking `1` or `on` everywhere
+/// would make logs unreadable and protect nothing.
+const MIN_SECRET_LEN: usize = 4;
+
+const MASK: &str = "*****";
+
+fn known() -> &'static RwLock<Vec<String>> {
+    static KNOWN: OnceLock<RwLock<Vec<String>>> = OnceLock::new();
+    KNOWN.get_or_init(|| RwLock::new(Vec::new()))
+}
+
+/// Adds `value` (and the forms it takes inside JSON and URLs) to what logs never show.
+pub fn register(value: &str) {
+    let value = value.trim();
+    if value.len() < MIN_SECRET_LEN {
+        return;
+    }
+    let mut forms = vec![value.to_string()];
+    if let Ok(json) = serde_json::to_string(value) {
+        // Inside a JSON body the value appears escaped, without its quotes.
+        forms.push(json[1..json.len() - 1].to_string());
+    }
+    let mut known = known().write().unwrap_or_else(|p| p.into_inner());
+    for form in forms {
+        if !known.contains(&form) {
+            known.push(form);
+        }
+    }
+    // Longest first, so a secret that contains another is masked whole.
+    known.sort_by_key(|s| std::cmp::Reverse(s.len()));
+}
+
+/// Registers the secrets the process environment holds under secret-looking names.
+pub fn register_environment() {
+    for (name, value) in std::env::vars() {
+        if looks_secret(&name) {
+            register(&value);
+        }
+    }
+}
+
+/// Registers every secret `config` brings: env values and notifier credentials.
+pub fn register_config(config: &Config) {
+    for env in config.environments.values() {
+        let env = env.get_ref();
+        env.env.values().for_each(|v| register(v));
+        for instance in env.instances.get_ref() {
+            instance.get_ref().env.values().for_each(|v| register(v));
+        }
+    }
+    for notifier in config.notifiers.values() {
+        let n = notifier.get_ref();
+        for var in [&n.api_key_env, &n.url_env, &n.secret_env]
+            .into_iter()
+            .flatten()
+        {
+            if let Ok(value) = std::env::var(var.get_ref()) {
+                register(&value);
+            }
+        }
+        for file in [&n.api_key_file, &n.url_file, &n.secret_file]
+            .into_iter()
+            .flatten()
+        {
+            if let Ok(value) = std::fs::read_to_string(config.root.join(file.get_ref())) {
+                register(&value);
+            }
+        }
+    }
+}
+
+fn looks_secret(name: &str) -> bool {
+    let name = name.to_ascii_uppercase();
+    ["TOKEN", "SECRET", "PASSWORD", "PASSWD", "API_KEY", "APIKEY", "PRIVATE_KEY", "CREDENTIAL", "AUTH"]
+        .iter()
+        .any(|word| name.contains(word))
+}
+
+/// `text` with every known secret replaced by `*****`.
+pub fn scrub(text: &str) -> String {
+    let known = known().read().unwrap_or_else(|p| p.into_inner());
+    let mut out = text.to_string();
+    for secret in known.iter() {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), MASK);
+        }
+    }
+    out
+}
+
+/// The log writer: stderr, scrubbed. The fmt layer writes each formatted event in one
+/// call, so a secret is never split across two writes.
+pub struct ScrubbedStderr;
+
+impl Write for ScrubbedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        std::io::stderr().write_all(scrub(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_secrets_are_masked_in_every_form() {
+        register("s3cr3t-VALUE-123");
+        register("pa\"ss\\word-42");
+        register("on");
+        let line = r#"POST /containers/create {"Env":["DB_PASSWORD=s3cr3t-VALUE-123","X=pa\"ss\\word-42","FLAG=on"]}"#;
+        assert_eq!(
+            scrub(line),
+            r#"POST /containers/create {"Env":["DB_PASSWORD=*****","X=*****","FLAG=on"]}"#
+        );
+    }
+
+    #[test]
+    fn secret_names_are_recognised() {
+        assert!(looks_secret("ZULIP_API_KEY"));
+        assert!(looks_secret("registry_password"));
+        assert!(looks_secret("GITHUB_TOKEN"));
+        assert!(!looks_secret("HOME"));
+        assert!(!looks_secret("PATH"));
+    }
+}
