@@ -78,7 +78,8 @@ pub(crate) fn validate(
     let mut ports: BTreeMap<(String, u16), String> = BTreeMap::new();
     let mut names: BTreeMap<(String, &str, String), String> = BTreeMap::new();
     let mut runtimes = BTreeMap::new();
-    let doc = Document::parse(text);
+    // Parsed again only if an error needs to know which keys an instance wrote.
+    let doc = std::cell::LazyCell::new(|| Document::parse(text));
     for (env_name, env) in &config.environments {
         let env_key = format!("environments.{env_name}");
         if !is_name(env_name) {
@@ -206,8 +207,9 @@ pub(crate) fn validate(
                     "give every instance on one Docker engine its own host port (containers and swarm services alike)",
                 ));
             }
-            // The key as written: `name`, or its former spelling `container`.
-            let (name_field, name_span) = match (written("name"), written("container")) {
+            // The key as written (`name`, or its former spelling `container`) and its
+            // value's place, for errors.
+            let name_place = || match (written("name"), written("container")) {
                 (Some(span), _) => ("name", Some(span)),
                 (None, Some(span)) => ("container", Some(span)),
                 (None, None) => ("name", None),
@@ -226,7 +228,8 @@ pub(crate) fn validate(
                 ),
             };
             if problem {
-                let help = if name_span.is_some() {
+                let (field, span) = name_place();
+                let help = if span.is_some() {
                     rule.to_string()
                 } else {
                     format!(
@@ -234,16 +237,17 @@ pub(crate) fn validate(
                     )
                 };
                 return Err(fail(
-                    name_span.unwrap_or_else(|| instance.span()),
-                    format!("{key}.{name_field}"),
+                    span.unwrap_or_else(|| instance.span()),
+                    format!("{key}.{field}"),
                     format!("`{name}` is not a valid {what} name"),
                     &help,
                 ));
             }
             if let Some(other) = names.insert((engine.clone(), what, name.clone()), key.clone()) {
+                let (field, span) = name_place();
                 return Err(fail(
-                    name_span.unwrap_or_else(|| instance.span()),
-                    format!("{key}.{name_field}"),
+                    span.unwrap_or_else(|| instance.span()),
+                    format!("{key}.{field}"),
                     format!("{what} name `{name}` on {engine} is already used by {other}"),
                     &format!("give every instance on one Docker engine its own {what} name"),
                 ));
