@@ -22,8 +22,8 @@
 //!
 //! Like `[notifiers.NAME]`, one flat table serves every kind rather than a serde-tagged
 //! enum: a tagged enum buffers its content, which loses the spans and key paths that
-//! `file:line:col` errors need. Serde reads [`RawRuntime`] (every kind's keys, unknown keys
-//! rejected); [`resolve`] checks that the keys fit the kind and that the values work
+//! `file:line:col` errors need. Serde reads `RawRuntime` (every kind's keys, unknown keys
+//! rejected); `resolve` checks that the keys fit the kind and that the values work
 //! together, and returns the typed, span-free [`RuntimeConfig`] that consumers use. It runs
 //! once, while the file is validated, and the result is stored in
 //! [`crate::Environment::runtime`], so no consumer checks these settings again.
