@@ -3,9 +3,10 @@
 //!
 //! Parsing happens in two passes. Serde (with `deny_unknown_fields` everywhere) rejects
 //! unknown keys and wrong types, and `serde_path_to_error` tells which key. Then
-//! [`validate`] checks what types cannot: unique tenants and ports, relative globs, sane
-//! durations. Fields that those checks can reject are kept `Spanned`, so their errors can
-//! point at the offending text too.
+//! [`validate`] checks what types cannot: unique tenants, ports and names, relative globs,
+//! sane durations, runtime settings that work together. Fields that those checks can reject
+//! are kept `Spanned`, so their errors can point at the offending text too; the runtime
+//! table is resolved into span-free [`RuntimeConfig`] values on the way.
 
 // `ConfigError::Invalid` carries the source text for miette; it is built once per run,
 // so its size on the error path does not matter.
@@ -15,11 +16,17 @@ mod error;
 mod load;
 pub mod notify;
 pub mod release;
+pub mod runtime;
 mod scan;
 mod schema;
+mod span;
 pub mod starter;
 mod validate;
 
 pub use error::ConfigError;
 pub use load::{load, parse};
+pub use runtime::{
+    DockerConfig, FailureAction, PublishMode, RuntimeConfig, RuntimeKind, SwarmConfig,
+    UpdateConfig, UpdateOrder,
+};
 pub use schema::*;

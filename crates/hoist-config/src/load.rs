@@ -31,7 +31,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         from_toml(path, text, &key, e.inner())
     })?;
     config.path = path.to_path_buf();
-    validate::validate(&config, path, text)?;
+    let runtimes = validate::validate(&config, path, text)?;
+    for (name, runtime) in runtimes {
+        if let Some(env) = config.environments.get_mut(&name) {
+            env.get_mut().runtime = runtime;
+        }
+    }
     Ok(config)
 }
 
@@ -55,6 +60,16 @@ fn help_for(message: &str) -> Option<String> {
         Some("add the key; see the hoist.toml reference in README.md".into())
     } else if message.starts_with("invalid type") {
         Some("change the value to the expected type".into())
+    } else if message == "duplicate field `name`" {
+        Some("write the key once; an instance's `container` is the former spelling of `name`, so keep one of the two".into())
+    } else if message.starts_with("duplicate field") {
+        Some("write the key once".into())
+    } else if message.starts_with("unknown variant") {
+        Some("write one of the values listed above".into())
+    } else if message.starts_with("invalid value") {
+        Some("change the value to what the message expects".into())
+    } else if message.contains("is not a duration") {
+        Some("write a number and a unit (ms, s, m, h), e.g. \"90s\"".into())
     } else {
         None
     }

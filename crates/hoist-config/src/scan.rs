@@ -3,36 +3,12 @@
 //! is reported at load time, naming the rules file and line, rather than at the first
 //! deploy.
 
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use hoist_scan::{RuleSource, ScanConfig, ScanSettings, Scanner};
 
 use crate::ConfigError;
-
-/// One step of a path into the TOML document.
-#[derive(Clone, Copy)]
-enum Seg<'a> {
-    Key(&'a str),
-    Index(usize),
-}
-
-/// The span of the value at `path` in `text`, if it is there.
-fn value_span(text: &str, path: &[Seg<'_>]) -> Option<Range<usize>> {
-    let doc = toml::de::DeTable::parse(text).ok()?;
-    let root = toml::de::DeValue::Table(doc.into_inner());
-    let mut current = &root;
-    let mut span = None;
-    for seg in path {
-        let value = match seg {
-            Seg::Key(k) => current.get(*k)?,
-            Seg::Index(i) => current.get(*i)?,
-        };
-        span = Some(value.span());
-        current = value.get_ref();
-    }
-    span
-}
+use crate::span::{Seg, value_span};
 
 /// The directory relative `[scan]` paths are resolved against: the config's.
 fn base_dir(path: &Path) -> PathBuf {

@@ -153,6 +153,14 @@ pub struct Environment {
     /// What a secret found by the scan before the build does to a deploy here.
     #[serde(default)]
     pub secret_scan: SecretScan,
+    /// `[environments.NAME.runtime]`: what runs the instances. Without the table, Docker
+    /// containers on each instance's `host`. Checked and resolved when the file is parsed.
+    #[serde(skip)]
+    pub runtime: crate::runtime::RuntimeConfig,
+    /// The runtime table as written, with spans; `crate::runtime::resolve` turns it into
+    /// `runtime` during validation.
+    #[serde(default, rename = "runtime")]
+    pub(crate) runtime_table: Option<Spanned<crate::runtime::RawRuntime>>,
 }
 
 /// `environments.NAME.secret_scan`: how the secret scan gates a deploy.
@@ -208,12 +216,15 @@ fn default_health_timeout() -> Duration {
 #[serde(deny_unknown_fields)]
 pub struct Instance {
     pub tenant: Spanned<String>,
-    /// Docker engine address: `unix:///path/to/docker.sock` or `tcp://host:2375`.
+    /// Docker engine address: `unix:///path/to/docker.sock` or `tcp://host:2375`. Only
+    /// kind "docker" reads it (a swarm's engine is the runtime's `host`).
     #[serde(default = "default_docker_host")]
     pub host: String,
-    /// Container name; default `<app>-<environment>-<tenant>`.
-    #[serde(default)]
-    pub container: Option<String>,
+    /// The workload's name on its runtime: the container for kind "docker", the service
+    /// for kind "swarm". Default `<app>-<environment>-<tenant>`; read it through
+    /// [`Instance::workload_name`]. `container`, the key's former name, is still accepted.
+    #[serde(default, alias = "container")]
+    pub name: Option<String>,
     /// Host port the app is published on.
     pub port: Spanned<u16>,
     /// Environment variables for this tenant (override the environment's).
@@ -232,7 +243,7 @@ fn default_docker_host() -> String {
     LOCAL_DOCKER_HOST.to_string()
 }
 
-mod duration {
+pub(crate) mod duration {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, de::Error};
@@ -270,10 +281,16 @@ impl Config {
 }
 
 impl Instance {
-    /// The container name, defaulted from app, environment and tenant.
-    pub fn container_name(&self, app: &str, environment: &str) -> String {
-        self.container
+    /// The workload's name (container or service), defaulted from app, environment and
+    /// tenant: `<app>-<environment>-<tenant>`.
+    pub fn workload_name(&self, app: &str, environment: &str) -> String {
+        self.name
             .clone()
             .unwrap_or_else(|| format!("{app}-{environment}-{}", self.tenant.get_ref()))
+    }
+
+    /// The container name of a Docker instance: [`Instance::workload_name`].
+    pub fn container_name(&self, app: &str, environment: &str) -> String {
+        self.workload_name(app, environment)
     }
 }

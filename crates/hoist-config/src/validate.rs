@@ -5,9 +5,17 @@ use std::path::Path;
 
 use toml::Spanned;
 
+use crate::runtime::{self, RuntimeConfig};
+use crate::span::{Document, Seg};
 use crate::{Config, ConfigError};
 
-pub(crate) fn validate(config: &Config, path: &Path, text: &str) -> Result<(), ConfigError> {
+/// Checks `config` and returns each environment's resolved runtime, for
+/// [`crate::Environment::runtime`].
+pub(crate) fn validate(
+    config: &Config,
+    path: &Path,
+    text: &str,
+) -> Result<BTreeMap<String, RuntimeConfig>, ConfigError> {
     let fail = |span: std::ops::Range<usize>, key: String, message: String, help: &str| {
         ConfigError::invalid(path, text, span, key, message, Some(help.to_string()))
     };
@@ -63,10 +71,15 @@ pub(crate) fn validate(config: &Config, path: &Path, text: &str) -> Result<(), C
         }
     }
 
-    // (docker host, published port) and (docker host, container name) must be unique across
-    // every environment: two instances cannot share either on one engine.
+    // (engine, published port) and (engine, container or service name) must be unique
+    // across every environment: two instances cannot share either on one engine. The
+    // engine is the instance's `host` for containers and the runtime's `host` for swarm
+    // services; containers and services share the engine's ports, not their names.
     let mut ports: BTreeMap<(String, u16), String> = BTreeMap::new();
-    let mut containers: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut names: BTreeMap<(String, &str, String), String> = BTreeMap::new();
+    let mut runtimes = BTreeMap::new();
+    // Parsed again only if an error needs to know which keys an instance wrote.
+    let doc = std::cell::LazyCell::new(|| Document::parse(text));
     for (env_name, env) in &config.environments {
         let env_key = format!("environments.{env_name}");
         if !is_name(env_name) {
@@ -87,6 +100,13 @@ pub(crate) fn validate(config: &Config, path: &Path, text: &str) -> Result<(), C
                 "set it to 1 or more (1 switches instances one by one)",
             ));
         }
+        let runtime = runtime::resolve(
+            env_ref.runtime_table.as_ref(),
+            &env_key,
+            env.span(),
+            path,
+            text,
+        )?;
         let instances = &env_ref.instances;
         if instances.get_ref().is_empty() {
             return Err(fail(
@@ -117,14 +137,41 @@ pub(crate) fn validate(config: &Config, path: &Path, text: &str) -> Result<(), C
                     "give each instance of an environment its own tenant name",
                 ));
             }
-            if !inst.host.starts_with("unix://") && !inst.host.starts_with("tcp://") {
-                return Err(fail(
-                    instance.span(),
-                    format!("{key}.host"),
-                    format!("`{}` is not a Docker engine address", inst.host),
-                    "write `unix:///var/run/docker.sock` or `tcp://HOST:PORT`",
-                ));
-            }
+            let written = |field: &str| {
+                doc.span(&[
+                    Seg::Key("environments"),
+                    Seg::Key(env_name),
+                    Seg::Key("instances"),
+                    Seg::Index(i),
+                    Seg::Key(field),
+                ])
+            };
+            let engine = match &runtime {
+                RuntimeConfig::Docker(_) => {
+                    if let Some(problem) = runtime::engine_address_problem(&inst.host) {
+                        return Err(fail(
+                            instance.span(),
+                            format!("{key}.host"),
+                            problem,
+                            "write `unix:///var/run/docker.sock` or `tcp://HOST:PORT`",
+                        ));
+                    }
+                    &inst.host
+                }
+                RuntimeConfig::Swarm(swarm) => {
+                    if let Some(span) = written("host") {
+                        return Err(fail(
+                            span,
+                            format!("{key}.host"),
+                            format!(
+                                "`host` does not apply to an instance of {env_name}: its service runs on the swarm of the runtime's `host`"
+                            ),
+                            "remove the key; set the swarm manager's engine as `host` in [environments.NAME.runtime]",
+                        ));
+                    }
+                    &swarm.host
+                }
+            };
             for (field, value) in [
                 ("health_path", inst.health_path.as_deref()),
                 ("version_path", inst.version_path.as_deref()),
@@ -149,30 +196,64 @@ pub(crate) fn validate(config: &Config, path: &Path, text: &str) -> Result<(), C
                     "choose a host port between 1 and 65535",
                 ));
             }
-            if let Some(other) = ports.insert((inst.host.clone(), *port.get_ref()), key.clone()) {
+            if let Some(other) = ports.insert((engine.clone(), *port.get_ref()), key.clone()) {
                 return Err(fail(
                     port.span(),
                     format!("{key}.port"),
                     format!(
-                        "port {} on {} is already used by {other}",
+                        "port {} on {engine} is already used by {other}",
                         port.get_ref(),
-                        inst.host
                     ),
-                    "give every instance on one Docker engine its own host port",
+                    "give every instance on one Docker engine its own host port (containers and swarm services alike)",
                 ));
             }
-            let container = inst.container_name(config.app.name.get_ref(), env_name);
-            if let Some(other) =
-                containers.insert((inst.host.clone(), container.clone()), key.clone())
-            {
+            // The key as written (`name`, or its former spelling `container`) and its
+            // value's place, for errors.
+            let name_place = || match (written("name"), written("container")) {
+                (Some(span), _) => ("name", Some(span)),
+                (None, Some(span)) => ("container", Some(span)),
+                (None, None) => ("name", None),
+            };
+            let name = inst.workload_name(config.app.name.get_ref(), env_name);
+            let (what, problem, rule) = match &runtime {
+                RuntimeConfig::Docker(_) => (
+                    "container",
+                    !is_container_name(&name),
+                    "use letters, digits, `_`, `.` and `-`, starting with a letter or digit, at least 2 characters",
+                ),
+                RuntimeConfig::Swarm(_) => (
+                    "service",
+                    !is_service_name(&name),
+                    "use letters, digits, `-` and `_`, starting and ending with a letter or digit, at most 63 characters",
+                ),
+            };
+            if problem {
+                let (field, span) = name_place();
+                let help = if span.is_some() {
+                    rule.to_string()
+                } else {
+                    format!(
+                        "{rule}; the name defaults to `<app>-<environment>-<tenant>`: set `name` to choose another"
+                    )
+                };
                 return Err(fail(
-                    instance.span(),
-                    format!("{key}.container"),
-                    format!("container name `{container}` is already used by {other}"),
-                    "give every instance on one Docker engine its own container name",
+                    span.unwrap_or_else(|| instance.span()),
+                    format!("{key}.{field}"),
+                    format!("`{name}` is not a valid {what} name"),
+                    &help,
+                ));
+            }
+            if let Some(other) = names.insert((engine.clone(), what, name.clone()), key.clone()) {
+                let (field, span) = name_place();
+                return Err(fail(
+                    span.unwrap_or_else(|| instance.span()),
+                    format!("{key}.{field}"),
+                    format!("{what} name `{name}` on {engine} is already used by {other}"),
+                    &format!("give every instance on one Docker engine its own {what} name"),
                 ));
             }
         }
+        runtimes.insert(env_name.clone(), runtime);
     }
     for (field, value) in [
         ("app.health_path", Some(config.app.health_path.as_str())),
@@ -200,7 +281,7 @@ pub(crate) fn validate(config: &Config, path: &Path, text: &str) -> Result<(), C
             .iter()
             .map(|(name, env)| (name.as_str(), env.get_ref().notify.as_slice())),
     )?;
-    Ok(())
+    Ok(runtimes)
 }
 
 /// Defaulted values have an empty span; point at the enclosing table instead.
@@ -214,6 +295,26 @@ fn is_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// Names Docker accepts for containers (`[a-zA-Z0-9][a-zA-Z0-9_.-]+`).
+fn is_container_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && name.len() >= 2
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+/// Names Swarm accepts for services: a DNS label that may hold `_`
+/// (`[a-zA-Z0-9](?:[-_]*[a-zA-Z0-9]+)*`, at most 63 characters).
+fn is_service_name(name: &str) -> bool {
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    name.len() <= 63
+        && edge(name.chars().next())
+        && edge(name.chars().last())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// Why `image` is not a repository reference (Docker's grammar, simplified), if it is not.
