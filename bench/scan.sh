@@ -30,7 +30,7 @@ if [ ! -x /usr/bin/time ]; then
 fi
 
 cargo build --release -q -p hoist-scan --example scan
-BIN=target/release/examples/scan
+BIN="${CARGO_TARGET_DIR:-target}/release/examples/scan"
 "$BIN" --print-keywords >"$OUT/keywords.txt"
 
 # Elapsed seconds and max RSS (KiB) from /usr/bin/time -v output.

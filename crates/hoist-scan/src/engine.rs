@@ -147,6 +147,10 @@ impl Scanner {
         merged
             .rules
             .retain(|r| !config.disabled_rules.contains(&r.id));
+        // Generic rules go last, whatever file they came from, so that a
+        // value a specific rule recognises is reported (or dismissed) by
+        // that rule alone. The sort is stable: other rules keep file order.
+        merged.rules.sort_by_key(|r| is_generic(&r.id));
         if !config.allow_paths.is_empty() {
             merged.allowlists.push(AllowlistDef {
                 origin: Origin {
@@ -297,10 +301,12 @@ impl Scanner {
             }
         }
         let mut kept: Vec<(usize, usize)> = Vec::new();
+        let mut claimed: Vec<(usize, usize)> = Vec::new();
         for (i, rule) in self.rules.iter().enumerate() {
             if !triggered[i] {
                 continue;
             }
+            let generic = is_generic(&rule.id);
             if rule.path.as_ref().is_some_and(|p| !p.is_match(path)) {
                 continue;
             }
@@ -323,7 +329,15 @@ impl Scanner {
                     continue;
                 }
                 let bytes = &content[start..end];
+                // A specific rule that recognises the value's format but
+                // dismisses it (too regular, or a documented public or test
+                // value in its own allowlist) still claims the span, so a
+                // generic rule does not report it instead.
+                let claim = !generic && dedupe;
                 if rule.entropy.is_some_and(|t| shannon_entropy(bytes) <= t) {
+                    if claim {
+                        claimed.push((start, end));
+                    }
                     continue;
                 }
                 let ctx_start = memrchr(b'\n', &content[..whole.start()]).map_or(0, |p| p + 1);
@@ -341,6 +355,9 @@ impl Scanner {
                     commit,
                 };
                 if rule.allowlists.iter().any(|a| a.allows(&cand)) {
+                    if claim {
+                        claimed.push((start, end));
+                    }
                     continue;
                 }
                 if self
@@ -351,7 +368,9 @@ impl Scanner {
                     continue;
                 }
                 let span = (start, end);
-                if dedupe && kept.iter().any(|&(s, e)| span.0 < e && s < span.1) {
+                let overlaps =
+                    |v: &[(usize, usize)]| v.iter().any(|&(s, e)| span.0 < e && s < span.1);
+                if dedupe && (overlaps(&kept) || (generic && overlaps(&claimed))) {
                     continue;
                 }
                 kept.push(span);
@@ -425,6 +444,12 @@ impl Scanner {
         }
         failures
     }
+}
+
+/// Whether a rule id names a generic (name = value) rule, which runs after
+/// every specific rule and yields to them.
+fn is_generic(id: &str) -> bool {
+    id.starts_with("generic-")
 }
 
 /// Shrink `start..end` past ASCII whitespace on both sides.

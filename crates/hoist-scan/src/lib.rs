@@ -38,6 +38,7 @@
 
 mod baseline;
 mod compile;
+pub mod corpus;
 mod engine;
 mod error;
 mod finding;
