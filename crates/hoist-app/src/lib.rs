@@ -1,4 +1,4 @@
-//! hoist's one wiring: a loaded [`Config`] plus what the command line overrides become a
+//! hoist's one wiring: loaded [`Settings`] plus what the command line overrides become a
 //! ready [`Deployer`], with each environment's runtime chosen from its
 //! `[environments.NAME.runtime]` table. The CLI, the benchmark and the tests use it, so
 //! every caller runs the same pipeline with the same components.
@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use hoist_build::DockerBuilder;
-use hoist_config::{Config, LOCAL_DOCKER_HOST};
+use hoist_config::{LOCAL_DOCKER_HOST, RuntimeConfig, Settings};
 use hoist_core::pipeline::{Deployer, Runtimes, resolve_actor};
 use hoist_core::{EventSink, Notifier, Runtime, Store};
 use hoist_probe::HttpProber;
@@ -52,7 +52,7 @@ pub enum WiringError {
 
 /// The full set of real components for `config`.
 pub async fn deployer(
-    config: Arc<Config>,
+    config: Arc<Settings>,
     overrides: &Overrides,
     events: EventSink,
 ) -> Result<Deployer, WiringError> {
@@ -83,14 +83,14 @@ pub async fn deployer(
 }
 
 /// The state database the config (or `--state`) names.
-pub fn open_store(config: &Config, overrides: &Overrides) -> Result<Arc<dyn Store>, WiringError> {
+pub fn open_store(config: &Settings, overrides: &Overrides) -> Result<Arc<dyn Store>, WiringError> {
     let store = if overrides.in_memory_state {
         SqliteStore::in_memory()
     } else {
         let path = overrides
             .state
             .clone()
-            .unwrap_or_else(|| config.state_path());
+            .unwrap_or_else(|| config.state_path.clone());
         SqliteStore::open(&path)
     };
     store
@@ -99,33 +99,38 @@ pub fn open_store(config: &Config, overrides: &Overrides) -> Result<Arc<dyn Stor
 }
 
 /// Each environment's runtime, from its `runtime` table.
-fn runtimes(config: &Config) -> Runtimes {
+fn runtimes(config: &Settings) -> Runtimes {
+    // One Docker runtime serves every docker environment (it keeps one connection per
+    // engine).
     let docker: Arc<dyn Runtime> = Arc::new(DockerRuntime::new());
     let mut runtimes = Runtimes::default();
-    for name in config.environments.keys() {
-        runtimes.insert(name.clone(), runtime_for(&docker));
+    for (name, env) in &config.environments {
+        runtimes.insert(name.clone(), runtime_for(&env.runtime, &docker));
     }
     runtimes
 }
 
 /// The one place that knows which crate runs which kind.
-fn runtime_for(docker: &Arc<dyn Runtime>) -> Arc<dyn Runtime> {
-    docker.clone()
+fn runtime_for(runtime: &RuntimeConfig, docker: &Arc<dyn Runtime>) -> Arc<dyn Runtime> {
+    match runtime {
+        RuntimeConfig::Docker(_) => docker.clone(),
+        RuntimeConfig::Swarm(_) => docker.clone(),
+    }
 }
 
 /// Images are built into the build engine's image store and run from there; an instance
 /// on another engine would need a registry in between, which hoist does not drive yet.
-fn check_single_engine(config: &Config, build_host: &str) -> Result<(), WiringError> {
+fn check_single_engine(config: &Settings, build_host: &str) -> Result<(), WiringError> {
     for (env_name, env) in &config.environments {
-        for instance in env.get_ref().instances.get_ref() {
-            let host = &instance.get_ref().host;
+        for instance in &env.instances {
+            let host = &instance.host;
             if !same_engine(host, build_host) {
                 return Err(WiringError::Config(format!(
                     "{}: environments.{env_name} instance `{}` runs on {host}, but images are built on {build_host}; \
                      hoist does not yet push images through a registry, so build on that engine (--build-host {host}) \
                      or run the instance on {build_host}",
                     config.path.display(),
-                    instance.get_ref().tenant.get_ref()
+                    instance.tenant
                 )));
             }
         }

@@ -15,10 +15,11 @@
 mod error;
 mod load;
 pub mod notify;
-pub mod release;
+pub(crate) mod release;
 pub mod runtime;
 mod scan;
 mod schema;
+mod settings;
 mod span;
 pub mod starter;
 mod validate;
@@ -29,4 +30,9 @@ pub use runtime::{
     DockerConfig, FailureAction, PublishMode, RuntimeConfig, RuntimeKind, SwarmConfig,
     UpdateConfig, UpdateOrder,
 };
-pub use schema::*;
+// The raw, spanned schema stays inside this crate: consumers get [`Settings`].
+pub(crate) use schema::Config;
+pub use schema::{LOCAL_DOCKER_HOST, SecretScan, default_platform};
+pub use settings::{
+    AppSettings, BuildSettings, EnvironmentSettings, InstanceSettings, RolloutSettings, Settings,
+};

@@ -1,25 +1,34 @@
 use std::path::{Path, PathBuf};
 
-use crate::{Config, ConfigError, validate};
+use crate::{Config, ConfigError, Settings, validate};
 
 /// Reads, parses and validates the config at `path`.
-pub fn load(path: &Path) -> Result<Config, ConfigError> {
+pub fn load(path: &Path) -> Result<Settings, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    let mut config = parse(path, &text)?;
+    parse(path, &text)
+}
+
+/// Parses and validates config text; `path` is used for messages, and its directory to
+/// find the files the config names (`[scan]` rules files, which must exist and compile)
+/// and to resolve relative paths.
+pub fn parse(path: &Path, text: &str) -> Result<Settings, ConfigError> {
+    let mut config = parse_config(path, text)?;
     let root = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     config.root = std::path::absolute(&root).unwrap_or(root);
-    Ok(config)
+    // Validation built these once already; a validated config always converts.
+    let release = crate::release::release_settings(&config)
+        .map_err(|e| ConfigError::invalid(path, text, 0..0, e.key, e.message, None))?;
+    Ok(Settings::from_config(config, release))
 }
 
-/// Parses and validates config text; `path` is used for messages, and its directory to
-/// find the files the config names (`[scan]` rules files, which must exist and compile).
-pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+/// The raw, spanned config: parsed and validated.
+pub(crate) fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let deserializer =
         toml::de::Deserializer::parse(text).map_err(|e| from_toml(path, text, "", &e))?;
     let mut config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {

@@ -667,7 +667,7 @@ fn build_window(w: &Spanned<Window>, key: &str) -> Result<policy::Window, Proble
 mod tests {
     use std::path::Path;
 
-    use crate::{ConfigError, parse};
+    use crate::ConfigError;
 
     const BASE: &str = r#"
 [app]
@@ -688,7 +688,7 @@ dependencies = ["requirements.txt"]
 
     #[allow(clippy::result_large_err)]
     fn load(text: &str) -> Result<crate::Config, ConfigError> {
-        parse(Path::new("hoist.toml"), text)
+        crate::load::parse_config(Path::new("hoist.toml"), text)
     }
 
     /// The error for `text`, as `line:col: key: message`, and its help.

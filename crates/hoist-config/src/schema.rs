@@ -259,11 +259,6 @@ pub(crate) mod duration {
 }
 
 impl Config {
-    /// The environment called `name`, if the file defines it.
-    pub fn environment(&self, name: &str) -> Option<&Environment> {
-        self.environments.get(name).map(|e| e.get_ref())
-    }
-
     /// Where the state database lives, resolved against the config's directory.
     pub fn state_path(&self) -> PathBuf {
         let rel = self
@@ -287,10 +282,5 @@ impl Instance {
         self.name
             .clone()
             .unwrap_or_else(|| format!("{app}-{environment}-{}", self.tenant.get_ref()))
-    }
-
-    /// The container name of a Docker instance: [`Instance::workload_name`].
-    pub fn container_name(&self, app: &str, environment: &str) -> String {
-        self.workload_name(app, environment)
     }
 }

@@ -123,17 +123,9 @@ mod tests {
         let text = render("shop", &["composer.lock".to_string()]);
         let config = crate::parse(Path::new("hoist.toml"), &text).unwrap();
         assert_eq!(
-            config.build.dependencies.get_ref(),
+            &config.build.dependencies,
             &vec!["composer.lock".to_string()]
         );
-        assert_eq!(
-            config
-                .environment("staging")
-                .unwrap()
-                .instances
-                .get_ref()
-                .len(),
-            2
-        );
+        assert_eq!(config.environment("staging").unwrap().instances.len(), 2);
     }
 }

@@ -36,21 +36,19 @@ fn error(text: &str) -> (usize, usize, String, String, Option<String>) {
 #[test]
 fn valid_config_gets_defaults() {
     let config = parse(Path::new("hoist.toml"), VALID).unwrap();
-    assert_eq!(config.app.health_path, "/healthz");
-    assert_eq!(config.build.dockerfile, Path::new("Dockerfile"));
-    assert_eq!(config.build.base_dockerfile, Path::new("Dockerfile.base"));
+    let root = std::path::absolute(".").unwrap();
+    assert_eq!(config.build.dockerfile, root.join("Dockerfile"));
+    assert_eq!(config.build.base_dockerfile, root.join("Dockerfile.base"));
     let staging = config.environment("staging").unwrap();
-    assert_eq!(*staging.rollout.concurrency.get_ref(), 2);
+    assert_eq!(staging.rollout.concurrency.get(), 2);
     assert_eq!(
         staging.rollout.health_timeout,
         std::time::Duration::from_secs(60)
     );
-    let acme = staging.instances.get_ref()[0].get_ref();
+    let acme = &staging.instances[0];
     assert_eq!(acme.host, "unix:///var/run/docker.sock");
-    assert_eq!(
-        acme.container_name("clinic", "staging"),
-        "clinic-staging-acme"
-    );
+    assert_eq!(acme.health_path, "/healthz");
+    assert_eq!(acme.name, "clinic-staging-acme");
 }
 
 #[test]

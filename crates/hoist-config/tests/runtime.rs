@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use hoist_config::{
-    Config, ConfigError, DockerConfig, FailureAction, PublishMode, RuntimeConfig, RuntimeKind,
+    ConfigError, DockerConfig, FailureAction, PublishMode, RuntimeConfig, RuntimeKind, Settings,
     SwarmConfig, UpdateConfig, UpdateOrder, parse,
 };
 
@@ -33,15 +33,15 @@ fn production(runtime: &str, instance: &str) -> String {
     )
 }
 
-fn ok(text: &str) -> Config {
+fn ok(text: &str) -> Settings {
     parse(Path::new("hoist.toml"), text).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
-fn runtime(config: &Config, env: &str) -> RuntimeConfig {
+fn runtime(config: &Settings, env: &str) -> RuntimeConfig {
     config.environment(env).unwrap().runtime.clone()
 }
 
-fn swarm(config: &Config, env: &str) -> SwarmConfig {
+fn swarm(config: &Settings, env: &str) -> SwarmConfig {
     match runtime(config, env) {
         RuntimeConfig::Swarm(s) => s,
         other => panic!("expected a swarm runtime, got {other:?}"),
@@ -105,16 +105,9 @@ fn no_runtime_table_means_docker_on_the_instance_host() {
     let staging = config.environment("staging").unwrap();
     assert_eq!(staging.runtime, RuntimeConfig::Docker(DockerConfig {}));
     assert_eq!(staging.runtime.kind(), RuntimeKind::Docker);
-    let acme = staging.instances.get_ref()[0].get_ref();
-    assert_eq!(acme.name, None);
-    assert_eq!(
-        acme.workload_name("clinic", "staging"),
-        "clinic-staging-acme"
-    );
-    assert_eq!(
-        acme.container_name("clinic", "staging"),
-        "clinic-staging-acme"
-    );
+    let acme = &staging.instances[0];
+    assert_eq!(acme.host, "unix:///var/run/docker.sock");
+    assert_eq!(acme.name, "clinic-staging-acme");
 }
 
 #[test]
@@ -211,16 +204,10 @@ fn name_sets_the_workload_name_and_container_still_works() {
         "{BASE}name = \"acme-web\"\n\n[environments.production]\n[[environments.production.instances]]\ntenant = \"acme\"\nport = 8201\ncontainer = \"legacy-acme\"\n"
     );
     let config = ok(&text);
-    let staging = config.environment("staging").unwrap().instances.get_ref()[0].get_ref();
-    assert_eq!(staging.name.as_deref(), Some("acme-web"));
-    assert_eq!(staging.container_name("clinic", "staging"), "acme-web");
-    let prod = config
-        .environment("production")
-        .unwrap()
-        .instances
-        .get_ref()[0]
-        .get_ref();
-    assert_eq!(prod.workload_name("clinic", "production"), "legacy-acme");
+    let staging = &config.environment("staging").unwrap().instances[0];
+    assert_eq!(staging.name, "acme-web");
+    let prod = &config.environment("production").unwrap().instances[0];
+    assert_eq!(prod.name, "legacy-acme");
 }
 
 #[test]

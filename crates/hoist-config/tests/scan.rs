@@ -29,7 +29,7 @@ struct Failure {
     display: String,
 }
 
-fn failure(result: Result<hoist_config::Config, ConfigError>) -> Failure {
+fn failure(result: Result<hoist_config::Settings, ConfigError>) -> Failure {
     let err = result.expect_err("config should be rejected");
     let display = err.to_string();
     match err {

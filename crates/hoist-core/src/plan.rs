@@ -66,7 +66,7 @@ impl Deployer {
             });
         }
         Ok(Plan {
-            app: self.config.app.name.get_ref().clone(),
+            app: self.config.app.name.clone(),
             environment: environment.to_string(),
             version: build.source.version.clone(),
             commit: build.source.commit.clone(),

@@ -11,7 +11,7 @@
 //! print, and are scrubbed out of every failure reason.
 //!
 //! ```no_run
-//! # async fn example(config: &hoist_config::Config) -> Result<(), hoist_notify::NotifyError> {
+//! # async fn example(config: &hoist_config::Settings) -> Result<(), hoist_notify::NotifyError> {
 //! # let (notifiers, routes) = (Default::default(), Vec::new());
 //! use hoist_notify::{EventKind, Notice, Notifiers};
 //!

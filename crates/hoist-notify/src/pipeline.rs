@@ -21,19 +21,19 @@ impl AppNotifiers {
     /// templates. An environment whose notifiers cannot be used is not an error here but
     /// when it is deployed ([`hoist_core::Notifier::ready`]): a staging deploy must not
     /// need production's credentials, which CI rightly hands only to production's jobs.
-    pub fn from_config(config: &hoist_config::Config) -> AppNotifiers {
+    pub fn from_config(config: &hoist_config::Settings) -> AppNotifiers {
         let by_environment = config
             .environments
             .iter()
-            .filter(|(_, env)| !env.get_ref().notify.is_empty())
+            .filter(|(_, env)| !env.notify.is_empty())
             .map(|(name, env)| {
                 let notifiers =
-                    Notifiers::from_config(&config.notifiers, &env.get_ref().notify, &config.root);
+                    Notifiers::from_config(&config.notifiers, &env.notify, &config.root);
                 (name.clone(), notifiers)
             })
             .collect();
         AppNotifiers {
-            app: config.app.name.get_ref().clone(),
+            app: config.app.name.clone(),
             by_environment,
         }
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 pub use hoist_app::Notifications;
 use hoist_app::{Overrides, WiringError};
-use hoist_config::{Config, ConfigError};
+use hoist_config::{ConfigError, Settings};
 use hoist_core::pipeline::Deployer;
 use hoist_core::{EventSink, Store};
 
@@ -29,7 +29,7 @@ impl From<ConfigError> for Setup {
     }
 }
 
-pub fn load_config(global: &Global) -> Result<Arc<Config>, Setup> {
+pub fn load_config(global: &Global) -> Result<Arc<Settings>, Setup> {
     let config = hoist_config::load(&global.config)?;
     crate::redact::register_config(&config);
     Ok(Arc::new(config))
@@ -46,7 +46,7 @@ pub fn overrides(global: &Global, notifications: Notifications) -> Overrides {
     }
 }
 
-pub fn open_store(global: &Global, config: &Config) -> Result<Arc<dyn Store>, Setup> {
+pub fn open_store(global: &Global, config: &Settings) -> Result<Arc<dyn Store>, Setup> {
     hoist_app::open_store(config, &overrides(global, Notifications::Off)).map_err(Setup::from)
 }
 
@@ -66,7 +66,7 @@ impl From<WiringError> for Setup {
 /// The full set of real components for `config`, through the one wiring.
 pub async fn deployer(
     global: &Global,
-    config: Arc<Config>,
+    config: Arc<Settings>,
     events: EventSink,
     notifications: Notifications,
 ) -> Result<Deployer, Setup> {

@@ -11,7 +11,7 @@
 use std::io::Write;
 use std::sync::{OnceLock, RwLock};
 
-use hoist_config::Config;
+use hoist_config::Settings;
 
 /// Values shorter than this are not treated as secrets: masking `1` or `on` everywhere
 /// would make logs unreadable and protect nothing.
@@ -55,12 +55,10 @@ pub fn register_environment() {
 }
 
 /// Registers every secret `config` brings: env values and notifier credentials.
-pub fn register_config(config: &Config) {
+pub fn register_config(config: &Settings) {
     for env in config.environments.values() {
-        let env = env.get_ref();
-        env.env.values().for_each(|v| register(v));
-        for instance in env.instances.get_ref() {
-            instance.get_ref().env.values().for_each(|v| register(v));
+        for instance in &env.instances {
+            instance.env.values().for_each(|v| register(v));
         }
     }
     for notifier in config.notifiers.values() {
@@ -86,9 +84,19 @@ pub fn register_config(config: &Config) {
 
 fn looks_secret(name: &str) -> bool {
     let name = name.to_ascii_uppercase();
-    ["TOKEN", "SECRET", "PASSWORD", "PASSWD", "API_KEY", "APIKEY", "PRIVATE_KEY", "CREDENTIAL", "AUTH"]
-        .iter()
-        .any(|word| name.contains(word))
+    [
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "API_KEY",
+        "APIKEY",
+        "PRIVATE_KEY",
+        "CREDENTIAL",
+        "AUTH",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
 }
 
 /// `text` with every known secret replaced by `*****`.

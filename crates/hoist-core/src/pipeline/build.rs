@@ -42,7 +42,7 @@ impl Deployer {
         requested_version: Option<&str>,
     ) -> Result<BuildPlan, PipelineError> {
         let config = &self.config;
-        let context = config.context_dir();
+        let context = config.build.context_dir.clone();
         let source = self.stage(
             Stage::Version,
             || version::derive(&config.root, requested_version),
@@ -58,8 +58,8 @@ impl Deployer {
             || {
                 Fingerprint::compute(&FingerprintInputs {
                     root: &context,
-                    globs: config.build.dependencies.get_ref(),
-                    base_dockerfile: &config.root.join(&config.build.base_dockerfile),
+                    globs: &config.build.dependencies,
+                    base_dockerfile: &config.build.base_dockerfile,
                     base_args: &config.build.base_args,
                     platform: &config.build.platform,
                 })
@@ -70,7 +70,7 @@ impl Deployer {
                 took_ms,
             },
         )?;
-        let repository = config.app.image.get_ref();
+        let repository = &config.app.image;
         let base_image = fingerprint.base_image(repository);
         let base_cache = match self.builder.image_id(&base_image).await? {
             Some(_) => CacheOutcome::Hit,
@@ -117,7 +117,7 @@ impl Deployer {
             });
         }
         let config = &self.config;
-        let context = config.context_dir();
+        let context = config.build.context_dir.clone();
 
         self.events.emit(EventKind::BaseImage {
             reference: plan.base_image.clone(),
@@ -135,7 +135,7 @@ impl Deployer {
                     root: context.clone(),
                     files: plan.fingerprint.files.clone(),
                 },
-                dockerfile: config.root.join(&config.build.base_dockerfile),
+                dockerfile: config.build.base_dockerfile.clone(),
                 tag: plan.base_image.clone(),
                 args: config.build.base_args.clone(),
                 labels: BTreeMap::from([
@@ -177,7 +177,7 @@ impl Deployer {
         let request = BuildRequest {
             stage: Stage::AppImage,
             context: BuildContext::Directory { root: context },
-            dockerfile: config.root.join(&config.build.dockerfile),
+            dockerfile: config.build.dockerfile.clone(),
             tag: plan.app_image.clone(),
             args,
             labels: BTreeMap::from([

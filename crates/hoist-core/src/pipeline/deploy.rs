@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use hoist_hooks::{Hooks, Stage as HookStage};
+use hoist_hooks::Stage as HookStage;
 use hoist_policy::GitRef;
 
 use super::gate::{Override, ref_for_version};
@@ -55,7 +55,7 @@ impl Deployer {
     ) -> Result<DeploymentReport, PipelineError> {
         let env = self.environment(environment)?;
         self.check_notifiers(environment)?;
-        let hooks = Hooks::merged(&self.config.hooks, Some(&env.hooks));
+        let hooks = env.hooks.clone();
         let plan = self.plan_build(options.version.as_deref()).await?;
         let version = plan.source.version.clone();
         let git_ref = options
@@ -133,7 +133,7 @@ impl Deployer {
     ) -> Result<DeploymentReport, PipelineError> {
         let env = self.environment(environment)?;
         self.check_notifiers(environment)?;
-        let hooks = Hooks::merged(&self.config.hooks, Some(&env.hooks));
+        let hooks = env.hooks.clone();
         let release = self.rollback_target(environment, to)?;
         self.authorize(
             "rollback",
@@ -190,7 +190,7 @@ impl Deployer {
         self.environment(from)?;
         let env = self.environment(to)?;
         self.check_notifiers(to)?;
-        let hooks = Hooks::merged(&self.config.hooks, Some(&env.hooks));
+        let hooks = env.hooks.clone();
         let deployed = self.store.deployed_releases(self.app_name(), from)?;
         let release = match version {
             None => deployed.into_iter().next(),
@@ -200,7 +200,7 @@ impl Deployer {
             let reason = match version {
                 Some(v) => format!(
                     "{v} has not been verified in {from}; {}",
-                    self.promotion_hint(&self.release_settings()?, to, v, &[from.to_string()])?
+                    self.promotion_hint(self.release_settings()?, to, v, &[from.to_string()])?
                 ),
                 None => format!(
                     "nothing has been verified in {from} yet; deploy there first (`hoist deploy {from}`)"

@@ -29,9 +29,9 @@ pub(crate) fn ref_for_version(version: &str) -> GitRef {
 }
 
 impl Deployer {
-    pub(crate) fn release_settings(&self) -> Result<ReleaseSettings, PipelineError> {
-        hoist_config::release::release_settings(&self.config)
-            .map_err(|e| PipelineError::Config(e.to_string()))
+    /// The release rules and policies, evaluated once when the config was loaded.
+    pub(crate) fn release_settings(&self) -> Result<&ReleaseSettings, PipelineError> {
+        Ok(&self.config.release)
     }
 
     /// Asks the environment's policy; records the decision; refuses with its reasons.
@@ -87,7 +87,7 @@ impl Deployer {
                 let reason = format!(
                     "{}; {}",
                     refusal.message(),
-                    self.promotion_hint(&settings, environment, version, &refusal.missing)?
+                    self.promotion_hint(settings, environment, version, &refusal.missing)?
                 );
                 self.note(EventKind::PromotionRefused {
                     version: Some(version.to_string()),
@@ -120,7 +120,7 @@ impl Deployer {
         };
         let hint = match candidates
             .iter()
-            .find(|r| r.version != version && self.would_take(&settings, environment, &r.version))
+            .find(|r| r.version != version && self.would_take(settings, environment, &r.version))
         {
             Some(r) => format!("`{}` would be allowed", command(&r.version)),
             None => {

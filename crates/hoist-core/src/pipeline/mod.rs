@@ -15,7 +15,7 @@ mod status;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hoist_config::Config;
+use hoist_config::Settings;
 use serde::Serialize;
 
 pub use build::{BuildOutcome, BuildPlan};
@@ -37,7 +37,7 @@ use crate::{Builder, EventSink, InstanceSpec, Notifier, Prober, Store};
 /// Everything a pipeline run needs. Cheap to clone.
 #[derive(Clone)]
 pub struct Deployer {
-    pub config: Arc<Config>,
+    pub config: Arc<Settings>,
     pub builder: Arc<dyn Builder>,
     /// Where each environment's instances run.
     pub runtimes: Runtimes,
@@ -184,7 +184,7 @@ impl Deployer {
     pub(crate) fn environment(
         &self,
         name: &str,
-    ) -> Result<&hoist_config::Environment, PipelineError> {
+    ) -> Result<&hoist_config::EnvironmentSettings, PipelineError> {
         self.config
             .environment(name)
             .ok_or_else(|| PipelineError::UnknownEnvironment {
@@ -194,33 +194,23 @@ impl Deployer {
             })
     }
 
-    /// The instances of `environment`, with app- and environment-level defaults applied.
+    /// The instances of `environment`, as its runtime sees them.
     pub fn instances(&self, environment: &str) -> Result<Vec<InstanceSpec>, PipelineError> {
         let env = self.environment(environment)?;
-        let app = &self.config.app;
         Ok(env
             .instances
-            .get_ref()
             .iter()
-            .map(|i| {
-                let i = i.get_ref();
-                let mut vars = env.env.clone();
-                vars.extend(i.env.clone());
-                InstanceSpec {
-                    app: app.name.get_ref().clone(),
-                    environment: environment.to_string(),
-                    tenant: i.tenant.get_ref().clone(),
-                    host: i.host.clone(),
-                    name: i.container_name(app.name.get_ref(), environment),
-                    port: *i.port.get_ref(),
-                    container_port: app.port,
-                    env: vars,
-                    health_path: i
-                        .health_path
-                        .clone()
-                        .unwrap_or_else(|| app.health_path.clone()),
-                    version_path: i.version_path.clone().or_else(|| app.version_path.clone()),
-                }
+            .map(|i| InstanceSpec {
+                app: self.config.app.name.clone(),
+                environment: environment.to_string(),
+                tenant: i.tenant.clone(),
+                host: i.host.clone(),
+                name: i.name.clone(),
+                port: i.port,
+                container_port: self.config.app.port,
+                env: i.env.clone(),
+                health_path: i.health_path.clone(),
+                version_path: i.version_path.clone(),
             })
             .collect())
     }
@@ -235,7 +225,7 @@ impl Deployer {
     }
 
     pub(crate) fn app_name(&self) -> &str {
-        self.config.app.name.get_ref()
+        &self.config.app.name
     }
 
     /// This deployer with its events about `environment`.

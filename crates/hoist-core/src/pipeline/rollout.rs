@@ -80,7 +80,7 @@ impl Deployer {
         let env = self.environment(environment)?;
         let instances = self.instances(environment)?;
         let runtime = self.runtime(environment)?;
-        let concurrency = *env.rollout.concurrency.get_ref();
+        let concurrency = env.rollout.concurrency.get();
         let timeout = env.rollout.health_timeout;
         let started = Instant::now();
         let started_at = jiff::Timestamp::now().to_string();

@@ -53,7 +53,7 @@ impl Deployer {
         started: Instant,
     ) -> Result<(), PipelineError> {
         let mode = self.environment(environment)?.secret_scan;
-        let context = self.config.context_dir();
+        let context = self.config.build.context_dir.clone();
         let shown = display_context(&self.config.build.context);
         let place = if shown == "." {
             "the build context".to_string()

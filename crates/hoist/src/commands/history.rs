@@ -17,7 +17,7 @@ pub fn history(global: &Global, environment: &str, limit: usize, json: bool) -> 
         return Err(unknown_environment(&config, environment));
     }
     let store = open_store(global, &config)?;
-    let app = config.app.name.get_ref();
+    let app = &config.app.name;
     let deployments = store.deployments(app, environment, limit).map_err(failed)?;
     if json {
         #[derive(serde::Serialize)]
@@ -100,7 +100,7 @@ pub fn audit(
     }
     let store = open_store(global, &config)?;
     let entries: Vec<AuditEntry> = store
-        .audit_log(config.app.name.get_ref(), environment, limit)
+        .audit_log(&config.app.name, environment, limit)
         .map_err(failed)?;
     if json {
         print_json(&entries)?;
@@ -144,7 +144,7 @@ pub fn unlock(global: &Global, environment: &str, force: bool) -> Result<u8, Set
         });
     }
     let store = open_store(global, &config)?;
-    let app = config.app.name.get_ref();
+    let app = &config.app.name;
     let actor = hoist_core::pipeline::resolve_actor(global.actor.as_deref());
     match store.force_unlock(app, environment).map_err(failed)? {
         Some(h) => {
@@ -177,7 +177,7 @@ fn failed(e: hoist_core::StoreError) -> Setup {
     }
 }
 
-fn unknown_environment(config: &hoist_config::Config, name: &str) -> Setup {
+fn unknown_environment(config: &hoist_config::Settings, name: &str) -> Setup {
     Setup {
         code: exit::BAD_INPUT,
         message: format!(

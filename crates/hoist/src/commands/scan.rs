@@ -52,7 +52,7 @@ pub fn run(global: &Global, o: &Options) -> Result<u8, Setup> {
                 (Some(p), _) => (p.clone(), format!("{}", p.display())),
                 (None, true) => (c.root.clone(), "the app's source tree".to_string()),
                 (None, false) => (
-                    c.context_dir(),
+                    c.build.context_dir.clone(),
                     format!("the build context of {}", c.path.display()),
                 ),
             };

@@ -1,0 +1,199 @@
+//! What a loaded `hoist.toml` means: validated once, span-free, with every default applied
+//! and every derived value computed (release rules and policies, each environment's
+//! runtime, each instance's resolved name, engine, env, health and version paths). This is
+//! the only view of the config the rest of hoist gets, so no consumer validates again and
+//! no error after loading is about the file.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hoist_hooks::Hooks;
+use hoist_policy::ReleaseSettings;
+use hoist_scan::ScanSettings;
+use toml::Spanned;
+
+use crate::notify::{NotifierConfig, NotifyRoute};
+use crate::runtime::RuntimeConfig;
+use crate::schema::{Config, SecretScan};
+
+/// A loaded, validated `hoist.toml`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The config file, for messages.
+    pub path: PathBuf,
+    /// The directory holding it; relative paths in the file are relative to it.
+    pub root: PathBuf,
+    pub app: AppSettings,
+    pub build: BuildSettings,
+    /// The SQLite state database (`[state] path`, default `.hoist/state.db`), resolved.
+    pub state_path: PathBuf,
+    /// In name order.
+    pub environments: BTreeMap<String, EnvironmentSettings>,
+    /// Every environment's ref rules, policy and promotion requirements, ready to evaluate.
+    pub release: ReleaseSettings,
+    /// `[hooks]`, the app-wide hook commands.
+    pub hooks: Hooks,
+    /// `[scan]`.
+    pub scan: ScanSettings,
+    /// `[notifiers.NAME]`, checked; hoist-notify builds its senders from them.
+    pub notifiers: BTreeMap<String, Spanned<NotifierConfig>>,
+}
+
+/// `[app]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppSettings {
+    pub name: String,
+    /// Image repository of release images; the base image is `<image>-base`.
+    pub image: String,
+    /// Port the app listens on inside its container.
+    pub port: u16,
+}
+
+/// `[build]`, with paths resolved against the config's directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildSettings {
+    /// `build.context` as written (`.` or `app/`), for messages.
+    pub context: PathBuf,
+    /// The app build context, resolved.
+    pub context_dir: PathBuf,
+    pub dockerfile: PathBuf,
+    pub base_dockerfile: PathBuf,
+    /// Globs, relative to the context, of the files the base image depends on.
+    pub dependencies: Vec<String>,
+    pub base_args: BTreeMap<String, String>,
+    pub args: BTreeMap<String, String>,
+    pub platform: String,
+}
+
+/// `[environments.NAME]`.
+#[derive(Debug, Clone)]
+pub struct EnvironmentSettings {
+    pub name: String,
+    pub rollout: RolloutSettings,
+    /// In the order the file lists them.
+    pub instances: Vec<InstanceSettings>,
+    pub runtime: RuntimeConfig,
+    pub secret_scan: SecretScan,
+    /// The app's hooks followed by this environment's, per stage.
+    pub hooks: Hooks,
+    /// Which events go to which notifier.
+    pub notify: Vec<NotifyRoute>,
+}
+
+/// `[environments.NAME.rollout]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RolloutSettings {
+    /// How many instances change at once.
+    pub concurrency: NonZeroUsize,
+    /// How long an instance has to verify after each change.
+    pub health_timeout: Duration,
+}
+
+/// One tenant's instance, everything resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceSettings {
+    pub tenant: String,
+    /// The engine that runs it: the instance's `host` (docker) or the swarm's manager.
+    pub host: String,
+    /// The workload's name: container (docker) or service (swarm).
+    pub name: String,
+    /// Published port.
+    pub port: u16,
+    /// The environment's env with the instance's on top.
+    pub env: BTreeMap<String, String>,
+    pub health_path: String,
+    pub version_path: Option<String>,
+}
+
+impl Settings {
+    /// The environment called `name`, if the file defines it.
+    pub fn environment(&self, name: &str) -> Option<&EnvironmentSettings> {
+        self.environments.get(name)
+    }
+
+    /// Builds the settings from a parsed and validated config. `release` was computed by
+    /// validation, which is what made sure it could be.
+    pub(crate) fn from_config(config: Config, release: ReleaseSettings) -> Settings {
+        let root = config.root.clone();
+        let app_name = config.app.name.get_ref().clone();
+        let environments = config
+            .environments
+            .iter()
+            .map(|(name, env)| {
+                let env = env.get_ref();
+                let engine = match &env.runtime {
+                    RuntimeConfig::Swarm(swarm) => Some(swarm.host.clone()),
+                    RuntimeConfig::Docker(_) => None,
+                };
+                let instances = env
+                    .instances
+                    .get_ref()
+                    .iter()
+                    .map(|i| {
+                        let i = i.get_ref();
+                        let mut vars = env.env.clone();
+                        vars.extend(i.env.clone());
+                        InstanceSettings {
+                            tenant: i.tenant.get_ref().clone(),
+                            host: engine.clone().unwrap_or_else(|| i.host.clone()),
+                            name: i.workload_name(&app_name, name),
+                            port: *i.port.get_ref(),
+                            env: vars,
+                            health_path: i
+                                .health_path
+                                .clone()
+                                .unwrap_or_else(|| config.app.health_path.clone()),
+                            version_path: i
+                                .version_path
+                                .clone()
+                                .or_else(|| config.app.version_path.clone()),
+                        }
+                    })
+                    .collect();
+                let settings = EnvironmentSettings {
+                    name: name.clone(),
+                    rollout: RolloutSettings {
+                        // Validation refuses 0.
+                        concurrency: NonZeroUsize::new(*env.rollout.concurrency.get_ref())
+                            .unwrap_or(NonZeroUsize::MIN),
+                        health_timeout: env.rollout.health_timeout,
+                    },
+                    instances,
+                    runtime: env.runtime.clone(),
+                    secret_scan: env.secret_scan,
+                    hooks: Hooks::merged(&config.hooks, Some(&env.hooks)),
+                    notify: env.notify.clone(),
+                };
+                (name.clone(), settings)
+            })
+            .collect();
+        let resolve = |p: &Path| root.join(p);
+        Settings {
+            path: config.path.clone(),
+            state_path: config.state_path(),
+            app: AppSettings {
+                name: app_name,
+                image: config.app.image.get_ref().clone(),
+                port: config.app.port,
+            },
+            build: BuildSettings {
+                context: config.build.context.clone(),
+                context_dir: config.context_dir(),
+                dockerfile: resolve(&config.build.dockerfile),
+                base_dockerfile: resolve(&config.build.base_dockerfile),
+                dependencies: config.build.dependencies.get_ref().clone(),
+                base_args: config.build.base_args.clone(),
+                args: config.build.args.clone(),
+                platform: config.build.platform.clone(),
+            },
+            environments,
+            release,
+            hooks: config.hooks.clone(),
+            scan: config.scan.clone(),
+            notifiers: config.notifiers.clone(),
+            root,
+        }
+    }
+}
