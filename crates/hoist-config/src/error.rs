@@ -56,7 +56,11 @@ impl ConfigError {
             key: key.into(),
             message,
             help,
-            source_code: NamedSource::new(path.display().to_string(), text.to_string()),
+            // The snippet under the message must not show a secret.
+            source_code: NamedSource::new(
+                path.display().to_string(),
+                crate::mask::mask_secrets(text),
+            ),
             span: span.into(),
         }
     }

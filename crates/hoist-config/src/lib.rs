@@ -14,6 +14,7 @@
 
 mod error;
 mod load;
+mod mask;
 pub mod notify;
 pub(crate) mod release;
 pub mod runtime;

@@ -161,3 +161,16 @@ fn display_is_one_line_with_file_line_column() {
         "conf/hoist.toml:13:8: environments.staging.instances[0].port: port 0 cannot be published"
     );
 }
+
+#[test]
+fn the_snippet_under_an_error_never_shows_the_secret_it_rejects() {
+    let secret = "zulip-KEY-4f9a8b7c6d5e";
+    let text = format!(
+        "{VALID}\n[notifiers.chat]\nkind = \"zulip\"\nsite = \"https://chat.example.com\"\nbot_email = \"bot@example.com\"\napi_key = \"{secret}\"\nstream = \"deploys\"\n"
+    );
+    let error = parse(Path::new("hoist.toml"), &text).unwrap_err();
+    let rendered = format!("{:?}", miette::Report::new(error));
+    assert!(rendered.contains("api_key"), "{rendered}");
+    assert!(!rendered.contains(secret), "{rendered}");
+    assert!(!rendered.contains("zulip-KEY"), "{rendered}");
+}
