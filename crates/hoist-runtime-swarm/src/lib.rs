@@ -1,0 +1,12 @@
+//! hoist's Docker Swarm runtime: each instance is one replicated Swarm service, named after
+//! the instance, that Swarm itself rolls out and — when an update fails — rolls back.
+//!
+//! - [`settings`]: what the config says about services and their updates;
+//! - [`spec`]: the service spec an instance should have, as plain data.
+//!
+//! Services run the release's image id, never a tag: see [`spec::image_reference`].
+
+pub mod settings;
+pub mod spec;
+
+pub use settings::{FailureAction, Order, Publish, SwarmSettings, UpdateSettings};
