@@ -2,11 +2,13 @@
 //! the instance, that Swarm itself rolls out and — when an update fails — rolls back.
 //!
 //! - [`settings`]: what the config says about services and their updates;
-//! - [`spec`]: the service spec an instance should have, as plain data.
+//! - [`spec`]: the service spec an instance should have, as plain data;
+//! - [`verdict`]: what a service's tasks say about it, as a pure function.
 //!
 //! Services run the release's image id, never a tag: see [`spec::image_reference`].
 
 pub mod settings;
 pub mod spec;
+pub mod verdict;
 
 pub use settings::{FailureAction, Order, Publish, SwarmSettings, UpdateSettings};
