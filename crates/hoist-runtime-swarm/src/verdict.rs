@@ -101,7 +101,12 @@ pub fn workload_state(
         _ => format!("{current} of {want} tasks running"),
     };
     let mut details = Vec::new();
-    if let Some(task) = view.waiting().first().or(failures.first()) {
+    if let Some(task) = view
+        .waiting()
+        .first()
+        .or(failures.first())
+        .or(view.latest_not_running().as_ref())
+    {
         details.push(view.describe(task));
     }
     match stale.len() {
@@ -213,6 +218,40 @@ pub fn failing_tasks<'a>(
     found
 }
 
+/// How long a task Swarm wants stopped may sit unscheduled before the slot counts as stuck.
+pub const STUCK_AFTER: jiff::SignedDuration = jiff::SignedDuration::from_secs(5);
+
+/// Whether Swarm deadlocked a slot, as seen on Docker 20.10 with host-mode ports: a task
+/// that should stop was never scheduled (`pending`: the port is held) and so never stops,
+/// while the task that holds the port (`ready`) waits for it to stop before it starts.
+/// It happens when a failed task's restart races a rollback; Swarm does not get out of it
+/// by itself, re-sending the spec with `ForceUpdate` does. Says which tasks, as of `now`.
+pub fn stuck(service: &Service, tasks: &[Task], now: jiff::Timestamp) -> Option<String> {
+    let view = View::new(service, tasks);
+    let blocker = view.tasks.iter().copied().find(|t| {
+        t.desired_state == Some(TaskState::SHUTDOWN)
+            && matches!(
+                state(t),
+                Some(TaskState::NEW | TaskState::ALLOCATED | TaskState::PENDING)
+            )
+            && t.status
+                .as_ref()
+                .and_then(|s| timestamp(&s.timestamp))
+                .is_some_and(|at| now.duration_since(at) >= STUCK_AFTER)
+    })?;
+    let waiting = view.tasks.iter().copied().find(|t| {
+        t.slot == blocker.slot
+            && view.is_current(t)
+            && matches!(t.desired_state, Some(TaskState::RUNNING | TaskState::READY))
+            && state(t) == Some(TaskState::READY)
+    })?;
+    Some(format!(
+        "{} waits for a task of image {} to stop, which Swarm never scheduled",
+        view.task_name(waiting),
+        task_image(blocker).map_or("?", short_id)
+    ))
+}
+
 /// `task NAME.SLOT: STATE: ERROR`, as `docker service ps` would say it.
 pub fn describe_task(service: &Service, task: &Task) -> String {
     View::new(service, std::slice::from_ref(task)).describe(task)
@@ -315,6 +354,20 @@ impl<'a> View<'a> {
             .collect();
         waiting.sort_by_key(|t| std::cmp::Reverse(created(t)));
         waiting
+    }
+
+    /// The most recent task of the current spec that Swarm wants running and that does not
+    /// run, whatever its state.
+    fn latest_not_running(&self) -> Option<&'a Task> {
+        self.tasks
+            .iter()
+            .copied()
+            .filter(|t| {
+                !is_running(t)
+                    && self.is_current(t)
+                    && matches!(t.desired_state, Some(TaskState::RUNNING | TaskState::READY))
+            })
+            .max_by_key(|t| created(t))
     }
 
     /// Tasks of the current spec that failed or were rejected since it last changed, most

@@ -4,7 +4,7 @@
 use bollard::models::{Service, ServiceSpec, Task};
 use hoist_core::runtime::WorkloadState;
 use hoist_runtime_swarm::spec::{Essentials, essentials};
-use hoist_runtime_swarm::verdict::{failing_tasks, notes, workload_state};
+use hoist_runtime_swarm::verdict::{failing_tasks, notes, stuck, workload_state};
 
 const V1: &str = "sha256:2f3b41674713193f3c51ec041c79fd2aa0187be4ce83e010ac617aaafa3f3d48";
 const V2: &str = "sha256:871c4ff5d322ccee8153fe1e953b31de970f7e0041b2a26387e2f9aea7d2f8a7";
@@ -324,4 +324,29 @@ fn a_missing_image_is_converging_with_the_engines_error_until_it_repeats() {
             format!("task hoist-swarm-test-fx4.1: rejected: {error}"),
         ]
     );
+}
+
+#[test]
+fn a_rollback_deadlocked_behind_a_task_that_was_never_scheduled_is_stuck() {
+    // The rejected task's restart was still pending on the port when Swarm rolled back;
+    // the restored task holds the port and waits for that one to stop.
+    let f = Fixture::load("rollback_stuck_on_pending_task");
+    assert_eq!(
+        f.state(),
+        converging(
+            "Swarm is rolling back: 0 of 1 tasks restored (task hoist-swarm-test-rep.1: ready)"
+        )
+    );
+    let captured: jiff::Timestamp = "2026-12-01T23:43:55Z".parse().unwrap();
+    assert_eq!(stuck(&f.service, &f.tasks, captured), None, "not yet");
+    let later = captured + jiff::SignedDuration::from_secs(10);
+    assert_eq!(
+        stuck(&f.service, &f.tasks, later).as_deref(),
+        Some(
+            "task hoist-swarm-test-rep.1 waits for a task of image sha256:000000000000 to stop, which Swarm never scheduled"
+        )
+    );
+    // An ordinary stop-first update is not stuck, however long ago it was captured.
+    let f = Fixture::load("update_accepted");
+    assert_eq!(stuck(&f.service, &f.tasks, later), None);
 }
