@@ -125,7 +125,10 @@ impl SwarmRuntime {
             return Ok(None);
         };
         warn!(service = %name, reason = %why, "Swarm is stuck; forcing the spec again");
-        let mut spec = service.spec.clone().unwrap_or_default();
+        // Only the spec the engine gave: a made-up one would replace the service's.
+        let Some(mut spec) = service.spec.clone().filter(|s| s.task_template.is_some()) else {
+            return Ok(None);
+        };
         if let Some(template) = spec.task_template.as_mut() {
             template.force_update = Some(template.force_update.unwrap_or(0).wrapping_add(1));
         }

@@ -141,7 +141,9 @@ pub fn release_of(spec: &ServiceSpec) -> Option<&str> {
 /// essentials run the same thing the same way, so a spec already applied is not sent again:
 /// sending it would make Swarm's previous spec a copy of the current one and lose the
 /// release to roll back to.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Its `Debug` shows env names only: the values are tenant secrets.
+#[derive(Clone, PartialEq)]
 pub struct Essentials {
     pub image: String,
     pub env: Vec<String>,
@@ -153,6 +155,27 @@ pub struct Essentials {
     pub update: [String; 6],
     pub rollback: [String; 6],
     pub stop_grace_period: i64,
+}
+
+impl std::fmt::Debug for Essentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let env: Vec<&str> = self
+            .env
+            .iter()
+            .map(|kv| kv.split_once('=').map_or(kv.as_str(), |(k, _)| k))
+            .collect();
+        f.debug_struct("Essentials")
+            .field("image", &self.image)
+            .field("env (names)", &env)
+            .field("labels", &self.labels)
+            .field("container_labels", &self.container_labels)
+            .field("replicas", &self.replicas)
+            .field("ports", &self.ports)
+            .field("update", &self.update)
+            .field("rollback", &self.rollback)
+            .field("stop_grace_period", &self.stop_grace_period)
+            .finish()
+    }
 }
 
 /// See [`Essentials`].
@@ -363,6 +386,14 @@ mod tests {
             .unwrap()[0]
             .published_port = Some(19500);
         assert_eq!(essentials(&echoed), essentials(&sent));
+
+        assert!(
+            !format!(
+                "{:?}",
+                essentials(&service_spec(&self::instance(), &release, &settings))
+            )
+            .contains("s3cret")
+        );
 
         let mut other = instance.clone();
         other.env.insert("GREETING".into(), "hello".into());
