@@ -8,6 +8,10 @@
 //! it had before — by Swarm's own rollback, which Swarm starts by itself when an updated
 //! task fails (failure action `rollback`) and which hoist asks for otherwise (a task that
 //! runs but never answers is fine as far as Swarm knows).
+//!
+//! Swarm 20.10 can deadlock a slot when a failed task's restart races that rollback
+//! ([`verdict::stuck`]); hoist then sends the spec again with `ForceUpdate`, which Swarm
+//! does get out of.
 
 use std::time::{Duration, Instant};
 
@@ -137,20 +141,34 @@ impl SwarmRuntime {
     }
 
     /// Waits until the service's update or rollback has finished (or paused), as after an
-    /// interrupted run. Returns the service as Swarm left it.
-    async fn settle(&self, docker: &Docker, name: &str) -> Result<Service, BackendError> {
+    /// interrupted run, getting a deadlocked slot going on the way. Returns the service as
+    /// Swarm left it, and what hoist had to do.
+    async fn settle(
+        &self,
+        docker: &Docker,
+        name: &str,
+    ) -> Result<(Service, Vec<String>), BackendError> {
         let limit = self.settle_limit();
         let started = Instant::now();
+        let mut done = Vec::new();
         loop {
-            self.unstick(docker, name).await?;
+            if let Some(why) = self.unstick(docker, name).await? {
+                done.push(format!(
+                    "Swarm was stuck ({why}); hoist sent the spec again"
+                ));
+            }
             let service = api::inspect(docker, name)
                 .await?
                 .ok_or_else(|| BackendError::new(format!("service {name} disappeared")))?;
-            if !matches!(
-                update_state(&service),
-                Some(Update::UPDATING | Update::ROLLBACK_STARTED)
-            ) {
-                return Ok(service);
+            let busy = match update_state(&service) {
+                Some(Update::UPDATING | Update::ROLLBACK_STARTED) => true,
+                // Right after an update the engine has cleared the old status and its
+                // updater has not written a new one yet.
+                None => !done.is_empty(),
+                _ => false,
+            };
+            if !busy {
+                return Ok((service, done));
             }
             if started.elapsed() >= limit {
                 return Err(BackendError::new(format!(
@@ -203,7 +221,10 @@ impl SwarmRuntime {
         };
         warn!(service = %name, release = %release.version, reason = %why, "not verified");
         let (service, log_tail) = self.failure_output(docker, name, target).await?;
-        let Some(fallback) = fallback.filter(|f| image_of(f).is_some()) else {
+        // Going back to a copy of the failed spec (a forced update leaves one as Swarm's
+        // previous spec) would restore nothing.
+        let Some(fallback) = fallback.filter(|f| image_of(f).is_some() && essentials(f) != *target)
+        else {
             return Err(InstanceFailure::failed(why).with_log(log_tail));
         };
         let ours = service.spec.as_ref().map(essentials).as_ref() == Some(target);
@@ -316,19 +337,27 @@ impl Runtime for SwarmRuntime {
             Some(Update::UPDATING | Update::PAUSED) => {
                 info!(service = %name, state = %describe_state(&service), "rolling back an interrupted update");
                 api::roll_back(&docker, &service).await?;
-                let settled = self.settle(&docker, name).await?;
-                vec![format!(
-                    "rolled back an interrupted update of service {name}; {}",
-                    settled_summary(&settled)
-                )]
+                let (settled, mut done) = self.settle(&docker, name).await?;
+                done.insert(
+                    0,
+                    format!(
+                        "rolled back an interrupted update of service {name}; {}",
+                        settled_summary(&settled)
+                    ),
+                );
+                done
             }
             Some(Update::ROLLBACK_STARTED) => {
                 info!(service = %name, "waiting for an interrupted rollback");
-                let settled = self.settle(&docker, name).await?;
-                vec![format!(
-                    "waited for Swarm to finish rolling service {name} back; {}",
-                    settled_summary(&settled)
-                )]
+                let (settled, mut done) = self.settle(&docker, name).await?;
+                done.insert(
+                    0,
+                    format!(
+                        "waited for Swarm to finish rolling service {name} back; {}",
+                        settled_summary(&settled)
+                    ),
+                );
+                done
             }
             _ => Vec::new(),
         };
@@ -381,7 +410,11 @@ impl Runtime for SwarmRuntime {
                     );
                     if matches!(
                         update_state(&service),
-                        Some(Update::ROLLBACK_COMPLETED | Update::ROLLBACK_PAUSED)
+                        Some(
+                            Update::ROLLBACK_STARTED
+                                | Update::ROLLBACK_COMPLETED
+                                | Update::ROLLBACK_PAUSED
+                        )
                     ) {
                         None
                     } else {

@@ -371,15 +371,20 @@ async fn a_run_killed_mid_update_is_recovered_and_the_rerun_ends_on_one_release(
     let rollout = Rollout::new(&instance.tenant, prober.as_ref(), &sink, VERIFY);
     let done = runtime.recover(&instance).await.unwrap();
     assert_eq!(
-        done,
-        [
-            "rolled back an interrupted update of service hoist-swarm-test-killed; its spec is 1.0.0 again"
-        ]
+        done[0],
+        "rolled back an interrupted update of service hoist-swarm-test-killed; its spec is 1.0.0 again"
     );
-    assert_eq!(
-        update_state(&docker, &instance.name).await,
-        "rollback_completed"
-    );
+    // Swarm's rollback of a task that was never scheduled can deadlock (see
+    // `verdict::stuck`); then hoist sent the spec again, and that update is the last one.
+    let settled = update_state(&docker, &instance.name).await;
+    match done.len() {
+        1 => assert_eq!(settled, "rollback_completed"),
+        _ => {
+            assert!(done[1].starts_with("Swarm was stuck"), "{done:?}");
+            assert_eq!(settled, "completed");
+        }
+    }
+    assert_only_runs(&docker, &instance.name, &v1).await;
     assert_eq!(
         deploy(runtime.as_ref(), &instance, &v2, &rollout)
             .await
