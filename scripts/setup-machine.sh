@@ -22,3 +22,15 @@ for _ in $(seq 1 30); do
   sleep 1
 done
 docker info >/dev/null 2>&1 || { echo "setup: the Docker engine does not answer (is dockerd running?)" >&2; exit 1; }
+
+# hoist's Swarm runtime (and its tests) need the engine to manage a swarm; one node is
+# enough. Only an inactive engine is initialised: a swarm that exists is left as it is.
+swarm_state=$(docker info --format '{{.Swarm.LocalNodeState}}')
+case "$swarm_state" in
+  active) ;;
+  inactive)
+    echo "setup: initialising a single-node swarm"
+    docker swarm init --advertise-addr 127.0.0.1 >/dev/null
+    ;;
+  *) echo "setup: the engine's swarm is $swarm_state; leaving it as it is" >&2 ;;
+esac

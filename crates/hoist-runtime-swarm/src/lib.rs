@@ -1,0 +1,18 @@
+//! hoist's Docker Swarm runtime: each instance is one replicated Swarm service, named after
+//! the instance, that Swarm itself rolls out and — when an update fails — rolls back.
+//!
+//! - [`settings`]: what the config says about services and their updates;
+//! - [`spec`]: the service spec an instance should have, as plain data;
+//! - [`verdict`]: what a service's tasks say about it, as a pure function;
+//! - [`runtime`]: [`SwarmRuntime`], the I/O behind `hoist_core::Runtime`.
+//!
+//! Services run the release's image id, never a tag: see [`spec::image_reference`].
+
+mod api;
+pub mod runtime;
+pub mod settings;
+pub mod spec;
+pub mod verdict;
+
+pub use runtime::SwarmRuntime;
+pub use settings::{FailureAction, Order, Publish, SwarmSettings, UpdateSettings};
