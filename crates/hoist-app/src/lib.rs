@@ -9,11 +9,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use hoist_build::DockerBuilder;
-use hoist_config::{LOCAL_DOCKER_HOST, RuntimeConfig, Settings};
+use std::num::NonZeroU32;
+
+use hoist_config::{
+    LOCAL_DOCKER_HOST, PublishMode, RuntimeConfig, Settings, SwarmConfig, UpdateOrder,
+};
 use hoist_core::pipeline::{Deployer, Runtimes, resolve_actor};
 use hoist_core::{EventSink, Notifier, Runtime, Store};
 use hoist_probe::HttpProber;
 use hoist_runtime_docker::DockerRuntime;
+use hoist_runtime_swarm::{
+    FailureAction, Order, Publish, SwarmRuntime, SwarmSettings, UpdateSettings,
+};
 use hoist_store::SqliteStore;
 
 /// What the caller decides instead of the config.
@@ -114,7 +121,38 @@ fn runtimes(config: &Settings) -> Runtimes {
 fn runtime_for(runtime: &RuntimeConfig, docker: &Arc<dyn Runtime>) -> Arc<dyn Runtime> {
     match runtime {
         RuntimeConfig::Docker(_) => docker.clone(),
-        RuntimeConfig::Swarm(_) => docker.clone(),
+        RuntimeConfig::Swarm(swarm) => Arc::new(SwarmRuntime::new(swarm_settings(swarm))),
+    }
+}
+
+/// The config's swarm table as the Swarm runtime's settings (the same values, typed for
+/// the Engine API).
+fn swarm_settings(config: &SwarmConfig) -> SwarmSettings {
+    let update = &config.update;
+    SwarmSettings {
+        host: config.host.clone(),
+        replicas: u32::try_from(config.replicas.get())
+            .ok()
+            .and_then(NonZeroU32::new)
+            .unwrap_or(NonZeroU32::MAX),
+        publish: match config.publish {
+            PublishMode::Host => Publish::Host,
+            PublishMode::Ingress => Publish::Ingress,
+        },
+        update: UpdateSettings {
+            parallelism: u32::try_from(update.parallelism).unwrap_or(u32::MAX),
+            delay: update.delay,
+            order: match update.order {
+                UpdateOrder::StopFirst => Order::StopFirst,
+                UpdateOrder::StartFirst => Order::StartFirst,
+            },
+            monitor: update.monitor,
+            failure_action: match update.failure_action {
+                hoist_config::FailureAction::Rollback => FailureAction::Rollback,
+                hoist_config::FailureAction::Pause => FailureAction::Pause,
+                hoist_config::FailureAction::Continue => FailureAction::Continue,
+            },
+        },
     }
 }
 

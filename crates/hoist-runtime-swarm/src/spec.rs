@@ -279,6 +279,7 @@ mod tests {
             image: "shop:v1.2.0".into(),
             image_id: "sha256:2f3b41674713193f3c51ec041c79fd2aa0187be4ce83e010ac617aaafa3f3d48"
                 .into(),
+            digest: None,
             fingerprint: String::new(),
             base_image: String::new(),
             created_by: String::new(),

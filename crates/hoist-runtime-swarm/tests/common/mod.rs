@@ -19,7 +19,7 @@ use bollard::query_parameters::{InspectServiceOptions, ListContainersOptions, Li
 use hoist_core::backend::{Endpoint, ProbeResult, Prober};
 use hoist_core::runtime::{Observed, Rollout, Runtime};
 use hoist_core::verify::{Expectation, Verdict, verify};
-use hoist_core::{Event, EventSink, InstanceSpec, InstanceState, Release};
+use hoist_core::{EventKind, EventSink, InstanceSpec, InstanceState, Release};
 use hoist_runtime_swarm::{FailureAction, Order, Publish, SwarmSettings, UpdateSettings};
 
 pub const ENGINE: &str = "unix:///var/run/docker.sock";
@@ -84,6 +84,7 @@ pub fn release(version: &str, app: App) -> Release {
         commit: "0000000".into(),
         image: tag,
         image_id,
+        digest: None,
         fingerprint: String::new(),
         base_image: String::new(),
         created_by: "test".into(),
@@ -222,9 +223,9 @@ impl Recorded {
     pub fn sink(&self) -> EventSink {
         let seen = self.0.clone();
         EventSink::new(move |event| {
-            let line = match event {
-                Event::Instance { state, message, .. } => (*state, message.clone()),
-                Event::Warning { message } => {
+            let line = match &event.kind {
+                EventKind::InstanceProgress { state, message } => (*state, message.clone()),
+                EventKind::Warning { message } => {
                     (InstanceState::Waiting, format!("warning: {message}"))
                 }
                 _ => return,
