@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use crate::notice::EventKind;
 use crate::secret::Redactor;
 use crate::service::{Body, Outgoing};
+use crate::signature::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, sign};
 
 /// Wait before the second attempt; doubles for each one after.
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
@@ -154,6 +155,22 @@ async fn attempt(client: &reqwest::Client, out: &Outgoing<'_>) -> Attempt {
     };
     for (name, value) in &out.headers {
         request = request.header(*name, value);
+    }
+    if let Some(signing) = &out.signing {
+        // Signed now, not when the notice was made: every attempt carries its own
+        // timestamp (so a slow retry is not refused as stale) under the same id.
+        let timestamp = jiff::Timestamp::now().as_second();
+        let body = match &out.body {
+            Body::Json(bytes) => bytes.as_slice(),
+            Body::Form(_) => &[],
+        };
+        request = request
+            .header(HEADER_ID, signing.id)
+            .header(HEADER_TIMESTAMP, timestamp.to_string())
+            .header(
+                HEADER_SIGNATURE,
+                sign(signing.secret, signing.id, timestamp, body),
+            );
     }
     if let Some((user, key)) = out.basic_auth {
         request = request.basic_auth(user, Some(key.expose()));

@@ -3,54 +3,15 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{Receiver, Reply, answer};
+use common::{Receiver, Reply, answer, answer_with, notifiers};
 use hmac::{Hmac, Mac};
-use hoist_config::notify::{NotifierConfig, NotifyRoute, validate_notify};
-use hoist_notify::{EventKind, Notice, Notifiers, NotifyError, TenantStatus};
-use serde::Deserialize;
+use hoist_notify::{EventKind, Notice, TenantStatus, WebhookSecret};
 use sha2::Sha256;
-use toml::Spanned;
-
-#[derive(Deserialize)]
-struct Doc {
-    notifiers: BTreeMap<String, Spanned<NotifierConfig>>,
-    environments: BTreeMap<String, Env>,
-}
-
-#[derive(Deserialize)]
-struct Env {
-    notify: Vec<NotifyRoute>,
-}
-
-/// Validates `text` like hoist.toml and builds production's notifiers, with `vars` as the
-/// environment.
-fn notifiers(text: &str, vars: &[(&str, &str)], root: &Path) -> Result<Notifiers, NotifyError> {
-    let doc: Doc = toml::from_str(text).expect("test config parses");
-    validate_notify(
-        Path::new("hoist.toml"),
-        text,
-        &doc.notifiers,
-        doc.environments
-            .iter()
-            .map(|(name, env)| (name.as_str(), env.notify.as_slice())),
-    )
-    .expect("test config is valid");
-    let vars: HashMap<String, String> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Notifiers::from_config_with_env(
-        &doc.notifiers,
-        &doc.environments["production"].notify,
-        root,
-        &|name| vars.get(name).cloned(),
-    )
-}
 
 fn failed_notice() -> Notice {
     Notice::new(EventKind::Failed, "clinic", "1.4.2", "production", "amitav")
@@ -66,7 +27,9 @@ fn failed_notice() -> Notice {
 
 const ZULIP_KEY: &str = "zulipKEY0123456789abcdef";
 const SLACK_TOKEN: &str = "XXXXXXXXXXXXXXXXXXXXXXXX";
-const WEBHOOK_SECRET: &str = "whsec-0123456789-shared";
+/// A Standard Webhooks secret: `whsec_` and the base64 of the 33 bytes of the HMAC key.
+const WEBHOOK_SECRET: &str = "whsec_aG9pc3QtdGVzdC13ZWJob29rLWtleS0wMTIzNDU2Nzg5";
+const WEBHOOK_KEY: &[u8] = b"hoist-test-webhook-key-0123456789";
 
 fn webhook_config(url: &str, extra: &str) -> String {
     format!(
@@ -227,7 +190,7 @@ to = "team-slack"
 }
 
 #[tokio::test]
-async fn webhook_body_is_the_notice_signed_with_timestamp_and_secret() {
+async fn webhook_body_is_the_notice_signed_as_standard_webhooks() {
     let ops = Receiver::start(vec![answer(204, "")]).await;
     let text = webhook_config(&ops.base, "");
     let notify = notifiers(
@@ -244,26 +207,30 @@ async fn webhook_body_is_the_notice_signed_with_timestamp_and_secret() {
     let r = &ops.requests()[0];
     assert_eq!(r.path, "/hoist");
     assert_eq!(r.header("content-type"), Some("application/json"));
-    assert_eq!(r.header("x-hoist-event"), Some("failed"));
-    assert_eq!(
-        r.header("x-hoist-delivery"),
-        Some(notice.delivery_id.as_str())
-    );
-    let timestamp = r.header("x-hoist-timestamp").expect("timestamp header");
+    assert_eq!(r.header("webhook-id"), Some(notice.delivery_id.as_str()));
+    let timestamp = r.header("webhook-timestamp").expect("timestamp header");
     let sent: i64 = timestamp.parse().expect("unix seconds");
     let now = jiff::Timestamp::now().as_second();
     assert!((now - sent).abs() < 30, "timestamp {sent}, now {now}");
 
-    // What docs/notifications.md tells receivers to do, done independently of hoist's code.
-    let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).expect("key");
+    // What the specification says, done independently of hoist's code: HMAC-SHA256 keyed
+    // with the decoded secret over `{id}.{timestamp}.{body}`, base64, after `v1,`.
+    let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_KEY).expect("key");
+    mac.update(notice.delivery_id.as_bytes());
+    mac.update(b".");
     mac.update(timestamp.as_bytes());
     mac.update(b".");
     mac.update(&r.body);
-    let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    assert_eq!(r.header("x-hoist-signature"), Some(expected.as_str()));
+    let expected = format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    );
+    assert_eq!(r.header("webhook-signature"), Some(expected.as_str()));
+    let secret = WebhookSecret::parse(WEBHOOK_SECRET).expect("secret");
     assert_eq!(
         hoist_notify::verify(
-            WEBHOOK_SECRET.as_bytes(),
+            &secret,
+            &notice.delivery_id,
             timestamp,
             &r.body,
             &expected,
@@ -272,9 +239,44 @@ async fn webhook_body_is_the_notice_signed_with_timestamp_and_secret() {
         ),
         Ok(())
     );
+    assert!(
+        r.headers
+            .iter()
+            .all(|(name, _)| !name.starts_with("x-hoist-")),
+        "only the standard headers: {:?}",
+        r.headers
+    );
 
     let received: Notice = serde_json::from_slice(&r.body).expect("body is the notice");
     assert_eq!(received, notice);
+}
+
+#[tokio::test]
+async fn a_malformed_signing_secret_names_the_notifier_and_variable_not_the_value() {
+    for (value, why) in [
+        ("s3cr3t-VALUE-not-whsec", "does not start with `whsec_`"),
+        ("whsec_s3cr3t VALUE!", "is not base64"),
+        ("whsec_czNjcjN0LVZBTFVF", "decodes to 12 bytes"),
+    ] {
+        let err = notifiers(
+            &webhook_config("https://ops.example.com", ""),
+            &[("HOIST_WEBHOOK_SECRET", value)],
+            Path::new("."),
+        )
+        .expect_err("malformed secret");
+        let shown = err.to_string();
+        assert!(
+            shown.starts_with(
+                "notifier `ops`: cannot read its signing secret: environment variable HOIST_WEBHOOK_SECRET does not hold a Standard Webhooks secret: "
+            ),
+            "{shown}"
+        );
+        assert!(shown.contains(why), "{shown}");
+        for text in [shown, format!("{err:?}")] {
+            assert!(!text.contains("s3cr3t"), "the value leaked: {text}");
+            assert!(!text.contains("czNjcjN0"), "the value leaked: {text}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -299,14 +301,36 @@ async fn server_errors_are_retried_with_backoff_then_reported() {
     // Waits of 0.5 s and 1 s between the three attempts.
     assert!(took >= Duration::from_millis(1500), "took {took:?}");
     assert!(took < Duration::from_secs(5), "took {took:?}");
-    // Every attempt carries the same delivery id, so the receiver can drop duplicates.
-    let ids: Vec<String> = ops
-        .requests()
+    // Every attempt carries the same delivery id, so the receiver can drop duplicates, and
+    // is signed afresh: its own timestamp, and a signature that verifies with it.
+    let secret = WebhookSecret::parse(WEBHOOK_SECRET).expect("secret");
+    let requests = ops.requests();
+    let ids: Vec<&str> = requests
         .iter()
-        .filter_map(|r| r.header("x-hoist-delivery").map(str::to_string))
+        .filter_map(|r| r.header("webhook-id"))
         .collect();
     assert_eq!(ids.len(), 3);
     assert!(ids.iter().all(|id| *id == ids[0]));
+    let stamps: Vec<i64> = requests
+        .iter()
+        .map(|r| {
+            let ts = r.header("webhook-timestamp").expect("timestamp");
+            let sig = r.header("webhook-signature").expect("signature");
+            let now = jiff::Timestamp::now().as_second();
+            hoist_notify::verify(&secret, ids[0], ts, &r.body, sig, now, 300)
+                .unwrap_or_else(|e| panic!("attempt does not verify: {e}"));
+            ts.parse().expect("seconds")
+        })
+        .collect();
+    // 1.5 s passed between the first and the third attempt: a later second.
+    assert!(
+        stamps[0] <= stamps[1] && stamps[1] <= stamps[2] && stamps[0] < stamps[2],
+        "{stamps:?}"
+    );
+    assert_ne!(
+        requests[0].header("webhook-signature"),
+        requests[2].header("webhook-signature")
+    );
 }
 
 #[tokio::test]
@@ -330,7 +354,7 @@ async fn client_errors_are_not_retried() {
 #[tokio::test]
 async fn rate_limits_are_retried_after_the_time_asked() {
     let ops = Receiver::start(vec![
-        Reply::Answer(429, vec![("Retry-After", "1")], "slow down"),
+        answer_with(429, &[("Retry-After", "1")], "slow down"),
         answer(200, ""),
     ])
     .await;
