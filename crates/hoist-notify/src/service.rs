@@ -101,10 +101,12 @@ impl Service {
                 Ok(Outgoing {
                     endpoint,
                     // `type=stream` rather than the newer `channel`: every Zulip server
-                    // accepts it, while `channel` needs Zulip 9.
+                    // accepts it, while `channel` needs Zulip 9. `to` is JSON, as the API
+                    // documents it: Zulip reads a bare `2024` as the channel with id 2024,
+                    // `"2024"` as the channel named 2024.
                     body: Body::Form(vec![
                         ("type", "stream".to_string()),
-                        ("to", stream.clone()),
+                        ("to", serde_json::Value::String(stream.clone()).to_string()),
                         ("topic", topic),
                         ("content", content),
                     ]),

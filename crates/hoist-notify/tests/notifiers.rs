@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{Receiver, Reply, answer, answer_with, notifiers};
+use common::{FakeSlack, FakeZulip, Receiver, Reply, ZulipSetup, answer, answer_with, notifiers};
 use hmac::{Hmac, Mac};
 use hoist_notify::{EventKind, Notice, TenantStatus, WebhookSecret};
 use sha2::Sha256;
@@ -99,7 +99,10 @@ on = ["failed"]
         ["content", "to", "topic", "type"]
     );
     assert_eq!(form["type"], "stream");
-    assert_eq!(form["to"], "deploys");
+    assert_eq!(
+        form["to"], "\"deploys\"",
+        "JSON-encoded, as Zulip's API documents"
+    );
     assert_eq!(form["topic"], "clinic production");
     assert!(
         form["content"].starts_with(
@@ -127,35 +130,265 @@ on = ["failed"]
     assert!(notify.recipients(EventKind::Succeeded).is_empty());
 }
 
-#[tokio::test]
-async fn zulip_errors_in_a_200_answer_are_failures() {
-    let zulip = Receiver::start(vec![answer(
-        200,
-        r#"{"result":"error","msg":"Stream 'deploys' does not exist","code":"STREAM_DOES_NOT_EXIST"}"#,
-    )])
-    .await;
-    let text = format!(
+fn zulip_setup(channels: &[(u64, &str)]) -> ZulipSetup {
+    ZulipSetup {
+        bot_email: "hoist-bot@chat.example.com".into(),
+        api_key: ZULIP_KEY.into(),
+        channels: channels
+            .iter()
+            .map(|(id, n)| (*id, n.to_string()))
+            .collect(),
+        rate_limited: 0,
+        retry_after: 0.0,
+    }
+}
+
+fn zulip_config(site: &str, stream: &str, extra: &str) -> String {
+    format!(
         r#"
 [notifiers.z]
 kind = "zulip"
-site = "{}"
-bot_email = "bot@x.example"
+site = "{site}"
+bot_email = "hoist-bot@chat.example.com"
 api_key_env = "ZULIP_API_KEY"
-stream = "deploys"
+stream = "{stream}"
+{extra}
 
 [[environments.production.notify]]
 to = "z"
-"#,
-        zulip.base
+"#
+    )
+}
+
+#[tokio::test]
+async fn a_zulip_channel_named_like_a_number_is_found_by_its_name() {
+    // Channel 7 is called "2024"; channel 2024 is another one.
+    let zulip = FakeZulip::start(zulip_setup(&[(7, "2024"), (2024, "random")])).await;
+    let notify = notifiers(
+        &zulip_config(zulip.site(), "2024", ""),
+        &[("ZULIP_API_KEY", ZULIP_KEY)],
+        Path::new("."),
+    )
+    .expect("notifiers");
+    let report = &notify.notify(&failed_notice()).await[0];
+    assert!(report.is_delivered(), "{report}");
+    let posted = zulip.posted();
+    assert_eq!(posted.len(), 1);
+    assert_eq!(
+        posted[0].channel_id,
+        Some(7),
+        "posted to the channel named 2024"
     );
-    let notify =
-        notifiers(&text, &[("ZULIP_API_KEY", ZULIP_KEY)], Path::new(".")).expect("notifiers");
+    assert_eq!(posted[0].topic.as_deref(), Some("clinic production"));
+}
+
+#[tokio::test]
+async fn zulip_errors_come_with_the_status_codes_its_api_documents() {
+    // No channel "deploys": 400 with Zulip's error JSON.
+    let zulip = FakeZulip::start(zulip_setup(&[(1, "general")])).await;
+    let notify = notifiers(
+        &zulip_config(zulip.site(), "deploys", ""),
+        &[("ZULIP_API_KEY", ZULIP_KEY)],
+        Path::new("."),
+    )
+    .expect("notifiers");
     let report = &notify.notify(&failed_notice()).await[0];
     assert_eq!(
         report.reason(),
-        Some("Zulip refused the message: Stream 'deploys' does not exist")
+        Some(
+            "HTTP 400 Bad Request: Zulip refused the message (STREAM_DOES_NOT_EXIST): Channel 'deploys' does not exist"
+        )
     );
     assert_eq!(report.attempts, 1, "a refusal is not retried");
+
+    // A wrong key: 401.
+    let notify = notifiers(
+        &zulip_config(zulip.site(), "general", ""),
+        &[("ZULIP_API_KEY", "not-the-key-0123456789")],
+        Path::new("."),
+    )
+    .expect("notifiers");
+    let report = &notify.notify(&failed_notice()).await[0];
+    assert_eq!(
+        report.reason(),
+        Some("HTTP 401 Unauthorized: Zulip refused the message (INVALID_API_KEY): Invalid API key")
+    );
+    assert_eq!(report.attempts, 1);
+    assert!(zulip.posted().is_empty());
+}
+
+#[tokio::test]
+async fn zulip_rate_limits_are_waited_out_as_its_json_asks() {
+    // Zulip's 429 says how long in the body (`"retry-after": 2.7`), not in a header.
+    let zulip = FakeZulip::start(ZulipSetup {
+        rate_limited: 1,
+        retry_after: 2.7,
+        ..zulip_setup(&[(1, "deploys")])
+    })
+    .await;
+    let notify = notifiers(
+        &zulip_config(zulip.site(), "deploys", ""),
+        &[("ZULIP_API_KEY", ZULIP_KEY)],
+        Path::new("."),
+    )
+    .expect("notifiers");
+    let started = Instant::now();
+    let report = &notify.notify(&failed_notice()).await[0];
+    let took = started.elapsed();
+    assert!(report.is_delivered(), "{report}");
+    assert_eq!(report.attempts, 2);
+    assert!(
+        took >= Duration::from_millis(2700),
+        "retried after {took:?}, not 2.7 s"
+    );
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+    assert_eq!(zulip.posted().len(), 1);
+}
+
+#[tokio::test]
+async fn a_wait_past_the_deadline_is_given_up_not_retried_early() {
+    // Slack asks for 30 s, Zulip for 25 s; the deadline is 20 s.
+    let slack = FakeSlack::start(SLACK_TOKEN, 1, 30).await;
+    let zulip = FakeZulip::start(ZulipSetup {
+        rate_limited: 1,
+        retry_after: 25.0,
+        ..zulip_setup(&[(1, "deploys")])
+    })
+    .await;
+    let text = format!(
+        "{}\n[notifiers.s]\nkind = \"slack\"\nurl_env = \"SLACK_WEBHOOK_URL\"\n\n[[environments.production.notify]]\nto = \"s\"\n",
+        zulip_config(zulip.site(), "deploys", "")
+    );
+    let url = slack.url();
+    let notify = notifiers(
+        &text,
+        &[("ZULIP_API_KEY", ZULIP_KEY), ("SLACK_WEBHOOK_URL", &url)],
+        Path::new("."),
+    )
+    .expect("notifiers");
+    let started = Instant::now();
+    let reports = notify.notify(&failed_notice()).await;
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(3),
+        "gave up at once, not after {took:?}"
+    );
+    assert_eq!(reports.len(), 2);
+    for report in &reports {
+        assert!(!report.is_delivered(), "{report}");
+        assert_eq!(report.attempts, 1, "{report}");
+    }
+    assert_eq!(
+        reports[0].reason(),
+        Some(
+            "HTTP 429 Too Many Requests: Zulip refused the message (RATE_LIMIT_HIT): API usage exceeded rate limit (the server asked to wait 25s before retrying, past the notification deadline: given up)"
+        )
+    );
+    assert_eq!(
+        reports[1].reason(),
+        Some(
+            "HTTP 429 Too Many Requests: rate_limited (the server asked to wait 30s before retrying, past the notification deadline: given up)"
+        )
+    );
+    assert_eq!(slack.receiver.requests().len(), 1);
+    assert_eq!(zulip.receiver.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn retry_after_as_an_http_date_is_honoured() {
+    let at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(3);
+    let date = at.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    let ops = Receiver::start(vec![
+        answer_with(503, &[("Retry-After", date.as_str())], "maintenance"),
+        answer(204, ""),
+    ])
+    .await;
+    let notify = notifiers(
+        &webhook_config(&ops.base, ""),
+        &[("HOIST_WEBHOOK_SECRET", WEBHOOK_SECRET)],
+        Path::new("."),
+    )
+    .expect("notifiers");
+    let started = Instant::now();
+    let report = &notify.notify(&failed_notice()).await[0];
+    let took = started.elapsed();
+    assert!(report.is_delivered(), "{report}");
+    assert_eq!(report.attempts, 2);
+    // The date has whole seconds: 2 to 3 s from now.
+    assert!(
+        took >= Duration::from_millis(1900),
+        "retried after {took:?} ({date})"
+    );
+}
+
+/// A notice whose user-supplied values try to mention everyone, in both dialects.
+fn mentioning_notice() -> Notice {
+    Notice::new(
+        EventKind::Failed,
+        "clinic",
+        "1.4.2",
+        "production",
+        "@**all** <!channel>",
+    )
+    .with_reason("Merge \"@*backend* please look\" @_**Iago** <!here> <@U024BE7LH>")
+    .with_tenant("<!everyone>", TenantStatus::Succeeded, None)
+    .with_tenant(
+        "globex",
+        TenantStatus::Failed,
+        Some("@**everyone** <!subteam^SAZ94GDB8>".into()),
+    )
+}
+
+#[tokio::test]
+async fn text_from_users_mentions_no_one_on_zulip_or_slack() {
+    let zulip = FakeZulip::start(zulip_setup(&[(1, "deploys")])).await;
+    let slack = FakeSlack::start(SLACK_TOKEN, 0, 0).await;
+    // The templates' own mentions still work: they are the config's, not users'.
+    let text = format!(
+        "{}\n[notifiers.s]\nkind = \"slack\"\nurl_env = \"SLACK_WEBHOOK_URL\"\ntemplate = \"{{% include kind ~ '.md' %}}\\n\\nOn call: <!subteam^S0PS>\"\n\n[[environments.production.notify]]\nto = \"s\"\n",
+        zulip_config(
+            zulip.site(),
+            "deploys",
+            "template = \"{% include kind ~ '.md' %}\\n\\nOn call: @*ops*\""
+        )
+    );
+    let url = slack.url();
+    let notify = notifiers(
+        &text,
+        &[("ZULIP_API_KEY", ZULIP_KEY), ("SLACK_WEBHOOK_URL", &url)],
+        Path::new("."),
+    )
+    .expect("notifiers");
+    let reports = notify.notify(&mentioning_notice()).await;
+    assert!(reports.iter().all(|r| r.is_delivered()), "{reports:?}");
+    let zulip_posted = zulip.posted();
+    assert_eq!(
+        zulip_posted[0].mentions,
+        ["@*ops*"],
+        "{}",
+        zulip_posted[0].content
+    );
+    assert!(
+        zulip_posted[0]
+            .content
+            .contains("deployed by @\\*\\*all\\*\\*"),
+        "{}",
+        zulip_posted[0].content
+    );
+    let slack_posted = slack.posted();
+    assert_eq!(
+        slack_posted[0].mentions,
+        ["<!subteam^S0PS>"],
+        "{}",
+        slack_posted[0].content
+    );
+    assert!(
+        slack_posted[0]
+            .content
+            .contains("&lt;!here&gt; &lt;@U024BE7LH&gt;"),
+        "{}",
+        slack_posted[0].content
+    );
 }
 
 #[tokio::test]
