@@ -16,6 +16,27 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# --- hoist-notify's interoperability tests: the Standard Webhooks reference library ---
+# crates/hoist-notify/tests/standard_webhooks.rs verifies hoist's webhook requests with
+# PyPI's `standardwebhooks`, run from a virtual environment at $HOIST_TEST_VENV (default
+# ~/.cache/hoist/test-venv; the test looks there). A venv rather than `pip install --user`:
+# Debian's Python refuses pip outside one (PEP 668, "externally managed").
+hoist_test_venv="${HOIST_TEST_VENV:-$HOME/.cache/hoist/test-venv}"
+if ! "$hoist_test_venv/bin/python" -c "import standardwebhooks" >/dev/null 2>&1; then
+  echo "setup: installing standardwebhooks into $hoist_test_venv"
+  if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c "import ensurepip" >/dev/null 2>&1; then
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends python3 python3-venv >/dev/null
+  fi
+  rm -rf "$hoist_test_venv"
+  python3 -m venv "$hoist_test_venv"
+  "$hoist_test_venv/bin/python" -m pip install -q --disable-pip-version-check "standardwebhooks==1.1.0"
+  "$hoist_test_venv/bin/python" -c "import standardwebhooks"
+fi
+# --- end of hoist-notify's block ---
+
 # The engine is started by the machine; give it a moment if it is still coming up.
 for _ in $(seq 1 30); do
   docker info >/dev/null 2>&1 && break

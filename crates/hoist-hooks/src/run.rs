@@ -1,8 +1,10 @@
-//! Running hooks: `sh -c` in the app's directory, in a process group of its own, with the
-//! deploy described in `HOIST_*` variables, combined output kept (the tail), and a timeout
-//! that kills the whole group, so `sh -c "npm run migrate"` cannot leave a grandchild behind.
+//! Running hooks: `sh -c` in the app's directory, in a process group of its own, with an
+//! environment built from an allow-list (never hoist's own), combined output kept (the
+//! tail), and a timeout that kills the whole group, so `sh -c "npm run migrate"` cannot
+//! leave a grandchild behind.
 
 use std::collections::VecDeque;
+use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
@@ -10,7 +12,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::config::{HookCommand, Hooks, Stage};
+use crate::config::{BASE_ENV, HookCommand, Hooks, Stage, is_credential_name, url_password};
 
 /// Lines of output kept per hook: enough to show why a script failed.
 pub const OUTPUT_LINES: usize = 40;
@@ -51,8 +53,12 @@ impl Outcome {
     }
 }
 
+/// Passed values shorter than this are not masked in output: masking `dev` everywhere
+/// would hide more than it protects.
+const MIN_MASKED: usize = 4;
+
 impl HookContext {
-    /// The variables a hook of `stage` gets, on top of hoist's own environment.
+    /// The `HOIST_*` variables a hook of `stage` gets.
     pub fn env(&self, stage: Stage) -> Vec<(&'static str, String)> {
         let mut env = vec![
             ("HOIST_APP", self.app.clone()),
@@ -71,7 +77,71 @@ impl HookContext {
         }
         env
     }
+
+    /// The whole environment of `hook` run at `stage`, and nothing else: `PATH` and `HOME`
+    /// and the variables `hook.pass_env` names, taken from `inherited` (hoist's
+    /// environment) when set there; `hook.env`; and the `HOIST_*` variables of
+    /// [`HookContext::env`], which win.
+    ///
+    /// Everything else in hoist's environment stays out, above all hoist's own
+    /// credentials: notifier keys, registry passwords, tenant secrets.
+    pub fn environment(
+        &self,
+        stage: Stage,
+        hook: &HookCommand,
+        inherited: &dyn Fn(&str) -> Option<OsString>,
+    ) -> Vec<(String, OsString)> {
+        let mut env: Vec<(String, OsString)> = Vec::new();
+        let mut set = |name: &str, value: OsString| {
+            env.retain(|(n, _)| n != name);
+            env.push((name.to_string(), value));
+        };
+        for name in BASE_ENV
+            .iter()
+            .copied()
+            .chain(hook.pass_env.iter().map(String::as_str))
+        {
+            if let Some(value) = inherited(name) {
+                set(name, value);
+            }
+        }
+        for (name, value) in &hook.env {
+            set(name, OsString::from(value));
+        }
+        for (name, value) in self.env(stage) {
+            set(name, OsString::from(value));
+        }
+        env
+    }
 }
+
+/// The values passed to `hook` that hoist masks in the output it shows and logs: those of
+/// variables named like credentials, and the password of a URL with one.
+fn masked_values(hook: &HookCommand, env: &[(String, OsString)]) -> Vec<String> {
+    let mut masked: Vec<String> = Vec::new();
+    for (name, value) in env {
+        if !hook.pass_env.contains(name) {
+            continue;
+        }
+        let Some(value) = value.to_str() else {
+            continue;
+        };
+        if is_credential_name(name) {
+            masked.push(value.to_string());
+        }
+        if let Some(password) = url_password(value) {
+            masked.push(password.to_string());
+        }
+    }
+    masked.retain(|v| v.len() >= MIN_MASKED);
+    // Longest first, so a value is masked whole before a part of it is.
+    masked.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    masked.dedup();
+    masked
+}
+
+/// What masked values are replaced with in hook output.
+pub const MASK: &str = "<redacted>";
 
 /// A hook that ran to a zero exit.
 #[derive(Debug, Clone)]
@@ -177,6 +247,8 @@ async fn run_one(
     // One pipe for stdout and stderr, so the tail interleaves them as the script wrote them.
     let (reader, writer) = std::io::pipe().map_err(spawn_error)?;
     let writer_err = writer.try_clone().map_err(spawn_error)?;
+    let environment = ctx.environment(stage, hook, &|name| std::env::var_os(name));
+    let masked = masked_values(hook, &environment);
     let mut command = tokio::process::Command::new("sh");
     command
         .arg("-c")
@@ -187,9 +259,9 @@ async fn run_one(
         .stderr(writer_err)
         // A group of its own, so a timeout can kill everything the script started.
         .process_group(0)
-        .env_remove("HOIST_IMAGE")
-        .env_remove("HOIST_OUTCOME")
-        .envs(ctx.env(stage));
+        // Nothing of hoist's environment but what `environment` allows.
+        .env_clear()
+        .envs(environment);
     let spawned = command.spawn();
     // The command holds our copies of the pipe's write end; without dropping it the pipe
     // would never report end-of-file.
@@ -198,7 +270,7 @@ async fn run_one(
     let group = ProcessGroup::new(child.id());
     tracing::debug!(hook = %stage, command = %hook.run, "hook started");
 
-    let output = Arc::new(Mutex::new(Tail::default()));
+    let output = Arc::new(Mutex::new(Tail::masking(masked)));
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     {
         let output = Arc::clone(&output);
@@ -295,14 +367,32 @@ impl Drop for ProcessGroup {
     }
 }
 
-/// The last lines of a stream, each cut to [`LINE_BYTES`].
+/// The last lines of a stream, each cut to [`LINE_BYTES`], with masked values replaced.
 #[derive(Default)]
 struct Tail {
     lines: VecDeque<String>,
     partial: Vec<u8>,
+    /// Values replaced with [`MASK`], longest first.
+    masked: Vec<String>,
 }
 
 impl Tail {
+    fn masking(masked: Vec<String>) -> Tail {
+        Tail {
+            masked,
+            ..Tail::default()
+        }
+    }
+
+    fn mask(&self, mut line: String) -> String {
+        for value in &self.masked {
+            if line.contains(value.as_str()) {
+                line = line.replace(value.as_str(), MASK);
+            }
+        }
+        line
+    }
+
     fn push_bytes(&mut self, bytes: &[u8], stage: Stage) {
         for chunk in bytes.split_inclusive(|b| *b == b'\n') {
             let (body, ended) = match chunk.strip_suffix(b"\n") {
@@ -319,9 +409,11 @@ impl Tail {
     }
 
     fn end_line(&mut self, stage: Stage) {
-        let line = String::from_utf8_lossy(&self.partial)
-            .trim_end_matches('\r')
-            .to_string();
+        let line = self.mask(
+            String::from_utf8_lossy(&self.partial)
+                .trim_end_matches('\r')
+                .to_string(),
+        );
         self.partial.clear();
         tracing::debug!(hook = %stage, "{line}");
         if self.lines.len() == OUTPUT_LINES {
@@ -336,7 +428,7 @@ impl Tail {
             if lines.len() == OUTPUT_LINES {
                 lines.remove(0);
             }
-            lines.push(String::from_utf8_lossy(&self.partial).into_owned());
+            lines.push(self.mask(String::from_utf8_lossy(&self.partial).into_owned()));
         }
         lines
     }
@@ -374,6 +466,88 @@ mod tests {
         assert_eq!(lines[OUTPUT_LINES - 3], "line 99");
         assert_eq!(lines[OUTPUT_LINES - 2].len(), LINE_BYTES);
         assert_eq!(lines[OUTPUT_LINES - 1], "no newline at the end");
+    }
+
+    #[test]
+    fn masked_values_are_replaced_even_across_reads() {
+        let mut tail = Tail::masking(vec!["s3cr3t-VALUE-123".into()]);
+        tail.push_bytes(b"connecting with s3cr3t-VA", Stage::BeforeDeploy);
+        tail.push_bytes(
+            b"LUE-123 failed\nlast s3cr3t-VALUE-123",
+            Stage::BeforeDeploy,
+        );
+        assert_eq!(
+            tail.lines(),
+            ["connecting with <redacted> failed", "last <redacted>"]
+        );
+    }
+
+    fn context() -> HookContext {
+        HookContext {
+            dir: PathBuf::from("/app"),
+            app: "clinic".into(),
+            version: "1.4.2".into(),
+            environment: "production".into(),
+            actor: "amitav".into(),
+            image: None,
+            outcome: Some(Outcome::Succeeded),
+        }
+    }
+
+    #[test]
+    fn the_environment_is_the_allow_list_and_nothing_else() {
+        let inherited = |name: &str| -> Option<OsString> {
+            match name {
+                "PATH" => Some("/usr/bin:/bin".into()),
+                "HOME" => Some("/home/ci".into()),
+                "AWS_PROFILE" => Some("deploy".into()),
+                "DB_PASSWORD" => Some("s3cr3t-VALUE-123".into()),
+                "DATABASE_URL" => Some("postgres://app:pg-pass-456@db/app".into()),
+                "ZULIP_API_KEY" => Some("zulip-key".into()),
+                "HOIST_WEBHOOK_SECRET" => Some("whsec_x".into()),
+                _ => None,
+            }
+        };
+        let mut hook = HookCommand::new("./migrate.sh");
+        hook.pass_env = vec![
+            "AWS_PROFILE".into(),
+            "DB_PASSWORD".into(),
+            "DATABASE_URL".into(),
+            "NOT_SET".into(),
+        ];
+        hook.env.insert("RAILS_ENV".into(), "production".into());
+        hook.env.insert("PATH".into(), "/app/bin:/usr/bin".into());
+        let env = context().environment(Stage::AfterDeploy, &hook, &inherited);
+        let mut names: Vec<&str> = env.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "AWS_PROFILE",
+                "DATABASE_URL",
+                "DB_PASSWORD",
+                "HOIST_ACTOR",
+                "HOIST_APP",
+                "HOIST_ENVIRONMENT",
+                "HOIST_HOOK",
+                "HOIST_OUTCOME",
+                "HOIST_VERSION",
+                "HOME",
+                "PATH",
+                "RAILS_ENV",
+            ]
+        );
+        let get = |name: &str| env.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+        assert_eq!(
+            get("PATH"),
+            Some("/app/bin:/usr/bin".into()),
+            "`env` wins over hoist's"
+        );
+        assert_eq!(
+            masked_values(&hook, &env),
+            ["s3cr3t-VALUE-123", "pg-pass-456"],
+            "credential-named values and URL passwords are masked, AWS_PROFILE is not"
+        );
     }
 
     #[test]

@@ -135,8 +135,8 @@ async fn a_hook_past_its_timeout_is_killed_with_everything_it_started() {
     // The shell starts a grandchild and waits: killing only the shell would leave it.
     let hooks = Hooks {
         before_deploy: vec![HookCommand {
-            run: "echo starting; sleep 30 & echo $! > sleeper.pid; wait".into(),
             timeout: Duration::from_millis(500),
+            ..HookCommand::new("echo starting; sleep 30 & echo $! > sleeper.pid; wait")
         }],
         ..Hooks::default()
     };
@@ -164,4 +164,128 @@ async fn a_hook_past_its_timeout_is_killed_with_everything_it_started() {
         assert!(Instant::now() < deadline, "sleep {pid} still runs: {stat}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// What a CI job hands hoist: its own credentials, and a few variables a hook may ask for.
+const HOIST_ENVIRONMENT: [(&str, &str); 7] = [
+    ("ZULIP_API_KEY", "zulip-key-PLANTED-0001"),
+    ("REGISTRY_PASSWORD", "registry-pass-PLANTED-0002"),
+    (
+        "HOIST_WEBHOOK_SECRET",
+        "whsec_UExBTlRFRC0wMDAzLXdlYmhvb2stc2VjcmV0",
+    ),
+    ("AWS_SECRET_ACCESS_KEY", "aws-secret-PLANTED-0004"),
+    ("AWS_PROFILE", "deploy-profile"),
+    ("DB_PASSWORD", "db-pass-PLANTED-0005"),
+    ("HOIST_IMAGE", "stale-image-from-the-parent"),
+];
+/// Set in the child process that runs the test body.
+const CHILD: &str = "HOIST_HOOKS_TEST_CHILD";
+
+/// Hooks run with hoist's real process environment, so the test runs its body again in a
+/// child process of this test binary started with the planted variables (setting them in
+/// this process would race with other tests reading the environment).
+#[test]
+fn hooks_never_see_hoists_credentials_only_what_they_name() {
+    if std::env::var_os(CHILD).is_none() {
+        let exe = std::env::current_exe().expect("test binary");
+        let output = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "hooks_never_see_hoists_credentials_only_what_they_name",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD, "1")
+            .envs(HOIST_ENVIRONMENT)
+            .output()
+            .expect("run the child");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success() && stdout.contains("1 passed"),
+            "the child failed:\n{stdout}\n{stderr}"
+        );
+        return;
+    }
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(child_body());
+}
+
+async fn child_body() {
+    // The planted variables are in this process's environment...
+    for (name, value) in HOIST_ENVIRONMENT {
+        assert_eq!(std::env::var(name).as_deref(), Ok(value));
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut ctx = context(dir.path());
+    ctx.image = None;
+
+    // ...a hook that names nothing sees none of them.
+    let plain = Hooks {
+        before_deploy: vec![HookCommand::new("env > env.txt")],
+        ..Hooks::default()
+    };
+    plain
+        .run(Stage::BeforeDeploy, &ctx)
+        .await
+        .expect("hook ran");
+    let env = std::fs::read_to_string(dir.path().join("env.txt")).expect("env.txt");
+    for (name, value) in HOIST_ENVIRONMENT {
+        assert!(
+            !env.contains(value),
+            "{name}'s value reached the hook:\n{env}"
+        );
+    }
+    let names: Vec<&str> = env
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(n, _)| n)
+        .collect();
+    // What `sh` itself adds (PWD, SHLVL, `_`) besides the allow-list.
+    let allowed = ["PATH", "HOME", "PWD", "OLDPWD", "SHLVL", "_"];
+    for name in &names {
+        assert!(
+            allowed.contains(name) || name.starts_with("HOIST_"),
+            "{name} is not on the allow-list:\n{env}"
+        );
+    }
+    assert!(names.contains(&"PATH"), "{env}");
+    assert!(
+        !names.contains(&"HOIST_IMAGE") && !names.contains(&"HOIST_WEBHOOK_SECRET"),
+        "only the HOIST_* variables hoist sets for this hook:\n{env}"
+    );
+
+    // A hook that names variables gets those, with credentials masked in its output.
+    let named = Hooks {
+        before_deploy: vec![HookCommand {
+            pass_env: vec!["AWS_PROFILE".into(), "DB_PASSWORD".into()],
+            env: [("RAILS_ENV".to_string(), "production".to_string())].into(),
+            ..HookCommand::new(
+                "echo \"$AWS_PROFILE $RAILS_ENV ${ZULIP_API_KEY:-unset}\" > named.txt; \
+                 printf %s \"$DB_PASSWORD\" > got-password; \
+                 echo \"connecting with $DB_PASSWORD as $AWS_PROFILE\"; exit 2",
+            )
+        }],
+        ..Hooks::default()
+    };
+    let err = named
+        .run(Stage::BeforeDeploy, &ctx)
+        .await
+        .expect_err("the hook fails");
+    let named_txt = std::fs::read_to_string(dir.path().join("named.txt")).expect("named.txt");
+    assert_eq!(named_txt.trim(), "deploy-profile production unset");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("got-password")).expect("got-password"),
+        "db-pass-PLANTED-0005",
+        "DB_PASSWORD was passed"
+    );
+    assert_eq!(
+        err.output(),
+        ["connecting with <redacted> as deploy-profile"]
+    );
+    assert!(!err.to_string().contains("db-pass-PLANTED-0005"), "{err}");
 }

@@ -1,7 +1,10 @@
 //! Sending with bounded patience: a timeout per attempt, retries with exponential backoff
 //! for what may pass (network errors, timeouts, 429, 5xx) and none for what will not (other
-//! 4xx), all inside an overall deadline. The result is a [`DeliveryReport`], never an error:
-//! a notification is worth a warning, not a failed deploy.
+//! 4xx), all inside an overall deadline. A server that asks for a wait (`Retry-After` in
+//! seconds, fractions included, or as an HTTP date; Zulip's `retry-after` in its JSON) is
+//! never retried sooner; if the wait would end past the deadline, hoist gives up at once.
+//! The result is a [`DeliveryReport`], never an error: a notification is worth a warning,
+//! not a failed deploy.
 
 use std::fmt;
 use std::time::Duration;
@@ -12,11 +15,10 @@ use tokio::time::Instant;
 use crate::notice::EventKind;
 use crate::secret::Redactor;
 use crate::service::{Body, Outgoing};
+use crate::signature::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, sign};
 
 /// Wait before the second attempt; doubles for each one after.
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
-/// Longest wait a `Retry-After` header may ask for.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 /// Response bytes read: enough for an error message or Zulip's JSON answer.
 const MAX_RESPONSE_BYTES: usize = 16 * 1024;
 /// Response text quoted in a failure reason.
@@ -126,7 +128,20 @@ pub(crate) async fn send(
         if attempts >= policy.attempts {
             return (Err(reason), attempts);
         }
-        let wait = retry_after_or(wait, backoff);
+        let wait = match wait {
+            // Retrying sooner than asked would only be refused again.
+            Some(asked) if Instant::now() + asked >= deadline => {
+                return (
+                    Err(format!(
+                        "{reason} (the server asked to wait {} before retrying, past the notification deadline: given up)",
+                        seconds(asked)
+                    )),
+                    attempts,
+                );
+            }
+            Some(asked) => asked.max(backoff),
+            None => backoff,
+        };
         if Instant::now() + wait >= deadline {
             return (
                 Err(format!(
@@ -140,8 +155,17 @@ pub(crate) async fn send(
     }
 }
 
-fn retry_after_or(retry_after: Option<Duration>, backoff: Duration) -> Duration {
-    retry_after.map_or(backoff, |asked| asked.min(MAX_RETRY_AFTER).max(backoff))
+/// A `Retry-After` value as servers send it: seconds (Slack's `30`, or with a fraction,
+/// `2.7`), or an HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`), which is taken relative to
+/// `now`. `None` for anything else.
+fn parse_retry_after(value: &str, now: jiff::Timestamp) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).ok();
+    }
+    let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    let wait = now.duration_until(at);
+    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
 }
 
 async fn attempt(client: &reqwest::Client, out: &Outgoing<'_>) -> Attempt {
@@ -155,6 +179,22 @@ async fn attempt(client: &reqwest::Client, out: &Outgoing<'_>) -> Attempt {
     for (name, value) in &out.headers {
         request = request.header(*name, value);
     }
+    if let Some(signing) = &out.signing {
+        // Signed now, not when the notice was made: every attempt carries its own
+        // timestamp (so a slow retry is not refused as stale) under the same id.
+        let timestamp = jiff::Timestamp::now().as_second();
+        let body = match &out.body {
+            Body::Json(bytes) => bytes.as_slice(),
+            Body::Form(_) => &[],
+        };
+        request = request
+            .header(HEADER_ID, signing.id)
+            .header(HEADER_TIMESTAMP, timestamp.to_string())
+            .header(
+                HEADER_SIGNATURE,
+                sign(signing.secret, signing.id, timestamp, body),
+            );
+    }
     if let Some((user, key)) = out.basic_auth {
         request = request.basic_auth(user, Some(key.expose()));
     }
@@ -163,12 +203,11 @@ async fn attempt(client: &reqwest::Client, out: &Outgoing<'_>) -> Attempt {
         Err(e) => return from_reqwest(e),
     };
     let status = response.status();
-    let retry_after = response
+    let header_wait = response
         .headers()
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+        .and_then(|v| parse_retry_after(v, jiff::Timestamp::now()));
     let body = read_bounded(response).await;
     if status.is_success() {
         if out.expects_zulip_result {
@@ -176,15 +215,70 @@ async fn attempt(client: &reqwest::Client, out: &Outgoing<'_>) -> Attempt {
         }
         return Attempt::Done;
     }
-    let reason = format!("HTTP {status}{}", snippet(&body));
+    // Zulip answers every error with JSON (`msg`, `code`, and for 429 `retry-after`).
+    let zulip = out
+        .expects_zulip_result
+        .then(|| ZulipError::read(&body))
+        .flatten();
+    let reason = match &zulip {
+        Some(error) => format!("HTTP {status}: {error}"),
+        None => format!("HTTP {status}{}", snippet(&body)),
+    };
+    let wait = header_wait.max(zulip.and_then(|e| e.retry_after));
     if status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-        Attempt::Retry(reason, retry_after)
+        Attempt::Retry(reason, wait)
     } else if status.is_redirection() {
         Attempt::Fatal(format!(
             "{reason}: the endpoint redirects; configure the URL it redirects to"
         ))
+    } else if status == reqwest::StatusCode::GONE {
+        Attempt::Fatal(format!(
+            "{reason}: the receiver wants no more deliveries; remove the notifier or fix its URL"
+        ))
     } else {
         Attempt::Fatal(reason)
+    }
+}
+
+/// An error as Zulip's API answers it: `{"result": "error", "msg": ..., "code": ...}`,
+/// with `retry-after` (seconds, a float) when rate-limited.
+struct ZulipError {
+    msg: String,
+    code: Option<String>,
+    retry_after: Option<Duration>,
+}
+
+impl ZulipError {
+    fn read(body: &[u8]) -> Option<ZulipError> {
+        let answer: serde_json::Value = serde_json::from_slice(body).ok()?;
+        if answer.get("result").and_then(|r| r.as_str()) != Some("error") {
+            return None;
+        }
+        Some(ZulipError {
+            msg: answer
+                .get("msg")
+                .and_then(|m| m.as_str())
+                .unwrap_or("no message")
+                .to_string(),
+            code: answer
+                .get("code")
+                .and_then(|c| c.as_str())
+                .map(str::to_string),
+            retry_after: answer
+                .get("retry-after")
+                .and_then(|r| r.as_f64())
+                .and_then(|secs| Duration::try_from_secs_f64(secs).ok()),
+        })
+    }
+}
+
+impl fmt::Display for ZulipError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Zulip refused the message")?;
+        if let Some(code) = &self.code {
+            write!(f, " ({})", first_chars(code))?;
+        }
+        write!(f, ": {}", first_chars(&self.msg))
     }
 }
 
@@ -201,13 +295,10 @@ fn zulip_result(body: &[u8]) -> Attempt {
     };
     match answer.get("result").and_then(|r| r.as_str()) {
         Some("success") => Attempt::Done,
-        _ => {
-            let msg = answer
-                .get("msg")
-                .and_then(|m| m.as_str())
-                .unwrap_or("no message");
-            Attempt::Fatal(format!("Zulip refused the message: {}", first_chars(msg)))
-        }
+        _ => match ZulipError::read(body) {
+            Some(error) => Attempt::Fatal(error.to_string()),
+            None => Attempt::Fatal("Zulip refused the message: no message".to_string()),
+        },
     }
 }
 
@@ -265,6 +356,16 @@ fn first_chars(text: &str) -> String {
     }
 }
 
+/// A wait as a person reads it: `30s`, `2.7s`.
+fn seconds(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        let text = format!("{:.1}", d.as_secs_f64());
+        format!("{}s", text.trim_end_matches(".0"))
+    }
+}
+
 fn show(d: Duration) -> String {
     if d.subsec_millis() == 0 {
         format!("{}s", d.as_secs())
@@ -278,18 +379,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn retry_after_is_honoured_within_bounds() {
-        let b = Duration::from_millis(500);
-        assert_eq!(retry_after_or(None, b), b);
+    fn retry_after_is_read_as_servers_send_it() {
+        let now: jiff::Timestamp = "2015-10-21T07:27:30Z".parse().expect("time");
+        let read = |v: &str| parse_retry_after(v, now);
+        assert_eq!(read("30"), Some(Duration::from_secs(30)));
+        assert_eq!(read(" 2.7 "), Some(Duration::from_millis(2700)));
+        assert_eq!(read("0"), Some(Duration::ZERO));
         assert_eq!(
-            retry_after_or(Some(Duration::from_secs(2)), b),
-            Duration::from_secs(2)
+            read("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::from_secs(30))
         );
         assert_eq!(
-            retry_after_or(Some(Duration::from_secs(3600)), b),
-            MAX_RETRY_AFTER
+            read("Wed, 21 Oct 2015 07:27:00 GMT"),
+            Some(Duration::ZERO),
+            "a date in the past: retry now"
         );
-        assert_eq!(retry_after_or(Some(Duration::ZERO), b), b);
+        for bad in ["-1", "soon", "", "inf", "NaN"] {
+            assert_eq!(read(bad), None, "{bad}");
+        }
+        assert_eq!(seconds(Duration::from_secs(30)), "30s");
+        assert_eq!(seconds(Duration::from_millis(2700)), "2.7s");
     }
 
     #[test]
@@ -299,9 +408,15 @@ mod tests {
             Attempt::Done
         ));
         match zulip_result(br#"{"result":"error","msg":"Stream 'deploys' does not exist","code":"STREAM_DOES_NOT_EXIST"}"#) {
-            Attempt::Fatal(reason) => assert_eq!(reason, "Zulip refused the message: Stream 'deploys' does not exist"),
+            Attempt::Fatal(reason) => assert_eq!(reason, "Zulip refused the message (STREAM_DOES_NOT_EXIST): Stream 'deploys' does not exist"),
             _ => panic!("expected a fatal failure"),
         }
+        let limited = ZulipError::read(
+            br#"{"result":"error","msg":"API usage exceeded rate limit","code":"RATE_LIMIT_HIT","retry-after":2.7}"#,
+        )
+        .expect("an error");
+        assert_eq!(limited.retry_after, Some(Duration::from_millis(2700)));
+        assert!(ZulipError::read(br#"{"result":"success"}"#).is_none());
         assert!(matches!(zulip_result(b"<html>"), Attempt::Fatal(_)));
     }
 

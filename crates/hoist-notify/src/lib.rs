@@ -1,4 +1,5 @@
-//! Notifications of deployments: Zulip, Slack and a signed generic webhook.
+//! Notifications of deployments: Zulip, Slack and a generic webhook signed as the Standard
+//! Webhooks specification says ([`sign`], [`verify`]).
 //!
 //! The pipeline builds a [`Notice`] for each event (started, succeeded, failed, refused,
 //! rolled back) and hands it to [`Notifiers::notify`], which sends it to the environment's
@@ -32,10 +33,14 @@ mod pipeline;
 mod render;
 mod secret;
 mod service;
+mod signature;
 
 pub use deliver::{DeliveryReport, DeliveryStatus, FIRST_BACKOFF};
 pub use notice::{EventKind, Notice, TenantOutcome, TenantStatus};
 pub use notifiers::{DEFAULT_DEADLINE, Notifiers, NotifyError};
 pub use pipeline::AppNotifiers;
 pub use secret::{REDACTED, Secret};
-pub use service::{VerifyError, sign, verify};
+pub use signature::{
+    HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, SecretFormatError, VerifyError, WebhookSecret,
+    sign, verify,
+};

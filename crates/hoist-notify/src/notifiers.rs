@@ -14,6 +14,7 @@ use crate::notice::{EventKind, Notice};
 use crate::render::{Dialect, Renderer};
 use crate::secret::{self, Redactor, Secret};
 use crate::service::{Endpoint, Service};
+use crate::signature::WebhookSecret;
 
 /// The longest a call to [`Notifiers::notify`] takes, whatever the notifiers' settings:
 /// with the defaults (3 attempts of 5 s, 0.5 s and 1 s between) one notifier needs at most
@@ -154,13 +155,12 @@ impl Notifiers {
         };
         let started = tokio::time::Instant::now();
         let deadline = started + self.deadline;
-        let now = jiff::Timestamp::now().as_second();
         let sends = self
             .entries
             .iter()
             .filter(|e| e.route.wants(notice.kind))
             .map(|entry| async move {
-                let (result, attempts) = match entry.service.request(notice, now) {
+                let (result, attempts) = match entry.service.request(notice) {
                     Ok(out) => {
                         // Every attempt is bounded by the deadline already; this bounds
                         // what an attempt cannot, should it ever not yield.
@@ -270,8 +270,18 @@ fn build(
                     }
                 }
             };
-            let secret = load(&secret, "signing secret")?;
-            redactor.add(secret.expose());
+            let source = secret;
+            let text = load(&source, "signing secret")?;
+            redactor.add(text.expose());
+            if let Some(encoded) = text.expose().strip_prefix(crate::signature::SECRET_PREFIX) {
+                redactor.add(encoded);
+            }
+            let secret =
+                WebhookSecret::parse(text.expose()).map_err(|why| NotifyError::Secret {
+                    notifier: name.to_string(),
+                    what: "signing secret",
+                    reason: format!("{source} does not hold a Standard Webhooks secret: {why}"),
+                })?;
             Service::Webhook { endpoint, secret }
         }
     };

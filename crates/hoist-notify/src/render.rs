@@ -2,9 +2,11 @@
 //! (embedded from `templates/`), or one template per notifier from `hoist.toml`.
 //!
 //! Templates are written once for both chat dialects: the filters `bold`, `code`, `quote`
-//! and `link` produce Zulip's Markdown or Slack's mrkdwn. For Slack every value is escaped
-//! (`&`, `<`, `>`) before the template sees it, so a tenant name or error text cannot
-//! inject a mention or a link.
+//! and `link` produce Zulip's Markdown or Slack's mrkdwn. Every value is escaped before the
+//! template sees it, so text from users (actor, reason, tenant names, error details, a
+//! commit subject) cannot mention anyone or forge markup: for Slack `&`, `<` and `>` (its
+//! mentions are `<!channel>`, `<!here>`, `<@U123>`); for Zulip `*` and `\` with a
+//! backslash (its mentions are `@**all**`, `@**name**`, `@_**name**`, `@*group*`).
 
 use std::collections::BTreeMap;
 
@@ -99,7 +101,14 @@ impl Renderer {
             Dialect::Markdown => format!("**{v}**"),
             Dialect::Slack => format!("*{v}*"),
         });
-        env.add_filter("code", |v: String| format!("`{}`", v.replace('`', "'")));
+        // Code spans show backslashes literally (and mention no one): undo the escaping.
+        env.add_filter("code", move |v: String| {
+            let v = match dialect {
+                Dialect::Markdown => markdown_unescape(&v),
+                Dialect::Slack => v,
+            };
+            format!("`{}`", v.replace('`', "'"))
+        });
         env.add_filter("quote", |v: String| {
             v.lines()
                 .map(|line| format!("> {line}"))
@@ -139,14 +148,15 @@ impl Renderer {
         let text = self
             .env
             .get_template(&name)
-            .and_then(|t| t.render(context(notice, self.dialect)))
+            .and_then(|t| t.render(context(notice, Escape::For(self.dialect))))
             .map_err(|e| format!("{what}: {}", describe(&e)))?;
         Ok(tidy(&text))
     }
 
-    /// The Zulip topic for `notice`, on one line.
+    /// The Zulip topic for `notice`, on one line. Topics are plain text (no Markdown, no
+    /// mentions), so values are not escaped there.
     pub(crate) fn topic(&self, notice: &Notice) -> Result<String, String> {
-        let ctx = context(notice, self.dialect);
+        let ctx = context(notice, Escape::None);
         let text = if self.topic {
             self.env.get_template(TOPIC).and_then(|t| t.render(ctx))
         } else {
@@ -233,13 +243,60 @@ struct Group {
     more: usize,
 }
 
-fn context(notice: &Notice, dialect: Dialect) -> Value {
-    let esc = |s: &str| match dialect {
-        Dialect::Markdown => s.to_string(),
-        Dialect::Slack => s
-            .replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;"),
+/// How values are escaped for a template.
+#[derive(Clone, Copy)]
+enum Escape {
+    For(Dialect),
+    /// Plain text, such as a Zulip topic.
+    None,
+}
+
+/// A value as Zulip's Markdown shows it literally. Every Zulip mention needs a `*` right
+/// after the `@` (or `@_`); a backslash-escaped `\*` is shown as `*` and starts none.
+/// Backslashes are escaped too, so that a value's own `\` cannot undo that.
+fn markdown_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '*') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The inverse of [`markdown_escape`].
+fn markdown_unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some(next @ ('\\' | '*')) => out.push(next),
+                Some(next) => {
+                    out.push(c);
+                    out.push(next);
+                }
+                None => out.push(c),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn context(notice: &Notice, escape: Escape) -> Value {
+    let esc = |s: &str| match escape {
+        Escape::For(Dialect::Markdown) => markdown_escape(s),
+        Escape::For(Dialect::Slack) => slack_escape(s),
+        Escape::None => s.to_string(),
     };
     let tenants: Vec<TenantView> = notice
         .tenants
@@ -423,6 +480,76 @@ mod tests {
             text.ends_with("<https://ci.example.com/jobs/42?a=1&amp;b=2|CI job>"),
             "{text}"
         );
+    }
+
+    /// A notice whose every user-supplied value tries to mention everyone.
+    fn mentioning() -> Notice {
+        let mut notice = Notice::new(
+            EventKind::Failed,
+            "clinic",
+            "1.4.2",
+            "production",
+            "@**all** <!channel> <@U024BE7LH>",
+        )
+        .with_reason("fix @*backend* and @_**Iago** <!here> <!subteam^SAZ94GDB8>")
+        .with_tenant("@**everyone**", TenantStatus::Succeeded, None)
+        .with_tenant(
+            "<!everyone>",
+            TenantStatus::Failed,
+            Some("@**topic** said \\**x** @_*ops* <@W123|bob>".into()),
+        );
+        notice.link = Some("https://ci.example.com/jobs/42".into());
+        notice
+    }
+
+    #[test]
+    fn zulip_values_mention_no_one_and_read_as_written() {
+        let r = Renderer::new(Dialect::Markdown, None, None).expect("renderer");
+        let text = r.message(&mentioning()).expect("render");
+        for mention in ["@**", "@*", "@_**", "@_*"] {
+            assert!(!text.contains(mention), "{mention} in:\n{text}");
+        }
+        assert!(
+            text.contains("(deployed by @\\*\\*all\\*\\* <!channel> <@U024BE7LH>)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("> fix @\\*backend\\* and @_\\*\\*Iago\\*\\* <!here>"),
+            "{text}"
+        );
+        // A value's own backslash cannot undo the escape of the `*` after it.
+        assert!(text.contains("said \\\\\\*\\*x\\*\\*"), "{text}");
+        // Inside code spans (tenant names) nothing is rendered: shown exactly as written.
+        assert!(text.contains("`<!everyone>`"), "{text}");
+        assert_eq!(
+            markdown_unescape(&markdown_escape("a\\*b**\\")),
+            "a\\*b**\\"
+        );
+        // Topics are plain text: not escaped.
+        let r =
+            Renderer::new(Dialect::Markdown, None, Some("{{ actor }}".into())).expect("renderer");
+        assert_eq!(
+            r.topic(&mentioning()).expect("topic"),
+            "@**all** <!channel> <@U024BE7LH>"
+        );
+    }
+
+    #[test]
+    fn slack_values_mention_no_one() {
+        let r = Renderer::new(Dialect::Slack, None, None).expect("renderer");
+        let text = r.message(&mentioning()).expect("render");
+        let outside_links = text.replace("<https://ci.example.com/jobs/42|CI job>", "");
+        assert!(
+            !outside_links.contains('<'),
+            "a control sequence in:\n{text}"
+        );
+        assert!(
+            text.contains("&lt;!channel&gt; &lt;@U024BE7LH&gt;"),
+            "{text}"
+        );
+        assert!(text.contains("&lt;!subteam^SAZ94GDB8&gt;"), "{text}");
+        assert!(text.contains("`&lt;!everyone&gt;`"), "{text}");
+        assert!(text.contains("&lt;@W123|bob&gt;"), "{text}");
     }
 
     #[test]

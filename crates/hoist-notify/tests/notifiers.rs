@@ -3,54 +3,15 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{Receiver, Reply, answer};
+use common::{FakeSlack, FakeZulip, Receiver, Reply, ZulipSetup, answer, answer_with, notifiers};
 use hmac::{Hmac, Mac};
-use hoist_config::notify::{NotifierConfig, NotifyRoute, validate_notify};
-use hoist_notify::{EventKind, Notice, Notifiers, NotifyError, TenantStatus};
-use serde::Deserialize;
+use hoist_notify::{EventKind, Notice, TenantStatus, WebhookSecret};
 use sha2::Sha256;
-use toml::Spanned;
-
-#[derive(Deserialize)]
-struct Doc {
-    notifiers: BTreeMap<String, Spanned<NotifierConfig>>,
-    environments: BTreeMap<String, Env>,
-}
-
-#[derive(Deserialize)]
-struct Env {
-    notify: Vec<NotifyRoute>,
-}
-
-/// Validates `text` like hoist.toml and builds production's notifiers, with `vars` as the
-/// environment.
-fn notifiers(text: &str, vars: &[(&str, &str)], root: &Path) -> Result<Notifiers, NotifyError> {
-    let doc: Doc = toml::from_str(text).expect("test config parses");
-    validate_notify(
-        Path::new("hoist.toml"),
-        text,
-        &doc.notifiers,
-        doc.environments
-            .iter()
-            .map(|(name, env)| (name.as_str(), env.notify.as_slice())),
-    )
-    .expect("test config is valid");
-    let vars: HashMap<String, String> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Notifiers::from_config_with_env(
-        &doc.notifiers,
-        &doc.environments["production"].notify,
-        root,
-        &|name| vars.get(name).cloned(),
-    )
-}
 
 fn failed_notice() -> Notice {
     Notice::new(EventKind::Failed, "clinic", "1.4.2", "production", "amitav")
@@ -66,7 +27,9 @@ fn failed_notice() -> Notice {
 
 const ZULIP_KEY: &str = "zulipKEY0123456789abcdef";
 const SLACK_TOKEN: &str = "XXXXXXXXXXXXXXXXXXXXXXXX";
-const WEBHOOK_SECRET: &str = "whsec-0123456789-shared";
+/// A Standard Webhooks secret: `whsec_` and the base64 of the 33 bytes of the HMAC key.
+const WEBHOOK_SECRET: &str = "whsec_aG9pc3QtdGVzdC13ZWJob29rLWtleS0wMTIzNDU2Nzg5";
+const WEBHOOK_KEY: &[u8] = b"hoist-test-webhook-key-0123456789";
 
 fn webhook_config(url: &str, extra: &str) -> String {
     format!(
@@ -136,7 +99,10 @@ on = ["failed"]
         ["content", "to", "topic", "type"]
     );
     assert_eq!(form["type"], "stream");
-    assert_eq!(form["to"], "deploys");
+    assert_eq!(
+        form["to"], "\"deploys\"",
+        "JSON-encoded, as Zulip's API documents"
+    );
     assert_eq!(form["topic"], "clinic production");
     assert!(
         form["content"].starts_with(
@@ -164,35 +130,265 @@ on = ["failed"]
     assert!(notify.recipients(EventKind::Succeeded).is_empty());
 }
 
-#[tokio::test]
-async fn zulip_errors_in_a_200_answer_are_failures() {
-    let zulip = Receiver::start(vec![answer(
-        200,
-        r#"{"result":"error","msg":"Stream 'deploys' does not exist","code":"STREAM_DOES_NOT_EXIST"}"#,
-    )])
-    .await;
-    let text = format!(
+fn zulip_setup(channels: &[(u64, &str)]) -> ZulipSetup {
+    ZulipSetup {
+        bot_email: "hoist-bot@chat.example.com".into(),
+        api_key: ZULIP_KEY.into(),
+        channels: channels
+            .iter()
+            .map(|(id, n)| (*id, n.to_string()))
+            .collect(),
+        rate_limited: 0,
+        retry_after: 0.0,
+    }
+}
+
+fn zulip_config(site: &str, stream: &str, extra: &str) -> String {
+    format!(
         r#"
 [notifiers.z]
 kind = "zulip"
-site = "{}"
-bot_email = "bot@x.example"
+site = "{site}"
+bot_email = "hoist-bot@chat.example.com"
 api_key_env = "ZULIP_API_KEY"
-stream = "deploys"
+stream = "{stream}"
+{extra}
 
 [[environments.production.notify]]
 to = "z"
-"#,
-        zulip.base
+"#
+    )
+}
+
+#[tokio::test]
+async fn a_zulip_channel_named_like_a_number_is_found_by_its_name() {
+    // Channel 7 is called "2024"; channel 2024 is another one.
+    let zulip = FakeZulip::start(zulip_setup(&[(7, "2024"), (2024, "random")])).await;
+    let notify = notifiers(
+        &zulip_config(zulip.site(), "2024", ""),
+        &[("ZULIP_API_KEY", ZULIP_KEY)],
+        Path::new("."),
+    )
+    .expect("notifiers");
+    let report = &notify.notify(&failed_notice()).await[0];
+    assert!(report.is_delivered(), "{report}");
+    let posted = zulip.posted();
+    assert_eq!(posted.len(), 1);
+    assert_eq!(
+        posted[0].channel_id,
+        Some(7),
+        "posted to the channel named 2024"
     );
-    let notify =
-        notifiers(&text, &[("ZULIP_API_KEY", ZULIP_KEY)], Path::new(".")).expect("notifiers");
+    assert_eq!(posted[0].topic.as_deref(), Some("clinic production"));
+}
+
+#[tokio::test]
+async fn zulip_errors_come_with_the_status_codes_its_api_documents() {
+    // No channel "deploys": 400 with Zulip's error JSON.
+    let zulip = FakeZulip::start(zulip_setup(&[(1, "general")])).await;
+    let notify = notifiers(
+        &zulip_config(zulip.site(), "deploys", ""),
+        &[("ZULIP_API_KEY", ZULIP_KEY)],
+        Path::new("."),
+    )
+    .expect("notifiers");
     let report = &notify.notify(&failed_notice()).await[0];
     assert_eq!(
         report.reason(),
-        Some("Zulip refused the message: Stream 'deploys' does not exist")
+        Some(
+            "HTTP 400 Bad Request: Zulip refused the message (STREAM_DOES_NOT_EXIST): Channel 'deploys' does not exist"
+        )
     );
     assert_eq!(report.attempts, 1, "a refusal is not retried");
+
+    // A wrong key: 401.
+    let notify = notifiers(
+        &zulip_config(zulip.site(), "general", ""),
+        &[("ZULIP_API_KEY", "not-the-key-0123456789")],
+        Path::new("."),
+    )
+    .expect("notifiers");
+    let report = &notify.notify(&failed_notice()).await[0];
+    assert_eq!(
+        report.reason(),
+        Some("HTTP 401 Unauthorized: Zulip refused the message (INVALID_API_KEY): Invalid API key")
+    );
+    assert_eq!(report.attempts, 1);
+    assert!(zulip.posted().is_empty());
+}
+
+#[tokio::test]
+async fn zulip_rate_limits_are_waited_out_as_its_json_asks() {
+    // Zulip's 429 says how long in the body (`"retry-after": 2.7`), not in a header.
+    let zulip = FakeZulip::start(ZulipSetup {
+        rate_limited: 1,
+        retry_after: 2.7,
+        ..zulip_setup(&[(1, "deploys")])
+    })
+    .await;
+    let notify = notifiers(
+        &zulip_config(zulip.site(), "deploys", ""),
+        &[("ZULIP_API_KEY", ZULIP_KEY)],
+        Path::new("."),
+    )
+    .expect("notifiers");
+    let started = Instant::now();
+    let report = &notify.notify(&failed_notice()).await[0];
+    let took = started.elapsed();
+    assert!(report.is_delivered(), "{report}");
+    assert_eq!(report.attempts, 2);
+    assert!(
+        took >= Duration::from_millis(2700),
+        "retried after {took:?}, not 2.7 s"
+    );
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+    assert_eq!(zulip.posted().len(), 1);
+}
+
+#[tokio::test]
+async fn a_wait_past_the_deadline_is_given_up_not_retried_early() {
+    // Slack asks for 30 s, Zulip for 25 s; the deadline is 20 s.
+    let slack = FakeSlack::start(SLACK_TOKEN, 1, 30).await;
+    let zulip = FakeZulip::start(ZulipSetup {
+        rate_limited: 1,
+        retry_after: 25.0,
+        ..zulip_setup(&[(1, "deploys")])
+    })
+    .await;
+    let text = format!(
+        "{}\n[notifiers.s]\nkind = \"slack\"\nurl_env = \"SLACK_WEBHOOK_URL\"\n\n[[environments.production.notify]]\nto = \"s\"\n",
+        zulip_config(zulip.site(), "deploys", "")
+    );
+    let url = slack.url();
+    let notify = notifiers(
+        &text,
+        &[("ZULIP_API_KEY", ZULIP_KEY), ("SLACK_WEBHOOK_URL", &url)],
+        Path::new("."),
+    )
+    .expect("notifiers");
+    let started = Instant::now();
+    let reports = notify.notify(&failed_notice()).await;
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(3),
+        "gave up at once, not after {took:?}"
+    );
+    assert_eq!(reports.len(), 2);
+    for report in &reports {
+        assert!(!report.is_delivered(), "{report}");
+        assert_eq!(report.attempts, 1, "{report}");
+    }
+    assert_eq!(
+        reports[0].reason(),
+        Some(
+            "HTTP 429 Too Many Requests: Zulip refused the message (RATE_LIMIT_HIT): API usage exceeded rate limit (the server asked to wait 25s before retrying, past the notification deadline: given up)"
+        )
+    );
+    assert_eq!(
+        reports[1].reason(),
+        Some(
+            "HTTP 429 Too Many Requests: rate_limited (the server asked to wait 30s before retrying, past the notification deadline: given up)"
+        )
+    );
+    assert_eq!(slack.receiver.requests().len(), 1);
+    assert_eq!(zulip.receiver.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn retry_after_as_an_http_date_is_honoured() {
+    let at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(3);
+    let date = at.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    let ops = Receiver::start(vec![
+        answer_with(503, &[("Retry-After", date.as_str())], "maintenance"),
+        answer(204, ""),
+    ])
+    .await;
+    let notify = notifiers(
+        &webhook_config(&ops.base, ""),
+        &[("HOIST_WEBHOOK_SECRET", WEBHOOK_SECRET)],
+        Path::new("."),
+    )
+    .expect("notifiers");
+    let started = Instant::now();
+    let report = &notify.notify(&failed_notice()).await[0];
+    let took = started.elapsed();
+    assert!(report.is_delivered(), "{report}");
+    assert_eq!(report.attempts, 2);
+    // The date has whole seconds: 2 to 3 s from now.
+    assert!(
+        took >= Duration::from_millis(1900),
+        "retried after {took:?} ({date})"
+    );
+}
+
+/// A notice whose user-supplied values try to mention everyone, in both dialects.
+fn mentioning_notice() -> Notice {
+    Notice::new(
+        EventKind::Failed,
+        "clinic",
+        "1.4.2",
+        "production",
+        "@**all** <!channel>",
+    )
+    .with_reason("Merge \"@*backend* please look\" @_**Iago** <!here> <@U024BE7LH>")
+    .with_tenant("<!everyone>", TenantStatus::Succeeded, None)
+    .with_tenant(
+        "globex",
+        TenantStatus::Failed,
+        Some("@**everyone** <!subteam^SAZ94GDB8>".into()),
+    )
+}
+
+#[tokio::test]
+async fn text_from_users_mentions_no_one_on_zulip_or_slack() {
+    let zulip = FakeZulip::start(zulip_setup(&[(1, "deploys")])).await;
+    let slack = FakeSlack::start(SLACK_TOKEN, 0, 0).await;
+    // The templates' own mentions still work: they are the config's, not users'.
+    let text = format!(
+        "{}\n[notifiers.s]\nkind = \"slack\"\nurl_env = \"SLACK_WEBHOOK_URL\"\ntemplate = \"{{% include kind ~ '.md' %}}\\n\\nOn call: <!subteam^S0PS>\"\n\n[[environments.production.notify]]\nto = \"s\"\n",
+        zulip_config(
+            zulip.site(),
+            "deploys",
+            "template = \"{% include kind ~ '.md' %}\\n\\nOn call: @*ops*\""
+        )
+    );
+    let url = slack.url();
+    let notify = notifiers(
+        &text,
+        &[("ZULIP_API_KEY", ZULIP_KEY), ("SLACK_WEBHOOK_URL", &url)],
+        Path::new("."),
+    )
+    .expect("notifiers");
+    let reports = notify.notify(&mentioning_notice()).await;
+    assert!(reports.iter().all(|r| r.is_delivered()), "{reports:?}");
+    let zulip_posted = zulip.posted();
+    assert_eq!(
+        zulip_posted[0].mentions,
+        ["@*ops*"],
+        "{}",
+        zulip_posted[0].content
+    );
+    assert!(
+        zulip_posted[0]
+            .content
+            .contains("deployed by @\\*\\*all\\*\\*"),
+        "{}",
+        zulip_posted[0].content
+    );
+    let slack_posted = slack.posted();
+    assert_eq!(
+        slack_posted[0].mentions,
+        ["<!subteam^S0PS>"],
+        "{}",
+        slack_posted[0].content
+    );
+    assert!(
+        slack_posted[0]
+            .content
+            .contains("&lt;!here&gt; &lt;@U024BE7LH&gt;"),
+        "{}",
+        slack_posted[0].content
+    );
 }
 
 #[tokio::test]
@@ -227,7 +423,7 @@ to = "team-slack"
 }
 
 #[tokio::test]
-async fn webhook_body_is_the_notice_signed_with_timestamp_and_secret() {
+async fn webhook_body_is_the_notice_signed_as_standard_webhooks() {
     let ops = Receiver::start(vec![answer(204, "")]).await;
     let text = webhook_config(&ops.base, "");
     let notify = notifiers(
@@ -244,26 +440,30 @@ async fn webhook_body_is_the_notice_signed_with_timestamp_and_secret() {
     let r = &ops.requests()[0];
     assert_eq!(r.path, "/hoist");
     assert_eq!(r.header("content-type"), Some("application/json"));
-    assert_eq!(r.header("x-hoist-event"), Some("failed"));
-    assert_eq!(
-        r.header("x-hoist-delivery"),
-        Some(notice.delivery_id.as_str())
-    );
-    let timestamp = r.header("x-hoist-timestamp").expect("timestamp header");
+    assert_eq!(r.header("webhook-id"), Some(notice.delivery_id.as_str()));
+    let timestamp = r.header("webhook-timestamp").expect("timestamp header");
     let sent: i64 = timestamp.parse().expect("unix seconds");
     let now = jiff::Timestamp::now().as_second();
     assert!((now - sent).abs() < 30, "timestamp {sent}, now {now}");
 
-    // What docs/notifications.md tells receivers to do, done independently of hoist's code.
-    let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).expect("key");
+    // What the specification says, done independently of hoist's code: HMAC-SHA256 keyed
+    // with the decoded secret over `{id}.{timestamp}.{body}`, base64, after `v1,`.
+    let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_KEY).expect("key");
+    mac.update(notice.delivery_id.as_bytes());
+    mac.update(b".");
     mac.update(timestamp.as_bytes());
     mac.update(b".");
     mac.update(&r.body);
-    let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    assert_eq!(r.header("x-hoist-signature"), Some(expected.as_str()));
+    let expected = format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    );
+    assert_eq!(r.header("webhook-signature"), Some(expected.as_str()));
+    let secret = WebhookSecret::parse(WEBHOOK_SECRET).expect("secret");
     assert_eq!(
         hoist_notify::verify(
-            WEBHOOK_SECRET.as_bytes(),
+            &secret,
+            &notice.delivery_id,
             timestamp,
             &r.body,
             &expected,
@@ -272,9 +472,44 @@ async fn webhook_body_is_the_notice_signed_with_timestamp_and_secret() {
         ),
         Ok(())
     );
+    assert!(
+        r.headers
+            .iter()
+            .all(|(name, _)| !name.starts_with("x-hoist-")),
+        "only the standard headers: {:?}",
+        r.headers
+    );
 
     let received: Notice = serde_json::from_slice(&r.body).expect("body is the notice");
     assert_eq!(received, notice);
+}
+
+#[tokio::test]
+async fn a_malformed_signing_secret_names_the_notifier_and_variable_not_the_value() {
+    for (value, why) in [
+        ("s3cr3t-VALUE-not-whsec", "does not start with `whsec_`"),
+        ("whsec_s3cr3t VALUE!", "is not base64"),
+        ("whsec_czNjcjN0LVZBTFVF", "decodes to 12 bytes"),
+    ] {
+        let err = notifiers(
+            &webhook_config("https://ops.example.com", ""),
+            &[("HOIST_WEBHOOK_SECRET", value)],
+            Path::new("."),
+        )
+        .expect_err("malformed secret");
+        let shown = err.to_string();
+        assert!(
+            shown.starts_with(
+                "notifier `ops`: cannot read its signing secret: environment variable HOIST_WEBHOOK_SECRET does not hold a Standard Webhooks secret: "
+            ),
+            "{shown}"
+        );
+        assert!(shown.contains(why), "{shown}");
+        for text in [shown, format!("{err:?}")] {
+            assert!(!text.contains("s3cr3t"), "the value leaked: {text}");
+            assert!(!text.contains("czNjcjN0"), "the value leaked: {text}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -299,14 +534,36 @@ async fn server_errors_are_retried_with_backoff_then_reported() {
     // Waits of 0.5 s and 1 s between the three attempts.
     assert!(took >= Duration::from_millis(1500), "took {took:?}");
     assert!(took < Duration::from_secs(5), "took {took:?}");
-    // Every attempt carries the same delivery id, so the receiver can drop duplicates.
-    let ids: Vec<String> = ops
-        .requests()
+    // Every attempt carries the same delivery id, so the receiver can drop duplicates, and
+    // is signed afresh: its own timestamp, and a signature that verifies with it.
+    let secret = WebhookSecret::parse(WEBHOOK_SECRET).expect("secret");
+    let requests = ops.requests();
+    let ids: Vec<&str> = requests
         .iter()
-        .filter_map(|r| r.header("x-hoist-delivery").map(str::to_string))
+        .filter_map(|r| r.header("webhook-id"))
         .collect();
     assert_eq!(ids.len(), 3);
     assert!(ids.iter().all(|id| *id == ids[0]));
+    let stamps: Vec<i64> = requests
+        .iter()
+        .map(|r| {
+            let ts = r.header("webhook-timestamp").expect("timestamp");
+            let sig = r.header("webhook-signature").expect("signature");
+            let now = jiff::Timestamp::now().as_second();
+            hoist_notify::verify(&secret, ids[0], ts, &r.body, sig, now, 300)
+                .unwrap_or_else(|e| panic!("attempt does not verify: {e}"));
+            ts.parse().expect("seconds")
+        })
+        .collect();
+    // 1.5 s passed between the first and the third attempt: a later second.
+    assert!(
+        stamps[0] <= stamps[1] && stamps[1] <= stamps[2] && stamps[0] < stamps[2],
+        "{stamps:?}"
+    );
+    assert_ne!(
+        requests[0].header("webhook-signature"),
+        requests[2].header("webhook-signature")
+    );
 }
 
 #[tokio::test]
@@ -330,7 +587,7 @@ async fn client_errors_are_not_retried() {
 #[tokio::test]
 async fn rate_limits_are_retried_after_the_time_asked() {
     let ops = Receiver::start(vec![
-        Reply::Answer(429, vec![("Retry-After", "1")], "slow down"),
+        answer_with(429, &[("Retry-After", "1")], "slow down"),
         answer(200, ""),
     ])
     .await;

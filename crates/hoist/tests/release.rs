@@ -716,38 +716,27 @@ fn read_request(stream: &TcpStream) -> Option<Received> {
     })
 }
 
-const SECRET: &str = "itnotify-signing-secret-7Qx2";
+/// A Standard Webhooks secret: `whsec_` and base64 of the key's bytes.
+const SECRET: &str = "whsec_aXRub3RpZnktc2lnbmluZy1zZWNyZXQtN1F4Mi0w";
 
 /// Checks a delivery as docs/notifications.md tells receivers to, and returns its body.
 fn verified(request: &Received) -> Value {
     assert_eq!(request.path, "/hoist");
     assert_eq!(request.header("content-type"), "application/json");
-    let timestamp = request.header("x-hoist-timestamp");
-    let signature = request.header("x-hoist-signature");
+    let id = request.header("webhook-id");
+    let timestamp = request.header("webhook-timestamp");
+    let signature = request.header("webhook-signature");
     let now = jiff::Timestamp::now().as_second();
-    hoist_notify::verify(
-        SECRET.as_bytes(),
-        timestamp,
-        &request.body,
-        signature,
-        now,
-        300,
-    )
-    .unwrap_or_else(|e| panic!("signature does not verify: {e}: {request:?}"));
+    let secret = hoist_notify::WebhookSecret::parse(SECRET).expect("a valid secret");
+    hoist_notify::verify(&secret, id, timestamp, &request.body, signature, now, 300)
+        .unwrap_or_else(|e| panic!("signature does not verify: {e}: {request:?}"));
+    let other = hoist_notify::WebhookSecret::parse("whsec_YW5vdGhlci1zZWNyZXQtb2YtMjQtYnl0ZXMh")
+        .expect("a valid secret");
     assert!(
-        hoist_notify::verify(
-            b"another secret",
-            timestamp,
-            &request.body,
-            signature,
-            now,
-            300
-        )
-        .is_err()
+        hoist_notify::verify(&other, id, timestamp, &request.body, signature, now, 300).is_err()
     );
     let body = request.json();
-    assert_eq!(request.header("x-hoist-event"), body["kind"]);
-    assert_eq!(request.header("x-hoist-delivery"), body["delivery_id"]);
+    assert_eq!(id, body["delivery_id"]);
     body
 }
 

@@ -502,7 +502,11 @@ fn deploy_is_refused_on_a_secret_warns_when_configured_and_respects_the_baseline
     let hoist = |args: &[&str]| -> Run {
         let out = app
             .hoist_command(args)
-            .env("HOIST_TEST_WEBHOOK_SECRET", "signing-key-for-tests")
+            // A Standard Webhooks secret (`whsec_` and base64), as hoist-notify requires.
+            .env(
+                "HOIST_TEST_WEBHOOK_SECRET",
+                "whsec_c2lnbmluZy1rZXktZm9yLXRlc3RzLTAxMjM0NTY3",
+            )
             .output()
             .expect("run hoist");
         Run::from(out)
