@@ -49,9 +49,9 @@ pub enum Verdict {
 
 pub fn verify(observed: &Observation, expected: &Expectation<'_>) -> Verdict {
     let running_image = match &observed.workload {
-        WorkloadState::Missing => return Verdict::Failed("the container does not exist".into()),
+        WorkloadState::Missing => return Verdict::Failed("nothing runs for this instance".into()),
         WorkloadState::Exited { exit_code, .. } => {
-            return Verdict::Failed(format!("the container exited with code {exit_code}"));
+            return Verdict::Failed(format!("it exited with code {exit_code}"));
         }
         WorkloadState::Converging { message } => return Verdict::Pending(message.clone()),
         WorkloadState::Failed { message } => return Verdict::Failed(message.clone()),
@@ -59,7 +59,7 @@ pub fn verify(observed: &Observation, expected: &Expectation<'_>) -> Verdict {
     };
     if running_image != expected.image_id {
         return Verdict::Failed(format!(
-            "the container runs image {}, not the release's {}",
+            "it runs image {}, not the release's {}",
             short_id(running_image),
             short_id(expected.image_id)
         ));
@@ -159,7 +159,7 @@ mod tests {
     fn missing_or_exited_container_fails_at_once() {
         assert_eq!(
             verify(&obs(WorkloadState::Missing, None, None), &expect(None)),
-            Verdict::Failed("the container does not exist".into())
+            Verdict::Failed("nothing runs for this instance".into())
         );
         let exited = WorkloadState::Exited {
             image_id: IMAGE.into(),
@@ -168,7 +168,7 @@ mod tests {
         };
         assert_eq!(
             verify(&obs(exited, None, None), &expect(None)),
-            Verdict::Failed("the container exited with code 3".into())
+            Verdict::Failed("it exited with code 3".into())
         );
     }
 
@@ -182,7 +182,12 @@ mod tests {
             &obs(other, Some(Ok((200, String::new()))), None),
             &expect(None),
         );
-        assert_eq!(v, Verdict::Failed("the container runs image sha256:bbbbbbbbbbbb, not the release's sha256:aaaaaaaaaaaa".into()));
+        assert_eq!(
+            v,
+            Verdict::Failed(
+                "it runs image sha256:bbbbbbbbbbbb, not the release's sha256:aaaaaaaaaaaa".into()
+            )
+        );
     }
 
     #[test]
