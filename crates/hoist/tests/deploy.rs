@@ -3,9 +3,8 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hoist_core::Store;
 use hoist_core::store::{DeploymentOutcome, LockHolder};
@@ -321,27 +320,11 @@ fn a_deploy_killed_mid_rollout_is_recovered_by_the_next_run() {
     app.set_start_delay(2);
     app.write("www/index.html", "two\n");
     app.release("v2.0.0");
-    let mut child = app
-        .hoist_command(&["deploy", "staging"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let started = Instant::now();
-    for line in BufReader::new(stderr).lines() {
-        let line = line.unwrap();
-        // The old container of t0 has been stopped and the new one is not yet verified.
-        if line.contains("t0: verifying: probing the live container") {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "rollout never reached the switch"
-        );
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // The old container of t0 has been stopped and the new one is not yet verified.
+    app.kill_when(
+        &["deploy", "staging"],
+        "t0: verifying: probing the live container",
+    );
     assert!(
         app.containers().iter().any(|c| c.ends_with("--prev")),
         "the kill should leave a switch half done: {:?}",

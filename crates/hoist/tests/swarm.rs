@@ -4,8 +4,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -238,26 +237,7 @@ fn a_hoist_killed_mid_update_and_run_again_ends_on_one_healthy_release() {
     app.set_start_delay(3);
     app.write("www/index.html", "<h1>v2</h1>\n");
     app.release("v2.0.0");
-    let mut child = app
-        .hoist_command(&["deploy", "production"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let started = Instant::now();
-    for line in BufReader::new(stderr).lines() {
-        let line = line.unwrap();
-        if line.contains("p0: verifying") {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the update never started"
-        );
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    app.kill_when(&["deploy", "production"], "p0: verifying");
 
     let rerun = app.hoist(&["deploy", "production"]).ok();
     assert!(

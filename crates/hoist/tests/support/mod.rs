@@ -123,6 +123,31 @@ impl App {
         cmd
     }
 
+    /// Runs hoist with `args` and kills it (SIGKILL) as soon as a progress line contains
+    /// `marker`, as a crash at that point would.
+    pub fn kill_when(&self, args: &[&str], marker: &str) {
+        use std::io::{BufRead, BufReader};
+        let mut child = self
+            .hoist_command(args)
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("run hoist");
+        let stderr = child.stderr.take().expect("stderr");
+        let started = std::time::Instant::now();
+        for line in BufReader::new(stderr).lines() {
+            if line.expect("stderr line").contains(marker) {
+                break;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(120),
+                "hoist {args:?} never printed {marker:?}"
+            );
+        }
+        child.kill().expect("kill hoist");
+        child.wait().expect("wait for hoist");
+    }
+
     pub fn hoist(&self, args: &[&str]) -> Run {
         let out = self.hoist_command(args).output().expect("run hoist");
         Run::from(out)
