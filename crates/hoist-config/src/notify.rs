@@ -266,6 +266,21 @@ pub enum ServiceSpec {
     },
 }
 
+impl ServiceSpec {
+    /// Where this notifier's secrets are (for redaction: every value read from them is
+    /// kept out of logs).
+    pub fn secrets(&self) -> Vec<&SecretRef> {
+        match self {
+            ServiceSpec::Zulip { api_key, .. } => vec![api_key],
+            ServiceSpec::Slack { url } => vec![url],
+            ServiceSpec::Webhook { url, secret } => match url {
+                UrlSource::Secret(source) => vec![source, secret],
+                UrlSource::Literal(_) => vec![secret],
+            },
+        }
+    }
+}
+
 /// Why a notifier table cannot be used: the key (relative to the table), where it is in
 /// the file, and what would be valid. [`validate_notify`] turns it into a [`ConfigError`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -691,7 +706,35 @@ fn every_event() -> Spanned<Vec<Spanned<String>>> {
     Spanned::new(0..0, all)
 }
 
+/// A route, checked and span-free: which notifier hears which kinds of notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Name of a `[notifiers.NAME]` table.
+    pub to: String,
+    pub on: Vec<EventKind>,
+}
+
+impl Route {
+    /// Whether this route sends notices of `kind`.
+    pub fn wants(&self, kind: EventKind) -> bool {
+        self.on.contains(&kind)
+    }
+}
+
 impl NotifyRoute {
+    /// The route as [`Route`]; kinds the validator would reject are dropped.
+    pub fn resolve(&self) -> Route {
+        Route {
+            to: self.to.get_ref().clone(),
+            on: self
+                .on
+                .get_ref()
+                .iter()
+                .filter_map(|k| EventKind::from_name(k.get_ref()))
+                .collect(),
+        }
+    }
+
     /// Whether this route sends events of `kind`.
     pub fn wants(&self, kind: EventKind) -> bool {
         self.on

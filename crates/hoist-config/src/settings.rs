@@ -12,9 +12,8 @@ use std::time::Duration;
 use hoist_hooks::Hooks;
 use hoist_policy::ReleaseSettings;
 use hoist_scan::ScanSettings;
-use toml::Spanned;
 
-use crate::notify::{NotifierConfig, NotifyRoute};
+use crate::notify::{NotifierSpec, Route};
 use crate::runtime::RuntimeConfig;
 use crate::schema::{Config, SecretScan};
 
@@ -37,8 +36,9 @@ pub struct Settings {
     pub hooks: Hooks,
     /// `[scan]`.
     pub scan: ScanSettings,
-    /// `[notifiers.NAME]`, checked; hoist-notify builds its senders from them.
-    pub notifiers: BTreeMap<String, Spanned<NotifierConfig>>,
+    /// `[notifiers.NAME]`, checked and resolved (secrets are named, not read: they are
+    /// read when an environment that routes to the notifier is deployed).
+    pub notifiers: BTreeMap<String, NotifierSpec>,
 }
 
 /// `[app]`.
@@ -78,8 +78,8 @@ pub struct EnvironmentSettings {
     pub secret_scan: SecretScan,
     /// The app's hooks followed by this environment's, per stage.
     pub hooks: Hooks,
-    /// Which events go to which notifier.
-    pub notify: Vec<NotifyRoute>,
+    /// Which notices go to which notifier.
+    pub notify: Vec<Route>,
 }
 
 /// `[environments.NAME.rollout]`.
@@ -164,7 +164,7 @@ impl Settings {
                     runtime: env.runtime.clone(),
                     secret_scan: env.secret_scan,
                     hooks: Hooks::merged(&config.hooks, Some(&env.hooks)),
-                    notify: env.notify.clone(),
+                    notify: env.notify.iter().map(|r| r.resolve()).collect(),
                 };
                 (name.clone(), settings)
             })
@@ -192,7 +192,12 @@ impl Settings {
             release,
             hooks: config.hooks.clone(),
             scan: config.scan.clone(),
-            notifiers: config.notifiers.clone(),
+            // Validation built every spec already, so none fails here.
+            notifiers: config
+                .notifiers
+                .iter()
+                .filter_map(|(name, n)| Some((name.clone(), n.get_ref().spec().ok()?)))
+                .collect(),
             root,
         }
     }

@@ -5,9 +5,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use hoist_config::notify::{
-    NotifierConfig, NotifyRoute, SecretRef, ServiceSpec, TemplateSource, UrlSource, url_problem,
+    NotifierSpec, Route, SecretRef, ServiceSpec, TemplateSource, UrlSource, url_problem,
 };
-use toml::Spanned;
 
 use crate::deliver::{self, DeliveryReport, DeliveryStatus, Policy};
 use crate::notice::{EventKind, Notice};
@@ -53,7 +52,7 @@ pub struct Notifiers {
 #[derive(Debug)]
 struct Entry {
     name: String,
-    route: NotifyRoute,
+    route: Route,
     service: Service,
     policy: Policy,
     redactor: Redactor,
@@ -78,8 +77,8 @@ impl Notifiers {
     /// every template once, so that a missing key or a broken template stops hoist before
     /// the deploy rather than going unnoticed until it ends.
     pub fn from_config(
-        notifiers: &BTreeMap<String, Spanned<NotifierConfig>>,
-        routes: &[NotifyRoute],
+        notifiers: &BTreeMap<String, NotifierSpec>,
+        routes: &[Route],
         root: &Path,
     ) -> Result<Notifiers, NotifyError> {
         Notifiers::from_config_with_env(notifiers, routes, root, &|name| std::env::var(name).ok())
@@ -87,18 +86,18 @@ impl Notifiers {
 
     /// [`Notifiers::from_config`] with environment variables looked up by `env`.
     pub fn from_config_with_env(
-        notifiers: &BTreeMap<String, Spanned<NotifierConfig>>,
-        routes: &[NotifyRoute],
+        notifiers: &BTreeMap<String, NotifierSpec>,
+        routes: &[Route],
         root: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Notifiers, NotifyError> {
         let mut entries = Vec::with_capacity(routes.len());
         for route in routes {
-            let name = route.to.get_ref();
-            let config = notifiers
+            let name = &route.to;
+            let spec = notifiers
                 .get(name)
                 .ok_or_else(|| NotifyError::UnknownNotifier(name.clone()))?;
-            let (service, policy, redactor) = build(name, config.get_ref(), root, env)?;
+            let (service, policy, redactor) = build(name, spec, root, env)?;
             entries.push(Entry {
                 name: name.clone(),
                 route: route.clone(),
@@ -194,7 +193,7 @@ impl Notifiers {
 /// One notifier from its table: typed settings, secrets read, templates checked.
 fn build(
     name: &str,
-    config: &NotifierConfig,
+    spec: &NotifierSpec,
     root: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(Service, Policy, Redactor), NotifyError> {
@@ -202,7 +201,6 @@ fn build(
         notifier: name.to_string(),
         message,
     };
-    let spec = config.spec().map_err(|p| invalid(p.to_string()))?;
     let load = |source: &SecretRef, what: &'static str| {
         secret::load(source, root, env).map_err(|reason| NotifyError::Secret {
             notifier: name.to_string(),
@@ -221,7 +219,7 @@ fn build(
         }
     };
     let mut redactor = Redactor::default();
-    let service = match spec.service {
+    let service = match spec.service.clone() {
         ServiceSpec::Zulip {
             site,
             bot_email,

@@ -12,6 +12,7 @@ use std::io::Write;
 use std::sync::{OnceLock, RwLock};
 
 use hoist_config::Settings;
+use hoist_config::notify::SecretRef;
 
 /// Values shorter than this are not treated as secrets: masking `1` or `on` everywhere
 /// would make logs unreadable and protect nothing.
@@ -62,20 +63,12 @@ pub fn register_config(config: &Settings) {
         }
     }
     for notifier in config.notifiers.values() {
-        let n = notifier.get_ref();
-        for var in [&n.api_key_env, &n.url_env, &n.secret_env]
-            .into_iter()
-            .flatten()
-        {
-            if let Ok(value) = std::env::var(var.get_ref()) {
-                register(&value);
-            }
-        }
-        for file in [&n.api_key_file, &n.url_file, &n.secret_file]
-            .into_iter()
-            .flatten()
-        {
-            if let Ok(value) = std::fs::read_to_string(config.root.join(file.get_ref())) {
+        for source in notifier.service.secrets() {
+            let value = match source {
+                SecretRef::Env(var) => std::env::var(var).ok(),
+                SecretRef::File(file) => std::fs::read_to_string(config.root.join(file)).ok(),
+            };
+            if let Some(value) = value {
                 register(&value);
             }
         }

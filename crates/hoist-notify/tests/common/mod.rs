@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
-use hoist_config::notify::{NotifierConfig, NotifyRoute, validate_notify};
+use hoist_config::notify::{NotifierConfig, NotifierSpec, NotifyRoute, Route, validate_notify};
 use hoist_notify::{Notifiers, NotifyError};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -56,12 +56,18 @@ pub fn notifiers(text: &str, vars: &[(&str, &str)], root: &Path) -> Result<Notif
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    Notifiers::from_config_with_env(
-        &doc.notifiers,
-        &doc.environments["production"].notify,
-        root,
-        &|name| vars.get(name).cloned(),
-    )
+    // What hoist.toml's loader hands on: each notifier's checked spec, span-free routes.
+    let specs: BTreeMap<String, NotifierSpec> = doc
+        .notifiers
+        .iter()
+        .map(|(name, n)| (name.clone(), n.get_ref().spec().expect("valid notifier")))
+        .collect();
+    let routes: Vec<Route> = doc.environments["production"]
+        .notify
+        .iter()
+        .map(NotifyRoute::resolve)
+        .collect();
+    Notifiers::from_config_with_env(&specs, &routes, root, &|name| vars.get(name).cloned())
 }
 
 /// One request as received.
