@@ -80,7 +80,12 @@ fn secret_values(line: &str) -> Vec<std::ops::Range<usize>> {
 /// Byte ranges of what the built-in scanner rules find in `text`: from the finding's
 /// start to the end of its token (a quote, whitespace or the end of the line).
 fn scanner_matches(text: &str) -> Vec<std::ops::Range<usize>> {
-    let Ok(scanner) = hoist_scan::Scanner::new(hoist_scan::ScanConfig::default()) else {
+    // Built once: a file with several errors masks its text for each.
+    static SCANNER: std::sync::OnceLock<Option<hoist_scan::Scanner>> = std::sync::OnceLock::new();
+    let Some(scanner) = SCANNER
+        .get_or_init(|| hoist_scan::Scanner::new(hoist_scan::ScanConfig::default()).ok())
+        .as_ref()
+    else {
         return Vec::new();
     };
     let line_starts: Vec<usize> = std::iter::once(0)

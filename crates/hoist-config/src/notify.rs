@@ -718,18 +718,19 @@ pub fn validate_notify<'a>(
     text: &str,
     notifiers: &BTreeMap<String, Spanned<NotifierConfig>>,
     routes: impl IntoIterator<Item = (&'a str, &'a [NotifyRoute])>,
-) -> Result<(), ConfigError> {
+    errors: &mut Vec<ConfigError>,
+) {
     for (name, notifier) in notifiers {
-        notifier.get_ref().spec().map_err(|p| {
-            ConfigError::invalid(
+        if let Err(p) = notifier.get_ref().spec() {
+            errors.push(ConfigError::invalid(
                 path,
                 text,
                 p.span,
                 format!("notifiers.{name}.{}", p.key),
                 p.message,
                 Some(p.help),
-            )
-        })?;
+            ));
+        }
     }
     let valid_kinds = EventKind::ALL.map(EventKind::as_str).join(", ");
     for (env, list) in routes {
@@ -747,7 +748,7 @@ pub fn validate_notify<'a>(
                         known.join(", ")
                     )
                 };
-                return Err(ConfigError::invalid(
+                errors.push(ConfigError::invalid(
                     path,
                     text,
                     to.span(),
@@ -755,9 +756,10 @@ pub fn validate_notify<'a>(
                     format!("no notifier is called `{}`", to.get_ref()),
                     Some(help),
                 ));
+                continue;
             }
             if !seen.insert(to.get_ref().as_str()) {
-                return Err(ConfigError::invalid(
+                errors.push(ConfigError::invalid(
                     path,
                     text,
                     to.span(),
@@ -768,9 +770,10 @@ pub fn validate_notify<'a>(
                     ),
                     Some("merge the two `on` lists into one route".to_string()),
                 ));
+                continue;
             }
             if route.on.get_ref().is_empty() {
-                return Err(ConfigError::invalid(
+                errors.push(ConfigError::invalid(
                     path,
                     text,
                     route.on.span(),
@@ -780,10 +783,11 @@ pub fn validate_notify<'a>(
                         "list some of {valid_kinds}, or omit `on` to send them all"
                     )),
                 ));
+                continue;
             }
             for (j, kind) in route.on.get_ref().iter().enumerate() {
                 if EventKind::from_name(kind.get_ref()).is_none() {
-                    return Err(ConfigError::invalid(
+                    errors.push(ConfigError::invalid(
                         path,
                         text,
                         kind.span(),
@@ -795,7 +799,6 @@ pub fn validate_notify<'a>(
             }
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -818,6 +821,7 @@ mod tests {
 
     fn check(text: &str) -> Result<Doc, String> {
         let doc: Doc = toml::from_str(text).expect("test text parses");
+        let mut errors = Vec::new();
         validate_notify(
             Path::new("hoist.toml"),
             text,
@@ -825,9 +829,12 @@ mod tests {
             doc.environments
                 .iter()
                 .map(|(name, env)| (name.as_str(), env.notify.as_slice())),
-        )
-        .map_err(|e| e.to_string())?;
-        Ok(doc)
+            &mut errors,
+        );
+        match errors.into_iter().next() {
+            Some(e) => Err(e.to_string()),
+            None => Ok(doc),
+        }
     }
 
     const GOOD: &str = r#"

@@ -30,7 +30,17 @@ impl From<ConfigError> for Setup {
 }
 
 pub fn load_config(global: &Global) -> Result<Arc<Settings>, Setup> {
-    let config = hoist_config::load(&global.config)?;
+    registered(hoist_config::load(&global.config)?)
+}
+
+/// [`load_config`] for the commands that build (plan, build, deploy, release): the
+/// Dockerfiles and the build context must exist too, so a missing one is a config error
+/// (exit 2) before anything is built.
+pub fn load_config_for_build(global: &Global) -> Result<Arc<Settings>, Setup> {
+    registered(hoist_config::load_for_build(&global.config)?)
+}
+
+fn registered(config: Settings) -> Result<Arc<Settings>, Setup> {
     crate::redact::register_config(&config);
     Ok(Arc::new(config))
 }
