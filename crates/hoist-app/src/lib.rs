@@ -13,7 +13,7 @@ use hoist_config::{LOCAL_DOCKER_HOST, RuntimeConfig, Settings};
 use hoist_core::pipeline::{Deployer, Runtimes, resolve_actor};
 use hoist_core::{EventSink, Notifier, Runtime, Store};
 use hoist_probe::HttpProber;
-use hoist_runtime_docker::DockerRuntime;
+use hoist_runtime_docker::{DockerRuntime, DockerSettings};
 use hoist_store::SqliteStore;
 
 /// What the caller decides instead of the config.
@@ -102,7 +102,7 @@ pub fn open_store(config: &Settings, overrides: &Overrides) -> Result<Arc<dyn St
 fn runtimes(config: &Settings) -> Runtimes {
     // One Docker runtime serves every docker environment (it keeps one connection per
     // engine).
-    let docker: Arc<dyn Runtime> = Arc::new(DockerRuntime::new());
+    let docker = DockerRuntime::new();
     let mut runtimes = Runtimes::default();
     for (name, env) in &config.environments {
         runtimes.insert(name.clone(), runtime_for(&env.runtime, &docker));
@@ -111,10 +111,13 @@ fn runtimes(config: &Settings) -> Runtimes {
 }
 
 /// The one place that knows which crate runs which kind.
-fn runtime_for(runtime: &RuntimeConfig, docker: &Arc<dyn Runtime>) -> Arc<dyn Runtime> {
+fn runtime_for(runtime: &RuntimeConfig, docker: &DockerRuntime) -> Arc<dyn Runtime> {
     match runtime {
-        RuntimeConfig::Docker(_) => docker.clone(),
-        RuntimeConfig::Swarm(_) => docker.clone(),
+        RuntimeConfig::Docker(settings) => Arc::new(docker.with_settings(DockerSettings {
+            stop_timeout: settings.stop_timeout,
+            ..DockerSettings::default()
+        })),
+        RuntimeConfig::Swarm(_) => Arc::new(docker.clone()),
     }
 }
 

@@ -86,9 +86,23 @@ impl RuntimeConfig {
 }
 
 /// `kind = "docker"`: each instance is a container on its own `host` engine (see
-/// [`crate::Instance::host`]), switched by hoist. The kind takes no other keys yet.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DockerConfig {}
+/// [`crate::Instance::host`]), switched by hoist. The runtime table takes no other keys
+/// for this kind; these are the environment's settings the Docker runtime applies, taken
+/// from where the file sets them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DockerConfig {
+    /// `[environments.NAME.rollout] stop_timeout`: how long an old container has to exit
+    /// after its stop signal before the engine kills it. Default 10 s.
+    pub stop_timeout: Duration,
+}
+
+impl Default for DockerConfig {
+    fn default() -> Self {
+        DockerConfig {
+            stop_timeout: crate::schema::DEFAULT_STOP_TIMEOUT,
+        }
+    }
+}
 
 /// `kind = "swarm"`: each instance is a Docker Swarm service, named by
 /// [`crate::Instance::workload_name`], that Swarm updates and rolls back itself.
@@ -306,7 +320,7 @@ pub(crate) fn resolve(
                         SWARM_KEYS.join(", ")
                     ),
                 )),
-                None => Ok(RuntimeConfig::Docker(DockerConfig {})),
+                None => Ok(RuntimeConfig::Docker(DockerConfig::default())),
             }
         }
         RuntimeKind::Swarm => {

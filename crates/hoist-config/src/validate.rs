@@ -124,6 +124,21 @@ pub(crate) fn validate(
                 "set it to 1 or more (1 switches instances one by one)",
             ));
         }
+        let stop_timeout = env_ref.rollout.stop_timeout;
+        if let Some(problem) = stop_timeout_problem(stop_timeout) {
+            errors.push(fail(
+                doc.span(&[
+                    Seg::Key("environments"),
+                    Seg::Key(env_name),
+                    Seg::Key("rollout"),
+                    Seg::Key("stop_timeout"),
+                ])
+                .unwrap_or_else(|| env.span()),
+                format!("{env_key}.rollout.stop_timeout"),
+                problem,
+                "give whole seconds, e.g. \"10s\" or \"1m\" (at most 1h); \"0s\" kills at once",
+            ));
+        }
         // A runtime table found wrong leaves the checks that depend on it undone.
         let runtime = match runtime::resolve(
             env_ref.runtime_table.as_ref(),
@@ -132,6 +147,11 @@ pub(crate) fn validate(
             path,
             text,
         ) {
+            // The Docker runtime gets the environment's settings that concern it.
+            Ok(RuntimeConfig::Docker(mut docker)) => {
+                docker.stop_timeout = stop_timeout;
+                Some(RuntimeConfig::Docker(docker))
+            }
             Ok(runtime) => Some(runtime),
             Err(e) => {
                 errors.push(e);
@@ -392,6 +412,22 @@ pub(crate) fn validate_build_files(
             format!("{what} `{}` {what_is}", resolved.display()),
             Some(help),
         ));
+    }
+}
+
+/// Why `timeout` cannot be a stop timeout, if it cannot.
+fn stop_timeout_problem(timeout: std::time::Duration) -> Option<String> {
+    let shown = humantime::format_duration(timeout);
+    if timeout.subsec_nanos() != 0 {
+        Some(format!(
+            "`{shown}` is not whole seconds: the engine counts the stop timeout in seconds"
+        ))
+    } else if timeout > crate::schema::MAX_STOP_TIMEOUT {
+        Some(format!(
+            "`{shown}` is longer than an hour; a switch would wait that long for a stuck container"
+        ))
+    } else {
+        None
     }
 }
 

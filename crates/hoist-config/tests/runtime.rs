@@ -103,7 +103,12 @@ const RT: &str = "environments.production.runtime";
 fn no_runtime_table_means_docker_on_the_instance_host() {
     let config = ok(BASE);
     let staging = config.environment("staging").unwrap();
-    assert_eq!(staging.runtime, RuntimeConfig::Docker(DockerConfig {}));
+    assert_eq!(
+        staging.runtime,
+        RuntimeConfig::Docker(DockerConfig {
+            stop_timeout: Duration::from_secs(10),
+        })
+    );
     assert_eq!(staging.runtime.kind(), RuntimeKind::Docker);
     let acme = &staging.instances[0];
     assert_eq!(acme.host, "unix:///var/run/docker.sock");
@@ -572,4 +577,53 @@ fn display_is_one_line_with_file_line_column() {
             "conf/hoist.toml:{line}:{column}: environments.production.runtime.replicas: replicas 0 would run no task of the service"
         )
     );
+}
+
+// ---- the Docker runtime's settings ----
+
+#[test]
+fn stop_timeout_defaults_to_10s_and_reaches_the_docker_runtime() {
+    let config = ok(BASE);
+    let staging = config.environment("staging").unwrap();
+    assert_eq!(staging.rollout.stop_timeout, Duration::from_secs(10));
+
+    let text = BASE.replace(
+        "[environments.staging]\n",
+        "[environments.staging]\nrollout = { stop_timeout = \"3s\" }\n",
+    );
+    let config = ok(&text);
+    let staging = config.environment("staging").unwrap();
+    assert_eq!(staging.rollout.stop_timeout, Duration::from_secs(3));
+    match &staging.runtime {
+        RuntimeConfig::Docker(docker) => assert_eq!(docker.stop_timeout, Duration::from_secs(3)),
+        other => panic!("{other:?}"),
+    }
+    // "0s": kill at once, knowingly.
+    ok(&BASE.replace(
+        "[environments.staging]\n",
+        "[environments.staging]\nrollout = { stop_timeout = \"0s\" }\n",
+    ));
+}
+
+#[test]
+fn stop_timeout_must_be_whole_seconds_and_at_most_an_hour() {
+    for (value, says) in [
+        ("1500ms", "not whole seconds"),
+        ("2h", "longer than an hour"),
+    ] {
+        let text = BASE.replace(
+            "[environments.staging]\n",
+            &format!("[environments.staging]\nrollout = {{ stop_timeout = \"{value}\" }}\n"),
+        );
+        let f = failure(&text);
+        assert_eq!(f.key, "environments.staging.rollout.stop_timeout");
+        assert_eq!((f.line, f.column), at(&text, "stop_timeout", "\""), "{f:?}");
+        assert!(f.message.contains(says), "{f:?}");
+        assert!(f.help.contains("whole seconds"), "{f:?}");
+    }
+    let f = failure(&BASE.replace(
+        "[environments.staging]\n",
+        "[environments.staging]\nrollout = { stop_timeout = \"soon\" }\n",
+    ));
+    assert!(f.message.contains("is not a duration"), "{f:?}");
 }
