@@ -115,7 +115,7 @@ fn runtime_for(runtime: &RuntimeConfig, docker: &DockerRuntime) -> Arc<dyn Runti
     match runtime {
         RuntimeConfig::Docker(settings) => Arc::new(docker.with_settings(DockerSettings {
             stop_timeout: settings.stop_timeout,
-            ..DockerSettings::default()
+            bind: settings.bind,
         })),
         RuntimeConfig::Swarm(_) => Arc::new(docker.clone()),
     }

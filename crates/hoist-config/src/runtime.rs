@@ -28,6 +28,7 @@
 //! once, while the file is validated, and the result is stored in
 //! [`crate::Environment::runtime`], so no consumer checks these settings again.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::num::NonZeroU64;
 use std::ops::Range;
 use std::path::Path;
@@ -94,12 +95,17 @@ pub struct DockerConfig {
     /// `[environments.NAME.rollout] stop_timeout`: how long an old container has to exit
     /// after its stop signal before the engine kills it. Default 10 s.
     pub stop_timeout: Duration,
+    /// `[environments.NAME] bind`: the host address instances' ports are published on,
+    /// and where hoist probes them. Default `0.0.0.0`: every address of the engine's host
+    /// (probed at the engine's address).
+    pub bind: IpAddr,
 }
 
 impl Default for DockerConfig {
     fn default() -> Self {
         DockerConfig {
             stop_timeout: crate::schema::DEFAULT_STOP_TIMEOUT,
+            bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         }
     }
 }

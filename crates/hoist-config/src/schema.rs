@@ -153,6 +153,11 @@ pub struct Environment {
     /// What a secret found by the scan before the build does to a deploy here.
     #[serde(default)]
     pub secret_scan: SecretScan,
+    /// The host address the instances' ports are published on (kind "docker"), e.g.
+    /// `"127.0.0.1"` when a proxy on the same host fronts them. Default: every address.
+    /// Checked (an IP address) and resolved into the Docker runtime's settings.
+    #[serde(default)]
+    pub bind: Option<Spanned<String>>,
     /// `[environments.NAME.runtime]`: what runs the instances. Without the table, Docker
     /// containers on each instance's `host`. Checked and resolved when the file is parsed.
     #[serde(skip)]

@@ -150,9 +150,30 @@ pub(crate) fn validate(
             // The Docker runtime gets the environment's settings that concern it.
             Ok(RuntimeConfig::Docker(mut docker)) => {
                 docker.stop_timeout = stop_timeout;
+                if let Some(bind) = &env_ref.bind {
+                    match parse_bind(bind.get_ref()) {
+                        Ok(ip) => docker.bind = ip,
+                        Err(problem) => errors.push(fail(
+                            bind.span(),
+                            format!("{env_key}.bind"),
+                            problem,
+                            "write an IP address of the engine's host: \"127.0.0.1\" (only this host, e.g. behind a proxy), \"0.0.0.0\" (every address, the default) or one address such as \"10.0.0.5\"",
+                        )),
+                    }
+                }
                 Some(RuntimeConfig::Docker(docker))
             }
-            Ok(runtime) => Some(runtime),
+            Ok(RuntimeConfig::Swarm(swarm)) => {
+                if let Some(bind) = &env_ref.bind {
+                    errors.push(fail(
+                        bind.span(),
+                        format!("{env_key}.bind"),
+                        format!("`bind` does not apply to {env_name}'s kind \"swarm\": Swarm publishes a service's port on every address of the node"),
+                        "remove the key; with publish = \"host\", limit who reaches the port with the node's firewall",
+                    ));
+                }
+                Some(RuntimeConfig::Swarm(swarm))
+            }
             Err(e) => {
                 errors.push(e);
                 None
@@ -227,7 +248,7 @@ pub(crate) fn validate(
             }
             let Some(runtime) = &runtime else { continue };
             let engine = match runtime {
-                RuntimeConfig::Docker(_) => {
+                RuntimeConfig::Docker(docker) => {
                     if let Some(problem) = runtime::engine_address_problem(&inst.host) {
                         errors.push(fail(
                             written("host").unwrap_or_else(|| instance.span()),
@@ -236,6 +257,22 @@ pub(crate) fn validate(
                             "write `unix:///var/run/docker.sock` or `tcp://HOST:PORT`",
                         ));
                         continue;
+                    }
+                    if docker.bind.is_loopback()
+                        && let Some(engine_host) = inst.host.strip_prefix("tcp://")
+                        && !is_loopback_host(engine_host)
+                        && let Some(bind) = &env_ref.bind
+                    {
+                        errors.push(fail(
+                            bind.span(),
+                            format!("{env_key}.bind"),
+                            format!(
+                                "`{}` is the loopback address of {}'s engine host, where hoist (on this machine) cannot probe {key}",
+                                bind.get_ref(),
+                                inst.host
+                            ),
+                            "bind to an address of that host that this machine reaches, or run hoist on that host with the local engine",
+                        ));
                     }
                     &inst.host
                 }
@@ -413,6 +450,27 @@ pub(crate) fn validate_build_files(
             Some(help),
         ));
     }
+}
+
+/// The IP address `bind` names, or why it names none.
+fn parse_bind(bind: &str) -> Result<std::net::IpAddr, String> {
+    bind.parse().map_err(|_| {
+        if bind.contains(':') && !bind.contains("::") && bind.matches(':').count() == 1 {
+            format!("`{bind}` is not an IP address: write the address without a port (each instance has its own `port`)")
+        } else {
+            format!("`{bind}` is not an IP address")
+        }
+    })
+}
+
+/// Whether an engine address's host part (`HOST:PORT`) is this machine's loopback.
+fn is_loopback_host(host_port: &str) -> bool {
+    let host = host_port.rsplit_once(':').map_or(host_port, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Why `timeout` cannot be a stop timeout, if it cannot.

@@ -8,6 +8,7 @@
 //! [`Containers::recover`] undoes.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use bollard::Docker;
@@ -61,6 +62,16 @@ impl Containers {
     /// counts seconds).
     fn stop_timeout_secs(&self) -> i32 {
         i32::try_from(self.settings.stop_timeout.as_secs()).unwrap_or(i32::MAX)
+    }
+}
+
+/// `HostIp` of a published port bound to `bind`. `0.0.0.0` is sent as the engine's own
+/// default (empty), which also publishes on IPv6 where the engine does, as hoist always did.
+fn bind_ip(bind: IpAddr) -> String {
+    if bind == IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED) {
+        String::new()
+    } else {
+        bind.to_string()
     }
 }
 
@@ -220,7 +231,7 @@ impl Containers {
                 host_port: Some(String::new()),
             },
             _ => PortBinding {
-                host_ip: Some(String::new()),
+                host_ip: Some(bind_ip(self.settings.bind)),
                 host_port: Some(spec.port.to_string()),
             },
         };
@@ -293,9 +304,17 @@ impl Containers {
         })
     }
 
+    /// Where the live container answers: the bind address when it is one address, else
+    /// the engine's host (config validation refuses a loopback bind on a remote engine).
     pub(crate) fn live_endpoint(&self, spec: &InstanceSpec) -> Endpoint {
+        let bind = self.settings.bind;
+        let host = match bind {
+            _ if bind.is_unspecified() => hoist_engine::published_host(&spec.host),
+            IpAddr::V4(ip) => ip.to_string(),
+            IpAddr::V6(ip) => format!("[{ip}]"),
+        };
         Endpoint {
-            host: hoist_engine::published_host(&spec.host),
+            host,
             port: spec.port,
         }
     }

@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::App;
@@ -78,4 +79,39 @@ fn a_container_that_exits_on_sigterm_gets_no_warning() {
         "{}",
         run.stderr
     );
+}
+
+/// The host addresses a container's port is published on.
+fn published_addresses(container: &str) -> String {
+    let out = Command::new("docker")
+        .args([
+            "inspect",
+            "--format",
+            "{{range $p, $b := .HostConfig.PortBindings}}{{range $b}}{{.HostIp}}:{{.HostPort}} {{end}}{{end}}",
+            container,
+        ])
+        .output()
+        .expect("docker inspect");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn instances_publish_on_the_bind_address_and_still_verify() {
+    let app = App::new("itrelbind", &[19802]);
+    app.staging_keys("bind = \"127.0.0.1\"");
+    app.release("v1.0.0");
+    app.hoist(&["deploy", "staging"]).ok();
+    assert_eq!(
+        published_addresses("itrelbind-staging-t0"),
+        "127.0.0.1:19802"
+    );
+    // Probes and status reach it there.
+    app.assert_all_on_current("v1.0.0");
+    assert!(app.get(19802, "/healthz").is_some());
+
+    // Without the key: every address, as before.
+    let other = App::new("itrelbindall", &[19803]);
+    other.release("v1.0.0");
+    other.hoist(&["deploy", "staging"]).ok();
+    assert_eq!(published_addresses("itrelbindall-staging-t0"), ":19803");
 }
