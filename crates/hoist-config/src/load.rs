@@ -47,11 +47,10 @@ fn read(path: &Path) -> Result<String, ConfigError> {
 /// find the files the config names (`[scan]` rules files, which must exist and compile)
 /// and to resolve relative paths.
 ///
-/// Every error of the file is reported at once: the returned error is the first, with the
-/// others in its `also` ([`ConfigError::errors`] lists them all). Unknown keys are all
-/// found (each is set aside and the file read again); any other type error stops the
-/// reading there. Once the file reads, every validation problem is reported, in file
-/// order.
+/// Every error of the file is reported at once, in file order: the returned error is the
+/// first, with the others in its `also` ([`ConfigError::errors`] lists them all). Unknown
+/// keys are all found (each is set aside and the file read again); any other type error
+/// stops the reading there. Once the file reads, every validation problem is reported.
 pub fn parse(path: &Path, text: &str) -> Result<Settings, ConfigError> {
     parse_with(path, text, Checks::File)
 }
@@ -93,8 +92,8 @@ fn parse_config(
     if checks == Checks::Build {
         validate::validate_build_files(&config, path, text, &mut problems);
     }
-    crate::error::in_file_order(&mut problems);
     errors.extend(problems);
+    crate::error::in_file_order(&mut errors);
     if let Some(error) = ConfigError::combine(errors) {
         return Err(error);
     }

@@ -37,12 +37,10 @@ impl Refusal {
             environment,
             missing,
         } = self;
-        match missing.as_slice() {
-            _ => format!(
-                "{release} has not been verified in {}, which {environment} requires first",
-                join_or(missing)
-            ),
-        }
+        format!(
+            "{release} has not been verified in {}, which {environment} requires first",
+            join_or(missing)
+        )
     }
 }
 

@@ -6,13 +6,13 @@ use crate::exit;
 pub fn run(global: &Global, name: Option<String>, force: bool) -> Result<u8, Setup> {
     let path = &global.config;
     if path.exists() && !force {
-        return Err(Setup {
-            code: exit::BAD_INPUT,
-            message: format!(
+        return Err(Setup::new(
+            exit::BAD_INPUT,
+            format!(
                 "{} exists already; pass --force to replace it",
                 path.display()
             ),
-        });
+        ));
     }
     let root = path
         .parent()
@@ -22,13 +22,17 @@ pub fn run(global: &Global, name: Option<String>, force: bool) -> Result<u8, Set
     let inputs = hoist_config::starter::detect_dependency_inputs(root);
     let text = hoist_config::starter::render(&name, &inputs);
     // Never write a starter that hoist itself would reject.
-    hoist_config::parse(path, &text).map_err(|e| Setup {
-        code: exit::BAD_INPUT,
-        message: format!("the starter for `{name}` is not valid ({e}); pass a simpler --name"),
+    hoist_config::parse(path, &text).map_err(|e| {
+        Setup::new(
+            exit::BAD_INPUT,
+            format!("the starter for `{name}` is not valid ({e}); pass a simpler --name"),
+        )
     })?;
-    std::fs::write(path, text).map_err(|e| Setup {
-        code: exit::FAILED,
-        message: format!("cannot write {}: {e}", path.display()),
+    std::fs::write(path, text).map_err(|e| {
+        Setup::new(
+            exit::FAILED,
+            format!("cannot write {}: {e}", path.display()),
+        )
     })?;
     if inputs.is_empty() {
         println!(
