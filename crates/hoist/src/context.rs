@@ -167,21 +167,27 @@ pub async fn deployer(
     Ok(hoist_app::deployer(config, &overrides(global, notifications), events).await?)
 }
 
-/// The directory name, as a default app name for `hoist init`.
+/// The directory name, as a default app name for `hoist init`: lowercase, other
+/// characters than letters, digits, `-` and `_` replaced by `-`, starting and ending with a
+/// letter or digit (`.My App` gives `my-app`).
 pub fn dir_name(path: &Path) -> String {
-    std::path::absolute(path)
+    let name: String = std::path::absolute(path)
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_lowercase()))
-        .map(|n| {
-            n.chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                        c
-                    } else {
-                        '-'
-                    }
-                })
-                .collect()
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
         })
-        .unwrap_or_else(|| "app".to_string())
+        .collect();
+    let name = name.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    if name.is_empty() {
+        "app".to_string()
+    } else {
+        name.to_string()
+    }
 }

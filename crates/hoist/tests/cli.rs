@@ -206,3 +206,80 @@ fn under_json_a_missing_config_and_a_bad_command_line_are_json_too() {
     let message = json["error"]["message"].as_str().unwrap();
     assert!(message.contains("<ENVIRONMENT>"), "{message}");
 }
+
+#[test]
+fn init_finds_manifests_one_level_down_and_writes_starter_dockerfiles() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("backend")).unwrap();
+    std::fs::write(dir.path().join("backend/composer.json"), "{}").unwrap();
+    std::fs::write(
+        dir.path().join("backend/composer.lock"),
+        "{\"packages\": [{\"name\": \"laravel/framework\", \"version\": \"v11.2.0\"}]}",
+    )
+    .unwrap();
+    let out = hoist(dir.path(), &["init", "--name", "shop"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stdout(&out);
+    assert!(
+        said.contains("wrote Dockerfile.base (a PHP starter"),
+        "{said}"
+    );
+    assert!(said.contains("health path /up (Laravel v11.2.0"), "{said}");
+    let text = std::fs::read_to_string(dir.path().join("hoist.toml")).unwrap();
+    assert!(
+        text.contains("dependencies = [\"backend/composer.lock\", \"backend/composer.json\"]"),
+        "{text}"
+    );
+    assert!(text.contains("health_path = \"/up\""), "{text}");
+    let base = std::fs::read_to_string(dir.path().join("Dockerfile.base")).unwrap();
+    assert!(
+        base.contains("COPY backend/composer.json backend/composer.lock ./"),
+        "{base}"
+    );
+    let app = std::fs::read_to_string(dir.path().join("Dockerfile")).unwrap();
+    assert!(
+        app.contains("FROM ${HOIST_BASE}") && app.contains("COPY backend/ /app/"),
+        "{app}"
+    );
+    // What it wrote is a config the commands that build accept.
+    hoist_config::load_for_build(&dir.path().join("hoist.toml")).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn init_reads_the_port_of_an_existing_dockerfile_and_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let dockerfile = "ARG HOIST_BASE\nFROM ${HOIST_BASE}\nCOPY . /app/\nEXPOSE 5000\n";
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
+    std::fs::write(dir.path().join("requirements.txt"), "flask\n").unwrap();
+    let out = hoist(dir.path(), &["init"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stdout(&out);
+    assert!(
+        said.contains("port 5000 (from EXPOSE in Dockerfile)"),
+        "{said}"
+    );
+    let text = std::fs::read_to_string(dir.path().join("hoist.toml")).unwrap();
+    assert!(text.contains("port = 5000"), "{text}");
+    // The existing Dockerfile stays; only the missing base is written.
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("Dockerfile")).unwrap(),
+        dockerfile
+    );
+    let base = std::fs::read_to_string(dir.path().join("Dockerfile.base")).unwrap();
+    assert!(
+        base.contains("RUN pip install -r requirements.txt"),
+        "{base}"
+    );
+    assert!(said.contains("next: run `hoist plan staging`"), "{said}");
+}
+
+#[test]
+fn init_without_a_known_stack_says_which_dockerfiles_to_write() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Cargo.lock"), "").unwrap();
+    let out = hoist(dir.path(), &["init"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stdout(&out);
+    assert!(said.contains("next: write"), "{said}");
+    assert!(!dir.path().join("Dockerfile").exists());
+}
