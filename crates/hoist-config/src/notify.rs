@@ -705,6 +705,8 @@ impl NotifyRoute {
 /// validator with the file's path and text. `routes` yields each environment's name with its
 /// `notify` list.
 ///
+/// Every problem is reported: the error is the first, with the others in its `also`.
+///
 /// Rejects: a notifier whose table does not fit its kind (see [`NotifierConfig::spec`]:
 /// literal secrets, bad URLs, missing keys), a route to an undefined notifier, an unknown
 /// event kind, an empty `on`, and two routes of one environment to the same notifier (which
@@ -714,6 +716,22 @@ impl NotifyRoute {
     reason = "ConfigError is the crate's error type, as in validate.rs; boxing it is a crate-wide choice"
 )]
 pub fn validate_notify<'a>(
+    path: &Path,
+    text: &str,
+    notifiers: &BTreeMap<String, Spanned<NotifierConfig>>,
+    routes: impl IntoIterator<Item = (&'a str, &'a [NotifyRoute])>,
+) -> Result<(), ConfigError> {
+    let mut errors = Vec::new();
+    collect_notify_errors(path, text, notifiers, routes, &mut errors);
+    crate::error::in_file_order(&mut errors);
+    match ConfigError::combine(errors) {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+/// [`validate_notify`]'s checks, adding every problem to `errors`.
+pub(crate) fn collect_notify_errors<'a>(
     path: &Path,
     text: &str,
     notifiers: &BTreeMap<String, Spanned<NotifierConfig>>,
@@ -821,7 +839,6 @@ mod tests {
 
     fn check(text: &str) -> Result<Doc, String> {
         let doc: Doc = toml::from_str(text).expect("test text parses");
-        let mut errors = Vec::new();
         validate_notify(
             Path::new("hoist.toml"),
             text,
@@ -829,12 +846,9 @@ mod tests {
             doc.environments
                 .iter()
                 .map(|(name, env)| (name.as_str(), env.notify.as_slice())),
-            &mut errors,
-        );
-        match errors.into_iter().next() {
-            Some(e) => Err(e.to_string()),
-            None => Ok(doc),
-        }
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(doc)
     }
 
     const GOOD: &str = r#"

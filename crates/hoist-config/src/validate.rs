@@ -362,7 +362,7 @@ pub(crate) fn validate(
     if let Err(e) = crate::release::validate_release(config, path, text) {
         errors.push(e);
     }
-    crate::notify::validate_notify(
+    crate::notify::collect_notify_errors(
         path,
         text,
         &config.notifiers,
