@@ -3,21 +3,24 @@
 #
 # This machine's Docker engine cannot pull images, so the image is made locally: a minimal
 # Debian bookworm root file system (debootstrap --variant=minbase, with python3 and
-# python3-venv) imported with `docker import`. Its apt sources point at Debian's mirror over
-# plain HTTP, which works from inside `docker build` here (HTTPS from inside a build does
-# not: an intercepting proxy's CA is trusted by the host only, and the example never bakes
-# that CA in).
+# python3-venv) imported with `docker import`. debootstrap fetches from its own default
+# mirror, which serves the suite, and no mirror's address is written here: the image's apt
+# sources (main, updates, security) are derived from the one debootstrap wrote, over plain
+# HTTP, which works from inside `docker build` here (HTTPS from inside a build does not: an
+# intercepting proxy's CA is trusted by the host only, and the example never bakes that CA
+# in).
 #
 # Idempotent: if the image already exists, it does nothing and exits 0.
 #
 # Environment:
 #   HOIST_EXAMPLE_IMAGE   image to produce        (default hoist-example/python:bookworm)
-#   DEBIAN_MIRROR         Debian mirror, http://  (default http://deb.debian.org/debian)
+#   DEBIAN_MIRROR         a Debian mirror, http://...  (default: debootstrap's own)
 #   FORCE=1               rebuild even if the image exists
 set -euo pipefail
 
 IMAGE="${HOIST_EXAMPLE_IMAGE:-hoist-example/python:bookworm}"
-MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+# Empty: debootstrap picks its default mirror.
+MIRROR="${DEBIAN_MIRROR:-}"
 SUITE=bookworm
 PACKAGES=python3,python3-venv,ca-certificates
 
@@ -47,9 +50,11 @@ rootfs=$(mktemp -d "${TMPDIR:-/tmp}/hoist-example-rootfs.XXXXXX")
 cleanup() { "${SUDO[@]}" rm -rf --one-file-system "$rootfs"; }
 trap cleanup EXIT
 
-log "debootstrap --variant=minbase --include=$PACKAGES $SUITE $rootfs $MIRROR"
+MIRROR_ARG=()
+[[ -n "$MIRROR" ]] && MIRROR_ARG=("$MIRROR")
+log "debootstrap --variant=minbase --include=$PACKAGES $SUITE $rootfs ${MIRROR:-(default mirror)}"
 "${SUDO[@]}" "$DEBOOTSTRAP" --variant=minbase --include="$PACKAGES" \
-    "$SUITE" "$rootfs" "$MIRROR" >"$rootfs.log" 2>&1 || {
+    "$SUITE" "$rootfs" "${MIRROR_ARG[@]}" >"$rootfs.log" 2>&1 || {
     log "debootstrap failed; its log:"
     tail -n 40 "$rootfs.log" >&2
     rm -f "$rootfs.log"
@@ -60,7 +65,11 @@ log "debootstrap done after $(( $(date +%s) - start ))s"
 
 log "configuring apt (plain HTTP sources, no caches or docs) and trimming the root"
 "${SUDO[@]}" sh -eu -c '
-root=$1; mirror=$2; suite=$3
+root=$1; suite=$2
+# The mirror debootstrap used, as it wrote it into the root (its own default, or
+# DEBIAN_MIRROR).
+mirror=$(awk "\$1 == \"deb\" { print \$2; exit }" "$root/etc/apt/sources.list")
+[ -n "$mirror" ] || { echo "debootstrap wrote no apt source" >&2; exit 1; }
 # Plain-HTTP sources: main, updates and security. Builds run `apt-get update` first.
 security=$(printf %s "$mirror" | sed "s#/debian/*\$#/debian-security#")
 cat >"$root/etc/apt/sources.list" <<EOF
@@ -101,7 +110,7 @@ find "$root/usr/share/locale" -mindepth 1 -maxdepth 1 -not -name locale.alias -e
 # The host'"'"'s resolver and hostname do not belong in the image; Docker provides both.
 : >"$root/etc/resolv.conf"
 : >"$root/etc/hostname"
-' sh "$rootfs" "$MIRROR" "$SUITE"
+' sh "$rootfs" "$SUITE"
 
 log "size of the root: $("${SUDO[@]}" du -sh "$rootfs" | cut -f1)"
 log "docker import -> $IMAGE"
@@ -109,7 +118,7 @@ log "docker import -> $IMAGE"
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'ENV LANG=C.UTF-8' \
     --change 'CMD ["/bin/bash"]' \
-    --message "debootstrap --variant=minbase --include=$PACKAGES $SUITE $MIRROR" \
+    --message "debootstrap --variant=minbase --include=$PACKAGES $SUITE" \
     - "$IMAGE" >/dev/null
 
 python=$(docker run --rm "$IMAGE" python3 --version 2>&1 || true)

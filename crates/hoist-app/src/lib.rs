@@ -17,7 +17,7 @@ use hoist_config::{
 use hoist_core::pipeline::{Deployer, Runtimes, resolve_actor};
 use hoist_core::{EventSink, Notifier, Runtime, Store};
 use hoist_probe::HttpProber;
-use hoist_runtime_docker::DockerRuntime;
+use hoist_runtime_docker::{DockerRuntime, DockerSettings};
 use hoist_runtime_swarm::{
     FailureAction, Order, Publish, SwarmRuntime, SwarmSettings, UpdateSettings,
 };
@@ -109,7 +109,7 @@ pub fn open_store(config: &Settings, overrides: &Overrides) -> Result<Arc<dyn St
 fn runtimes(config: &Settings) -> Runtimes {
     // One Docker runtime serves every docker environment (it keeps one connection per
     // engine).
-    let docker: Arc<dyn Runtime> = Arc::new(DockerRuntime::new());
+    let docker = DockerRuntime::new();
     let mut runtimes = Runtimes::default();
     for (name, env) in &config.environments {
         runtimes.insert(name.clone(), runtime_for(&env.runtime, &docker));
@@ -118,9 +118,12 @@ fn runtimes(config: &Settings) -> Runtimes {
 }
 
 /// The one place that knows which crate runs which kind.
-fn runtime_for(runtime: &RuntimeConfig, docker: &Arc<dyn Runtime>) -> Arc<dyn Runtime> {
+fn runtime_for(runtime: &RuntimeConfig, docker: &DockerRuntime) -> Arc<dyn Runtime> {
     match runtime {
-        RuntimeConfig::Docker(_) => docker.clone(),
+        RuntimeConfig::Docker(settings) => Arc::new(docker.with_settings(DockerSettings {
+            stop_timeout: settings.stop_timeout,
+            bind: settings.bind,
+        })),
         RuntimeConfig::Swarm(swarm) => Arc::new(SwarmRuntime::new(swarm_settings(swarm))),
     }
 }

@@ -20,7 +20,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
 
-    #[error("{}:{line}:{column}: {key}: {message}", path.display())]
+    #[error("{}:{line}:{column}: {key}: {message}{}", path.display(), more(also))]
     #[diagnostic(code(hoist::config::invalid))]
     Invalid {
         path: PathBuf,
@@ -35,7 +35,20 @@ pub enum ConfigError {
         source_code: NamedSource<String>,
         #[label("{message}")]
         span: SourceSpan,
+        /// The file's other errors, each an `Invalid` of its own, after this one: a file
+        /// is checked whole, so one run shows everything to fix (as compilers do).
+        #[related]
+        also: Vec<ConfigError>,
     },
+}
+
+/// The end of the first error's line when the file has more.
+fn more(also: &[ConfigError]) -> String {
+    match also.len() {
+        0 => String::new(),
+        1 => " (and 1 more error)".to_string(),
+        n => format!(" (and {n} more errors)"),
+    }
 }
 
 impl ConfigError {
@@ -62,8 +75,75 @@ impl ConfigError {
                 crate::mask::mask_secrets(text),
             ),
             span: span.into(),
+            also: Vec::new(),
         }
     }
+
+    /// Every error this one stands for: itself, then [`ConfigError::Invalid::also`]'s, each
+    /// without the others. A file with three problems gives three.
+    pub fn errors(&self) -> Vec<&ConfigError> {
+        match self {
+            ConfigError::Invalid { also, .. } => std::iter::once(self).chain(also).collect(),
+            ConfigError::Read { .. } => vec![self],
+        }
+    }
+
+    /// One error for several: the first, with the others in its `also`. `None` when
+    /// there are none.
+    pub(crate) fn combine(errors: Vec<ConfigError>) -> Option<ConfigError> {
+        let mut errors = errors.into_iter().flat_map(ConfigError::into_errors);
+        let mut first = errors.next()?;
+        if let ConfigError::Invalid { also, .. } = &mut first {
+            also.extend(errors);
+        }
+        Some(first)
+    }
+
+    fn into_errors(self) -> Vec<ConfigError> {
+        match self {
+            ConfigError::Invalid {
+                path,
+                line,
+                column,
+                key,
+                message,
+                help,
+                source_code,
+                span,
+                also,
+            } => {
+                let mut all = vec![ConfigError::Invalid {
+                    path,
+                    line,
+                    column,
+                    key,
+                    message,
+                    help,
+                    source_code,
+                    span,
+                    also: Vec::new(),
+                }];
+                all.extend(also.into_iter().flat_map(ConfigError::into_errors));
+                all
+            }
+            read => vec![read],
+        }
+    }
+
+    /// Where the error is in its file: `(line, column)`, 1-based; `None` for a file that
+    /// could not be read.
+    pub fn position(&self) -> Option<(usize, usize)> {
+        match self {
+            ConfigError::Invalid { line, column, .. } => Some((*line, *column)),
+            ConfigError::Read { .. } => None,
+        }
+    }
+}
+
+/// Sorts validation errors into file order (stable: errors at one place keep the order
+/// they were found in).
+pub(crate) fn in_file_order(errors: &mut [ConfigError]) {
+    errors.sort_by_key(|e| e.position().unwrap_or((0, 0)));
 }
 
 /// 1-based line and column (in characters) of a byte offset.

@@ -748,6 +748,8 @@ impl NotifyRoute {
 /// validator with the file's path and text. `routes` yields each environment's name with its
 /// `notify` list.
 ///
+/// Every problem is reported: the error is the first, with the others in its `also`.
+///
 /// Rejects: a notifier whose table does not fit its kind (see [`NotifierConfig::spec`]:
 /// literal secrets, bad URLs, missing keys), a route to an undefined notifier, an unknown
 /// event kind, an empty `on`, and two routes of one environment to the same notifier (which
@@ -762,17 +764,34 @@ pub fn validate_notify<'a>(
     notifiers: &BTreeMap<String, Spanned<NotifierConfig>>,
     routes: impl IntoIterator<Item = (&'a str, &'a [NotifyRoute])>,
 ) -> Result<(), ConfigError> {
+    let mut errors = Vec::new();
+    collect_notify_errors(path, text, notifiers, routes, &mut errors);
+    crate::error::in_file_order(&mut errors);
+    match ConfigError::combine(errors) {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+/// [`validate_notify`]'s checks, adding every problem to `errors`.
+pub(crate) fn collect_notify_errors<'a>(
+    path: &Path,
+    text: &str,
+    notifiers: &BTreeMap<String, Spanned<NotifierConfig>>,
+    routes: impl IntoIterator<Item = (&'a str, &'a [NotifyRoute])>,
+    errors: &mut Vec<ConfigError>,
+) {
     for (name, notifier) in notifiers {
-        notifier.get_ref().spec().map_err(|p| {
-            ConfigError::invalid(
+        if let Err(p) = notifier.get_ref().spec() {
+            errors.push(ConfigError::invalid(
                 path,
                 text,
                 p.span,
                 format!("notifiers.{name}.{}", p.key),
                 p.message,
                 Some(p.help),
-            )
-        })?;
+            ));
+        }
     }
     let valid_kinds = EventKind::ALL.map(EventKind::as_str).join(", ");
     for (env, list) in routes {
@@ -790,7 +809,7 @@ pub fn validate_notify<'a>(
                         known.join(", ")
                     )
                 };
-                return Err(ConfigError::invalid(
+                errors.push(ConfigError::invalid(
                     path,
                     text,
                     to.span(),
@@ -798,9 +817,10 @@ pub fn validate_notify<'a>(
                     format!("no notifier is called `{}`", to.get_ref()),
                     Some(help),
                 ));
+                continue;
             }
             if !seen.insert(to.get_ref().as_str()) {
-                return Err(ConfigError::invalid(
+                errors.push(ConfigError::invalid(
                     path,
                     text,
                     to.span(),
@@ -811,9 +831,10 @@ pub fn validate_notify<'a>(
                     ),
                     Some("merge the two `on` lists into one route".to_string()),
                 ));
+                continue;
             }
             if route.on.get_ref().is_empty() {
-                return Err(ConfigError::invalid(
+                errors.push(ConfigError::invalid(
                     path,
                     text,
                     route.on.span(),
@@ -823,10 +844,11 @@ pub fn validate_notify<'a>(
                         "list some of {valid_kinds}, or omit `on` to send them all"
                     )),
                 ));
+                continue;
             }
             for (j, kind) in route.on.get_ref().iter().enumerate() {
                 if EventKind::from_name(kind.get_ref()).is_none() {
-                    return Err(ConfigError::invalid(
+                    errors.push(ConfigError::invalid(
                         path,
                         text,
                         kind.span(),
@@ -838,7 +860,6 @@ pub fn validate_notify<'a>(
             }
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]

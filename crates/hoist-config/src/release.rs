@@ -688,7 +688,7 @@ dependencies = ["requirements.txt"]
 
     #[allow(clippy::result_large_err)]
     fn load(text: &str) -> Result<crate::Config, ConfigError> {
-        crate::load::parse_config(Path::new("hoist.toml"), text)
+        crate::load::parse_raw(Path::new("hoist.toml"), text)
     }
 
     /// The error for `text`, as `line:col: key: message`, and its help.

@@ -28,6 +28,7 @@
 //! once, while the file is validated, and the result is stored in
 //! [`crate::Environment::runtime`], so no consumer checks these settings again.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::num::NonZeroU64;
 use std::ops::Range;
 use std::path::Path;
@@ -86,9 +87,28 @@ impl RuntimeConfig {
 }
 
 /// `kind = "docker"`: each instance is a container on its own `host` engine (see
-/// [`crate::Instance::host`]), switched by hoist. The kind takes no other keys yet.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DockerConfig {}
+/// [`crate::Instance::host`]), switched by hoist. The runtime table takes no other keys
+/// for this kind; these are the environment's settings the Docker runtime applies, taken
+/// from where the file sets them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DockerConfig {
+    /// `[environments.NAME.rollout] stop_timeout`: how long an old container has to exit
+    /// after its stop signal before the engine kills it. Default 10 s.
+    pub stop_timeout: Duration,
+    /// `[environments.NAME] bind`: the host address instances' ports are published on,
+    /// and where hoist probes them. Default `0.0.0.0`: every address of the engine's host
+    /// (probed at the engine's address).
+    pub bind: IpAddr,
+}
+
+impl Default for DockerConfig {
+    fn default() -> Self {
+        DockerConfig {
+            stop_timeout: crate::schema::DEFAULT_STOP_TIMEOUT,
+            bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        }
+    }
+}
 
 /// `kind = "swarm"`: each instance is a Docker Swarm service, named by
 /// [`crate::Instance::workload_name`], that Swarm updates and rolls back itself.
@@ -306,7 +326,7 @@ pub(crate) fn resolve(
                         SWARM_KEYS.join(", ")
                     ),
                 )),
-                None => Ok(RuntimeConfig::Docker(DockerConfig {})),
+                None => Ok(RuntimeConfig::Docker(DockerConfig::default())),
             }
         }
         RuntimeKind::Swarm => {

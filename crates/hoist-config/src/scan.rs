@@ -21,7 +21,8 @@ pub(crate) fn validate_scan(
     settings: &ScanSettings,
     path: &Path,
     text: &str,
-) -> Result<(), ConfigError> {
+    errors: &mut Vec<ConfigError>,
+) {
     let fail = |segs: &[Seg<'_>], key: String, message: String, help: &str| {
         // Point at the value; a defaulted value is not in the text, so fall back to the
         // `[scan]` table, then to the top of the file.
@@ -31,7 +32,7 @@ pub(crate) fn validate_scan(
         ConfigError::invalid(path, text, span, key, message, Some(help.to_string()))
     };
     if settings.max_file_size == 0 {
-        return Err(fail(
+        errors.push(fail(
             &[Seg::Key("scan"), Seg::Key("max_file_size")],
             "scan.max_file_size".into(),
             "a size limit of 0 would skip every file".into(),
@@ -39,7 +40,7 @@ pub(crate) fn validate_scan(
         ));
     }
     if !settings.default_rules && settings.rules.is_none() && settings.gitleaks_config.is_none() {
-        return Err(fail(
+        errors.push(fail(
             &[Seg::Key("scan"), Seg::Key("default_rules")],
             "scan.default_rules".into(),
             "with the built-in rules off and no `rules` or `gitleaks_config`, nothing would be scanned for".into(),
@@ -67,12 +68,13 @@ pub(crate) fn validate_scan(
         let segs = [Seg::Key("scan"), Seg::Key(field)];
         let key = format!("scan.{field}");
         if !resolved.is_file() {
-            return Err(fail(
+            errors.push(fail(
                 &segs,
                 key,
                 format!("`{}` does not exist", resolved.display()),
                 "write the path relative to the directory holding hoist.toml",
             ));
+            continue;
         }
         let config = ScanConfig {
             default_rules: false,
@@ -80,7 +82,7 @@ pub(crate) fn validate_scan(
             ..ScanConfig::default()
         };
         if let Err(e) = Scanner::new(config) {
-            return Err(fail(&segs, key, e.to_string(), help));
+            errors.push(fail(&segs, key, e.to_string(), help));
         }
     }
     for (i, glob) in settings.allow_paths.iter().enumerate() {
@@ -94,7 +96,7 @@ pub(crate) fn validate_scan(
                 hoist_scan::ScanError::InvalidRule { message, .. } => message,
                 other => other.to_string(),
             };
-            return Err(fail(
+            errors.push(fail(
                 &[Seg::Key("scan"), Seg::Key("allow_paths"), Seg::Index(i)],
                 format!("scan.allow_paths[{i}]"),
                 message,
@@ -102,5 +104,4 @@ pub(crate) fn validate_scan(
             ));
         }
     }
-    Ok(())
 }

@@ -153,6 +153,11 @@ pub struct Environment {
     /// What a secret found by the scan before the build does to a deploy here.
     #[serde(default)]
     pub secret_scan: SecretScan,
+    /// The host address the instances' ports are published on (kind "docker"), e.g.
+    /// `"127.0.0.1"` when a proxy on the same host fronts them. Default: every address.
+    /// Checked (an IP address) and resolved into the Docker runtime's settings.
+    #[serde(default)]
+    pub bind: Option<Spanned<String>>,
     /// `[environments.NAME.runtime]`: what runs the instances. Without the table, Docker
     /// containers on each instance's `host`. Checked and resolved when the file is parsed.
     #[serde(skip)]
@@ -193,6 +198,10 @@ pub struct Rollout {
     /// How long a new container has to answer its health check, e.g. `"30s"`, `"2m"`.
     #[serde(default = "default_health_timeout", with = "duration")]
     pub health_timeout: Duration,
+    /// How long an instance's old workload has to exit after its stop signal before it is
+    /// killed, e.g. `"10s"`; whole seconds.
+    #[serde(default = "default_stop_timeout", with = "duration")]
+    pub stop_timeout: Duration,
 }
 
 impl Default for Rollout {
@@ -200,8 +209,19 @@ impl Default for Rollout {
         Rollout {
             concurrency: default_concurrency(),
             health_timeout: default_health_timeout(),
+            stop_timeout: default_stop_timeout(),
         }
     }
+}
+
+/// `rollout.stop_timeout` when not set (Docker's own default).
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest `rollout.stop_timeout` accepted.
+pub const MAX_STOP_TIMEOUT: Duration = Duration::from_secs(3600);
+
+fn default_stop_timeout() -> Duration {
+    DEFAULT_STOP_TIMEOUT
 }
 
 fn default_concurrency() -> Spanned<usize> {

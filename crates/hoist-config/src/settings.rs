@@ -89,6 +89,11 @@ pub struct RolloutSettings {
     pub concurrency: NonZeroUsize,
     /// How long an instance has to verify after each change.
     pub health_timeout: Duration,
+    /// How long an old workload has to exit after its stop signal before it is killed;
+    /// whole seconds, default 10 s. The Docker runtime gets it in its [`DockerConfig`].
+    ///
+    /// [`DockerConfig`]: crate::DockerConfig
+    pub stop_timeout: Duration,
 }
 
 /// One tenant's instance, everything resolved.
@@ -159,6 +164,7 @@ impl Settings {
                         concurrency: NonZeroUsize::new(*env.rollout.concurrency.get_ref())
                             .unwrap_or(NonZeroUsize::MIN),
                         health_timeout: env.rollout.health_timeout,
+                        stop_timeout: env.rollout.stop_timeout,
                     },
                     instances,
                     runtime: env.runtime.clone(),

@@ -9,20 +9,25 @@ use crate::runtime::{self, RuntimeConfig};
 use crate::span::{Document, Seg};
 use crate::{Config, ConfigError};
 
-/// Checks `config` and returns each environment's resolved runtime, for
-/// [`crate::Environment::runtime`].
+/// Checks `config`, adding every problem found to `errors`, and returns each environment's
+/// resolved runtime, for [`crate::Environment::runtime`]. Checks go on after a problem, so
+/// one run shows every problem of the file; a check that depends on a value found wrong is
+/// skipped rather than reported twice.
 pub(crate) fn validate(
     config: &Config,
     path: &Path,
     text: &str,
-) -> Result<BTreeMap<String, RuntimeConfig>, ConfigError> {
+    errors: &mut Vec<ConfigError>,
+) -> BTreeMap<String, RuntimeConfig> {
     let fail = |span: std::ops::Range<usize>, key: String, message: String, help: &str| {
         ConfigError::invalid(path, text, span, key, message, Some(help.to_string()))
     };
+    // Parsed again only if a check needs to know which keys were written, and where.
+    let doc = std::cell::LazyCell::new(|| Document::parse(text));
 
     let name = &config.app.name;
     if !is_name(name.get_ref()) {
-        return Err(fail(
+        errors.push(fail(
             name.span(),
             "app.name".into(),
             format!("`{}` is not a valid app name", name.get_ref()),
@@ -31,7 +36,7 @@ pub(crate) fn validate(
     }
     let image = &config.app.image;
     if let Some(problem) = image_repository_problem(image.get_ref()) {
-        return Err(fail(
+        errors.push(fail(
             image.span(),
             "app.image".into(),
             format!(
@@ -41,10 +46,29 @@ pub(crate) fn validate(
             "write a repository without tag or digest, e.g. `registry.example.com/team/app` or `clinic`",
         ));
     }
+    for (field, value) in [
+        ("health_path", Some(config.app.health_path.as_str())),
+        ("version_path", config.app.version_path.as_deref()),
+    ] {
+        if let Some(p) = value
+            && let Some(problem) = url_path_problem(p)
+        {
+            // The value as written; a defaulted path is valid, so it is always written.
+            let span = doc
+                .span(&[Seg::Key("app"), Seg::Key(field)])
+                .unwrap_or_else(|| name.span());
+            errors.push(fail(
+                span,
+                format!("app.{field}"),
+                problem,
+                "start the path with `/`, e.g. \"/healthz\"",
+            ));
+        }
+    }
 
     let deps = &config.build.dependencies;
     if deps.get_ref().is_empty() {
-        return Err(fail(
+        errors.push(fail(
             deps.span(),
             "build.dependencies".into(),
             "no dependency inputs are listed".into(),
@@ -53,17 +77,19 @@ pub(crate) fn validate(
     }
     for (i, glob) in deps.get_ref().iter().enumerate() {
         let key = format!("build.dependencies[{i}]");
+        let span = doc
+            .span(&[Seg::Key("build"), Seg::Key("dependencies"), Seg::Index(i)])
+            .unwrap_or_else(|| deps.span());
         if glob.starts_with('/') || glob.split('/').any(|part| part == "..") {
-            return Err(fail(
-                deps.span(),
+            errors.push(fail(
+                span,
                 key,
                 format!("`{glob}` leaves the build context"),
                 "write globs relative to build.context, without a leading `/` or `..`",
             ));
-        }
-        if let Err(e) = globset::Glob::new(glob) {
-            return Err(fail(
-                deps.span(),
+        } else if let Err(e) = globset::Glob::new(glob) {
+            errors.push(fail(
+                span,
                 key,
                 format!("`{glob}` is not a valid glob: {}", e.kind()),
                 "use `*`, `?`, `**`, `[abc]` and `{a,b}` as in .gitignore",
@@ -78,14 +104,12 @@ pub(crate) fn validate(
     let mut ports: BTreeMap<(String, u16), String> = BTreeMap::new();
     let mut names: BTreeMap<(String, &str, String), String> = BTreeMap::new();
     let mut runtimes = BTreeMap::new();
-    // Parsed again only if an error needs to know which keys an instance wrote.
-    let doc = std::cell::LazyCell::new(|| Document::parse(text));
     for (env_name, env) in &config.environments {
         let env_key = format!("environments.{env_name}");
         if !is_name(env_name) {
-            return Err(fail(
+            errors.push(fail(
                 env.span(),
-                env_key,
+                env_key.clone(),
                 format!("`{env_name}` is not a valid environment name"),
                 "use lowercase letters, digits, `-` and `_`",
             ));
@@ -93,23 +117,71 @@ pub(crate) fn validate(
         let env_ref = env.get_ref();
         let concurrency = &env_ref.rollout.concurrency;
         if *concurrency.get_ref() == 0 {
-            return Err(fail(
+            errors.push(fail(
                 span_or(concurrency, env),
                 format!("{env_key}.rollout.concurrency"),
                 "concurrency 0 would never deploy anything".into(),
                 "set it to 1 or more (1 switches instances one by one)",
             ));
         }
-        let runtime = runtime::resolve(
+        let stop_timeout = env_ref.rollout.stop_timeout;
+        if let Some(problem) = stop_timeout_problem(stop_timeout) {
+            errors.push(fail(
+                doc.span(&[
+                    Seg::Key("environments"),
+                    Seg::Key(env_name),
+                    Seg::Key("rollout"),
+                    Seg::Key("stop_timeout"),
+                ])
+                .unwrap_or_else(|| env.span()),
+                format!("{env_key}.rollout.stop_timeout"),
+                problem,
+                "give whole seconds, e.g. \"10s\" or \"1m\" (at most 1h); \"0s\" kills at once",
+            ));
+        }
+        // A runtime table found wrong leaves the checks that depend on it undone.
+        let runtime = match runtime::resolve(
             env_ref.runtime_table.as_ref(),
             &env_key,
             env.span(),
             path,
             text,
-        )?;
+        ) {
+            // The Docker runtime gets the environment's settings that concern it.
+            Ok(RuntimeConfig::Docker(mut docker)) => {
+                docker.stop_timeout = stop_timeout;
+                if let Some(bind) = &env_ref.bind {
+                    match parse_bind(bind.get_ref()) {
+                        Ok(ip) => docker.bind = ip,
+                        Err(problem) => errors.push(fail(
+                            bind.span(),
+                            format!("{env_key}.bind"),
+                            problem,
+                            "write an IP address of the engine's host: \"127.0.0.1\" (only this host, e.g. behind a proxy), \"0.0.0.0\" (every address, the default) or one address such as \"10.0.0.5\"",
+                        )),
+                    }
+                }
+                Some(RuntimeConfig::Docker(docker))
+            }
+            Ok(RuntimeConfig::Swarm(swarm)) => {
+                if let Some(bind) = &env_ref.bind {
+                    errors.push(fail(
+                        bind.span(),
+                        format!("{env_key}.bind"),
+                        format!("`bind` does not apply to {env_name}'s kind \"swarm\": Swarm publishes a service's port on every address of the node"),
+                        "remove the key; with publish = \"host\", limit who reaches the port with the node's firewall",
+                    ));
+                }
+                Some(RuntimeConfig::Swarm(swarm))
+            }
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        };
         let instances = &env_ref.instances;
         if instances.get_ref().is_empty() {
-            return Err(fail(
+            errors.push(fail(
                 instances.span(),
                 format!("{env_key}.instances"),
                 "the environment has no instances".into(),
@@ -121,21 +193,25 @@ pub(crate) fn validate(
             let key = format!("{env_key}.instances[{i}]");
             let inst = instance.get_ref();
             let tenant = &inst.tenant;
+            // A tenant's default name follows from the tenant: a bad or repeated tenant is
+            // not reported again as a bad or repeated name.
+            let mut tenant_ok = false;
             if !is_name(tenant.get_ref()) {
-                return Err(fail(
+                errors.push(fail(
                     tenant.span(),
                     format!("{key}.tenant"),
                     format!("`{}` is not a valid tenant name", tenant.get_ref()),
                     "use lowercase letters, digits, `-` and `_`, starting with a letter or digit",
                 ));
-            }
-            if tenants.insert(tenant.get_ref().clone(), i).is_some() {
-                return Err(fail(
+            } else if tenants.insert(tenant.get_ref().clone(), i).is_some() {
+                errors.push(fail(
                     tenant.span(),
                     format!("{key}.tenant"),
                     format!("tenant `{}` appears twice in {env_name}", tenant.get_ref()),
                     "give each instance of an environment its own tenant name",
                 ));
+            } else {
+                tenant_ok = true;
             }
             let written = |field: &str| {
                 doc.span(&[
@@ -146,21 +222,63 @@ pub(crate) fn validate(
                     Seg::Key(field),
                 ])
             };
-            let engine = match &runtime {
-                RuntimeConfig::Docker(_) => {
+            for (field, value) in [
+                ("health_path", inst.health_path.as_deref()),
+                ("version_path", inst.version_path.as_deref()),
+            ] {
+                if let Some(p) = value
+                    && let Some(problem) = url_path_problem(p)
+                {
+                    errors.push(fail(
+                        written(field).unwrap_or_else(|| instance.span()),
+                        format!("{key}.{field}"),
+                        problem,
+                        "start the path with `/`, e.g. \"/healthz\"",
+                    ));
+                }
+            }
+            let port = &inst.port;
+            if *port.get_ref() == 0 {
+                errors.push(fail(
+                    port.span(),
+                    format!("{key}.port"),
+                    "port 0 cannot be published".into(),
+                    "choose a host port between 1 and 65535",
+                ));
+            }
+            let Some(runtime) = &runtime else { continue };
+            let engine = match runtime {
+                RuntimeConfig::Docker(docker) => {
                     if let Some(problem) = runtime::engine_address_problem(&inst.host) {
-                        return Err(fail(
-                            instance.span(),
+                        errors.push(fail(
+                            written("host").unwrap_or_else(|| instance.span()),
                             format!("{key}.host"),
                             problem,
                             "write `unix:///var/run/docker.sock` or `tcp://HOST:PORT`",
+                        ));
+                        continue;
+                    }
+                    if docker.bind.is_loopback()
+                        && let Some(engine_host) = inst.host.strip_prefix("tcp://")
+                        && !is_loopback_host(engine_host)
+                        && let Some(bind) = &env_ref.bind
+                    {
+                        errors.push(fail(
+                            bind.span(),
+                            format!("{env_key}.bind"),
+                            format!(
+                                "`{}` is the loopback address of {}'s engine host, where hoist (on this machine) cannot probe {key}",
+                                bind.get_ref(),
+                                inst.host
+                            ),
+                            "bind to an address of that host that this machine reaches, or run hoist on that host with the local engine",
                         ));
                     }
                     &inst.host
                 }
                 RuntimeConfig::Swarm(swarm) => {
                     if let Some(span) = written("host") {
-                        return Err(fail(
+                        errors.push(fail(
                             span,
                             format!("{key}.host"),
                             format!(
@@ -172,32 +290,10 @@ pub(crate) fn validate(
                     &swarm.host
                 }
             };
-            for (field, value) in [
-                ("health_path", inst.health_path.as_deref()),
-                ("version_path", inst.version_path.as_deref()),
-            ] {
-                if let Some(p) = value
-                    && !p.starts_with('/')
-                {
-                    return Err(fail(
-                        instance.span(),
-                        format!("{key}.{field}"),
-                        format!("`{p}` is not an absolute URL path"),
-                        "start the path with `/`, e.g. \"/healthz\"",
-                    ));
-                }
-            }
-            let port = &inst.port;
-            if *port.get_ref() == 0 {
-                return Err(fail(
-                    port.span(),
-                    format!("{key}.port"),
-                    "port 0 cannot be published".into(),
-                    "choose a host port between 1 and 65535",
-                ));
-            }
-            if let Some(other) = ports.insert((engine.clone(), *port.get_ref()), key.clone()) {
-                return Err(fail(
+            if *port.get_ref() != 0
+                && let Some(other) = ports.insert((engine.clone(), *port.get_ref()), key.clone())
+            {
+                errors.push(fail(
                     port.span(),
                     format!("{key}.port"),
                     format!(
@@ -215,7 +311,7 @@ pub(crate) fn validate(
                 (None, None) => ("name", None),
             };
             let name = inst.workload_name(config.app.name.get_ref(), env_name);
-            let (what, problem, rule) = match &runtime {
+            let (what, problem, rule) = match runtime {
                 RuntimeConfig::Docker(_) => (
                     "container",
                     !is_container_name(&name),
@@ -227,6 +323,10 @@ pub(crate) fn validate(
                     "use letters, digits, `-` and `_`, starting and ending with a letter or digit, at most 63 characters",
                 ),
             };
+            let tenant_named = name_place().1.is_none();
+            if tenant_named && !tenant_ok {
+                continue;
+            }
             if problem {
                 let (field, span) = name_place();
                 let help = if span.is_some() {
@@ -236,16 +336,17 @@ pub(crate) fn validate(
                         "{rule}; the name defaults to `<app>-<environment>-<tenant>`: set `name` to choose another"
                     )
                 };
-                return Err(fail(
+                errors.push(fail(
                     span.unwrap_or_else(|| instance.span()),
                     format!("{key}.{field}"),
                     format!("`{name}` is not a valid {what} name"),
                     &help,
                 ));
-            }
-            if let Some(other) = names.insert((engine.clone(), what, name.clone()), key.clone()) {
+            } else if let Some(other) =
+                names.insert((engine.clone(), what, name.clone()), key.clone())
+            {
                 let (field, span) = name_place();
-                return Err(fail(
+                errors.push(fail(
                     span.unwrap_or_else(|| instance.span()),
                     format!("{key}.{field}"),
                     format!("{what} name `{name}` on {engine} is already used by {other}"),
@@ -253,26 +354,15 @@ pub(crate) fn validate(
                 ));
             }
         }
-        runtimes.insert(env_name.clone(), runtime);
-    }
-    for (field, value) in [
-        ("app.health_path", Some(config.app.health_path.as_str())),
-        ("app.version_path", config.app.version_path.as_deref()),
-    ] {
-        if let Some(p) = value
-            && !p.starts_with('/')
-        {
-            return Err(fail(
-                config.app.name.span(),
-                field.into(),
-                format!("`{p}` is not an absolute URL path"),
-                "start the path with `/`, e.g. \"/healthz\"",
-            ));
+        if let Some(runtime) = runtime {
+            runtimes.insert(env_name.clone(), runtime);
         }
     }
-    crate::scan::validate_scan(&config.scan, path, text)?;
-    crate::release::validate_release(config, path, text)?;
-    crate::notify::validate_notify(
+    crate::scan::validate_scan(&config.scan, path, text, errors);
+    if let Err(e) = crate::release::validate_release(config, path, text) {
+        errors.push(e);
+    }
+    crate::notify::collect_notify_errors(
         path,
         text,
         &config.notifiers,
@@ -280,8 +370,136 @@ pub(crate) fn validate(
             .environments
             .iter()
             .map(|(name, env)| (name.as_str(), env.get_ref().notify.as_slice())),
-    )?;
-    Ok(runtimes)
+        errors,
+    );
+    runtimes
+}
+
+/// Checks that the files a build reads exist: the build context, and the app and base
+/// Dockerfiles (relative to the directory holding `hoist.toml`). Each missing one is
+/// reported at its key, or at `[build]` when the key is defaulted.
+pub(crate) fn validate_build_files(
+    config: &Config,
+    path: &Path,
+    text: &str,
+    errors: &mut Vec<ConfigError>,
+) {
+    let doc = Document::parse(text);
+    let build_span = doc.span(&[Seg::Key("build")]).unwrap_or(0..0);
+    let place = |field: &str| {
+        doc.span(&[Seg::Key("build"), Seg::Key(field)])
+            .map_or((build_span.clone(), false), |span| (span, true))
+    };
+    let context = config.context_dir();
+    if !context.is_dir() {
+        let (span, written) = place("context");
+        errors.push(ConfigError::invalid(
+            path,
+            text,
+            span,
+            "build.context",
+            format!(
+                "the build context `{}` is not a directory",
+                context.display()
+            ),
+            Some(if written {
+                "write the directory relative to the one holding hoist.toml".to_string()
+            } else {
+                "set `context` to the app's directory, relative to the one holding hoist.toml"
+                    .to_string()
+            }),
+        ));
+    }
+    for (field, file, what) in [
+        (
+            "dockerfile",
+            &config.build.dockerfile,
+            "the app image's Dockerfile",
+        ),
+        (
+            "base_dockerfile",
+            &config.build.base_dockerfile,
+            "the dependency base image's Dockerfile",
+        ),
+    ] {
+        let resolved = config.root.join(file);
+        if resolved.is_file() {
+            continue;
+        }
+        let (span, written) = place(field);
+        let what_is = if resolved.exists() {
+            "is not a file"
+        } else {
+            "does not exist"
+        };
+        let help = if written {
+            "write the path relative to the directory holding hoist.toml, or create the file"
+                .to_string()
+        } else {
+            format!(
+                "create `{}` (the default name), or set `{field}` in [build] to the file you have; `hoist init` writes a starter for the detected stack",
+                file.display()
+            )
+        };
+        errors.push(ConfigError::invalid(
+            path,
+            text,
+            span,
+            format!("build.{field}"),
+            format!("{what} `{}` {what_is}", resolved.display()),
+            Some(help),
+        ));
+    }
+}
+
+/// The IP address `bind` names, or why it names none.
+fn parse_bind(bind: &str) -> Result<std::net::IpAddr, String> {
+    bind.parse().map_err(|_| {
+        if bind.contains(':') && !bind.contains("::") && bind.matches(':').count() == 1 {
+            format!("`{bind}` is not an IP address: write the address without a port (each instance has its own `port`)")
+        } else {
+            format!("`{bind}` is not an IP address")
+        }
+    })
+}
+
+/// Whether an engine address's host part (`HOST:PORT`) is this machine's loopback.
+fn is_loopback_host(host_port: &str) -> bool {
+    let host = host_port.rsplit_once(':').map_or(host_port, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Why `timeout` cannot be a stop timeout, if it cannot.
+fn stop_timeout_problem(timeout: std::time::Duration) -> Option<String> {
+    let shown = humantime::format_duration(timeout);
+    if timeout.subsec_nanos() != 0 {
+        Some(format!(
+            "`{shown}` is not whole seconds: the engine counts the stop timeout in seconds"
+        ))
+    } else if timeout > crate::schema::MAX_STOP_TIMEOUT {
+        Some(format!(
+            "`{shown}` is longer than an hour; a switch would wait that long for a stuck container"
+        ))
+    } else {
+        None
+    }
+}
+
+/// Why `path` cannot be an HTTP path probed on an instance, if it cannot.
+fn url_path_problem(path: &str) -> Option<String> {
+    if !path.starts_with('/') {
+        Some(format!("`{path}` is not an absolute URL path"))
+    } else if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some(format!(
+            "`{path}` holds whitespace, which a URL path cannot"
+        ))
+    } else {
+        None
+    }
 }
 
 /// Defaulted values have an empty span; point at the enclosing table instead.

@@ -174,3 +174,183 @@ fn the_snippet_under_an_error_never_shows_the_secret_it_rejects() {
     assert!(!rendered.contains(secret), "{rendered}");
     assert!(!rendered.contains("zulip-KEY"), "{rendered}");
 }
+
+/// Every error of a parse, as `line:column: key: message`.
+fn all_errors(result: Result<hoist_config::Settings, ConfigError>) -> Vec<String> {
+    let error = result.expect_err("config should be rejected");
+    error
+        .errors()
+        .into_iter()
+        .map(|e| match e {
+            ConfigError::Invalid {
+                line,
+                column,
+                key,
+                message,
+                ..
+            } => format!("{line}:{column}: {key}: {message}"),
+            other => panic!("unexpected error {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn app_health_path_without_slash_is_reported_at_its_value() {
+    let text = VALID.replace("port = 8000\n", "port = 8000\nhealth_path = \"health\"\n");
+    let (line, column, key, message, help) = error(&text);
+    assert_eq!((line, column), (6, 15), "the value, not [app] name");
+    assert_eq!(key, "app.health_path");
+    assert!(
+        message.contains("`health` is not an absolute URL path"),
+        "{message}"
+    );
+    assert!(help.unwrap().contains("start the path with `/`"));
+}
+
+#[test]
+fn instance_health_path_without_slash_is_reported_at_its_value() {
+    let text = VALID.replace(
+        "port = 8101",
+        "port = 8101\nversion_path = \"v\"\nhealth_path = \"up\"",
+    );
+    let errors = all_errors(parse(Path::new("hoist.toml"), &text));
+    assert_eq!(
+        errors,
+        vec![
+            "14:16: environments.staging.instances[0].version_path: `v` is not an absolute URL path",
+            "15:15: environments.staging.instances[0].health_path: `up` is not an absolute URL path",
+        ]
+    );
+}
+
+#[test]
+fn two_unknown_keys_are_both_reported() {
+    let text = VALID
+        .replace("port = 8000", "port = 8000\nhelth = \"/h\"")
+        .replace("port = 8101", "port = 8101\ncolour = \"blue\"");
+    let errors = all_errors(parse(Path::new("hoist.toml"), &text));
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(
+        errors[0].starts_with("6:1: app.helth: unknown field `helth`"),
+        "{errors:#?}"
+    );
+    assert!(
+        errors[1]
+            .starts_with("15:1: environments.staging.instances[0].colour: unknown field `colour`"),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn an_unknown_key_and_validation_problems_are_reported_together() {
+    let text = VALID
+        .replace("port = 8000", "port = 8000\nhelth = \"/h\"")
+        .replace("tenant = \"acme\"", "tenant = \"Acme\"")
+        .replace("port = 8101", "port = 0");
+    let errors = all_errors(parse(Path::new("hoist.toml"), &text));
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert!(
+        errors[0].contains("app.helth: unknown field"),
+        "{errors:#?}"
+    );
+    assert!(
+        errors[1].contains("instances[0].tenant: `Acme` is not a valid tenant name"),
+        "{errors:#?}"
+    );
+    assert!(
+        errors[2].contains("instances[0].port: port 0 cannot be published"),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn all_validation_problems_of_a_file_are_reported_in_file_order() {
+    let text = format!(
+        "{}\n[environments.production]\nrollout = {{ concurrency = 0 }}\n[[environments.production.instances]]\ntenant = \"acme\"\nport = 8101\n",
+        VALID.replace("registry.example.com/clinic", "Clinic:latest")
+    );
+    let error = parse(Path::new("hoist.toml"), &text).unwrap_err();
+    let errors = all_errors(parse(Path::new("hoist.toml"), &text));
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert!(errors[0].starts_with("4:9: app.image"), "{errors:#?}");
+    assert!(
+        errors[1].starts_with("13:8: environments.staging.instances[0].port: port 8101 on unix:///var/run/docker.sock is already used"),
+        "{errors:#?}"
+    );
+    assert!(
+        errors[2].starts_with("16:27: environments.production.rollout.concurrency"),
+        "{errors:#?}"
+    );
+    // One line for CI logs, saying there is more; the rendering shows each with its place.
+    let line = error.to_string();
+    assert!(line.starts_with("hoist.toml:4:9: app.image:"), "{line}");
+    assert!(line.ends_with("(and 2 more errors)"), "{line}");
+    let rendered = format!("{:?}", miette::Report::new(error));
+    for needle in ["app.image", "concurrency 0", "already used by"] {
+        assert!(rendered.contains(needle), "{needle} in {rendered}");
+    }
+}
+
+/// A directory with `hoist.toml` holding `text` and the named files.
+fn app_dir(text: &str, files: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hoist.toml"), text).unwrap();
+    for file in files {
+        let path = dir.path().join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "FROM scratch\n").unwrap();
+    }
+    dir
+}
+
+#[test]
+fn a_missing_dockerfile_is_a_config_error_at_build_when_defaulted() {
+    let dir = app_dir(VALID, &["Dockerfile.base"]);
+    let errors = all_errors(hoist_config::load_for_build(&dir.path().join("hoist.toml")));
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].starts_with("7:1: build.dockerfile: the app image's Dockerfile `"),
+        "{errors:#?}"
+    );
+    assert!(
+        errors[0].ends_with("Dockerfile` does not exist"),
+        "{errors:#?}"
+    );
+    // Commands that build nothing still load it.
+    hoist_config::load(&dir.path().join("hoist.toml")).unwrap();
+}
+
+#[test]
+fn missing_dockerfiles_are_reported_at_their_keys() {
+    let text = VALID.replace(
+        "[build]\n",
+        "[build]\ndockerfile = \"docker/app.Dockerfile\"\nbase_dockerfile = \"docker/base.Dockerfile\"\n",
+    );
+    let dir = app_dir(&text, &[]);
+    let error = hoist_config::load_for_build(&dir.path().join("hoist.toml")).unwrap_err();
+    let errors = all_errors(Err(error));
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(
+        errors[0].starts_with("8:14: build.dockerfile: the app image's Dockerfile"),
+        "{errors:#?}"
+    );
+    assert!(
+        errors[1]
+            .starts_with("9:19: build.base_dockerfile: the dependency base image's Dockerfile"),
+        "{errors:#?}"
+    );
+    let dir = app_dir(&text, &["docker/app.Dockerfile", "docker/base.Dockerfile"]);
+    hoist_config::load_for_build(&dir.path().join("hoist.toml")).unwrap();
+}
+
+#[test]
+fn a_missing_build_context_is_reported_at_its_key() {
+    let text = VALID.replace("[build]\n", "[build]\ncontext = \"app\"\n");
+    let dir = app_dir(&text, &["Dockerfile", "Dockerfile.base"]);
+    let errors = all_errors(hoist_config::load_for_build(&dir.path().join("hoist.toml")));
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].starts_with("8:11: build.context: the build context"),
+        "{errors:#?}"
+    );
+}

@@ -103,7 +103,13 @@ const RT: &str = "environments.production.runtime";
 fn no_runtime_table_means_docker_on_the_instance_host() {
     let config = ok(BASE);
     let staging = config.environment("staging").unwrap();
-    assert_eq!(staging.runtime, RuntimeConfig::Docker(DockerConfig {}));
+    assert_eq!(
+        staging.runtime,
+        RuntimeConfig::Docker(DockerConfig {
+            stop_timeout: Duration::from_secs(10),
+            bind: "0.0.0.0".parse().unwrap(),
+        })
+    );
     assert_eq!(staging.runtime.kind(), RuntimeKind::Docker);
     let acme = &staging.instances[0];
     assert_eq!(acme.host, "unix:///var/run/docker.sock");
@@ -572,4 +578,126 @@ fn display_is_one_line_with_file_line_column() {
             "conf/hoist.toml:{line}:{column}: environments.production.runtime.replicas: replicas 0 would run no task of the service"
         )
     );
+}
+
+// ---- the Docker runtime's settings ----
+
+#[test]
+fn stop_timeout_defaults_to_10s_and_reaches_the_docker_runtime() {
+    let config = ok(BASE);
+    let staging = config.environment("staging").unwrap();
+    assert_eq!(staging.rollout.stop_timeout, Duration::from_secs(10));
+
+    let text = BASE.replace(
+        "[environments.staging]\n",
+        "[environments.staging]\nrollout = { stop_timeout = \"3s\" }\n",
+    );
+    let config = ok(&text);
+    let staging = config.environment("staging").unwrap();
+    assert_eq!(staging.rollout.stop_timeout, Duration::from_secs(3));
+    match &staging.runtime {
+        RuntimeConfig::Docker(docker) => assert_eq!(docker.stop_timeout, Duration::from_secs(3)),
+        other => panic!("{other:?}"),
+    }
+    // "0s": kill at once, knowingly.
+    ok(&BASE.replace(
+        "[environments.staging]\n",
+        "[environments.staging]\nrollout = { stop_timeout = \"0s\" }\n",
+    ));
+}
+
+#[test]
+fn stop_timeout_must_be_whole_seconds_and_at_most_an_hour() {
+    for (value, says) in [
+        ("1500ms", "not whole seconds"),
+        ("2h", "longer than an hour"),
+    ] {
+        let text = BASE.replace(
+            "[environments.staging]\n",
+            &format!("[environments.staging]\nrollout = {{ stop_timeout = \"{value}\" }}\n"),
+        );
+        let f = failure(&text);
+        assert_eq!(f.key, "environments.staging.rollout.stop_timeout");
+        assert_eq!((f.line, f.column), at(&text, "stop_timeout", "\""), "{f:?}");
+        assert!(f.message.contains(says), "{f:?}");
+        assert!(f.help.contains("whole seconds"), "{f:?}");
+    }
+    let f = failure(&BASE.replace(
+        "[environments.staging]\n",
+        "[environments.staging]\nrollout = { stop_timeout = \"soon\" }\n",
+    ));
+    assert!(f.message.contains("is not a duration"), "{f:?}");
+}
+
+fn docker(config: &Settings, env: &str) -> DockerConfig {
+    match runtime(config, env) {
+        RuntimeConfig::Docker(d) => d,
+        other => panic!("expected a docker runtime, got {other:?}"),
+    }
+}
+
+fn with_staging_key(line: &str) -> String {
+    BASE.replace(
+        "[environments.staging]\n",
+        &format!("[environments.staging]\n{line}\n"),
+    )
+}
+
+#[test]
+fn bind_is_an_ip_address_given_to_the_docker_runtime() {
+    assert_eq!(docker(&ok(BASE), "staging").bind.to_string(), "0.0.0.0");
+    for ip in ["127.0.0.1", "10.0.0.5", "::1", "0.0.0.0"] {
+        let config = ok(&with_staging_key(&format!("bind = \"{ip}\"")));
+        assert_eq!(docker(&config, "staging").bind.to_string(), ip);
+    }
+}
+
+#[test]
+fn a_bind_that_is_not_an_ip_address_is_refused_at_its_value() {
+    for (value, says) in [
+        ("localhost", "`localhost` is not an IP address"),
+        ("127.0.0.1:8080", "without a port"),
+        ("10.0.0", "`10.0.0` is not an IP address"),
+    ] {
+        let text = with_staging_key(&format!("bind = \"{value}\""));
+        let f = failure(&text);
+        assert_eq!(f.key, "environments.staging.bind", "{f:?}");
+        assert_eq!((f.line, f.column), at(&text, "bind", "\""), "{f:?}");
+        assert!(f.message.contains(says), "{f:?}");
+        assert!(f.help.contains("127.0.0.1"), "{f:?}");
+    }
+}
+
+#[test]
+fn bind_does_not_apply_to_swarm() {
+    let text = format!(
+        "{BASE}\n[environments.production]\nbind = \"127.0.0.1\"\n[environments.production.runtime]\nkind = \"swarm\"\n[[environments.production.instances]]\ntenant = \"acme\"\nport = 8201\n"
+    );
+    let f = failure(&text);
+    assert_eq!(f.key, "environments.production.bind");
+    assert!(f.message.contains("does not apply"), "{f:?}");
+}
+
+#[test]
+fn a_loopback_bind_on_a_remote_engine_could_not_be_probed() {
+    let text = with_staging_key("bind = \"127.0.0.1\"")
+        .replace("port = 8101", "port = 8101\nhost = \"tcp://10.1.2.3:2375\"");
+    let f = failure(&text);
+    assert_eq!(f.key, "environments.staging.bind");
+    assert!(f.message.contains("cannot probe"), "{f:?}");
+    // A loopback engine address is this machine.
+    ok(&with_staging_key("bind = \"127.0.0.1\"").replace(
+        "port = 8101",
+        "port = 8101\nhost = \"tcp://127.0.0.1:2375\"",
+    ));
+}
+
+#[test]
+fn the_clinic_example_publishes_on_loopback_behind_its_proxy() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/clinic/hoist.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let config = parse(&path, &text).unwrap_or_else(|e| panic!("{e}"));
+    for env in ["staging", "production"] {
+        assert_eq!(docker(&config, env).bind.to_string(), "127.0.0.1", "{env}");
+    }
 }

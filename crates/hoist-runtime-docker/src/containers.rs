@@ -8,6 +8,7 @@
 //! [`Containers::recover`] undoes.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use bollard::Docker;
@@ -24,8 +25,7 @@ use hoist_core::runtime::{InstanceSpec, Observed, WorkloadState};
 use hoist_core::{Release, labels};
 use hoist_engine::{Engines, is_not_found, message};
 
-/// Seconds a container gets to stop on SIGTERM before it is killed.
-const STOP_TIMEOUT_SECS: i32 = 10;
+use crate::DockerSettings;
 
 /// The part a container plays in an instance's rollout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,11 +42,36 @@ pub(crate) enum Role {
 #[derive(Clone, Default)]
 pub(crate) struct Containers {
     engines: Engines,
+    pub(crate) settings: DockerSettings,
 }
 
 impl Containers {
+    /// These containers' engines, with other settings (the connections are shared).
+    pub(crate) fn with_settings(&self, settings: DockerSettings) -> Containers {
+        Containers {
+            engines: self.engines.clone(),
+            settings,
+        }
+    }
+
     async fn docker(&self, spec: &InstanceSpec) -> Result<Docker, BackendError> {
         self.engines.get(&spec.host).await
+    }
+
+    /// Whole seconds the engine waits after the stop signal before it kills (its API
+    /// counts seconds).
+    fn stop_timeout_secs(&self) -> i32 {
+        i32::try_from(self.settings.stop_timeout.as_secs()).unwrap_or(i32::MAX)
+    }
+}
+
+/// `HostIp` of a published port bound to `bind`. `0.0.0.0` is sent as the engine's own
+/// default (empty), which also publishes on IPv6 where the engine does, as hoist always did.
+fn bind_ip(bind: IpAddr) -> String {
+    if bind == IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED) {
+        String::new()
+    } else {
+        bind.to_string()
     }
 }
 
@@ -206,7 +231,7 @@ impl Containers {
                 host_port: Some(String::new()),
             },
             _ => PortBinding {
-                host_ip: Some(String::new()),
+                host_ip: Some(bind_ip(self.settings.bind)),
                 host_port: Some(spec.port.to_string()),
             },
         };
@@ -222,7 +247,7 @@ impl Containers {
             env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             labels: Some(container_labels),
             exposed_ports: Some(vec![port_key.clone()]),
-            stop_timeout: Some(STOP_TIMEOUT_SECS.into()),
+            stop_timeout: Some(self.stop_timeout_secs().into()),
             host_config: Some(HostConfig {
                 port_bindings: Some(HashMap::from([(port_key, Some(vec![binding]))])),
                 restart_policy: Some(RestartPolicy {
@@ -279,9 +304,17 @@ impl Containers {
         })
     }
 
+    /// Where the live container answers: the bind address when it is one address, else
+    /// the engine's host (config validation refuses a loopback bind on a remote engine).
     pub(crate) fn live_endpoint(&self, spec: &InstanceSpec) -> Endpoint {
+        let bind = self.settings.bind;
+        let host = match bind {
+            _ if bind.is_unspecified() => hoist_engine::published_host(&spec.host),
+            IpAddr::V4(ip) => ip.to_string(),
+            IpAddr::V6(ip) => format!("[{ip}]"),
+        };
         Endpoint {
-            host: hoist_engine::published_host(&spec.host),
+            host,
             port: spec.port,
         }
     }
@@ -331,15 +364,42 @@ impl Containers {
             .map(|_| ())
     }
 
-    pub(crate) async fn demote_live(&self, spec: &InstanceSpec) -> Result<(), BackendError> {
+    /// What stopping the live container will do: the signal the engine sends first, and
+    /// whether it runs at all. Removes a stale previous container, which would block the
+    /// rename after the stop.
+    pub(crate) async fn before_stop(
+        &self,
+        spec: &InstanceSpec,
+    ) -> Result<(String, bool), BackendError> {
         let docker = self.docker(spec).await?;
-        let previous = container_name(spec, Role::Previous);
-        self.remove_named(&docker, &previous).await?;
+        self.remove_named(&docker, &container_name(spec, Role::Previous))
+            .await?;
+        let before = docker
+            .inspect_container(&spec.name, None::<InspectContainerOptions>)
+            .await
+            .map_err(|e| engine_error("cannot inspect", &spec.name, &e))?;
+        let signal = before
+            .config
+            .and_then(|c| c.stop_signal)
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "SIGTERM".to_string());
+        let was_running = before.state.and_then(|s| s.running) == Some(true);
+        Ok((signal, was_running))
+    }
+
+    /// Stops the live container (the engine sends the stop signal, waits `stop_timeout`,
+    /// then kills it) and says how it ended: its exit code and whether the OOM killer
+    /// ended it. The caller shows the wait.
+    pub(crate) async fn stop_live(
+        &self,
+        spec: &InstanceSpec,
+    ) -> Result<(Option<i64>, bool), BackendError> {
+        let docker = self.docker(spec).await?;
         match docker
             .stop_container(
                 &spec.name,
                 Some(StopContainerOptions {
-                    t: Some(STOP_TIMEOUT_SECS),
+                    t: Some(self.stop_timeout_secs()),
                     signal: None,
                 }),
             )
@@ -352,7 +412,20 @@ impl Containers {
             }) => {}
             Err(e) => return Err(engine_error("cannot stop", &spec.name, &e)),
         }
-        self.rename(&docker, &spec.name, &previous).await
+        let after = docker
+            .inspect_container(&spec.name, None::<InspectContainerOptions>)
+            .await
+            .map_err(|e| engine_error("cannot inspect", &spec.name, &e))?
+            .state
+            .unwrap_or_default();
+        Ok((after.exit_code, after.oom_killed == Some(true)))
+    }
+
+    /// Keeps the stopped live container as the previous one.
+    pub(crate) async fn keep_as_previous(&self, spec: &InstanceSpec) -> Result<(), BackendError> {
+        let docker = self.docker(spec).await?;
+        self.rename(&docker, &spec.name, &container_name(spec, Role::Previous))
+            .await
     }
 
     pub(crate) async fn restore_previous(&self, spec: &InstanceSpec) -> Result<(), BackendError> {

@@ -3,7 +3,11 @@
 //! switch, and a restore of the previous container on failure.
 
 mod containers;
+mod stop;
 mod switch;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use hoist_core::Release;
@@ -12,6 +16,30 @@ use hoist_core::runtime::{Applied, InstanceFailure, InstanceSpec, Observed, Roll
 
 use containers::{Containers, Role, container_name};
 
+/// What an environment's settings tell the Docker runtime (hoist-config's `DockerConfig`,
+/// which `hoist-app` hands over). The defaults are what hoist did before they were settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DockerSettings {
+    /// How long a container has to exit after its stop signal before the engine kills it
+    /// (`[environments.NAME.rollout] stop_timeout`); whole seconds. Default 10 s.
+    pub stop_timeout: Duration,
+    /// The host address instances' ports are published on (`[environments.NAME] bind`).
+    /// Default `0.0.0.0`: every address of the engine's host.
+    pub bind: IpAddr,
+}
+
+/// [`DockerSettings::stop_timeout`] when not set: Docker's own default.
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Default for DockerSettings {
+    fn default() -> Self {
+        DockerSettings {
+            stop_timeout: DEFAULT_STOP_TIMEOUT,
+            bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        }
+    }
+}
+
 /// Runs instances as containers on the Docker engines their config names.
 #[derive(Clone, Default)]
 pub struct DockerRuntime {
@@ -19,8 +47,22 @@ pub struct DockerRuntime {
 }
 
 impl DockerRuntime {
+    /// A runtime with the default [`DockerSettings`].
     pub fn new() -> Self {
         DockerRuntime::default()
+    }
+
+    /// This runtime with an environment's settings. The engine connections stay shared,
+    /// so one runtime per environment still keeps one connection per engine.
+    pub fn with_settings(&self, settings: DockerSettings) -> Self {
+        DockerRuntime {
+            containers: self.containers.with_settings(settings),
+        }
+    }
+
+    /// The settings this runtime applies.
+    pub fn settings(&self) -> DockerSettings {
+        self.containers.settings
     }
 }
 

@@ -7,11 +7,15 @@
 //!    port and verify it — the short gap here is the only downtime;
 //! 3. success: remove the previous container; failure: restore it.
 
+use std::time::Instant;
+
+use hoist_core::backend::BackendError;
 use hoist_core::runtime::{Applied, InstanceFailure, InstanceSpec, Rollout, WorkloadState};
 use hoist_core::verify::short_id;
 use hoist_core::{InstanceState, Release};
 
 use crate::containers::{Containers, Role};
+use crate::stop::{self, StopOutcome};
 
 const LOG_LINES: usize = 20;
 
@@ -75,7 +79,7 @@ pub(crate) async fn switch(
     let had_previous = live != WorkloadState::Missing;
     let demote = async {
         if had_previous {
-            containers.demote_live(spec).await
+            demote_live(containers, spec, rollout).await
         } else {
             Ok(())
         }
@@ -137,6 +141,71 @@ pub(crate) async fn switch(
             }
         }
     }
+}
+
+/// Stops the live container, showing the wait for it to exit, warns when the engine had to
+/// kill it, and keeps it as the previous container.
+async fn demote_live(
+    containers: &Containers,
+    spec: &InstanceSpec,
+    rollout: &Rollout<'_>,
+) -> Result<(), BackendError> {
+    let timeout = containers.settings.stop_timeout;
+    let (signal, was_running) = containers.before_stop(spec).await?;
+    if was_running {
+        rollout.progress(
+            InstanceState::Switching,
+            format!(
+                "stopping the old container ({signal}; killed after {} s)",
+                timeout.as_secs()
+            ),
+        );
+    }
+    let started = Instant::now();
+    let stop = containers.stop_live(spec);
+    tokio::pin!(stop);
+    let mut reports = 0;
+    let (exit_code, oom_killed) = loop {
+        let next = tokio::time::sleep_until((started + stop::report_at(reports)).into());
+        tokio::select! {
+            stopped = &mut stop => break stopped?,
+            () = next => {
+                rollout.progress(
+                    InstanceState::Switching,
+                    stop::waiting_message(&signal, started.elapsed(), timeout),
+                );
+                reports += 1;
+            }
+        }
+    };
+    let outcome = StopOutcome {
+        signal: &signal,
+        exit_code,
+        oom_killed,
+        waited: started.elapsed(),
+        timeout,
+    };
+    if was_running && stop::needed_kill(&outcome) {
+        rollout.warn(format!(
+            "the old container {} did not exit within {} s of {signal} and was killed (SIGKILL); \
+             make its PID 1 handle {signal} (an init such as tini, or `exec` in the entrypoint), \
+             or set [environments.{}.rollout] stop_timeout",
+            spec.name,
+            timeout.as_secs(),
+            spec.environment
+        ));
+    }
+    if was_running {
+        rollout.progress(
+            InstanceState::Switching,
+            format!(
+                "the old container exited after {} s; starting the new one on port {}",
+                outcome.waited.as_secs(),
+                spec.port
+            ),
+        );
+    }
+    containers.keep_as_previous(spec).await
 }
 
 /// Failed while the old container kept serving untouched.

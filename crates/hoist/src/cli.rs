@@ -1,4 +1,6 @@
-//! Arguments. Every read command takes `--json`.
+//! Arguments. Every read command takes `--json`. Every argument has a description and
+//! every subcommand two or three examples (`after_help`): `--help`, the completions and
+//! the man page (`hoist completions`, `hoist man`) all come from these definitions.
 
 use std::path::PathBuf;
 
@@ -9,7 +11,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "hoist",
     version,
     about = "Build once, roll out to every tenant, verify each, roll back in seconds.",
-    after_help = "Exit codes: 0 success; 1 a deploy, rollback or check failed or was refused; 2 bad input or configuration."
+    long_about = "Build once, roll out to every tenant, verify each, roll back in seconds.\n\n\
+        hoist builds a dependency base image (reused while its inputs are unchanged) and an app \
+        image on top, then rolls the release out to every instance of an environment, verifying \
+        each before it takes over. History, audit log and locks live in a SQLite file beside \
+        hoist.toml.",
+    after_help = examples::TOP,
+    after_long_help = examples::TOP_LONG
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -26,17 +34,18 @@ pub struct Global {
         short = 'c',
         global = true,
         default_value = "hoist.toml",
-        env = "HOIST_CONFIG"
+        env = "HOIST_CONFIG",
+        value_name = "FILE"
     )]
     pub config: PathBuf,
     /// State database (default: .hoist/state.db beside the config, or [state] path).
-    #[arg(long, global = true, env = "HOIST_STATE")]
+    #[arg(long, global = true, env = "HOIST_STATE", value_name = "FILE")]
     pub state: Option<PathBuf>,
     /// Who is acting, for history and audit (default: $GITHUB_ACTOR, $GITLAB_USER_LOGIN, then the OS user).
-    #[arg(long, global = true, env = "HOIST_ACTOR")]
+    #[arg(long, global = true, env = "HOIST_ACTOR", value_name = "NAME")]
     pub actor: Option<String>,
     /// Docker engine that builds images (default: $DOCKER_HOST, else the local socket).
-    #[arg(long, global = true, env = "DOCKER_HOST")]
+    #[arg(long, global = true, env = "DOCKER_HOST", value_name = "ADDR")]
     pub build_host: Option<String>,
     /// Plain line-by-line progress even on a terminal.
     #[arg(long, global = true)]
@@ -46,47 +55,66 @@ pub struct Global {
     pub verbose: u8,
 }
 
+/// `--json`, shared by the commands that print results.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct JsonArg {
+    /// Print the result as JSON on stdout (deploy-like commands: one event per line, the
+    /// result last); errors too, as {"error": {"code", "message", "file", "line", "column"}}.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Write a commented starter hoist.toml, detecting dependency manifests.
+    /// Write a commented starter hoist.toml, detecting dependency manifests, the port and
+    /// the health path, and starter Dockerfiles when there are none.
+    #[command(after_help = examples::INIT)]
     Init {
         /// App name (default: the directory's name).
         #[arg(long)]
         name: Option<String>,
-        /// Replace an existing file.
+        /// Replace an existing hoist.toml (Dockerfiles that exist are never replaced).
         #[arg(long)]
         force: bool,
     },
     /// Show what a deploy would do: version, fingerprint and its files, base cache hit or miss, instances. Builds nothing.
+    #[command(after_help = examples::PLAN)]
     Plan {
+        /// The environment to plan for, as named in hoist.toml ([environments.NAME]).
         environment: String,
-        #[arg(long = "version")]
+        /// Release version to plan (default: the semver tag at HEAD, else the short commit sha).
+        #[arg(long = "version", value_name = "VERSION")]
         release_version: Option<String>,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        json: JsonArg,
     },
     /// Build (or reuse) the base image and build the app image, without deploying.
+    #[command(after_help = examples::BUILD)]
     Build {
-        #[arg(long = "version")]
+        /// Release version to build (default: the semver tag at HEAD, else the short commit sha).
+        #[arg(long = "version", value_name = "VERSION")]
         release_version: Option<String>,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        json: JsonArg,
     },
     /// Build the release and roll it out to every instance of ENVIRONMENT, verifying each.
+    #[command(after_help = examples::DEPLOY)]
     Deploy {
+        /// The environment to deploy to, as named in hoist.toml.
         environment: String,
         /// Release version (default: the semver tag at HEAD, else the short commit sha).
-        #[arg(long = "version")]
+        #[arg(long = "version", value_name = "VERSION")]
         release_version: Option<String>,
         #[command(flatten)]
         lock: LockArgs,
         #[command(flatten)]
         policy: PolicyArgs,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        json: JsonArg,
     },
     /// Deploy a git ref where the environments' rules send it (CI: `hoist release --ref "$CI_COMMIT_TAG"`).
     /// A ref no rule matches deploys nothing and exits 0.
+    #[command(after_help = examples::RELEASE)]
     Release {
         /// `v1.2.0`, `refs/tags/v1.2.0`, `main` or `refs/heads/main`.
         #[arg(long = "ref", value_name = "REF")]
@@ -95,60 +123,76 @@ pub enum Command {
         lock: LockArgs,
         #[command(flatten)]
         policy: PolicyArgs,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        json: JsonArg,
     },
     /// Roll the release running and verified in FROM out to TO, without building.
+    #[command(after_help = examples::PROMOTE)]
     Promote {
+        /// The environment the release was verified in.
         from: String,
+        /// The environment to roll it out to.
         to: String,
         /// A release verified in FROM other than its current one.
-        #[arg(long = "version")]
+        #[arg(long = "version", value_name = "VERSION")]
         release_version: Option<String>,
         #[command(flatten)]
         lock: LockArgs,
         #[command(flatten)]
         policy: PolicyArgs,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        json: JsonArg,
     },
     /// Roll ENVIRONMENT back to its previous successful release (or --to VERSION), without building.
+    #[command(after_help = examples::ROLLBACK)]
     Rollback {
+        /// The environment to roll back.
         environment: String,
-        #[arg(long)]
+        /// The release to go back to (default: the one before the current release).
+        #[arg(long, value_name = "VERSION")]
         to: Option<String>,
         #[command(flatten)]
         lock: LockArgs,
         #[command(flatten)]
         policy: PolicyArgs,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        json: JsonArg,
     },
     /// Per instance: the running release and image, whether it is the current release, whether it is healthy.
+    /// Exits 1 when any instance is unhealthy or not on the current release.
+    #[command(after_help = examples::STATUS)]
     Status {
+        /// The environment to check.
         environment: String,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        json: JsonArg,
     },
     /// Deployments of ENVIRONMENT, newest first, with actors, durations and outcomes.
+    #[command(after_help = examples::HISTORY)]
     History {
+        /// The environment whose deployments to list.
         environment: String,
-        #[arg(long, default_value_t = 20)]
+        /// How many deployments to show.
+        #[arg(long, default_value_t = 20, value_name = "N")]
         limit: usize,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        json: JsonArg,
     },
     /// The audit log: who did what, where and when.
+    #[command(after_help = examples::AUDIT)]
     Audit {
+        /// Only this environment's entries (default: every environment's).
         environment: Option<String>,
-        #[arg(long, default_value_t = 50)]
+        /// How many entries to show, newest first.
+        #[arg(long, default_value_t = 50, value_name = "N")]
         limit: usize,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        json: JsonArg,
     },
     /// Find leaked credentials in PATH, by default in the app's build context (what the image
     /// build would receive), or in `.` without a hoist.toml. Exit 0 nothing found, 1 findings,
     /// 2 error. Secrets are never printed, only redacted.
+    #[command(after_help = examples::SCAN)]
     Scan {
         /// Directory to scan (default: `build.context` of the hoist.toml when there is one,
         /// else `.`). With --history: the git repository.
@@ -177,12 +221,50 @@ pub enum Command {
         all_files: bool,
     },
     /// Remove ENVIRONMENT's deploy lock, whoever holds it (for a holder that is known to be gone).
+    #[command(after_help = examples::UNLOCK)]
     Unlock {
+        /// The environment whose lock to remove.
         environment: String,
         /// Required: confirms the holder is not running.
         #[arg(long)]
         force: bool,
     },
+    /// Print a completion script for SHELL, generated from these very definitions.
+    #[command(after_help = examples::COMPLETIONS)]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print hoist's man page (roff) on stdout, or write one page per command into DIR.
+    #[command(after_help = examples::MAN)]
+    Man {
+        /// Write hoist.1 and a hoist-COMMAND.1 per command into this directory instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+impl Command {
+    /// Whether the command was asked for JSON output, so its errors are JSON too.
+    pub fn wants_json(&self) -> bool {
+        match self {
+            Command::Plan { json, .. }
+            | Command::Build { json, .. }
+            | Command::Deploy { json, .. }
+            | Command::Release { json, .. }
+            | Command::Promote { json, .. }
+            | Command::Rollback { json, .. }
+            | Command::Status { json, .. }
+            | Command::History { json, .. }
+            | Command::Audit { json, .. } => json.json,
+            Command::Scan { format, .. } => *format == ScanFormat::Json,
+            Command::Init { .. }
+            | Command::Unlock { .. }
+            | Command::Completions { .. }
+            | Command::Man { .. } => false,
+        }
+    }
 }
 
 #[derive(Debug, Args, Clone, Copy)]
@@ -199,7 +281,7 @@ pub struct PolicyArgs {
     #[arg(long)]
     pub override_window: bool,
     /// Why, recorded in the audit log.
-    #[arg(long)]
+    #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
 }
 
@@ -212,4 +294,148 @@ pub enum ScanFormat {
     Json,
     /// SARIF 2.1.0, for code-scanning services.
     Sarif,
+}
+
+/// The examples section of each command's help. Each is what a user would type, with what
+/// it does.
+mod examples {
+    pub const TOP: &str = "\
+Examples:
+  hoist init                  # hoist.toml (and Dockerfiles) for this app
+  hoist plan staging          # what a deploy would do; builds nothing
+  hoist deploy staging        # build and roll out to every staging instance
+
+Run `hoist help COMMAND` for a command's options and examples.
+Exit codes: 0 success; 1 a deploy, rollback or check failed or was refused; 2 bad input or configuration.";
+
+    pub const TOP_LONG: &str = "\
+Examples:
+  hoist init                  # hoist.toml (and Dockerfiles) for this app
+  hoist plan staging          # what a deploy would do; builds nothing
+  hoist deploy staging        # build and roll out to every staging instance
+  hoist status staging        # per instance: release, image, healthy?
+  hoist rollback staging      # the previous release, without building
+
+Run `hoist help COMMAND` for a command's options and examples.
+
+Exit codes:
+  0  success (for deploy and rollback: every instance verified)
+  1  a deploy, rollback or check failed, or was refused (environment locked, policy)
+  2  bad input or configuration (invalid hoist.toml, unknown environment or release)";
+
+    pub const INIT: &str = "\
+Examples:
+  hoist init                    # hoist.toml; starter Dockerfiles when missing
+  hoist init --name clinic      # containers are called clinic-ENV-TENANT
+  hoist -c deploy/hoist.toml init --force    # replace an existing file";
+
+    pub const PLAN: &str = "\
+Examples:
+  hoist plan staging            # version, fingerprint, base hit/miss, actions
+  hoist plan production --version v2.3.0
+  hoist plan staging --json     # the plan as one JSON document, for scripts";
+
+    pub const BUILD: &str = "\
+Examples:
+  hoist build                   # base image (reused if unchanged), app image
+  hoist build --version hotfix-7   # name the release yourself
+  hoist build --json            # the release as JSON; progress on stderr";
+
+    pub const DEPLOY: &str = "\
+Examples:
+  hoist deploy staging          # build, roll out, verify every instance
+  hoist deploy staging --version hotfix-7 --wait 300   # wait for a lock
+  hoist deploy staging --json   # one JSON event per line, the result last";
+
+    pub const RELEASE: &str = "\
+Examples:
+  hoist release --ref \"$CI_COMMIT_TAG\"       # GitLab CI, on a tag push
+  hoist release --ref \"$GITHUB_REF\" --json   # GitHub Actions, JSON events
+  hoist release --ref uat --wait              # a branch; wait for a lock";
+
+    pub const PROMOTE: &str = "\
+Examples:
+  hoist promote staging production    # the same image, nothing built
+  hoist promote staging production --version v2.3.0
+  hoist promote staging production --json";
+
+    pub const ROLLBACK: &str = "\
+Examples:
+  hoist rollback staging        # the previous good release, no build
+  hoist rollback production --to v1.4.0
+  hoist rollback staging --json";
+
+    pub const STATUS: &str = "\
+Examples:
+  hoist status staging          # per instance: release, image, healthy?
+  hoist status production --json
+  hoist status staging || exit 1   # gates a pipeline step";
+
+    pub const HISTORY: &str = "\
+Examples:
+  hoist history staging         # the last 20 deployments and outcomes
+  hoist history production --limit 5
+  hoist history staging --json";
+
+    pub const AUDIT: &str = "\
+Examples:
+  hoist audit                   # every environment's entries, newest first
+  hoist audit production --limit 100
+  hoist audit staging --json    # each entry's detail as JSON";
+
+    pub const SCAN: &str = "\
+Examples:
+  hoist scan                    # what the image build would receive
+  hoist scan --history main..HEAD --format sarif --output scan.sarif
+  hoist scan --update-baseline  # accept the current findings";
+
+    pub const UNLOCK: &str = "\
+Examples:
+  hoist unlock staging          # shows the holder; refuses without --force
+  hoist unlock staging --force  # remove it (audited): the holder is gone";
+
+    pub const COMPLETIONS: &str = "\
+Examples:
+  hoist completions bash > /etc/bash_completion.d/hoist
+  hoist completions zsh > \"${fpath[1]}/_hoist\"
+  hoist completions fish > ~/.config/fish/completions/hoist.fish";
+
+    pub const MAN: &str = "\
+Examples:
+  hoist man > hoist.1 && man ./hoist.1
+  hoist man --dir /usr/local/share/man/man1   # hoist.1, hoist-deploy.1";
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every argument and flag of every command says what it is for, and every command has
+    /// an examples section.
+    #[test]
+    fn every_argument_is_described_and_every_command_has_examples() {
+        let cli = Cli::command();
+        let mut missing = Vec::new();
+        let mut commands: Vec<&clap::Command> = vec![&cli];
+        commands.extend(cli.get_subcommands().filter(|c| c.get_name() != "help"));
+        for command in commands {
+            for arg in command.get_arguments() {
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{} {}", command.get_name(), arg.get_id()));
+                }
+            }
+            let examples = command.get_after_help().map(|h| h.to_string());
+            if !examples.is_some_and(|h| h.contains("Examples:\n  hoist ")) {
+                missing.push(format!("{}: no examples", command.get_name()));
+            }
+        }
+        assert!(missing.is_empty(), "{missing:#?}");
+    }
+
+    #[test]
+    fn the_definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
 }

@@ -24,7 +24,10 @@ pub mod exit {
 }
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     redact::register_environment();
     init_tracing(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -39,6 +42,52 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(commands::run(cli));
     ExitCode::from(code)
+}
+
+/// A command line clap rejects. Under `--json` (or `hoist scan --format json`) the error is
+/// also one JSON object on stdout, like every other error; `--help` and `--version` print
+/// as usual.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let informational = matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let json = args.iter().enumerate().any(|(i, a)| {
+        a == "--json"
+            || a == "--format=json"
+            || a == "--format" && args.get(i + 1).is_some_and(|f| f == "json")
+    });
+    if informational || !json {
+        e.exit();
+    }
+    let _ = e.print();
+    // clap's text without `error: `, the usage and the hint that follow, on one line.
+    let text = e.render().to_string();
+    let text = text.trim_start_matches("error: ");
+    let text = text.split("\n\nUsage:").next().unwrap_or(text);
+    let text = text
+        .split("\n\nFor more information")
+        .next()
+        .unwrap_or(text);
+    let message = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    println!(
+        "{}",
+        serde_json::json!({
+            "error": {
+                "code": exit::BAD_INPUT,
+                "message": message,
+                "file": null,
+                "line": null,
+                "column": null,
+                "errors": [],
+            }
+        })
+    );
+    ExitCode::from(exit::BAD_INPUT)
 }
 
 fn init_tracing(verbose: u8) {

@@ -113,7 +113,7 @@ pub enum PipelineError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(
-        "{environment} is locked by {} (pid {} on {}, since {}); wait with --wait, or if that deploy is gone run `hoist unlock {environment}`",
+        "{environment} is locked by {} (pid {} on {}, since {}); wait with --wait, or if that deploy is gone run `hoist unlock {environment} --force`",
         holder.actor, holder.pid, holder.hostname, holder.acquired_at
     )]
     Locked {

@@ -135,13 +135,13 @@ pub fn unlock(global: &Global, environment: &str, force: bool) -> Result<u8, Set
         return Err(unknown_environment(&config, environment));
     }
     if !force {
-        return Err(Setup {
-            code: exit::BAD_INPUT,
-            message: format!(
+        return Err(Setup::new(
+            exit::BAD_INPUT,
+            format!(
                 "hoist reclaims a dead holder's lock by itself (same host: its process is gone; other hosts: no heartbeat for 60s). \
                  Use `hoist unlock {environment} --force` only when you know the holder is not running."
             ),
-        });
+        ));
     }
     let store = open_store(global, &config)?;
     let app = &config.app.name;
@@ -171,16 +171,13 @@ pub fn unlock(global: &Global, environment: &str, force: bool) -> Result<u8, Set
 }
 
 fn failed(e: hoist_core::StoreError) -> Setup {
-    Setup {
-        code: exit::FAILED,
-        message: format!("error: {e}"),
-    }
+    Setup::new(exit::FAILED, format!("error: {e}"))
 }
 
 fn unknown_environment(config: &hoist_config::Settings, name: &str) -> Setup {
-    Setup {
-        code: exit::BAD_INPUT,
-        message: format!(
+    Setup::new(
+        exit::BAD_INPUT,
+        format!(
             "error: no environment `{name}` in {}; defined: {}",
             config.path.display(),
             config
@@ -190,5 +187,5 @@ fn unknown_environment(config: &hoist_config::Settings, name: &str) -> Setup {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-    }
+    )
 }

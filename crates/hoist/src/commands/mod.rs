@@ -1,5 +1,6 @@
 //! One function per subcommand. Each returns the process exit code.
 
+mod docs;
 mod history;
 mod init;
 mod release;
@@ -11,29 +12,30 @@ use std::time::Duration;
 use hoist_core::pipeline::{DeployOptions, LockWait, Override, PipelineError};
 use serde::Serialize;
 
-use crate::cli::{Cli, Command, LockArgs, PolicyArgs};
+use crate::cli::{Cli, Command, JsonArg, LockArgs, PolicyArgs};
 use crate::context::Setup;
 use crate::exit;
 
 pub async fn run(cli: Cli) -> u8 {
     let global = &cli.global;
+    let json_errors = cli.command.wants_json();
     let result = match cli.command {
         Command::Init { name, force } => init::run(global, name, force),
         Command::Plan {
             environment,
             release_version,
-            json,
+            json: JsonArg { json },
         } => release::plan(global, &environment, release_version.as_deref(), json).await,
         Command::Build {
             release_version,
-            json,
+            json: JsonArg { json },
         } => release::build(global, release_version.as_deref(), json).await,
         Command::Deploy {
             environment,
             release_version,
             lock,
             policy,
-            json,
+            json: JsonArg { json },
         } => {
             let options = DeployOptions {
                 version: release_version,
@@ -47,7 +49,7 @@ pub async fn run(cli: Cli) -> u8 {
             git_ref,
             lock,
             policy,
-            json,
+            json: JsonArg { json },
         } => release::release(global, &git_ref, lock_wait(lock), &overrides(policy), json).await,
         Command::Promote {
             from,
@@ -55,7 +57,7 @@ pub async fn run(cli: Cli) -> u8 {
             release_version,
             lock,
             policy,
-            json,
+            json: JsonArg { json },
         } => {
             release::promote(
                 global,
@@ -73,7 +75,7 @@ pub async fn run(cli: Cli) -> u8 {
             to,
             lock,
             policy,
-            json,
+            json: JsonArg { json },
         } => {
             release::rollback(
                 global,
@@ -85,18 +87,23 @@ pub async fn run(cli: Cli) -> u8 {
             )
             .await
         }
-        Command::Status { environment, json } => status::run(global, &environment, json).await,
+        Command::Status {
+            environment,
+            json: JsonArg { json },
+        } => status::run(global, &environment, json).await,
         Command::History {
             environment,
             limit,
-            json,
+            json: JsonArg { json },
         } => history::history(global, &environment, limit, json),
         Command::Audit {
             environment,
             limit,
-            json,
+            json: JsonArg { json },
         } => history::audit(global, environment.as_deref(), limit, json),
         Command::Unlock { environment, force } => history::unlock(global, &environment, force),
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man { dir } => docs::man(dir.as_deref()),
         Command::Scan {
             path,
             history,
@@ -122,6 +129,9 @@ pub async fn run(cli: Cli) -> u8 {
         Ok(code) => code,
         Err(setup) => {
             eprintln!("{}", setup.message.trim_end());
+            if json_errors {
+                println!("{}", setup.to_json());
+            }
             setup.code
         }
     }
@@ -157,10 +167,7 @@ impl From<PipelineError> for Setup {
                 message.push_str(&format!("\n    | {line}"));
             }
         }
-        Setup {
-            code: e.exit_code() as u8,
-            message,
-        }
+        Setup::new(e.exit_code() as u8, message)
     }
 }
 
@@ -180,10 +187,8 @@ fn print_result(run: &str, result: &impl Serialize) -> Result<(), Setup> {
 
 /// Prints `value` as pretty JSON on stdout.
 fn print_json(value: &impl Serialize) -> Result<(), Setup> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Setup {
-        code: exit::FAILED,
-        message: format!("cannot encode JSON: {e}"),
-    })?;
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Setup::new(exit::FAILED, format!("cannot encode JSON: {e}")))?;
     println!("{text}");
     Ok(())
 }

@@ -5,7 +5,7 @@ use hoist_core::verify::short_id;
 
 use super::{print_json, print_result};
 use crate::cli::Global;
-use crate::context::{Notifications, Setup, deployer, load_config};
+use crate::context::{Notifications, Setup, deployer, load_config, load_config_for_build};
 use crate::exit;
 use crate::progress::{self, human};
 
@@ -15,7 +15,7 @@ pub async fn plan(
     version: Option<&str>,
     json: bool,
 ) -> Result<u8, Setup> {
-    let config = load_config(global)?;
+    let config = load_config_for_build(global)?;
     let d = deployer(
         global,
         config,
@@ -82,7 +82,7 @@ pub async fn plan(
 }
 
 pub async fn build(global: &Global, version: Option<&str>, json: bool) -> Result<u8, Setup> {
-    let config = load_config(global)?;
+    let config = load_config_for_build(global)?;
     // `build --json` prints one document; its progress stays on stderr.
     let (events, renderer) = progress::sink(global.plain, false);
     let d = deployer(global, config, events, Notifications::Off).await?;
@@ -109,7 +109,7 @@ pub async fn deploy(
     options: &DeployOptions,
     json: bool,
 ) -> Result<u8, Setup> {
-    let (d, renderer) = changing(global, json).await?;
+    let (d, renderer) = changing(global, json, Builds::Yes).await?;
     let report = d.deploy(environment, options).await;
     renderer.finish();
     finish(report?, json.then(|| d.events.run()))
@@ -123,7 +123,7 @@ pub async fn rollback(
     overrides: &Override,
     json: bool,
 ) -> Result<u8, Setup> {
-    let (d, renderer) = changing(global, json).await?;
+    let (d, renderer) = changing(global, json, Builds::No).await?;
     let report = d.rollback(environment, to, wait, overrides).await;
     renderer.finish();
     finish(report?, json.then(|| d.events.run()))
@@ -138,7 +138,7 @@ pub async fn promote(
     overrides: &Override,
     json: bool,
 ) -> Result<u8, Setup> {
-    let (d, renderer) = changing(global, json).await?;
+    let (d, renderer) = changing(global, json, Builds::No).await?;
     let report = d.promote(from, to, version, wait, overrides).await;
     renderer.finish();
     finish(report?, json.then(|| d.events.run()))
@@ -152,7 +152,7 @@ pub async fn release(
     overrides: &Override,
     json: bool,
 ) -> Result<u8, Setup> {
-    let (d, renderer) = changing(global, json).await?;
+    let (d, renderer) = changing(global, json, Builds::Yes).await?;
     let outcome = d.release(git_ref, wait, overrides).await;
     renderer.finish();
     let outcome = outcome?;
@@ -179,10 +179,19 @@ pub async fn release(
     Ok(outcome.exit_code() as u8)
 }
 
+/// Whether a command may build images, and so needs the files a build reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Builds {
+    Yes,
+    /// Rollback and promote ship a release that was built before.
+    No,
+}
+
 /// A deployer for the commands that change an environment: with progress and notifiers.
 async fn changing(
     global: &Global,
     json: bool,
+    builds: Builds,
 ) -> Result<
     (
         hoist_core::pipeline::Deployer,
@@ -190,7 +199,10 @@ async fn changing(
     ),
     Setup,
 > {
-    let config = load_config(global)?;
+    let config = match builds {
+        Builds::Yes => load_config_for_build(global)?,
+        Builds::No => load_config(global)?,
+    };
     let (events, renderer) = progress::sink(global.plain, json);
     let d = deployer(global, config, events, Notifications::On).await?;
     Ok((d, renderer))

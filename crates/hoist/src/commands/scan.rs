@@ -29,10 +29,7 @@ pub struct Options {
 }
 
 fn error(message: impl Into<String>) -> Setup {
-    Setup {
-        code: exit::BAD_INPUT,
-        message: format!("error: {}", message.into()),
-    }
+    Setup::new(exit::BAD_INPUT, format!("error: {}", message.into()))
 }
 
 pub fn run(global: &Global, o: &Options) -> Result<u8, Setup> {
