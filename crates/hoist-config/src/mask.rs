@@ -1,21 +1,8 @@
 //! The source shown under a config error must not show a secret: the value of every
-//! secret-bearing key (`api_key`, `DB_PASSWORD`, `token`, ...) and every value the secret
-//! scanner's rules recognise are replaced by `*` before the text is kept in the error.
+//! secret-bearing key (`api_key`, `DB_PASSWORD`, `token`, ...: names judged as hooks judge
+//! them, by [`hoist_hooks::is_credential_name`]) and every value the secret scanner's rules
+//! recognise are replaced by `*` before the text is kept in the error.
 //! Masking keeps every byte offset, so the error's span still points at the right place.
-
-/// Words that make a key secret-bearing, compared case-insensitively against the key's
-/// last dotted segment.
-const SECRET_WORDS: &[&str] = &[
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "api_key",
-    "apikey",
-    "private_key",
-    "credential",
-    "auth",
-];
 
 /// `text` with secret values replaced by `*`, byte for byte.
 pub(crate) fn mask_secrets(text: &str) -> String {
@@ -58,7 +45,7 @@ fn secret_values(line: &str) -> Vec<std::ops::Range<usize>> {
         if last.is_empty() || last.ends_with("_env") || last.ends_with("_file") {
             continue;
         }
-        if !SECRET_WORDS.iter().any(|w| last.contains(w)) {
+        if !hoist_hooks::is_credential_name(&last) {
             continue;
         }
         let start = eq + 1 + (line[eq + 1..].len() - line[eq + 1..].trim_start().len());

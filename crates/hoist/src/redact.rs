@@ -75,21 +75,9 @@ pub fn register_config(config: &Settings) {
     }
 }
 
+/// The same test of a name as hooks use for the variables they may not hold literally.
 fn looks_secret(name: &str) -> bool {
-    let name = name.to_ascii_uppercase();
-    [
-        "TOKEN",
-        "SECRET",
-        "PASSWORD",
-        "PASSWD",
-        "API_KEY",
-        "APIKEY",
-        "PRIVATE_KEY",
-        "CREDENTIAL",
-        "AUTH",
-    ]
-    .iter()
-    .any(|word| name.contains(word))
+    hoist_hooks::is_credential_name(name)
 }
 
 /// `text` with every known secret replaced by `*****`.
