@@ -24,6 +24,8 @@ use hoist_store::SqliteStore;
 struct FakeRuntime {
     running: Mutex<BTreeMap<String, String>>,
     failing: Vec<String>,
+    /// A release no tenant takes.
+    bad_release: Option<String>,
     calls: Mutex<Vec<String>>,
 }
 
@@ -76,7 +78,9 @@ impl Runtime for FakeRuntime {
             .unwrap()
             .push(format!("roll_out {} {}", instance.tenant, release.version));
         rollout.progress(InstanceState::Starting, "starting");
-        if self.failing.contains(&instance.tenant) {
+        if self.failing.contains(&instance.tenant)
+            || self.bad_release.as_deref() == Some(release.version.as_str())
+        {
             return Err(InstanceFailure::rolled_back("health check never answered"));
         }
         self.running
@@ -507,5 +511,82 @@ async fn promote_and_rollback_to_pass_the_target_environments_rules() {
     assert!(
         actions.iter().filter(|a| *a == "policy.refused").count() >= 3,
         "{actions:?}"
+    );
+}
+
+#[tokio::test]
+async fn rollback_to_a_release_never_verified_needs_force() {
+    let s = setup(FakeRuntime::default(), in_memory());
+    let v1 = release("v1.0.0");
+    verified_in(&s, "staging", &v1).await;
+    // Built and recorded, but never verified anywhere.
+    let untried = release("v0.5.0");
+    s.store.save_release(&untried).unwrap();
+
+    let refused = s
+        .deployer
+        .rollback(
+            "staging",
+            Some("v0.5.0"),
+            LockWait::Refuse,
+            &Override::default(),
+        )
+        .await
+        .unwrap_err();
+    let reason = refusal(refused);
+    assert!(
+        reason.starts_with("v0.5.0 was never verified in any environment"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("`hoist rollback staging --to v0.5.0 --force`"),
+        "{reason}"
+    );
+    assert_eq!(s.runtime.running("acme").as_deref(), Some("sha256:v1.0.0"));
+
+    let forced = Override {
+        unverified: true,
+        ..Override::default()
+    };
+    let report = s
+        .deployer
+        .rollback("staging", Some("v0.5.0"), LockWait::Refuse, &forced)
+        .await
+        .unwrap();
+    assert!(report.succeeded(), "{}", report.message);
+    assert_eq!(s.runtime.running("acme").as_deref(), Some("sha256:v0.5.0"));
+}
+
+#[tokio::test]
+async fn a_rollback_after_a_deploy_that_switched_nothing_says_so() {
+    let s = setup(
+        FakeRuntime {
+            bad_release: Some("v2.0.0".into()),
+            ..Default::default()
+        },
+        in_memory(),
+    );
+    verified_in(&s, "staging", &release("v1.0.0")).await;
+    let v2 = release("v2.0.0");
+    s.store.save_release(&v2).unwrap();
+    let lock = s.deployer.lock("staging", LockWait::Refuse).await.unwrap();
+    let failed = s
+        .deployer
+        .roll_out("staging", &v2, DeploymentKind::Deploy, &lock)
+        .await
+        .unwrap();
+    drop(lock);
+    assert!(!failed.succeeded());
+
+    let report = s
+        .deployer
+        .rollback("staging", None, LockWait::Refuse, &Override::default())
+        .await
+        .unwrap();
+    assert!(report.succeeded());
+    assert_eq!(report.release.version, "v1.0.0");
+    assert_eq!(
+        report.message,
+        "staging already runs v1.0.0 on every instance (3); nothing was rolled back"
     );
 }

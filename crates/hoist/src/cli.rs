@@ -151,6 +151,9 @@ pub enum Command {
         /// The release to go back to (default: the one before the current release).
         #[arg(long, value_name = "VERSION")]
         to: Option<String>,
+        /// With --to: go back to a release that was never verified in any environment.
+        #[arg(long, requires = "to")]
+        force: bool,
         #[command(flatten)]
         lock: LockArgs,
         #[command(flatten)]

@@ -143,7 +143,24 @@ impl Deployer {
             overrides,
         )
         .await?;
-        if to.is_some() {
+        if let Some(version) = to {
+            // A release named by hand that no environment ever verified is a guess, not a
+            // way back: refuse it unless the operator says so.
+            if !overrides.unverified
+                && self
+                    .store
+                    .verified_in(self.app_name(), &release.version)?
+                    .is_empty()
+            {
+                let reason = format!(
+                    "{version} was never verified in any environment; roll back to it anyway with \
+                     `hoist rollback {environment} --to {version} --force`, or pick a verified release \
+                     from `hoist history {environment}`"
+                );
+                return self
+                    .refused("rollback", environment, version, vec![reason])
+                    .await;
+            }
             let deployed = self.store.deployed_releases(self.app_name(), environment)?;
             self.check_rules("rollback", environment, &release.version, &deployed, |v| {
                 format!("hoist rollback {environment} --to {v}")

@@ -11,11 +11,13 @@ use crate::Release;
 use super::{Deployer, PipelineError};
 use crate::events::EventKind;
 
-/// What an operator asked for around a deploy: overriding windows, and why.
+/// What an operator asked for around a deploy: overriding windows, and why; rolling back
+/// to a release that was never verified anywhere (`rollback --to V --force`).
 #[derive(Debug, Clone, Default)]
 pub struct Override {
     pub window: bool,
     pub reason: Option<String>,
+    pub unverified: bool,
 }
 
 /// The ref a release version stands for, for policy checks of releases named by hand.

@@ -173,14 +173,21 @@ impl Deployer {
                 .iter()
                 .filter(|r| r.state == InstanceState::Healthy)
                 .count();
-            (
-                DeploymentOutcome::Succeeded,
+            // A rollback after a deploy that switched nothing changes nothing: say so.
+            let message = if kind == DeploymentKind::Rollback && changed == 0 {
+                format!(
+                    "{environment} already runs {} on every instance ({}); nothing was rolled back",
+                    release.version,
+                    reports.len()
+                )
+            } else {
                 format!(
                     "{} verified on {} instance(s) ({changed} switched)",
                     release.version,
                     reports.len()
-                ),
-            )
+                )
+            };
+            (DeploymentOutcome::Succeeded, message)
         } else {
             let first = failed
                 .iter()

@@ -73,16 +73,21 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Rollback {
             environment,
             to,
+            force,
             lock,
             policy,
             json: JsonArg { json },
         } => {
+            let overrides = Override {
+                unverified: force,
+                ..overrides(policy)
+            };
             release::rollback(
                 global,
                 &environment,
                 to.as_deref(),
                 lock_wait(lock),
-                &overrides(policy),
+                &overrides,
                 json,
             )
             .await
@@ -141,6 +146,7 @@ fn overrides(args: PolicyArgs) -> Override {
     Override {
         window: args.override_window,
         reason: args.reason,
+        unverified: false,
     }
 }
 
