@@ -287,7 +287,11 @@ impl Drop for App {
             ids.dedup();
             if !ids.is_empty() {
                 let _ = Command::new("docker")
-                    .args(["rmi", "-f"])
+                    // --no-prune: the untagged parent layers are the engine's build cache,
+                    // shared with other apps' builds running at the same time (the same
+                    // busybox steps); pruning them fails those builds ("unknown parent
+                    // image ID").
+                    .args(["rmi", "-f", "--no-prune"])
                     .args(&ids)
                     .output();
             }
