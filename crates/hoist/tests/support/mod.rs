@@ -269,30 +269,31 @@ impl Drop for App {
     /// Removes the fixture's containers and images, so repeated runs do not fill the disk.
     fn drop(&mut self) {
         self.cleanup_containers();
+        // By tag, never by id and never forced: untagging deletes an image only when
+        // nothing else uses it, so the untagged build-cache layers that concurrent tests'
+        // base builds share are never pulled from under them ("unknown parent image ID").
         let out = Command::new("docker")
             .args([
                 "image",
                 "ls",
-                "-q",
+                "--format",
+                "{{.Repository}}:{{.Tag}}",
                 "--filter",
-                &format!("label=dev.hoist.app={}", self.name),
+                &format!("reference=hoist-test/{}", self.name),
+                "--filter",
+                &format!("reference=hoist-test/{}-base", self.name),
             ])
             .output();
         if let Ok(out) = out {
-            let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            let tags: Vec<String> = String::from_utf8_lossy(&out.stdout)
                 .lines()
+                .filter(|t| !t.ends_with(":<none>"))
                 .map(str::to_string)
                 .collect();
-            ids.sort();
-            ids.dedup();
-            if !ids.is_empty() {
+            if !tags.is_empty() {
                 let _ = Command::new("docker")
-                    // --no-prune: the untagged parent layers are the engine's build cache,
-                    // shared with other apps' builds running at the same time (the same
-                    // busybox steps); pruning them fails those builds ("unknown parent
-                    // image ID").
-                    .args(["rmi", "-f", "--no-prune"])
-                    .args(&ids)
+                    .args(["rmi", "--no-prune"])
+                    .args(&tags)
                     .output();
             }
         }
