@@ -85,6 +85,7 @@ pub async fn deployer(
         notifier,
         events,
         actor: resolve_actor(overrides.actor.as_deref()),
+        interrupt: Default::default(),
         config,
     })
 }

@@ -15,7 +15,9 @@ use hoist_core::runtime::{
     Applied, InstanceFailure, InstanceSpec, Observed, Rollout, Runtime, WorkloadState,
 };
 use hoist_core::store::{DeploymentKind, DeploymentOutcome};
-use hoist_core::{Builder, Event, EventSink, InstanceState, Prober, Release, Store};
+use hoist_core::{
+    Builder, Event, EventSink, InstanceState, Interrupt, Prober, Release, StopSignal, Store,
+};
 use hoist_store::SqliteStore;
 
 /// Runs "instances" in memory: each tenant's image id. Tenants in `failing` fail their
@@ -27,6 +29,8 @@ struct FakeRuntime {
     /// A release no tenant takes.
     bad_release: Option<String>,
     calls: Mutex<Vec<String>>,
+    /// A stop is requested (as the CLI does on SIGTERM) while this tenant rolls out.
+    stop_during: Option<(String, Interrupt)>,
 }
 
 impl FakeRuntime {
@@ -78,6 +82,11 @@ impl Runtime for FakeRuntime {
             .unwrap()
             .push(format!("roll_out {} {}", instance.tenant, release.version));
         rollout.progress(InstanceState::Starting, "starting");
+        if let Some((tenant, interrupt)) = &self.stop_during
+            && *tenant == instance.tenant
+        {
+            interrupt.request(StopSignal::Terminate);
+        }
         if self.failing.contains(&instance.tenant)
             || self.bad_release.as_deref() == Some(release.version.as_str())
         {
@@ -157,6 +166,11 @@ fn setup(runtime: FakeRuntime, store: Arc<dyn Store>) -> Setup {
 }
 
 fn setup_with(config: &str, runtime: FakeRuntime, store: Arc<dyn Store>) -> Setup {
+    let interrupt = runtime
+        .stop_during
+        .as_ref()
+        .map(|(_, i)| i.clone())
+        .unwrap_or_default();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hoist.toml");
     std::fs::write(&path, config).unwrap();
@@ -173,6 +187,7 @@ fn setup_with(config: &str, runtime: FakeRuntime, store: Arc<dyn Store>) -> Setu
         notifier: Arc::new(hoist_core::notify::Silent),
         events: EventSink::new(move |e| seen.lock().unwrap().push(e.clone())),
         actor: "tester".into(),
+        interrupt,
     };
     Setup {
         deployer,
@@ -200,6 +215,82 @@ fn release(version: &str) -> Release {
 
 fn in_memory() -> Arc<dyn Store> {
     Arc::new(SqliteStore::in_memory().unwrap())
+}
+
+#[tokio::test]
+async fn a_stop_request_undoes_the_instance_in_flight_skips_the_rest_and_records_interrupted() {
+    let interrupt = Interrupt::default();
+    let s = setup(
+        FakeRuntime {
+            stop_during: Some(("globex".into(), interrupt.clone())),
+            ..Default::default()
+        },
+        in_memory(),
+    );
+    let v1 = release("v1.0.0");
+    s.store.save_release(&v1).unwrap();
+    let lock = s.deployer.lock("staging", LockWait::Refuse).await.unwrap();
+    let report = s
+        .deployer
+        .roll_out("staging", &v1, DeploymentKind::Deploy, &lock)
+        .await
+        .unwrap();
+    drop(lock);
+
+    let states: Vec<(String, InstanceState, String)> = report
+        .instances
+        .iter()
+        .map(|i| (i.tenant.clone(), i.state, i.message.clone()))
+        .collect();
+    assert_eq!(states[0].1, InstanceState::Healthy);
+    // The verification in flight gave up at once, so the runtime undid its step.
+    assert_eq!(states[1].1, InstanceState::Failed);
+    assert!(states[1].2.contains("stopped by SIGTERM"), "{states:?}");
+    assert_eq!(states[2].1, InstanceState::Skipped);
+    assert_eq!(states[2].2, "not attempted: stopped by SIGTERM");
+    assert_eq!(report.outcome, DeploymentOutcome::Interrupted);
+    assert!(
+        report
+            .message
+            .starts_with("stopped by SIGTERM: v1.0.0 runs on 1 of 3 instance(s)"),
+        "{}",
+        report.message
+    );
+    let history = s.store.deployments("clinic", "staging", 1).unwrap();
+    assert_eq!(history[0].outcome, DeploymentOutcome::Interrupted);
+    assert!(s.runtime.calls().iter().all(|c| !c.contains("initech")));
+    // The lock was released: the next run takes it without reclaiming anything.
+    assert_eq!(s.store.lock_holder("clinic", "staging").unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_stop_request_before_the_rollout_changes_nothing_and_exits_with_the_signal() {
+    let s = setup(FakeRuntime::default(), in_memory());
+    let v1 = release("v1.0.0");
+    s.store.save_release(&v1).unwrap();
+    s.deployer.interrupt.request(StopSignal::Interrupt);
+    let err = s
+        .deployer
+        .rollback(
+            "staging",
+            Some("v1.0.0"),
+            LockWait::Refuse,
+            &Override {
+                unverified: true,
+                ..Override::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 130);
+    assert!(err.to_string().starts_with("stopped by SIGINT"), "{err}");
+    assert!(s.runtime.calls().is_empty());
+    assert!(
+        s.store
+            .deployments("clinic", "staging", 5)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@
 pub mod backend;
 pub mod events;
 pub mod fingerprint;
+pub mod interrupt;
 pub mod notify;
 pub mod pipeline;
 pub mod plan;
@@ -22,6 +23,7 @@ pub mod version;
 pub use backend::{BuildContext, BuildRequest, Builder, Endpoint, Prober};
 pub use events::{Event, EventKind, EventSink, InstanceState, Stage};
 pub use fingerprint::Fingerprint;
+pub use interrupt::{Interrupt, StopSignal};
 pub use notify::{Notice, Notifier};
 pub use release::{Release, labels};
 pub use runtime::{InstanceSpec, Runtime};

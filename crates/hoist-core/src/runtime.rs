@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::Release;
 use crate::backend::{BackendError, Endpoint, Prober};
 use crate::events::{EventSink, InstanceState};
 use crate::verify::{Expectation, Observation, Verdict, verify};
+use crate::{Interrupt, Release, StopSignal};
 
 /// How often a changing instance is probed: short, because every poll is a possible wait
 /// added to a switch.
@@ -206,6 +206,8 @@ pub struct Rollout<'a> {
     pub(crate) events: &'a EventSink,
     /// How long the instance has to verify after each change.
     pub timeout: Duration,
+    /// A request to stop: verification gives up at once, so the runtime undoes its change.
+    interrupt: Option<&'a Interrupt>,
 }
 
 impl<'a> Rollout<'a> {
@@ -220,7 +222,21 @@ impl<'a> Rollout<'a> {
             prober,
             events,
             timeout,
+            interrupt: None,
         }
+    }
+
+    /// Lets `interrupt` cut verification short (see [`Rollout::interrupted`]).
+    pub fn interruptible(mut self, interrupt: &'a Interrupt) -> Self {
+        self.interrupt = Some(interrupt);
+        self
+    }
+
+    /// The signal that asked hoist to stop, if one did. A runtime asks before each step
+    /// that changes the instance and, when stopped, undoes what it changed instead of going
+    /// on; [`Rollout::wait_verified`] fails at once.
+    pub fn interrupted(&self) -> Option<StopSignal> {
+        self.interrupt.and_then(Interrupt::signal)
     }
 
     /// Reports where the instance is: `hoist` shows it, the store and notifiers see it.
@@ -257,6 +273,9 @@ impl<'a> Rollout<'a> {
         let deadline = Instant::now() + self.timeout;
         let mut last = String::new();
         loop {
+            if let Some(signal) = self.interrupted() {
+                return Err(format!("stopped by {} before it verified", signal.name()));
+            }
             let observed = observe().await.map_err(|e| e.to_string())?;
             let observation = self.probe(instance, observed).await;
             match verify(&observation, &expect) {

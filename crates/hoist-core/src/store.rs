@@ -231,6 +231,8 @@ pub trait Store: Send + Sync {
         holder: &LockHolder,
     ) -> Result<(), StoreError>;
     fn unlock(&self, app: &str, environment: &str, holder: &LockHolder) -> Result<(), StoreError>;
+    /// Who holds `environment`'s lock now, if anyone, without touching it.
+    fn lock_holder(&self, app: &str, environment: &str) -> Result<Option<LockHolder>, StoreError>;
     /// Removes the lock whoever holds it (`hoist unlock --force`); returns the holder.
     fn force_unlock(&self, app: &str, environment: &str) -> Result<Option<LockHolder>, StoreError>;
 }

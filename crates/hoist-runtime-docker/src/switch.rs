@@ -70,6 +70,17 @@ pub(crate) async fn switch(
         ));
     }
 
+    // A stop requested while the candidate verified: the old container never stopped
+    // serving, so undoing is removing the candidate.
+    if let Some(signal) = rollout.interrupted() {
+        let _ = containers.remove(spec, Role::Candidate).await;
+        return Err(kept_old(
+            &live,
+            format!("stopped by {} before the switch", signal.name()),
+            Vec::new(),
+        ));
+    }
+
     // Switch: the published port moves from the old container to a new one. The verified
     // candidate is removed meanwhile; it holds nothing the switch needs.
     rollout.progress(

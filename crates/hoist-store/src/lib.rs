@@ -440,6 +440,21 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn lock_holder(&self, app: &str, environment: &str) -> Result<Option<LockHolder>, StoreError> {
+        let json: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT holder FROM locks WHERE app = ?1 AND environment = ?2",
+                params![app, environment],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?;
+        json.map(|j| serde_json::from_str::<LockHolder>(&j))
+            .transpose()
+            .map_err(err)
+    }
+
     fn force_unlock(&self, app: &str, environment: &str) -> Result<Option<LockHolder>, StoreError> {
         let mut conn = self.conn();
         let tx = conn

@@ -7,6 +7,7 @@ mod commands;
 mod context;
 mod progress;
 mod redact;
+mod signals;
 mod table;
 
 use std::process::ExitCode;

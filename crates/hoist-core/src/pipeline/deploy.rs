@@ -82,14 +82,22 @@ impl Deployer {
         self.check_promotion("deploy", environment, &version)
             .await?;
         let lock = self
-            .lock_or_refuse(environment, &version, options.wait)
+            .unless_interrupted(
+                false,
+                self.lock_or_refuse(environment, &version, options.wait),
+            )
             .await?;
         let started = Instant::now();
         let context = self.hook_context(environment, &version, None);
         self.run_hook(&hooks, HookStage::BeforeBuild, &context, &version, started)
             .await?;
+        self.stop_if_requested(&version, started).await?;
         self.secret_scan(environment, &version, started).await?;
-        let built = match self.build_planned(plan).await {
+        // A build changes nothing on the instances, so a stop request drops it at once.
+        let built = match self
+            .unless_interrupted(true, self.build_planned(plan))
+            .await
+        {
             Ok(built) => built,
             Err(e) => {
                 self.record(EventKind::Failed {
@@ -168,7 +176,10 @@ impl Deployer {
             .await?;
         }
         let lock = self
-            .lock_or_refuse(environment, &release.version, wait)
+            .unless_interrupted(
+                false,
+                self.lock_or_refuse(environment, &release.version, wait),
+            )
             .await?;
         self.ensure_image(&release).await?;
         self.ship(
@@ -246,7 +257,9 @@ impl Deployer {
         .await?;
         self.check_promotion("promote", to, &release.version)
             .await?;
-        let lock = self.lock_or_refuse(to, &release.version, wait).await?;
+        let lock = self
+            .unless_interrupted(false, self.lock_or_refuse(to, &release.version, wait))
+            .await?;
         self.ensure_image(&release).await?;
         self.ship(to, &release, DeploymentKind::Promote, &lock, &hooks)
             .await

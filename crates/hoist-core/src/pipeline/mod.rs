@@ -32,7 +32,7 @@ use crate::fingerprint::FingerprintError;
 use crate::runtime::Runtime;
 use crate::store::{LockHolder, StoreError};
 use crate::version::VersionError;
-use crate::{Builder, EventSink, InstanceSpec, Notifier, Prober, Store};
+use crate::{Builder, EventSink, InstanceSpec, Interrupt, Notifier, Prober, StopSignal, Store};
 
 /// Everything a pipeline run needs. Cheap to clone.
 #[derive(Clone)]
@@ -47,6 +47,9 @@ pub struct Deployer {
     pub events: EventSink,
     /// Who is deploying, as recorded in history and audit.
     pub actor: String,
+    /// A request to stop (a signal): nothing new starts, steps in flight end or are
+    /// undone, and the deployment is recorded as interrupted.
+    pub interrupt: Interrupt,
 }
 
 /// The runtime of each environment, chosen by the wiring from the config. The pipeline
@@ -159,6 +162,13 @@ pub enum PipelineError {
         /// The baseline file that accepts findings.
         baseline: String,
     },
+    /// A signal asked hoist to stop before anything on the instances changed.
+    #[error(
+        "stopped by {}: nothing was changed on the instances{}",
+        signal.name(),
+        if *locked { "; the lock was released" } else { "" }
+    )]
+    Interrupted { signal: StopSignal, locked: bool },
     /// The secret scan could not run or not read the whole build context.
     #[error("secret scan: {0}")]
     Scan(String),
@@ -175,6 +185,7 @@ impl PipelineError {
             | PipelineError::BadRef(_)
             | PipelineError::Config(_)
             | PipelineError::Scan(_) => 2,
+            PipelineError::Interrupted { signal, .. } => i32::from(signal.exit_code()),
             _ => 1,
         }
     }
@@ -222,6 +233,29 @@ impl Deployer {
                 "no runtime is set up for environment `{environment}`"
             ))
         })
+    }
+
+    /// Fails with [`PipelineError::Interrupted`] when a stop was requested: called between
+    /// stages that change nothing on the instances.
+    pub(crate) fn checkpoint(&self, locked: bool) -> Result<(), PipelineError> {
+        match self.interrupt.signal() {
+            Some(signal) => Err(PipelineError::Interrupted { signal, locked }),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs `stage` unless a stop is requested first or meanwhile; `stage` must be safe to
+    /// drop half-way (it changes nothing on the instances: a build, a wait for the lock).
+    pub(crate) async fn unless_interrupted<T>(
+        &self,
+        locked: bool,
+        stage: impl std::future::Future<Output = Result<T, PipelineError>>,
+    ) -> Result<T, PipelineError> {
+        self.checkpoint(locked)?;
+        tokio::select! {
+            result = stage => result,
+            signal = self.interrupt.requested() => Err(PipelineError::Interrupted { signal, locked }),
+        }
     }
 
     pub(crate) fn app_name(&self) -> &str {

@@ -134,6 +134,18 @@ impl Deployer {
         }
         let mut environments = Vec::new();
         for environment in targets {
+            if let Some(signal) = self.interrupt.signal() {
+                environments.push(EnvironmentResult {
+                    error: Some(format!(
+                        "not attempted: stopped by {} before {environment}",
+                        signal.name()
+                    )),
+                    environment,
+                    report: None,
+                    exit_code: i32::from(signal.exit_code()),
+                });
+                continue;
+            }
             let options = DeployOptions {
                 version: version.clone(),
                 git_ref: Some(git_ref.clone()),

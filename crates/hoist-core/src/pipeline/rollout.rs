@@ -8,7 +8,8 @@
 //! 4. record each instance's outcome.
 //!
 //! After the first failure no further instance is started (the rest are `skipped`), so a
-//! bad release does not walk through every tenant.
+//! bad release does not walk through every tenant. A stop request (a signal) does the same,
+//! and the runtime undoes the step in flight; the deployment is then `interrupted`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -121,8 +122,14 @@ impl Deployer {
                 async move {
                     let started = Instant::now();
                     let started_at = jiff::Timestamp::now().to_string();
-                    let mut report = if halted.load(Ordering::SeqCst) {
-                        let msg = "not attempted: an earlier instance failed".to_string();
+                    let stop = if let Some(signal) = self.interrupt.signal() {
+                        Some(format!("not attempted: stopped by {}", signal.name()))
+                    } else if halted.load(Ordering::SeqCst) {
+                        Some("not attempted: an earlier instance failed".to_string())
+                    } else {
+                        None
+                    };
+                    let mut report = if let Some(msg) = stop {
                         self.events
                             .instance(&spec.tenant, InstanceState::Skipped, &msg);
                         InstanceReport {
@@ -168,7 +175,22 @@ impl Deployer {
             .iter()
             .filter(|r| !matches!(r.state, InstanceState::Healthy | InstanceState::Unchanged))
             .collect();
-        let (outcome, message) = if failed.is_empty() {
+        let interrupted = self.interrupt.signal().filter(|_| !failed.is_empty());
+        let (outcome, message) = if let Some(signal) = interrupted {
+            let changed = reports
+                .iter()
+                .filter(|r| r.state == InstanceState::Healthy)
+                .count();
+            (
+                DeploymentOutcome::Interrupted,
+                format!(
+                    "stopped by {}: {} runs on {changed} of {} instance(s); the others run what they ran before",
+                    signal.name(),
+                    release.version,
+                    reports.len()
+                ),
+            )
+        } else if failed.is_empty() {
             let changed = reports
                 .iter()
                 .filter(|r| r.state == InstanceState::Healthy)
@@ -240,7 +262,8 @@ impl Deployer {
         release: &Release,
         timeout: Duration,
     ) -> InstanceReport {
-        let rollout = Rollout::new(&spec.tenant, self.prober.as_ref(), &self.events, timeout);
+        let rollout = Rollout::new(&spec.tenant, self.prober.as_ref(), &self.events, timeout)
+            .interruptible(&self.interrupt);
         let outcome = async {
             for action in runtime.recover(spec).await? {
                 rollout.warn(action);

@@ -25,6 +25,7 @@ impl Deployer {
         let mut context = self.hook_context(environment, version, Some(release.image.clone()));
         self.run_hook(hooks, HookStage::BeforeDeploy, &context, version, started)
             .await?;
+        self.stop_if_requested(version, started).await?;
         let report = self.roll_out(environment, release, kind, lock).await;
         let succeeded = report.as_ref().is_ok_and(DeploymentReport::succeeded);
         context.outcome = Some(if succeeded {
@@ -79,6 +80,25 @@ impl Deployer {
                 Err(e.into())
             }
         }
+    }
+
+    /// Between stages: a stop request ends the run here, notified as a failure that
+    /// changed nothing on the instances.
+    pub(super) async fn stop_if_requested(
+        &self,
+        version: &str,
+        started: Instant,
+    ) -> Result<(), PipelineError> {
+        if let Err(e) = self.checkpoint(true) {
+            self.record(EventKind::Failed {
+                version: version.to_string(),
+                reason: e.to_string(),
+                took_ms: millis(started.elapsed()),
+            })
+            .await;
+            return Err(e);
+        }
+        Ok(())
     }
 
     pub(super) fn hook_context(

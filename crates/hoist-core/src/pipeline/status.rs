@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::{Deployer, PipelineError};
 use crate::Release;
 use crate::runtime::{WorkloadState, probe};
+use crate::store::DeploymentOutcome;
 use crate::verify::{Expectation, Verdict, verify};
 
 #[derive(Debug, Clone, Serialize)]
@@ -14,6 +15,9 @@ pub struct EnvironmentStatus {
     /// The release of the last successful deployment.
     pub current: Option<Release>,
     pub instances: Vec<InstanceStatus>,
+    /// What the environment as a whole shows: a deployment recorded as running whose
+    /// holder is gone (an interrupted run), or one running now.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -90,6 +94,49 @@ impl Deployer {
             environment: environment.to_string(),
             current,
             instances,
+            notes: self.running_deployment_notes(environment)?,
         })
+    }
+
+    /// A deployment still recorded as `running` is either running now or was stopped
+    /// without finishing (killed, or its machine went away): say which.
+    fn running_deployment_notes(&self, environment: &str) -> Result<Vec<String>, PipelineError> {
+        let app = self.app_name();
+        let Some(latest) = self
+            .store
+            .deployments(app, environment, 1)?
+            .into_iter()
+            .next()
+        else {
+            return Ok(Vec::new());
+        };
+        if latest.outcome != DeploymentOutcome::Running {
+            return Ok(Vec::new());
+        }
+        let what = format!(
+            "deployment #{} ({} {} by {}, started {})",
+            latest.id,
+            latest.kind.as_str(),
+            latest.version,
+            latest.actor,
+            latest.started_at
+        );
+        let holder = self.store.lock_holder(app, environment)?;
+        let note = match holder {
+            Some(h) if h.deployment == Some(latest.id) && !h.is_dead_on_this_host() => {
+                format!("{what} is running now (pid {} on {})", h.pid, h.hostname)
+            }
+            Some(h) if h.deployment == Some(latest.id) => format!(
+                "{what} is recorded as running, but its holder (pid {} on {}) is gone: it was \
+                 interrupted; the next deploy or rollback marks it interrupted and recovers the \
+                 instances",
+                h.pid, h.hostname
+            ),
+            _ => format!(
+                "{what} is recorded as running, but no hoist holds {environment}'s lock for it: \
+                 it was interrupted; the next deploy or rollback recovers the instances"
+            ),
+        };
+        Ok(vec![note])
     }
 }

@@ -112,7 +112,7 @@ pub async fn deploy(
     let (d, renderer) = changing(global, json, Builds::Yes).await?;
     let report = d.deploy(environment, options).await;
     renderer.finish();
-    finish(report?, json.then(|| d.events.run()))
+    finish(report?, json.then(|| d.events.run()), &d.interrupt)
 }
 
 pub async fn rollback(
@@ -126,7 +126,7 @@ pub async fn rollback(
     let (d, renderer) = changing(global, json, Builds::No).await?;
     let report = d.rollback(environment, to, wait, overrides).await;
     renderer.finish();
-    finish(report?, json.then(|| d.events.run()))
+    finish(report?, json.then(|| d.events.run()), &d.interrupt)
 }
 
 pub async fn promote(
@@ -141,7 +141,7 @@ pub async fn promote(
     let (d, renderer) = changing(global, json, Builds::No).await?;
     let report = d.promote(from, to, version, wait, overrides).await;
     renderer.finish();
-    finish(report?, json.then(|| d.events.run()))
+    finish(report?, json.then(|| d.events.run()), &d.interrupt)
 }
 
 /// `hoist release --ref`: exit 0 when the ref deploys nowhere, else the worst outcome.
@@ -176,7 +176,10 @@ pub async fn release(
             }
         }
     }
-    Ok(outcome.exit_code() as u8)
+    Ok(crate::signals::exit_code(
+        &d.interrupt,
+        outcome.exit_code() as u8,
+    ))
 }
 
 /// Whether a command may build images, and so needs the files a build reads.
@@ -205,22 +208,28 @@ async fn changing(
     };
     let (events, renderer) = progress::sink(global.plain, json);
     let d = deployer(global, config, events, Notifications::On).await?;
+    crate::signals::watch(d.interrupt.clone());
     Ok((d, renderer))
 }
 
 /// Prints a deployment's result and picks the exit code. With `--json` (`run` is set) the
 /// result is the last line of the event stream.
-fn finish(report: DeploymentReport, run: Option<&str>) -> Result<u8, Setup> {
+fn finish(
+    report: DeploymentReport,
+    run: Option<&str>,
+    interrupt: &hoist_core::Interrupt,
+) -> Result<u8, Setup> {
     if let Some(run) = run {
         print_result(run, &report)?;
     } else {
         print_report(&report);
     }
-    Ok(if report.succeeded() {
+    let code = if report.succeeded() {
         exit::OK
     } else {
         exit::FAILED
-    })
+    };
+    Ok(crate::signals::exit_code(interrupt, code))
 }
 
 fn print_report(report: &DeploymentReport) {
@@ -234,7 +243,11 @@ fn print_report(report: &DeploymentReport) {
             }
         }
         let took = human(std::time::Duration::from_millis(report.duration_ms));
-        let verb = if report.succeeded() { "ok" } else { "FAILED" };
+        let verb = match report.outcome {
+            hoist_core::store::DeploymentOutcome::Succeeded => "ok",
+            hoist_core::store::DeploymentOutcome::Interrupted => "INTERRUPTED",
+            _ => "FAILED",
+        };
         println!(
             "{verb}: {} {} ({took})",
             report.kind.as_str(),

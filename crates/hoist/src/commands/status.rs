@@ -69,6 +69,9 @@ pub async fn run(global: &Global, environment: &str, json: bool) -> Result<u8, S
                 println!("  {}: {note}", i.tenant);
             }
         }
+        for note in &status.notes {
+            println!("  {environment}: {note}");
+        }
     }
     Ok(if all_good { exit::OK } else { exit::FAILED })
 }

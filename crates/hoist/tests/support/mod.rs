@@ -148,6 +148,62 @@ impl App {
         child.wait().expect("wait for hoist");
     }
 
+    /// Runs hoist with `args` and, as soon as a progress line contains `marker`, sends it
+    /// each of `signals` (`INT`, `TERM`) in turn, 50 ms apart; returns how it ended and
+    /// everything it printed.
+    pub fn signal_when(&self, args: &[&str], marker: &str, signals: &[&str]) -> Run {
+        use std::io::{BufRead, BufReader, Read};
+        let mut child = self
+            .hoist_command(args)
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("run hoist");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let out_reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stdout.read_to_string(&mut text);
+            text
+        });
+        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let started = std::time::Instant::now();
+        let mut err_text = String::new();
+        loop {
+            let mut line = String::new();
+            let read = stderr.read_line(&mut line).expect("stderr line");
+            err_text.push_str(&line);
+            if read == 0 {
+                panic!("hoist {args:?} ended without printing {marker:?}:\n{err_text}");
+            }
+            if line.contains(marker) {
+                break;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(120),
+                "hoist {args:?} never printed {marker:?}"
+            );
+        }
+        for (i, signal) in signals.iter().enumerate() {
+            if i > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            let sent = Command::new("kill")
+                .args(["-s", signal, &child.id().to_string()])
+                .status()
+                .expect("kill");
+            assert!(sent.success(), "kill -s {signal}");
+        }
+        let mut rest = String::new();
+        let _ = stderr.read_to_string(&mut rest);
+        err_text.push_str(&rest);
+        let status = child.wait().expect("wait for hoist");
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: out_reader.join().unwrap_or_default(),
+            stderr: err_text,
+        }
+    }
+
     pub fn hoist(&self, args: &[&str]) -> Run {
         let out = self.hoist_command(args).output().expect("run hoist");
         Run::from(out)
