@@ -107,6 +107,10 @@ pub struct LockHolder {
     pub process_start: u64,
     pub acquired_at: String,
     pub deployment: Option<i64>,
+    /// The state database the holder records its deployment in (its path), so a lock
+    /// found on a target says which checkout or runner holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
 }
 
 impl LockHolder {
@@ -120,7 +124,14 @@ impl LockHolder {
             process_start: process_start(pid).unwrap_or(0),
             acquired_at: jiff::Timestamp::now().to_string(),
             deployment: None,
+            state: None,
         }
+    }
+
+    /// Whether the holder is this very process.
+    pub fn is_this_process(&self) -> bool {
+        let me = LockHolder::this_process(&self.actor);
+        self.hostname == me.hostname && self.pid == me.pid && self.process_start == me.process_start
     }
 
     /// Whether the holder certainly no longer runs: it was on this host and its process is
@@ -233,4 +244,9 @@ pub trait Store: Send + Sync {
     fn unlock(&self, app: &str, environment: &str, holder: &LockHolder) -> Result<(), StoreError>;
     /// Removes the lock whoever holds it (`hoist unlock --force`); returns the holder.
     fn force_unlock(&self, app: &str, environment: &str) -> Result<Option<LockHolder>, StoreError>;
+
+    /// Where this store keeps its state (a file path), as a lock holder names it.
+    fn location(&self) -> Option<String> {
+        None
+    }
 }
