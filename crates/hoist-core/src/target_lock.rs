@@ -82,6 +82,80 @@ pub trait TargetLock: Send + Sync {
     async fn force_release(&self, key: &LockKey) -> Result<Option<LockHolder>, BackendError>;
 }
 
+/// A lock object as found on a target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundLock {
+    /// The object's id: what [`TargetAttempt::Acquired`]'s token names.
+    pub token: String,
+    pub holder: LockHolder,
+    /// Its last heartbeat, unix seconds.
+    pub heartbeat_at: i64,
+}
+
+/// The three operations on a target's lock objects that [`acquire`] is made of. `create`
+/// must be atomic: of two concurrent creates of one name, one succeeds.
+#[async_trait]
+pub trait LockObjects: Send + Sync {
+    /// Creates the lock object for `holder`; `Ok(None)` when one of that name exists.
+    async fn create(
+        &self,
+        key: &LockKey,
+        holder: &LockHolder,
+    ) -> Result<Option<String>, BackendError>;
+    /// The lock object of `key`, if there is one (and it is visible yet).
+    async fn find(&self, key: &LockKey) -> Result<Option<FoundLock>, BackendError>;
+    /// Removes the object `token` names; one already gone is not an error.
+    async fn remove(&self, token: &str) -> Result<(), BackendError>;
+}
+
+/// Takes before giving up when the lock keeps changing hands.
+const ATTEMPTS: usize = 40;
+/// A name taken by an object not yet visible (an engine reserves a container's name before
+/// it can be inspected) is tried again after this.
+const SETTLE: Duration = Duration::from_millis(100);
+
+/// Takes `key`'s lock with `objects`: create it; when it exists, take over a holder that
+/// [`is_reclaimable`] says is gone, by removing its object *by id* and creating again. Two
+/// reclaimers cannot both win: the second one's remove finds nothing (the id is gone) and
+/// its create meets the first one's new object.
+pub async fn acquire(
+    objects: &dyn LockObjects,
+    key: &LockKey,
+    holder: &LockHolder,
+    stale_after: Duration,
+) -> Result<TargetAttempt, BackendError> {
+    let mut reclaimed_from = None;
+    for _ in 0..ATTEMPTS {
+        if let Some(token) = objects.create(key, holder).await? {
+            return Ok(TargetAttempt::Acquired {
+                token,
+                reclaimed_from,
+            });
+        }
+        let Some(found) = objects.find(key).await? else {
+            tokio::time::sleep(SETTLE).await;
+            continue;
+        };
+        if found.holder.is_this_process() {
+            // Ours already (two addresses of one engine, or a leftover of this process):
+            // held once.
+            return Ok(TargetAttempt::Acquired {
+                token: found.token,
+                reclaimed_from: None,
+            });
+        }
+        if !is_reclaimable(&found.holder, found.heartbeat_at, now_secs(), stale_after) {
+            return Ok(TargetAttempt::HeldBy(found.holder));
+        }
+        objects.remove(&found.token).await?;
+        reclaimed_from = Some(found.holder);
+    }
+    Err(BackendError::new(format!(
+        "the lock {} kept changing hands; try again",
+        key.object_name()
+    )))
+}
+
 /// Whether a target's lock may be taken over: its holder ran on this host and its process
 /// is gone, or its heartbeat (unix seconds) is older than `stale_after`, or it is this very
 /// process (a lock it left behind, e.g. after an engine error on release).
@@ -151,6 +225,116 @@ mod tests {
     fn this_process_takes_back_its_own_leftover() {
         let me = LockHolder::this_process("alice");
         assert!(is_reclaimable(&me, 1000, 1000, STALE));
+    }
+
+    /// One lock object slot, like an engine's container name; every call yields first, so
+    /// concurrent acquirers interleave.
+    #[derive(Default)]
+    struct Slot {
+        object: std::sync::Mutex<Option<FoundLock>>,
+        created: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait]
+    impl LockObjects for Slot {
+        async fn create(
+            &self,
+            _key: &LockKey,
+            holder: &LockHolder,
+        ) -> Result<Option<String>, BackendError> {
+            tokio::task::yield_now().await;
+            let mut object = self.object.lock().unwrap();
+            if object.is_some() {
+                return Ok(None);
+            }
+            let n = self
+                .created
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let token = format!("id-{n}");
+            *object = Some(FoundLock {
+                token: token.clone(),
+                holder: holder.clone(),
+                heartbeat_at: now_secs(),
+            });
+            Ok(Some(token))
+        }
+        async fn find(&self, _key: &LockKey) -> Result<Option<FoundLock>, BackendError> {
+            tokio::task::yield_now().await;
+            Ok(self.object.lock().unwrap().clone())
+        }
+        async fn remove(&self, token: &str) -> Result<(), BackendError> {
+            tokio::task::yield_now().await;
+            let mut object = self.object.lock().unwrap();
+            if object.as_ref().is_some_and(|o| o.token == token) {
+                *object = None;
+            }
+            Ok(())
+        }
+    }
+
+    fn key() -> LockKey {
+        LockKey::new("shop", "staging")
+    }
+
+    #[tokio::test]
+    async fn a_free_lock_is_taken_and_a_live_holder_keeps_it() {
+        let slot = Slot::default();
+        let first = acquire(&slot, &key(), &holder("a", 1, 1), STALE)
+            .await
+            .unwrap();
+        assert!(matches!(
+            first,
+            TargetAttempt::Acquired {
+                reclaimed_from: None,
+                ..
+            }
+        ));
+        let second = acquire(&slot, &key(), &holder("b", 2, 2), STALE)
+            .await
+            .unwrap();
+        assert_eq!(second, TargetAttempt::HeldBy(holder("a", 1, 1)));
+    }
+
+    #[tokio::test]
+    async fn a_stale_holder_is_taken_over_and_named() {
+        let slot = Slot::default();
+        *slot.object.lock().unwrap() = Some(FoundLock {
+            token: "old".into(),
+            holder: holder("gone", 9, 9),
+            heartbeat_at: now_secs() - 120,
+        });
+        let attempt = acquire(&slot, &key(), &holder("b", 2, 2), STALE)
+            .await
+            .unwrap();
+        let TargetAttempt::Acquired {
+            token,
+            reclaimed_from,
+        } = attempt
+        else {
+            panic!("expected the stale lock to be reclaimed: {attempt:?}");
+        };
+        assert_eq!(reclaimed_from, Some(holder("gone", 9, 9)));
+        assert_eq!(slot.object.lock().unwrap().as_ref().unwrap().token, token);
+    }
+
+    #[tokio::test]
+    async fn of_two_reclaimers_of_one_stale_lock_exactly_one_wins() {
+        let slot = Slot::default();
+        *slot.object.lock().unwrap() = Some(FoundLock {
+            token: "old".into(),
+            holder: holder("gone", 9, 9),
+            heartbeat_at: now_secs() - 120,
+        });
+        let (key, first, second) = (key(), holder("a", 1, 1), holder("b", 2, 2));
+        let (a, b) = tokio::join!(
+            acquire(&slot, &key, &first, STALE),
+            acquire(&slot, &key, &second, STALE),
+        );
+        let won = [a.unwrap(), b.unwrap()]
+            .into_iter()
+            .filter(|r| matches!(r, TargetAttempt::Acquired { .. }))
+            .count();
+        assert_eq!(won, 1);
     }
 
     #[test]

@@ -118,7 +118,7 @@ impl Runtime for DockerRuntime {
         switch::switch(&self.containers, instance, release, rollout).await
     }
 
-    /// A lock container on every engine the instances run on ([`lock`]).
+    /// A lock container on every engine the instances run on (the `lock` module).
     fn lock_places(&self, instances: &[InstanceSpec]) -> Vec<Arc<dyn TargetLock>> {
         let engines: BTreeSet<String> = instances.iter().map(|i| engine_address(&i.host)).collect();
         engines

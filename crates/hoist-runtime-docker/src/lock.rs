@@ -28,7 +28,9 @@ use bollard::query_parameters::{
 use futures::StreamExt;
 use hoist_core::backend::BackendError;
 use hoist_core::store::LockHolder;
-use hoist_core::target_lock::{LockKey, TargetAttempt, TargetLock, is_reclaimable, now_secs};
+use hoist_core::target_lock::{
+    FoundLock, LockKey, LockObjects, TargetAttempt, TargetLock, acquire, now_secs,
+};
 use hoist_engine::{Engines, is_not_found, message};
 
 /// The empty image lock containers are created from.
@@ -39,24 +41,11 @@ const HEARTBEAT: &str = "dev.hoist.lock.heartbeat";
 const LOCK_APP: &str = "dev.hoist.lock.app";
 const LOCK_ENVIRONMENT: &str = "dev.hoist.lock.environment";
 const HEARTBEAT_FILE: &str = "hoist-lock-heartbeat";
-/// Takes before giving up when the lock keeps changing hands under us.
-const ATTEMPTS: usize = 40;
-/// The engine reserves a name before the container can be inspected: a name taken by a
-/// container not yet visible is retried after this.
-const SETTLE: Duration = Duration::from_millis(100);
-
 /// An environment's lock on one Docker engine.
 pub(crate) struct EngineLock {
     pub(crate) engines: Engines,
     /// The engine's address, as the config names it.
     pub(crate) address: String,
-}
-
-/// A lock container as found on the engine.
-struct Found {
-    id: String,
-    holder: LockHolder,
-    heartbeat_at: i64,
 }
 
 fn image() -> String {
@@ -183,7 +172,11 @@ impl EngineLock {
     }
 
     /// The lock container of `key`, if there is one.
-    async fn find(&self, docker: &Docker, key: &LockKey) -> Result<Option<Found>, BackendError> {
+    async fn find(
+        &self,
+        docker: &Docker,
+        key: &LockKey,
+    ) -> Result<Option<FoundLock>, BackendError> {
         let name = key.object_name();
         let info = match docker
             .inspect_container(&name, None::<InspectContainerOptions>)
@@ -209,8 +202,8 @@ impl EngineLock {
             .and_then(|s| s.parse::<i64>().ok())
             .unwrap_or(0);
         let written = self.read_heartbeat(docker, &id).await.unwrap_or(0);
-        Ok(Some(Found {
-            id,
+        Ok(Some(FoundLock {
+            token: id,
             holder,
             heartbeat_at: created.max(written),
         }))
@@ -254,40 +247,11 @@ impl TargetLock for EngineLock {
         holder: &LockHolder,
         stale_after: Duration,
     ) -> Result<TargetAttempt, BackendError> {
-        let docker = self.docker().await?;
-        let mut reclaimed_from = None;
-        for _ in 0..ATTEMPTS {
-            if let Some(token) = self.create(&docker, key, holder).await? {
-                return Ok(TargetAttempt::Acquired {
-                    token,
-                    reclaimed_from,
-                });
-            }
-            // Taken: by whom, and are they still there? Not visible yet (being created), or
-            // gone meanwhile: try again.
-            let Some(found) = self.find(&docker, key).await? else {
-                tokio::time::sleep(SETTLE).await;
-                continue;
-            };
-            if found.holder.is_this_process() {
-                // Ours already (two addresses of one engine): hold it once.
-                return Ok(TargetAttempt::Acquired {
-                    token: found.id,
-                    reclaimed_from: None,
-                });
-            }
-            if !is_reclaimable(&found.holder, found.heartbeat_at, now_secs(), stale_after) {
-                return Ok(TargetAttempt::HeldBy(found.holder));
-            }
-            // By id: when another deployer reclaimed it first, this removes nothing and
-            // the next create meets their lock.
-            self.remove(&docker, &found.id).await?;
-            reclaimed_from = Some(found.holder);
-        }
-        Err(BackendError::new(format!(
-            "the lock container {} kept changing hands; try again",
-            key.object_name()
-        )))
+        let objects = Objects {
+            lock: self,
+            docker: self.docker().await?,
+        };
+        acquire(&objects, key, holder, stale_after).await
     }
 
     async fn refresh(&self, key: &LockKey, token: &str) -> Result<(), BackendError> {
@@ -323,8 +287,31 @@ impl TargetLock for EngineLock {
         let Some(found) = self.find(&docker, key).await? else {
             return Ok(None);
         };
-        self.remove(&docker, &found.id).await?;
+        self.remove(&docker, &found.token).await?;
         Ok(Some(found.holder))
+    }
+}
+
+/// One engine's lock containers, as [`acquire`] works them.
+struct Objects<'a> {
+    lock: &'a EngineLock,
+    docker: Docker,
+}
+
+#[async_trait]
+impl LockObjects for Objects<'_> {
+    async fn create(
+        &self,
+        key: &LockKey,
+        holder: &LockHolder,
+    ) -> Result<Option<String>, BackendError> {
+        self.lock.create(&self.docker, key, holder).await
+    }
+    async fn find(&self, key: &LockKey) -> Result<Option<FoundLock>, BackendError> {
+        self.lock.find(&self.docker, key).await
+    }
+    async fn remove(&self, token: &str) -> Result<(), BackendError> {
+        self.lock.remove(&self.docker, token).await
     }
 }
 

@@ -29,6 +29,23 @@ fn lock_container(app: &str) -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
+/// The heartbeat file's time in the lock container, once written.
+fn lock_heartbeat(app: &str) -> Option<i64> {
+    let out = Command::new("docker")
+        .args([
+            "cp",
+            &format!("hoist-lock-{app}-staging:/hoist-lock-heartbeat"),
+            "-",
+        ])
+        .output()
+        .ok()?;
+    let mut archive = tar::Archive::new(&out.stdout[..]);
+    let mut entry = archive.entries().ok()?.next()?.ok()?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut entry, &mut text).ok()?;
+    text.trim().parse().ok()
+}
+
 fn remove_lock_container(app: &str) {
     let _ = Command::new("docker")
         .args(["rm", "-f", &format!("hoist-lock-{app}-staging")])
@@ -132,8 +149,9 @@ fn two_checkouts_deploying_at_once_run_one_at_a_time() {
 fn a_second_checkout_waits_for_the_first_and_then_runs() {
     let first = App::new("ittlock-wait", &[20053]);
     remove_lock_container(&first.name);
-    // Slow to answer, so the first deploy is still rolling out when the second starts.
-    first.set_start_delay(3);
+    // Slow to answer, so the first deploy is still rolling out when the second starts,
+    // and long enough for a heartbeat (every 5 s).
+    first.set_start_delay(7);
     first.write_config("30s");
     first.release("v1.0.0");
     let second = second_checkout(&first);
@@ -147,6 +165,19 @@ fn a_second_checkout_waits_for_the_first_and_then_runs() {
         lock_container(&first.name).is_some(),
         "a running deploy holds a lock on the engine"
     );
+    // The heartbeat is written into the lock container while the deploy runs.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let heartbeat = loop {
+        if let Some(at) = lock_heartbeat(&first.name) {
+            break at;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no heartbeat in the lock container"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert!((jiff::Timestamp::now().as_second() - heartbeat).abs() < 15);
     let b = spawn(
         &second,
         &["--state", &state, "deploy", "staging", "--wait", "180"],
@@ -294,4 +325,154 @@ fn a_live_foreign_lock_refuses_until_unlock_force_and_a_stale_one_is_reclaimed()
         run.stderr
     );
     assert_eq!(lock_container(&app.name), None);
+}
+
+/// Initialises a single-node swarm on loopback when the engine is not in one.
+fn ensure_swarm() {
+    let state = Command::new("docker")
+        .args(["info", "--format", "{{.Swarm.LocalNodeState}}"])
+        .output()
+        .expect("docker info");
+    if String::from_utf8_lossy(&state.stdout).trim() != "active" {
+        let init = Command::new("docker")
+            .args(["swarm", "init", "--advertise-addr", "127.0.0.1"])
+            .output()
+            .expect("docker swarm init");
+        assert!(
+            init.status.success(),
+            "{}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+    }
+}
+
+/// The swarm's lock config of `app`'s production, if there is one.
+fn lock_config(app: &str) -> Option<String> {
+    let name = format!("hoist-lock-{app}-production");
+    let out = Command::new("docker")
+        .args(["config", "inspect", "--format", "{{.Spec.Name}}", &name])
+        .output()
+        .expect("docker config inspect");
+    out.status.success().then_some(name)
+}
+
+fn remove_lock_config(app: &str) {
+    let _ = Command::new("docker")
+        .args(["config", "rm", &format!("hoist-lock-{app}-production")])
+        .output();
+}
+
+/// A lock config as another machine's hoist leaves it, heartbeat `age_secs` ago.
+fn foreign_swarm_lock(app: &str, age_secs: i64) {
+    use std::io::Write;
+    let heartbeat = jiff::Timestamp::now().as_second() - age_secs;
+    let holder = r#"{"actor":"carol","hostname":"elsewhere","pid":4242,"process_start":7,"acquired_at":"2026-12-05T09:00:00Z","deployment":null}"#;
+    let mut create = Command::new("docker")
+        .args([
+            "config",
+            "create",
+            "--label",
+            &format!("dev.hoist.lock.holder={holder}"),
+            "--label",
+            &format!("dev.hoist.lock.heartbeat={heartbeat}"),
+            &format!("hoist-lock-{app}-production"),
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("docker config create");
+    create
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"hoist environment lock")
+        .unwrap();
+    assert!(create.wait().unwrap().success());
+}
+
+/// Removes the app's services when the test ends, however it ends.
+struct Services(String);
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["service", "rm", &format!("{}-production-p0", self.0)])
+            .output();
+        remove_lock_config(&self.0);
+        // The task's container goes a moment later; the app's images only after it.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let out = Command::new("docker")
+                .args([
+                    "ps",
+                    "-aq",
+                    "--filter",
+                    &format!(
+                        "label=com.docker.swarm.service.name={}-production-p0",
+                        self.0
+                    ),
+                ])
+                .output()
+                .expect("docker ps");
+            if out.stdout.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+#[test]
+fn the_swarm_holds_the_lock_as_a_config_object() {
+    ensure_swarm();
+    let app = App::new("ittlock-swarm", &[20070]);
+    let _services = Services(app.name.clone());
+    remove_lock_config(&app.name);
+    app.append_config(
+        "[environments.production]\nrollout = { health_timeout = \"30s\" }\n\n\
+         [[environments.production.instances]]\ntenant = \"p0\"\nport = 20071\n\n\
+         [environments.production.runtime]\nkind = \"swarm\"\n\n\
+         [environments.production.runtime.update]\nmonitor = \"1s\"\n",
+    );
+    app.release("v1.0.0");
+    app.hoist(&["deploy", "production"]).ok();
+    assert_eq!(
+        lock_config(&app.name),
+        None,
+        "a finished deploy leaves no lock config"
+    );
+
+    let swarm = format!("the swarm managed at {ENGINE}");
+    foreign_swarm_lock(&app.name, 5);
+    let refused = app.hoist(&["deploy", "production", "--version", "v1.0.0"]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(&format!(
+            "production is locked on {swarm} by carol (pid 4242 on elsewhere"
+        )),
+        "{}",
+        refused.stderr
+    );
+
+    let unlocked = app.hoist(&["unlock", "production", "--force"]).ok();
+    assert!(
+        unlocked
+            .stdout
+            .contains(&format!("removed the lock of carol (pid 4242 on elsewhere, since 2026-12-05T09:00:00Z) on {swarm}")),
+        "{}",
+        unlocked.stdout
+    );
+    assert_eq!(lock_config(&app.name), None);
+
+    foreign_swarm_lock(&app.name, 120);
+    let run = app.hoist(&["deploy", "production", "--version", "v1.0.0"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("reclaimed the lock on {swarm} of carol")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(lock_config(&app.name), None);
 }
