@@ -248,9 +248,7 @@ fn a_crashed_holder_is_reclaimed_from_another_state_file() {
 /// `elsewhere`, heartbeat `age_secs` ago.
 fn foreign_lock(app: &str, age_secs: i64) {
     let heartbeat = jiff::Timestamp::now().as_second() - age_secs;
-    let holder = format!(
-        r#"{{"actor":"carol","hostname":"elsewhere","pid":4242,"process_start":7,"acquired_at":"2026-12-05T09:00:00Z","deployment":null,"state":"/srv/ci/state.db"}}"#
-    );
+    let holder = r#"{"actor":"carol","hostname":"elsewhere","pid":4242,"process_start":7,"acquired_at":"2026-12-05T09:00:00Z","deployment":null,"state":"/srv/ci/state.db"}"#;
     let out = Command::new("docker")
         .args([
             "create",
