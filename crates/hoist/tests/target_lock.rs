@@ -474,3 +474,24 @@ fn the_swarm_holds_the_lock_as_a_config_object() {
     );
     assert_eq!(lock_config(&app.name), None);
 }
+
+#[test]
+fn a_failed_deploy_leaves_no_lock_on_the_engine() {
+    let app = App::new("ittlock-fail", &[20062]);
+    remove_lock_container(&app.name);
+    // The app image cannot be built: the deploy fails after the lock was taken.
+    app.write(
+        "Dockerfile",
+        "ARG HOIST_BASE\nFROM ${HOIST_BASE}\nRUN [\"/bin/false\"]\n",
+    );
+    app.release("v1.0.0");
+    let failed = app.hoist(&["deploy", "staging"]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(failed.stderr.contains("==> lock"), "{}", failed.stderr);
+    assert_eq!(lock_container(&app.name), None);
+    // And the next deploy is not refused by a leftover.
+    app.set_start_delay(0);
+    app.release("v1.0.1");
+    app.hoist(&["deploy", "staging"]).ok();
+    assert_eq!(lock_container(&app.name), None);
+}
