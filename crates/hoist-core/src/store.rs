@@ -128,12 +128,6 @@ impl LockHolder {
         }
     }
 
-    /// Whether the holder is this very process.
-    pub fn is_this_process(&self) -> bool {
-        let me = LockHolder::this_process(&self.actor);
-        self.hostname == me.hostname && self.pid == me.pid && self.process_start == me.process_start
-    }
-
     /// Whether the holder certainly no longer runs: it was on this host and its process is
     /// gone (or the pid now belongs to a younger process). Holders on other hosts cannot be
     /// checked; their locks expire by heartbeat instead.

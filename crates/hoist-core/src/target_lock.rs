@@ -136,14 +136,6 @@ pub async fn acquire(
             tokio::time::sleep(SETTLE).await;
             continue;
         };
-        if found.holder.is_this_process() {
-            // Ours already (two addresses of one engine, or a leftover of this process):
-            // held once.
-            return Ok(TargetAttempt::Acquired {
-                token: found.token,
-                reclaimed_from: None,
-            });
-        }
         if !is_reclaimable(&found.holder, found.heartbeat_at, now_secs(), stale_after) {
             return Ok(TargetAttempt::HeldBy(found.holder));
         }
@@ -157,17 +149,16 @@ pub async fn acquire(
 }
 
 /// Whether a target's lock may be taken over: its holder ran on this host and its process
-/// is gone, or its heartbeat (unix seconds) is older than `stale_after`, or it is this very
-/// process (a lock it left behind, e.g. after an engine error on release).
+/// is gone, or its heartbeat (unix seconds) is older than `stale_after`. A lock of this
+/// very process is no exception: two deploys in one process (a server's jobs) exclude each
+/// other like any two, and a lock it failed to release goes stale like any other.
 pub fn is_reclaimable(
     holder: &LockHolder,
     heartbeat_at: i64,
     now: i64,
     stale_after: Duration,
 ) -> bool {
-    holder.is_this_process()
-        || holder.is_dead_on_this_host()
-        || now - heartbeat_at > stale_after.as_secs() as i64
+    holder.is_dead_on_this_host() || now - heartbeat_at > stale_after.as_secs() as i64
 }
 
 /// Now, in unix seconds: the clock heartbeats are written and judged by.
@@ -222,9 +213,9 @@ mod tests {
     }
 
     #[test]
-    fn this_process_takes_back_its_own_leftover() {
+    fn a_fresh_lock_of_this_very_process_is_kept() {
         let me = LockHolder::this_process("alice");
-        assert!(is_reclaimable(&me, 1000, 1000, STALE));
+        assert!(!is_reclaimable(&me, 1000, 1000, STALE));
     }
 
     /// One lock object slot, like an engine's container name; every call yields first, so
