@@ -421,18 +421,58 @@ impl Drop for Services {
     }
 }
 
+/// Adds `production`, one instance on Swarm publishing `port`.
+fn with_production_on_swarm(app: &App, port: u16) {
+    app.append_config(&format!(
+        "[environments.production]\nrollout = {{ health_timeout = \"30s\" }}\n\n\
+         [[environments.production.instances]]\ntenant = \"p0\"\nport = {port}\n\n\
+         [environments.production.runtime]\nkind = \"swarm\"\n\n\
+         [environments.production.runtime.update]\nmonitor = \"1s\"\n"
+    ));
+}
+
+#[test]
+fn two_checkouts_deploying_to_one_swarm_at_once_run_one_at_a_time() {
+    ensure_swarm();
+    let first = App::new("ittlock-swarmrace", &[20073]);
+    let _services = Services(first.name.clone());
+    remove_lock_config(&first.name);
+    with_production_on_swarm(&first, 20074);
+    first.release("v1.0.0");
+    let second = second_checkout(&first);
+    with_production_on_swarm(&second, 20074);
+    second.release("v1.0.0");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let state = state_arg(&elsewhere);
+
+    let a = spawn(&first, &["deploy", "production"]);
+    let b = spawn(&second, &["--state", &state, "deploy", "production"]);
+    let (a_pid, b_pid) = (a.id(), b.id());
+    let (a_code, a_err) = finish(a);
+    let (b_code, b_err) = finish(b);
+    let (loser_err, winner_pid) = match (a_code, b_code) {
+        (0, 1) => (&b_err, a_pid),
+        (1, 0) => (&a_err, b_pid),
+        _ => panic!(
+            "expected one deploy to run and one to be refused, got {a_code} and {b_code}:\n{a_err}\n---\n{b_err}"
+        ),
+    };
+    assert!(
+        loser_err.contains(&format!(
+            "production is locked on the swarm managed at {ENGINE} by tester (pid {winner_pid} on "
+        )),
+        "{loser_err}"
+    );
+    assert_eq!(lock_config(&first.name), None);
+}
+
 #[test]
 fn the_swarm_holds_the_lock_as_a_config_object() {
     ensure_swarm();
     let app = App::new("ittlock-swarm", &[20070]);
     let _services = Services(app.name.clone());
     remove_lock_config(&app.name);
-    app.append_config(
-        "[environments.production]\nrollout = { health_timeout = \"30s\" }\n\n\
-         [[environments.production.instances]]\ntenant = \"p0\"\nport = 20071\n\n\
-         [environments.production.runtime]\nkind = \"swarm\"\n\n\
-         [environments.production.runtime.update]\nmonitor = \"1s\"\n",
-    );
+    with_production_on_swarm(&app, 20071);
     app.release("v1.0.0");
     app.hoist(&["deploy", "production"]).ok();
     assert_eq!(
@@ -473,6 +513,38 @@ fn the_swarm_holds_the_lock_as_a_config_object() {
         run.stderr
     );
     assert_eq!(lock_config(&app.name), None);
+
+    // While a deploy runs, its heartbeat label is refreshed (a versioned update).
+    app.set_start_delay(8);
+    app.write("www/index.html", "v2\n");
+    app.release("v2.0.0");
+    let mut slow = spawn(&app, &["deploy", "production"]);
+    let output = wait_for_line(&mut slow, "p0: verifying");
+    let first = swarm_heartbeat(&app.name).expect("a lock config while deploying");
+    let deadline = Instant::now() + Duration::from_secs(12);
+    while !swarm_heartbeat(&app.name).is_some_and(|at| at > first) {
+        assert!(Instant::now() < deadline, "the heartbeat label never moved");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let status = slow.wait().unwrap();
+    let output = output.join().unwrap();
+    assert!(status.success(), "{output}");
+    assert_eq!(lock_config(&app.name), None);
+}
+
+/// The heartbeat label of `app`'s production lock config.
+fn swarm_heartbeat(app: &str) -> Option<i64> {
+    let out = Command::new("docker")
+        .args([
+            "config",
+            "inspect",
+            "--format",
+            "{{index .Spec.Labels \"dev.hoist.lock.heartbeat\"}}",
+            &format!("hoist-lock-{app}-production"),
+        ])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
 
 #[test]
