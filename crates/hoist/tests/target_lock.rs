@@ -567,3 +567,40 @@ fn a_failed_deploy_leaves_no_lock_on_the_engine() {
     app.hoist(&["deploy", "staging"]).ok();
     assert_eq!(lock_container(&app.name), None);
 }
+
+#[test]
+fn unlock_force_out_of_reach_of_the_engine_still_clears_the_state_database() {
+    use hoist_core::Store;
+    use hoist_core::store::LockHolder;
+    let app = App::new("ittlock-noengine", &[20065]);
+    let store = hoist_store::SqliteStore::open(&app.state()).unwrap();
+    let holder = LockHolder::this_process("someone-else");
+    store
+        .try_lock(&app.name, "staging", &holder, Duration::from_secs(60))
+        .unwrap();
+    drop(store);
+
+    // Nothing listens there: the targets cannot be reached.
+    let run = app.hoist(&[
+        "--build-host",
+        "tcp://127.0.0.1:1",
+        "unlock",
+        "staging",
+        "--force",
+    ]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("error: the lock on the targets could not be removed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("removed the lock of someone-else (pid")
+            && run.stdout.contains("from the state database"),
+        "{}",
+        run.stdout
+    );
+    let audit = app.hoist(&["audit", "staging", "--json"]).ok().json();
+    assert_eq!(audit[0]["action"], "lock.forced");
+}

@@ -144,17 +144,40 @@ pub async fn unlock(global: &Global, environment: &str, force: bool) -> Result<u
         ));
     }
     let app = config.app.name.clone();
-    let deployer = deployer(
+    let wired = deployer(
         global,
-        config,
+        config.clone(),
         hoist_core::EventSink::discard(),
         Notifications::Off,
     )
-    .await?;
-    let forced = deployer
-        .force_unlock(environment)
-        .await
-        .map_err(|e| Setup::new(exit::FAILED, format!("error: {e}")))?;
+    .await;
+    let mut code = exit::OK;
+    let (store, actor, forced) = match wired {
+        Ok(deployer) => {
+            let forced = deployer
+                .force_unlock(environment)
+                .await
+                .map_err(|e| Setup::new(exit::FAILED, format!("error: {e}")))?;
+            (deployer.store.clone(), deployer.actor.clone(), forced)
+        }
+        // The engine is out of reach: the state database's lock can still go, and the
+        // user is told that the targets' could not.
+        Err(e) => {
+            eprintln!(
+                "error: the lock on the targets could not be removed: {}",
+                e.message.trim().trim_start_matches("error: ")
+            );
+            code = exit::FAILED;
+            let store = open_store(global, &config)?;
+            let held = store.force_unlock(&app, environment).map_err(failed)?;
+            let actor = hoist_core::pipeline::resolve_actor(global.actor.as_deref());
+            let forced = hoist_core::pipeline::ForcedUnlock {
+                store: held,
+                targets: Vec::new(),
+            };
+            (store, actor, forced)
+        }
+    };
     let mut removed = Vec::new();
     if let Some(h) = &forced.store {
         removed.push(format!(
@@ -162,7 +185,6 @@ pub async fn unlock(global: &Global, environment: &str, force: bool) -> Result<u
             h.actor, h.pid, h.hostname, h.acquired_at
         ));
     }
-    let mut code = exit::OK;
     for (place, outcome) in &forced.targets {
         match outcome {
             Ok(Some(h)) => removed.push(format!(
@@ -177,15 +199,18 @@ pub async fn unlock(global: &Global, environment: &str, force: bool) -> Result<u
         }
     }
     if removed.is_empty() {
-        println!("{environment} was not locked");
+        if code == exit::OK {
+            println!("{environment} was not locked");
+        } else {
+            println!("{environment} had no lock in the state database");
+        }
         return Ok(code);
     }
     for detail in removed {
-        deployer
-            .store
+        store
             .append_audit(&AuditEntry {
                 at: jiff::Timestamp::now().to_string(),
-                actor: deployer.actor.clone(),
+                actor: actor.clone(),
                 app: app.clone(),
                 environment: Some(environment.to_string()),
                 action: "lock.forced".into(),
