@@ -50,6 +50,12 @@ impl EnvLock {
             .heartbeat(&self.key.app, &self.key.environment, &holder);
     }
 
+    /// Releases the lock now, on the targets and in the store: what dropping it does, for
+    /// code about to leave the process (`std::process::exit` runs no destructors).
+    pub fn release(self) {
+        drop(self);
+    }
+
     /// Where the lock is held besides the store, in the order taken.
     pub fn places(&self) -> Vec<String> {
         self.targets.iter().map(|t| t.place.place()).collect()
