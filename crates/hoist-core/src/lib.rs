@@ -17,6 +17,7 @@ pub mod plan;
 pub mod release;
 pub mod runtime;
 pub mod store;
+pub mod target_lock;
 pub mod verify;
 pub mod version;
 

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -17,6 +18,7 @@ use serde::Serialize;
 
 use crate::backend::{BackendError, Endpoint, Prober};
 use crate::events::{EventSink, InstanceState};
+use crate::target_lock::TargetLock;
 use crate::verify::{Expectation, Observation, Verdict, verify};
 use crate::{Interrupt, Release, StopSignal};
 
@@ -195,6 +197,15 @@ pub trait Runtime: Send + Sync {
         rollout: &Rollout<'_>,
     ) -> Result<Applied, InstanceFailure> {
         self.roll_out(instance, previous, rollout).await
+    }
+
+    /// Where this runtime holds the environment's lock for `instances`: one
+    /// [`TargetLock`] per engine or cluster they live on, so that deploys with other state
+    /// databases cannot change them at the same time. None by default (a runtime without a
+    /// shared place to lock relies on the store's lock alone).
+    fn lock_places(&self, instances: &[InstanceSpec]) -> Vec<Arc<dyn TargetLock>> {
+        let _ = instances;
+        Vec::new()
     }
 }
 

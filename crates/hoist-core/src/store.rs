@@ -107,6 +107,10 @@ pub struct LockHolder {
     pub process_start: u64,
     pub acquired_at: String,
     pub deployment: Option<i64>,
+    /// The state database the holder records its deployment in (its path), so a lock
+    /// found on a target says which checkout or runner holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
 }
 
 impl LockHolder {
@@ -120,6 +124,7 @@ impl LockHolder {
             process_start: process_start(pid).unwrap_or(0),
             acquired_at: jiff::Timestamp::now().to_string(),
             deployment: None,
+            state: None,
         }
     }
 
@@ -235,4 +240,9 @@ pub trait Store: Send + Sync {
     fn lock_holder(&self, app: &str, environment: &str) -> Result<Option<LockHolder>, StoreError>;
     /// Removes the lock whoever holds it (`hoist unlock --force`); returns the holder.
     fn force_unlock(&self, app: &str, environment: &str) -> Result<Option<LockHolder>, StoreError>;
+
+    /// Where this store keeps its state (a file path), as a lock holder names it.
+    fn location(&self) -> Option<String> {
+        None
+    }
 }

@@ -41,7 +41,7 @@ pub(crate) enum Role {
 /// Containers on the Docker engines instances name, one connection per engine.
 #[derive(Clone, Default)]
 pub(crate) struct Containers {
-    engines: Engines,
+    pub(crate) engines: Engines,
     pub(crate) settings: DockerSettings,
 }
 

@@ -3,16 +3,20 @@
 //! switch, and a restore of the previous container on failure.
 
 mod containers;
+mod lock;
 mod stop;
 mod switch;
 
+use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use hoist_core::Release;
 use hoist_core::backend::BackendError;
 use hoist_core::runtime::{Applied, InstanceFailure, InstanceSpec, Observed, Rollout, Runtime};
+use hoist_core::target_lock::TargetLock;
 
 use containers::{Containers, Role, container_name};
 
@@ -113,4 +117,25 @@ impl Runtime for DockerRuntime {
     ) -> Result<Applied, InstanceFailure> {
         switch::switch(&self.containers, instance, release, rollout).await
     }
+
+    /// A lock container on every engine the instances run on (the `lock` module).
+    fn lock_places(&self, instances: &[InstanceSpec]) -> Vec<Arc<dyn TargetLock>> {
+        let engines: BTreeSet<String> = instances.iter().map(|i| engine_address(&i.host)).collect();
+        engines
+            .into_iter()
+            .map(|address| {
+                Arc::new(lock::EngineLock {
+                    engines: self.containers.engines.clone(),
+                    address,
+                }) as Arc<dyn TargetLock>
+            })
+            .collect()
+    }
+}
+
+/// An engine address as one spelling: `unix:///run/docker.sock` is the same socket as
+/// `unix:///var/run/docker.sock` on Debian, and a trailing `/` changes nothing.
+fn engine_address(host: &str) -> String {
+    host.trim_end_matches('/')
+        .replace("unix:///run/", "unix:///var/run/")
 }

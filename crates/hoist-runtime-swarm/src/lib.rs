@@ -4,11 +4,13 @@
 //! - [`settings`]: what the config says about services and their updates;
 //! - [`spec`]: the service spec an instance should have, as plain data;
 //! - [`verdict`]: what a service's tasks say about it, as a pure function;
-//! - [`runtime`]: [`SwarmRuntime`], the I/O behind `hoist_core::Runtime`.
+//! - [`runtime`]: [`SwarmRuntime`], the I/O behind `hoist_core::Runtime`;
+//! - `lock`: the environment lock as a Swarm config object.
 //!
 //! Services run the release's image id, never a tag: see [`spec::image_reference`].
 
 mod api;
+mod lock;
 pub mod runtime;
 pub mod settings;
 pub mod spec;

@@ -13,6 +13,7 @@
 //! ([`verdict::stuck`]); hoist then sends the spec again with `ForceUpdate`, which Swarm
 //! does get out of.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -20,6 +21,7 @@ use bollard::Docker;
 use bollard::models::{Service, ServiceSpec, ServiceUpdateStatusStateEnum as Update};
 use hoist_core::backend::{BackendError, Endpoint};
 use hoist_core::runtime::{Applied, InstanceFailure, Observed, Rollout, Runtime, WorkloadState};
+use hoist_core::target_lock::TargetLock;
 use hoist_core::verify::short_id;
 use hoist_core::{InstanceSpec, InstanceState, Release};
 use hoist_engine::Engines;
@@ -316,6 +318,14 @@ impl SwarmRuntime {
 impl Runtime for SwarmRuntime {
     fn kind(&self) -> &'static str {
         "swarm"
+    }
+
+    /// One lock for the whole swarm, a config object the managers keep (the `lock` module).
+    fn lock_places(&self, _instances: &[InstanceSpec]) -> Vec<Arc<dyn TargetLock>> {
+        vec![Arc::new(crate::lock::SwarmLock {
+            engines: self.engines.clone(),
+            host: self.settings.host.clone(),
+        })]
     }
 
     /// An update that was still `updating` or `paused` when hoist died is rolled back,

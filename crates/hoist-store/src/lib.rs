@@ -55,6 +55,8 @@ pub const SCHEMA_VERSION: i64 = schema::VERSION;
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// The database file (absolute where it can be), as lock holders name it.
+    location: Option<String>,
 }
 
 fn err(e: impl std::fmt::Display) -> StoreError {
@@ -72,7 +74,11 @@ impl SqliteStore {
         }
         let conn = Connection::open(path)
             .map_err(|e| err(format!("cannot open {}: {e}", path.display())))?;
-        Self::init(conn).map_err(|e| err(format!("{}: {}", path.display(), e.message)))
+        let mut store =
+            Self::init(conn).map_err(|e| err(format!("{}: {}", path.display(), e.message)))?;
+        let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        store.location = Some(absolute.display().to_string());
+        Ok(store)
     }
 
     /// A private in-memory database, for tests.
@@ -91,6 +97,7 @@ impl SqliteStore {
         schema::migrate(&mut conn).map_err(err)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            location: None,
         })
     }
 
@@ -453,6 +460,10 @@ impl Store for SqliteStore {
         json.map(|j| serde_json::from_str::<LockHolder>(&j))
             .transpose()
             .map_err(err)
+    }
+
+    fn location(&self) -> Option<String> {
+        self.location.clone()
     }
 
     fn force_unlock(&self, app: &str, environment: &str) -> Result<Option<LockHolder>, StoreError> {

@@ -223,7 +223,7 @@ pub enum Command {
         #[arg(long)]
         all_files: bool,
     },
-    /// Remove ENVIRONMENT's deploy lock, whoever holds it (for a holder that is known to be gone).
+    /// Remove ENVIRONMENT's deploy lock, in the state database and on its engines or swarm, whoever holds it (for a holder that is known to be gone).
     #[command(after_help = examples::UNLOCK)]
     Unlock {
         /// The environment whose lock to remove.

@@ -124,6 +124,28 @@ pub struct Holder {
     pub pid: u32,
     pub hostname: String,
     pub since: String,
+    /// Where the lock was found when it is held on a target (`the engine
+    /// unix:///var/run/docker.sock`); absent for the state database's lock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub place: Option<String>,
+}
+
+impl Holder {
+    /// The holder of a lock held at `place` on a target.
+    pub fn at(holder: &LockHolder, place: Option<&str>) -> Self {
+        Holder {
+            place: place.map(str::to_string),
+            ..Holder::from(holder)
+        }
+    }
+
+    /// ` on the engine ...` when the lock is on a target, else nothing.
+    pub fn where_(&self) -> String {
+        self.place
+            .as_deref()
+            .map(|p| format!(" on {p}"))
+            .unwrap_or_default()
+    }
 }
 
 impl From<&LockHolder> for Holder {
@@ -133,6 +155,7 @@ impl From<&LockHolder> for Holder {
             pid: h.pid,
             hostname: h.hostname.clone(),
             since: h.acquired_at.clone(),
+            place: None,
         }
     }
 }

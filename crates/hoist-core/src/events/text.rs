@@ -93,12 +93,19 @@ pub fn describe(event: &Event) -> Option<Described> {
             Some(*took_ms),
         ),
         K::LockWaiting { holder, limit_secs } => Described::warning(format!(
-            "{environment} is locked by {} (pid {} on {}); waiting up to {limit_secs}s",
-            holder.actor, holder.pid, holder.hostname
+            "{environment} is locked{} by {} (pid {} on {}); waiting up to {limit_secs}s",
+            holder.where_(),
+            holder.actor,
+            holder.pid,
+            holder.hostname
         )),
         K::LockReclaimed { holder } => Described::warning(format!(
-            "reclaimed the lock of {} (pid {} on {}, since {}), whose process is gone",
-            holder.actor, holder.pid, holder.hostname, holder.since
+            "reclaimed the lock{} of {} (pid {} on {}, since {}), whose process is gone",
+            holder.where_(),
+            holder.actor,
+            holder.pid,
+            holder.hostname,
+            holder.since
         )),
         K::LockRefused { .. } => return None,
         K::ScanFinished {

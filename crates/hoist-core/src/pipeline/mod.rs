@@ -21,7 +21,7 @@ use serde::Serialize;
 pub use build::{BuildOutcome, BuildPlan};
 pub use deploy::DeployOptions;
 pub use gate::Override;
-pub use lock::EnvLock;
+pub use lock::{EnvLock, ForcedUnlock};
 pub use observer::{audit_of, notice_of};
 pub use release::{EnvironmentResult, ReleaseOutcome};
 pub use rollout::{DeploymentReport, InstanceReport};
@@ -116,12 +116,17 @@ pub enum PipelineError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(
-        "{environment} is locked by {} (pid {} on {}, since {}); wait with --wait, or if that deploy is gone run `hoist unlock {environment} --force`",
-        holder.actor, holder.pid, holder.hostname, holder.acquired_at
+        "{environment} is locked{} by {} (pid {} on {}, since {}{}); wait with --wait, or if that deploy is gone run `hoist unlock {environment} --force`",
+        place.as_deref().map(|p| format!(" on {p}")).unwrap_or_default(),
+        holder.actor, holder.pid, holder.hostname, holder.acquired_at,
+        holder.state.as_deref().map(|s| format!(", state {s}")).unwrap_or_default()
     )]
     Locked {
         environment: String,
         holder: Box<LockHolder>,
+        /// Where the lock is held when it is on a target (`the engine unix:///...`);
+        /// `None` for the state database's lock.
+        place: Option<String>,
     },
     #[error(
         "{environment} has no earlier successful release to roll back to; name one with --to VERSION (see `hoist history {environment}`)"

@@ -65,16 +65,23 @@ pub fn audit_of(event: &Event, actor: &str, app: &str) -> Option<AuditEntry> {
             "lock.reclaimed".into(),
             None,
             format!(
-                "reclaimed the lock of {} (pid {} on {}, since {}), whose process is gone",
-                holder.actor, holder.pid, holder.hostname, holder.since
+                "reclaimed the lock{} of {} (pid {} on {}, since {}), whose process is gone",
+                holder.where_(),
+                holder.actor,
+                holder.pid,
+                holder.hostname,
+                holder.since
             ),
         ),
         K::LockRefused { holder } => (
             "deploy.refused".into(),
             None,
             format!(
-                "locked by {} (pid {} on {})",
-                holder.actor, holder.pid, holder.hostname
+                "locked{} by {} (pid {} on {})",
+                holder.where_(),
+                holder.actor,
+                holder.pid,
+                holder.hostname
             ),
         ),
         K::PolicyDecided {
@@ -342,6 +349,7 @@ mod tests {
                 pid: 9,
                 hostname: "ci".into(),
                 since: "t".into(),
+                place: None,
             },
         });
         let entry = audit_of(&locked, "a", "c").unwrap();

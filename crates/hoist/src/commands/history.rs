@@ -7,7 +7,7 @@ use hoist_core::verify::short_id;
 
 use super::print_json;
 use crate::cli::Global;
-use crate::context::{Setup, load_config, open_store};
+use crate::context::{Notifications, Setup, deployer, load_config, open_store};
 use crate::exit;
 use crate::progress::human;
 
@@ -129,7 +129,7 @@ pub fn audit(
     Ok(exit::OK)
 }
 
-pub fn unlock(global: &Global, environment: &str, force: bool) -> Result<u8, Setup> {
+pub async fn unlock(global: &Global, environment: &str, force: bool) -> Result<u8, Setup> {
     let config = load_config(global)?;
     if config.environment(environment).is_none() {
         return Err(unknown_environment(&config, environment));
@@ -143,31 +143,84 @@ pub fn unlock(global: &Global, environment: &str, force: bool) -> Result<u8, Set
             ),
         ));
     }
-    let store = open_store(global, &config)?;
-    let app = &config.app.name;
-    let actor = hoist_core::pipeline::resolve_actor(global.actor.as_deref());
-    match store.force_unlock(app, environment).map_err(failed)? {
-        Some(h) => {
-            let detail = format!(
-                "removed the lock of {} (pid {} on {}, since {})",
-                h.actor, h.pid, h.hostname, h.acquired_at
-            );
-            store
-                .append_audit(&AuditEntry {
-                    at: jiff::Timestamp::now().to_string(),
-                    actor,
-                    app: app.clone(),
-                    environment: Some(environment.to_string()),
-                    action: "lock.forced".into(),
-                    version: None,
-                    detail: detail.clone(),
-                })
-                .map_err(failed)?;
-            println!("{detail}");
+    let app = config.app.name.clone();
+    let wired = deployer(
+        global,
+        config.clone(),
+        hoist_core::EventSink::discard(),
+        Notifications::Off,
+    )
+    .await;
+    let mut code = exit::OK;
+    let (store, actor, forced) = match wired {
+        Ok(deployer) => {
+            let forced = deployer
+                .force_unlock(environment)
+                .await
+                .map_err(|e| Setup::new(exit::FAILED, format!("error: {e}")))?;
+            (deployer.store.clone(), deployer.actor.clone(), forced)
         }
-        None => println!("{environment} was not locked"),
+        // The engine is out of reach: the state database's lock can still go, and the
+        // user is told that the targets' could not.
+        Err(e) => {
+            eprintln!(
+                "error: the lock on the targets could not be removed: {}",
+                e.message.trim().trim_start_matches("error: ")
+            );
+            code = exit::FAILED;
+            let store = open_store(global, &config)?;
+            let held = store.force_unlock(&app, environment).map_err(failed)?;
+            let actor = hoist_core::pipeline::resolve_actor(global.actor.as_deref());
+            let forced = hoist_core::pipeline::ForcedUnlock {
+                store: held,
+                targets: Vec::new(),
+            };
+            (store, actor, forced)
+        }
+    };
+    let mut removed = Vec::new();
+    if let Some(h) = &forced.store {
+        removed.push(format!(
+            "removed the lock of {} (pid {} on {}, since {}) from the state database",
+            h.actor, h.pid, h.hostname, h.acquired_at
+        ));
     }
-    Ok(exit::OK)
+    for (place, outcome) in &forced.targets {
+        match outcome {
+            Ok(Some(h)) => removed.push(format!(
+                "removed the lock of {} (pid {} on {}, since {}) on {place}",
+                h.actor, h.pid, h.hostname, h.acquired_at
+            )),
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("error: could not remove the lock on {place}: {e}");
+                code = exit::FAILED;
+            }
+        }
+    }
+    if removed.is_empty() {
+        if code == exit::OK {
+            println!("{environment} was not locked");
+        } else {
+            println!("{environment} had no lock in the state database");
+        }
+        return Ok(code);
+    }
+    for detail in removed {
+        store
+            .append_audit(&AuditEntry {
+                at: jiff::Timestamp::now().to_string(),
+                actor: actor.clone(),
+                app: app.clone(),
+                environment: Some(environment.to_string()),
+                action: "lock.forced".into(),
+                version: None,
+                detail: detail.clone(),
+            })
+            .map_err(failed)?;
+        println!("{detail}");
+    }
+    Ok(code)
 }
 
 fn failed(e: hoist_core::StoreError) -> Setup {

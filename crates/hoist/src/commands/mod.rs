@@ -106,7 +106,9 @@ pub async fn run(cli: Cli) -> u8 {
             limit,
             json: JsonArg { json },
         } => history::audit(global, environment.as_deref(), limit, json),
-        Command::Unlock { environment, force } => history::unlock(global, &environment, force),
+        Command::Unlock { environment, force } => {
+            history::unlock(global, &environment, force).await
+        }
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { dir } => docs::man(dir.as_deref()),
         Command::Scan {
