@@ -15,6 +15,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod release;
 pub mod runtime;
+pub mod spec_digest;
 pub mod store;
 pub mod verify;
 pub mod version;
