@@ -12,8 +12,9 @@ use async_trait::async_trait;
 use hoist_core::backend::{BackendError, BuildRequest, Endpoint, ProbeResult};
 use hoist_core::pipeline::{Deployer, LockWait, Override, Runtimes};
 use hoist_core::runtime::{
-    Applied, InstanceFailure, InstanceSpec, Observed, Rollout, Runtime, WorkloadState,
+    Applied, InstanceFailure, InstanceSpec, Observed, Rollout, Runtime, Workload, WorkloadState,
 };
+use hoist_core::spec_digest::SpecDigest;
 use hoist_core::store::{DeploymentKind, DeploymentOutcome};
 use hoist_core::{Builder, Event, EventSink, InstanceState, Prober, Release, Store};
 use hoist_store::SqliteStore;
@@ -27,6 +28,8 @@ struct FakeRuntime {
     /// A release no tenant takes.
     bad_release: Option<String>,
     calls: Mutex<Vec<String>>,
+    /// The spec digest each tenant was started with.
+    specs: Mutex<BTreeMap<String, SpecDigest>>,
 }
 
 impl FakeRuntime {
@@ -87,6 +90,10 @@ impl Runtime for FakeRuntime {
             .lock()
             .unwrap()
             .insert(instance.tenant.clone(), release.image_id.clone());
+        self.specs.lock().unwrap().insert(
+            instance.tenant.clone(),
+            SpecDigest::of(instance, &self.spec_settings()),
+        );
         rollout
             .wait_verified(instance, release, InstanceState::Verifying, || {
                 self.observe(instance)
@@ -96,6 +103,27 @@ impl Runtime for FakeRuntime {
         Ok(Applied {
             message: format!("runs {}", release.version),
         })
+    }
+    fn spec_settings(&self) -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
+    async fn applied_spec(
+        &self,
+        instance: &InstanceSpec,
+    ) -> Result<Option<SpecDigest>, BackendError> {
+        Ok(self.specs.lock().unwrap().get(&instance.tenant).cloned())
+    }
+    /// Nothing but configured tenants runs here, so nothing is orphaned.
+    async fn list(
+        &self,
+        _app: &str,
+        _environment: &str,
+        _hosts: &[String],
+    ) -> Result<Vec<Workload>, BackendError> {
+        Ok(Vec::new())
+    }
+    async fn retire(&self, _workload: &Workload) -> Result<(), BackendError> {
+        Ok(())
     }
 }
 
