@@ -327,6 +327,13 @@ async fn an_instance_already_on_the_release_is_left_alone() {
             .insert(tenant.into(), "sha256:v1.0.0".into());
     }
     let s = setup(runtime, in_memory());
+    // Started with the settings the config has now.
+    for spec in s.deployer.instances("staging").unwrap() {
+        s.runtime.specs.lock().unwrap().insert(
+            spec.tenant.clone(),
+            SpecDigest::of(&spec, &BTreeMap::new()),
+        );
+    }
     let v1 = release("v1.0.0");
     s.store.save_release(&v1).unwrap();
     let lock = s.deployer.lock("staging", LockWait::Refuse).await.unwrap();
@@ -343,6 +350,66 @@ async fn an_instance_already_on_the_release_is_left_alone() {
             .all(|i| i.state == InstanceState::Unchanged)
     );
     assert!(!s.runtime.calls().iter().any(|c| c.starts_with("roll_out")));
+}
+
+#[tokio::test]
+async fn the_release_with_other_settings_is_redeployed_naming_them() {
+    let runtime = FakeRuntime::default();
+    for tenant in ["acme", "globex", "initech"] {
+        runtime
+            .running
+            .lock()
+            .unwrap()
+            .insert(tenant.into(), "sha256:v1.0.0".into());
+    }
+    let s = setup(runtime, in_memory());
+    for mut spec in s.deployer.instances("staging").unwrap() {
+        // acme ran with another port; globex with no recorded spec; initech as configured.
+        match spec.tenant.as_str() {
+            "acme" => spec.port += 1,
+            "globex" => continue,
+            _ => {}
+        }
+        s.runtime.specs.lock().unwrap().insert(
+            spec.tenant.clone(),
+            SpecDigest::of(&spec, &BTreeMap::new()),
+        );
+    }
+    let ports: BTreeMap<String, u16> = s
+        .deployer
+        .instances("staging")
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.tenant, i.port))
+        .collect();
+    let v1 = release("v1.0.0");
+    s.store.save_release(&v1).unwrap();
+    let lock = s.deployer.lock("staging", LockWait::Refuse).await.unwrap();
+    let report = s
+        .deployer
+        .roll_out("staging", &v1, DeploymentKind::Deploy, &lock)
+        .await
+        .unwrap();
+    assert!(report.succeeded(), "{}", report.message);
+    let by_tenant = |t: &str| report.instances.iter().find(|i| i.tenant == t).unwrap();
+    assert_eq!(by_tenant("acme").state, InstanceState::Healthy);
+    let acme_port = ports["acme"];
+    assert!(
+        by_tenant("acme")
+            .message
+            .contains(&format!("port {} → {acme_port}", acme_port + 1)),
+        "{}",
+        by_tenant("acme").message
+    );
+    assert_eq!(by_tenant("globex").state, InstanceState::Healthy);
+    assert!(
+        by_tenant("globex").message.contains("not recorded"),
+        "{}",
+        by_tenant("globex").message
+    );
+    assert_eq!(by_tenant("initech").state, InstanceState::Unchanged);
+    let recorded = &s.store.deployments("clinic", "staging", 1).unwrap()[0].instances;
+    assert!(recorded.iter().all(|o| o.spec.is_some()), "{recorded:?}");
 }
 
 #[tokio::test]

@@ -66,7 +66,11 @@ impl Deployer {
             let action = match (&live, &build.existing) {
                 (WorkloadState::Missing, _) => "create",
                 (WorkloadState::Running { image_id, .. }, Some(r)) if *image_id == r.image_id => {
-                    if changed.is_some() { "redeploy" } else { "keep" }
+                    if changed.is_some() {
+                        "redeploy"
+                    } else {
+                        "keep"
+                    }
                 }
                 _ => "replace",
             };

@@ -47,7 +47,10 @@ impl SpecDigest {
     pub fn of(spec: &InstanceSpec, runtime: &BTreeMap<String, String>) -> SpecDigest {
         let mut map = BTreeMap::new();
         map.insert("port".to_string(), spec.port.to_string());
-        map.insert("container_port".to_string(), spec.container_port.to_string());
+        map.insert(
+            "container_port".to_string(),
+            spec.container_port.to_string(),
+        );
         for (key, value) in &spec.env {
             let name = format!("env.{key}");
             let digest = hashed(&name, value);
@@ -98,7 +101,9 @@ impl SpecDigest {
                 }),
                 None => out.push(SettingChange {
                     setting: name.clone(),
-                    change: Change::Added { value: public(want) },
+                    change: Change::Added {
+                        value: public(want),
+                    },
                 }),
             }
         }
@@ -226,7 +231,9 @@ mod tests {
         let before = SpecDigest::of(&spec(), &runtime());
         let mut changed = spec();
         changed.env.insert("DB_HOST".into(), "db2".into());
-        changed.env.insert("DB_PASSWORD".into(), "correct horse".into());
+        changed
+            .env
+            .insert("DB_PASSWORD".into(), "correct horse".into());
         let after = SpecDigest::of(&changed, &runtime());
         let text = describe(&after.changes_from(&before));
         assert_eq!(text, "env DB_HOST changed; env DB_PASSWORD changed");

@@ -42,7 +42,10 @@ pub(crate) async fn list(
             }))
             .await
             .map_err(|e| {
-                BackendError::new(format!("cannot list the containers on {host}: {}", message(&e)))
+                BackendError::new(format!(
+                    "cannot list the containers on {host}: {}",
+                    message(&e)
+                ))
             })?;
         for c in found {
             let labels = c.labels.unwrap_or_default();
@@ -77,7 +80,10 @@ pub(crate) async fn list(
 
 /// Stops the container (its stop signal, then the stop timeout, as for a switch) and
 /// removes it. One already gone is no error.
-pub(crate) async fn retire(containers: &Containers, workload: &Workload) -> Result<(), BackendError> {
+pub(crate) async fn retire(
+    containers: &Containers,
+    workload: &Workload,
+) -> Result<(), BackendError> {
     let docker = containers.engine(&workload.host).await?;
     let name = &workload.name;
     let timeout = i32::try_from(containers.settings.stop_timeout.as_secs()).unwrap_or(i32::MAX);
@@ -98,7 +104,10 @@ pub(crate) async fn retire(containers: &Containers, workload: &Workload) -> Resu
             status_code: 304, ..
         }) => {}
         Err(e) => {
-            return Err(BackendError::new(format!("cannot stop {name}: {}", message(&e))));
+            return Err(BackendError::new(format!(
+                "cannot stop {name}: {}",
+                message(&e)
+            )));
         }
     }
     let options = RemoveContainerOptions {
@@ -109,6 +118,9 @@ pub(crate) async fn retire(containers: &Containers, workload: &Workload) -> Resu
     match docker.remove_container(name, Some(options)).await {
         Ok(()) => Ok(()),
         Err(e) if is_not_found(&e) => Ok(()),
-        Err(e) => Err(BackendError::new(format!("cannot remove {name}: {}", message(&e)))),
+        Err(e) => Err(BackendError::new(format!(
+            "cannot remove {name}: {}",
+            message(&e)
+        ))),
     }
 }

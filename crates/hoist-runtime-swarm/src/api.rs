@@ -6,8 +6,7 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::models::{Service, ServiceSpec, Task};
 use bollard::query_parameters::{
-    InspectServiceOptions, ListServicesOptions, ListTasksOptions, LogsOptions,
-    UpdateServiceOptions,
+    InspectServiceOptions, ListServicesOptions, ListTasksOptions, LogsOptions, UpdateServiceOptions,
 };
 use futures::StreamExt;
 use hoist_core::backend::BackendError;

@@ -121,11 +121,23 @@ pub fn spec_settings(settings: &SwarmSettings) -> BTreeMap<String, String> {
     let update = &settings.update;
     BTreeMap::from([
         ("replicas".to_string(), settings.replicas.to_string()),
-        ("publish".to_string(), format!("{:?}", settings.publish).to_lowercase()),
-        ("update.parallelism".to_string(), update.parallelism.to_string()),
+        (
+            "publish".to_string(),
+            format!("{:?}", settings.publish).to_lowercase(),
+        ),
+        (
+            "update.parallelism".to_string(),
+            update.parallelism.to_string(),
+        ),
         ("update.delay".to_string(), format!("{:?}", update.delay)),
-        ("update.order".to_string(), format!("{:?}", update.order).to_lowercase()),
-        ("update.monitor".to_string(), format!("{:?}", update.monitor)),
+        (
+            "update.order".to_string(),
+            format!("{:?}", update.order).to_lowercase(),
+        ),
+        (
+            "update.monitor".to_string(),
+            format!("{:?}", update.monitor),
+        ),
         (
             "update.failure_action".to_string(),
             format!("{:?}", update.failure_action).to_lowercase(),

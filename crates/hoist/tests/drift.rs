@@ -78,9 +78,7 @@ fn a_removed_tenant_is_named_by_plan_status_and_deploy_and_removed_only_by_retir
     assert_eq!(orphan_names(&plan), ["itdrift-orph-staging-t2"]);
     assert_eq!(plan["orphans"][0]["tenant"], "t2");
     assert_eq!(plan["orphans"][0]["release"], "v1.0.0");
-    let human = app
-        .hoist(&["plan", "staging", "--version", "v1.0.0"])
-        .ok();
+    let human = app.hoist(&["plan", "staging", "--version", "v1.0.0"]).ok();
     assert!(
         human.stdout.contains("hoist retire staging t2"),
         "{}",
@@ -215,9 +213,7 @@ fn a_setting_changed_without_a_new_version_is_redeployed_and_named() {
     assert_eq!(instance(&plan, "t0")["action"], "redeploy", "{plan:#}");
     assert_eq!(instance(&plan, "t0")["changed"], "env TENANT changed");
     assert_eq!(instance(&plan, "t1")["action"], "keep");
-    let human = app
-        .hoist(&["plan", "staging", "--version", "v1.0.0"])
-        .ok();
+    let human = app.hoist(&["plan", "staging", "--version", "v1.0.0"]).ok();
     assert!(
         human
             .stdout

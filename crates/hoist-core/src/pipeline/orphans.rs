@@ -112,7 +112,9 @@ impl Deployer {
         };
         let found = of_tenant(self.orphans(environment).await?);
         if found.is_empty() {
-            return Err(self.nothing_to_retire(environment, tenant, &instances).await);
+            return Err(self
+                .nothing_to_retire(environment, tenant, &instances)
+                .await);
         }
         let mut report = RetireReport {
             environment: environment.to_string(),
@@ -266,8 +268,16 @@ mod tests {
         let configured = [instance("north")];
         let found = vec![
             workload("north", "clinic-staging-north", "clinic-staging-north"),
-            workload("north", "clinic-staging-north--prev", "clinic-staging-north"),
-            workload("delta", "clinic-staging-delta--next", "clinic-staging-delta"),
+            workload(
+                "north",
+                "clinic-staging-north--prev",
+                "clinic-staging-north",
+            ),
+            workload(
+                "delta",
+                "clinic-staging-delta--next",
+                "clinic-staging-delta",
+            ),
             workload("delta", "clinic-staging-delta", "clinic-staging-delta"),
         ];
         let names: Vec<String> = orphans_among(&configured, found)

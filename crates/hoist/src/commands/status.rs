@@ -6,8 +6,8 @@ use hoist_core::pipeline::RetireOptions;
 use hoist_core::runtime::Workload;
 
 use crate::context::{Notifications, Setup, deployer, load_config};
-use crate::progress;
 use crate::exit;
+use crate::progress;
 
 /// `hoist status ENV`. Exits 1 when an instance is unhealthy or off the current release,
 /// so it can gate a pipeline step.
