@@ -329,10 +329,11 @@ async fn an_instance_already_on_the_release_is_left_alone() {
     let s = setup(runtime, in_memory());
     // Started with the settings the config has now.
     for spec in s.deployer.instances("staging").unwrap() {
-        s.runtime.specs.lock().unwrap().insert(
-            spec.tenant.clone(),
-            SpecDigest::of(&spec, &BTreeMap::new()),
-        );
+        s.runtime
+            .specs
+            .lock()
+            .unwrap()
+            .insert(spec.tenant.clone(), SpecDigest::of(&spec, &BTreeMap::new()));
     }
     let v1 = release("v1.0.0");
     s.store.save_release(&v1).unwrap();
@@ -370,10 +371,11 @@ async fn the_release_with_other_settings_is_redeployed_naming_them() {
             "globex" => continue,
             _ => {}
         }
-        s.runtime.specs.lock().unwrap().insert(
-            spec.tenant.clone(),
-            SpecDigest::of(&spec, &BTreeMap::new()),
-        );
+        s.runtime
+            .specs
+            .lock()
+            .unwrap()
+            .insert(spec.tenant.clone(), SpecDigest::of(&spec, &BTreeMap::new()));
     }
     let ports: BTreeMap<String, u16> = s
         .deployer

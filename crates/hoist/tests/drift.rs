@@ -280,3 +280,175 @@ fn a_setting_changed_without_a_new_version_is_redeployed_and_named() {
         assert_eq!(instance(&again, tenant)["state"], "unchanged", "{again:#}");
     }
 }
+
+/// Initialises a single-node swarm on loopback when the engine is not in one.
+fn ensure_swarm() {
+    let state = Command::new("docker")
+        .args(["info", "--format", "{{.Swarm.LocalNodeState}}"])
+        .output()
+        .expect("docker info");
+    if String::from_utf8_lossy(&state.stdout).trim() != "active" {
+        let init = Command::new("docker")
+            .args(["swarm", "init", "--advertise-addr", "127.0.0.1"])
+            .output()
+            .expect("docker swarm init");
+        assert!(init.status.success(), "docker swarm init failed");
+    }
+}
+
+/// This app's Swarm services, by name.
+fn services(app: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args([
+            "service",
+            "ls",
+            "--filter",
+            &format!("label=dev.hoist.app={app}"),
+            "--format",
+            "{{.Name}}",
+        ])
+        .output()
+        .expect("docker service ls");
+    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names
+}
+
+/// Removes the app's services (and waits for their tasks' containers) before the app's
+/// images go.
+struct Services(&'static str);
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        let names = services(self.0);
+        if names.is_empty() {
+            return;
+        }
+        let _ = Command::new("docker")
+            .args(["service", "rm"])
+            .args(&names)
+            .output();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            let out = Command::new("docker")
+                .args([
+                    "ps",
+                    "-aq",
+                    "--filter",
+                    &format!("label=dev.hoist.app={}", self.0),
+                    "--filter",
+                    "label=com.docker.swarm.service.name",
+                ])
+                .output()
+                .expect("docker ps");
+            if out.stdout.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+}
+
+#[test]
+fn on_swarm_a_changed_env_redeploys_and_a_removed_tenant_is_retired() {
+    ensure_swarm();
+    let name = "itdrift-swarm";
+    // Leftovers of an earlier run go first; then `_services`, declared after the app, is
+    // dropped before it: the services go before the app's images.
+    drop(Services(name));
+    let app = App::new(name, &[19970]);
+    let _services = Services(name);
+    app.append_config(
+        "[environments.production]\nrollout = { health_timeout = \"30s\" }\n\n\
+         [[environments.production.instances]]\ntenant = \"p0\"\nport = 19971\nenv = { TENANT = \"p0\" }\n\n\
+         [[environments.production.instances]]\ntenant = \"p1\"\nport = 19972\nenv = { TENANT = \"p1\" }\n\n\
+         [environments.production.runtime]\nkind = \"swarm\"\n\n\
+         [environments.production.runtime.update]\nmonitor = \"1s\"\n",
+    );
+    app.release("v1.0.0");
+    app.hoist(&["deploy", "staging"]).ok();
+    app.hoist(&["deploy", "production", "--version", "v1.0.0"])
+        .ok();
+    assert_eq!(
+        services(name),
+        ["itdrift-swarm-production-p0", "itdrift-swarm-production-p1"]
+    );
+    let same = app
+        .hoist(&["deploy", "production", "--version", "v1.0.0", "--json"])
+        .ok()
+        .json();
+    assert_eq!(instance(&same, "p0")["state"], "unchanged", "{same:#}");
+
+    // p0's env changes and p1 leaves hoist.toml.
+    let config = std::fs::read_to_string(app.root().join("hoist.toml")).unwrap();
+    let config = config
+        .replace(
+            "env = { TENANT = \"p0\" }",
+            "env = { TENANT = \"p0-renamed\" }",
+        )
+        .replace(
+            "[[environments.production.instances]]\ntenant = \"p1\"\nport = 19972\nenv = { TENANT = \"p1\" }\n",
+            "",
+        );
+    app.write("hoist.toml", &config);
+    commit(&app);
+
+    let plan = app
+        .hoist(&["plan", "production", "--version", "v1.0.0", "--json"])
+        .ok()
+        .json();
+    assert_eq!(instance(&plan, "p0")["action"], "redeploy", "{plan:#}");
+    assert_eq!(instance(&plan, "p0")["changed"], "env TENANT changed");
+    assert_eq!(orphan_names(&plan), ["itdrift-swarm-production-p1"]);
+    // The Docker staging of the same app is not production's orphan, nor the reverse.
+    let staging = app.hoist(&["status", "staging", "--json"]).ok().json();
+    assert!(orphan_names(&staging).is_empty(), "{staging:#}");
+
+    let deploy = app
+        .hoist(&["deploy", "production", "--version", "v1.0.0", "--json"])
+        .ok();
+    let report = deploy.json();
+    assert_eq!(instance(&report, "p0")["state"], "healthy", "{report:#}");
+    assert!(
+        instance(&report, "p0")["message"]
+            .as_str()
+            .unwrap()
+            .contains("env TENANT changed"),
+        "{report:#}"
+    );
+    assert!(
+        deploy
+            .events()
+            .iter()
+            .any(|e| e["kind"] == "orphan_found" && e["tenant"] == "p1"),
+        "{}",
+        deploy.stdout
+    );
+    let env = Command::new("docker")
+        .args([
+            "service",
+            "inspect",
+            "--format",
+            "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
+            "itdrift-swarm-production-p0",
+        ])
+        .output()
+        .expect("docker service inspect");
+    let env: Vec<String> = serde_json::from_slice(&env.stdout).expect("env");
+    assert!(env.contains(&"TENANT=p0-renamed".to_string()), "{env:?}");
+    assert_eq!(version_on(19972).as_deref(), Some("v1.0.0"));
+
+    app.hoist(&["retire", "production", "p1"]).ok();
+    assert_eq!(services(name), ["itdrift-swarm-production-p0"]);
+    assert_eq!(version_on(19971).as_deref(), Some("v1.0.0"));
+    assert_eq!(version_on(19970).as_deref(), Some("v1.0.0"));
+    let again = app
+        .hoist(&["deploy", "production", "--version", "v1.0.0", "--json"])
+        .ok()
+        .json();
+    assert_eq!(instance(&again, "p0")["state"], "unchanged", "{again:#}");
+    assert!(orphan_names(&again).is_empty(), "{again:#}");
+}
