@@ -10,13 +10,15 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use hoist_core::backend::{BackendError, BuildRequest, Endpoint, ProbeResult};
-use hoist_core::pipeline::{Deployer, LockWait, Override, Runtimes};
+use hoist_core::pipeline::{Deployer, LockWait, Override, PipelineError, RetireOptions, Runtimes};
 use hoist_core::runtime::{
-    Applied, InstanceFailure, InstanceSpec, Observed, Rollout, Runtime, WorkloadState,
+    Applied, InstanceFailure, InstanceSpec, Observed, Rollout, Runtime, Workload, WorkloadState,
 };
+use hoist_core::spec_digest::SpecDigest;
 use hoist_core::store::{DeploymentKind, DeploymentOutcome};
 use hoist_core::{
-    Builder, Event, EventSink, InstanceState, Interrupt, Prober, Release, StopSignal, Store,
+    Builder, Event, EventKind, EventSink, InstanceState, Interrupt, Prober, Release, StopSignal,
+    Store,
 };
 use hoist_store::SqliteStore;
 
@@ -31,6 +33,10 @@ struct FakeRuntime {
     calls: Mutex<Vec<String>>,
     /// A stop is requested (as the CLI does on SIGTERM) while this tenant rolls out.
     stop_during: Option<(String, Interrupt)>,
+    /// The spec digest each tenant was started with.
+    specs: Mutex<BTreeMap<String, SpecDigest>>,
+    /// Workloads the config does not name (a removed tenant's), until retired.
+    extra: Mutex<Vec<Workload>>,
 }
 
 impl FakeRuntime {
@@ -96,6 +102,10 @@ impl Runtime for FakeRuntime {
             .lock()
             .unwrap()
             .insert(instance.tenant.clone(), release.image_id.clone());
+        self.specs.lock().unwrap().insert(
+            instance.tenant.clone(),
+            SpecDigest::of(instance, &self.spec_settings()),
+        );
         rollout
             .wait_verified(instance, release, InstanceState::Verifying, || {
                 self.observe(instance)
@@ -105,6 +115,32 @@ impl Runtime for FakeRuntime {
         Ok(Applied {
             message: format!("runs {}", release.version),
         })
+    }
+    fn spec_settings(&self) -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
+    async fn applied_spec(
+        &self,
+        instance: &InstanceSpec,
+    ) -> Result<Option<SpecDigest>, BackendError> {
+        Ok(self.specs.lock().unwrap().get(&instance.tenant).cloned())
+    }
+    /// Configured tenants are listed by name; `extra` holds the rest.
+    async fn list(
+        &self,
+        _app: &str,
+        _environment: &str,
+        _hosts: &[String],
+    ) -> Result<Vec<Workload>, BackendError> {
+        Ok(self.extra.lock().unwrap().clone())
+    }
+    async fn retire(&self, workload: &Workload) -> Result<(), BackendError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("retire {}", workload.name));
+        self.extra.lock().unwrap().retain(|w| w != workload);
+        Ok(())
     }
 }
 
@@ -390,6 +426,14 @@ async fn an_instance_already_on_the_release_is_left_alone() {
             .insert(tenant.into(), "sha256:v1.0.0".into());
     }
     let s = setup(runtime, in_memory());
+    // Started with the settings the config has now.
+    for spec in s.deployer.instances("staging").unwrap() {
+        s.runtime
+            .specs
+            .lock()
+            .unwrap()
+            .insert(spec.tenant.clone(), SpecDigest::of(&spec, &BTreeMap::new()));
+    }
     let v1 = release("v1.0.0");
     s.store.save_release(&v1).unwrap();
     let lock = s.deployer.lock("staging", LockWait::Refuse).await.unwrap();
@@ -406,6 +450,67 @@ async fn an_instance_already_on_the_release_is_left_alone() {
             .all(|i| i.state == InstanceState::Unchanged)
     );
     assert!(!s.runtime.calls().iter().any(|c| c.starts_with("roll_out")));
+}
+
+#[tokio::test]
+async fn the_release_with_other_settings_is_redeployed_naming_them() {
+    let runtime = FakeRuntime::default();
+    for tenant in ["acme", "globex", "initech"] {
+        runtime
+            .running
+            .lock()
+            .unwrap()
+            .insert(tenant.into(), "sha256:v1.0.0".into());
+    }
+    let s = setup(runtime, in_memory());
+    for mut spec in s.deployer.instances("staging").unwrap() {
+        // acme ran with another port; globex with no recorded spec; initech as configured.
+        match spec.tenant.as_str() {
+            "acme" => spec.port += 1,
+            "globex" => continue,
+            _ => {}
+        }
+        s.runtime
+            .specs
+            .lock()
+            .unwrap()
+            .insert(spec.tenant.clone(), SpecDigest::of(&spec, &BTreeMap::new()));
+    }
+    let ports: BTreeMap<String, u16> = s
+        .deployer
+        .instances("staging")
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.tenant, i.port))
+        .collect();
+    let v1 = release("v1.0.0");
+    s.store.save_release(&v1).unwrap();
+    let lock = s.deployer.lock("staging", LockWait::Refuse).await.unwrap();
+    let report = s
+        .deployer
+        .roll_out("staging", &v1, DeploymentKind::Deploy, &lock)
+        .await
+        .unwrap();
+    assert!(report.succeeded(), "{}", report.message);
+    let by_tenant = |t: &str| report.instances.iter().find(|i| i.tenant == t).unwrap();
+    assert_eq!(by_tenant("acme").state, InstanceState::Healthy);
+    let acme_port = ports["acme"];
+    assert!(
+        by_tenant("acme")
+            .message
+            .contains(&format!("port {} → {acme_port}", acme_port + 1)),
+        "{}",
+        by_tenant("acme").message
+    );
+    assert_eq!(by_tenant("globex").state, InstanceState::Healthy);
+    assert!(
+        by_tenant("globex").message.contains("not recorded"),
+        "{}",
+        by_tenant("globex").message
+    );
+    assert_eq!(by_tenant("initech").state, InstanceState::Unchanged);
+    let recorded = &s.store.deployments("clinic", "staging", 1).unwrap()[0].instances;
+    assert!(recorded.iter().all(|o| o.spec.is_some()), "{recorded:?}");
 }
 
 #[tokio::test]
@@ -679,5 +784,135 @@ async fn a_rollback_after_a_deploy_that_switched_nothing_says_so() {
     assert_eq!(
         report.message,
         "staging already runs v1.0.0 on every instance (3); nothing was rolled back"
+    );
+}
+
+/// A tenant removed from the config that still runs: `delta`, one live workload and one
+/// rollout leftover.
+fn with_delta() -> FakeRuntime {
+    let runtime = FakeRuntime::default();
+    for name in ["clinic-staging-delta", "clinic-staging-delta--prev"] {
+        runtime.extra.lock().unwrap().push(Workload {
+            tenant: "delta".into(),
+            name: name.into(),
+            instance: "clinic-staging-delta".into(),
+            host: "unix:///var/run/docker.sock".into(),
+            release: Some("v1.0.0".into()),
+            state: "running".into(),
+        });
+    }
+    runtime
+}
+
+fn retire_options() -> RetireOptions {
+    RetireOptions {
+        dry_run: false,
+        wait: LockWait::Refuse,
+        overrides: Override::default(),
+    }
+}
+
+#[tokio::test]
+async fn retire_removes_an_orphaned_tenant_under_the_lock_and_audits_it() {
+    let s = setup(with_delta(), in_memory());
+    let orphans = s.deployer.orphans("staging").await.unwrap();
+    assert_eq!(orphans.len(), 2);
+    let dry = s
+        .deployer
+        .retire(
+            "staging",
+            "delta",
+            &RetireOptions {
+                dry_run: true,
+                ..retire_options()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(dry.workloads.len(), 2);
+    assert!(!s.runtime.calls().iter().any(|c| c.starts_with("retire")));
+
+    // Another holder of the lock makes retire refuse, like a deploy.
+    let held = s.deployer.lock("staging", LockWait::Refuse).await.unwrap();
+    let locked = s
+        .deployer
+        .retire("staging", "delta", &retire_options())
+        .await
+        .unwrap_err();
+    assert!(matches!(locked, PipelineError::Locked { .. }), "{locked}");
+    drop(held);
+
+    let report = s
+        .deployer
+        .retire("staging", "delta", &retire_options())
+        .await
+        .unwrap();
+    assert_eq!(report.workloads.len(), 2);
+    assert_eq!(
+        s.runtime.calls(),
+        [
+            "retire clinic-staging-delta",
+            "retire clinic-staging-delta--prev"
+        ]
+    );
+    assert!(s.deployer.orphans("staging").await.unwrap().is_empty());
+    let audit = s.store.audit_log("clinic", Some("staging"), 10).unwrap();
+    let entry = audit
+        .iter()
+        .find(|e| e.action == "retire.succeeded")
+        .expect("audited");
+    assert_eq!(
+        entry.detail,
+        "tenant delta: stopped and removed clinic-staging-delta, clinic-staging-delta--prev"
+    );
+    assert_eq!(entry.version.as_deref(), Some("v1.0.0"));
+    assert!(s.events.lock().unwrap().iter().any(
+        |e| matches!(&e.kind, EventKind::Retired { tenant, error: None, .. } if tenant == "delta")
+    ));
+}
+
+#[tokio::test]
+async fn retire_follows_the_deployers_policy_and_refuses_configured_tenants() {
+    let config = format!(
+        "{CONFIG}\n[environments.staging.policy]\ndeployers = [\"alice\"]\nrelease_tags_only = true\n"
+    );
+    let s = setup_with(&config, with_delta(), in_memory());
+    let refused = s
+        .deployer
+        .retire("staging", "delta", &retire_options())
+        .await
+        .unwrap_err();
+    let text = refused.to_string();
+    assert!(
+        text.contains("tester is not among staging's deployers"),
+        "{text}"
+    );
+    // release_tags_only is about refs; a retire ships none.
+    assert!(!text.contains("release_tags_only"), "{text}");
+    assert!(!s.runtime.calls().iter().any(|c| c.starts_with("retire")));
+
+    let configured = s
+        .deployer
+        .retire("staging", "acme", &retire_options())
+        .await
+        .unwrap_err();
+    assert_eq!(configured.exit_code(), 2);
+    assert!(
+        configured
+            .to_string()
+            .contains("tenant acme is still configured"),
+        "{configured}"
+    );
+    let unknown = s
+        .deployer
+        .retire("staging", "nobody", &retire_options())
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.exit_code(), 2);
+    assert!(
+        unknown
+            .to_string()
+            .contains("orphaned tenants there: delta"),
+        "{unknown}"
     );
 }

@@ -120,6 +120,26 @@ impl Runtime for Places {
     ) -> Result<Applied, InstanceFailure> {
         Err(InstanceFailure::failed("these tests roll nothing out"))
     }
+    fn spec_settings(&self) -> std::collections::BTreeMap<String, String> {
+        Default::default()
+    }
+    async fn applied_spec(
+        &self,
+        _: &InstanceSpec,
+    ) -> Result<Option<hoist_core::spec_digest::SpecDigest>, BackendError> {
+        Ok(None)
+    }
+    async fn list(
+        &self,
+        _: &str,
+        _: &str,
+        _: &[String],
+    ) -> Result<Vec<hoist_core::runtime::Workload>, BackendError> {
+        Ok(Vec::new())
+    }
+    async fn retire(&self, _: &hoist_core::runtime::Workload) -> Result<(), BackendError> {
+        Ok(())
+    }
     fn lock_places(&self, _: &[InstanceSpec]) -> Vec<Arc<dyn TargetLock>> {
         self.0
             .iter()

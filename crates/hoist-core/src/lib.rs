@@ -16,6 +16,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod release;
 pub mod runtime;
+pub mod spec_digest;
 pub mod store;
 pub mod target_lock;
 pub mod verify;

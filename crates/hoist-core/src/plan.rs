@@ -6,7 +6,8 @@ use serde::Serialize;
 use crate::events::CacheOutcome;
 use crate::fingerprint::Fingerprint;
 use crate::pipeline::{Deployer, PipelineError};
-use crate::runtime::WorkloadState;
+use crate::runtime::{Workload, WorkloadState, spec_digest};
+use crate::spec_digest::redeploy_reason;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
@@ -23,6 +24,9 @@ pub struct Plan {
     /// The release of this version exists already, so nothing will be built.
     pub release_exists: bool,
     pub instances: Vec<PlannedInstance>,
+    /// What runs for this app and environment that the config no longer names: a deploy
+    /// leaves it running; `hoist retire` removes it.
+    pub orphans: Vec<Workload>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -33,8 +37,12 @@ pub struct PlannedInstance {
     pub host: String,
     pub port: u16,
     pub running_release: Option<String>,
-    /// `create`, `replace`, or `keep` (already runs this release; verified at deploy time).
+    /// `create`, `replace`, `redeploy` (runs this release with other settings), or `keep`
+    /// (already runs this release with these settings; verified at deploy time).
     pub action: &'static str,
+    /// Which settings differ from what the instance was started with ("env DB_HOST
+    /// changed; port 8080 → 8081"), when they do.
+    pub changed: Option<String>,
 }
 
 impl Deployer {
@@ -49,10 +57,20 @@ impl Deployer {
         let mut instances = Vec::with_capacity(specs.len());
         for spec in &specs {
             let live = runtime.observe(spec).await?.workload;
+            let changed = if live.is_running() {
+                let applied = runtime.applied_spec(spec).await?;
+                redeploy_reason(&spec_digest(runtime.as_ref(), spec), applied.as_ref())
+            } else {
+                None
+            };
             let action = match (&live, &build.existing) {
                 (WorkloadState::Missing, _) => "create",
                 (WorkloadState::Running { image_id, .. }, Some(r)) if *image_id == r.image_id => {
-                    "keep"
+                    if changed.is_some() {
+                        "redeploy"
+                    } else {
+                        "keep"
+                    }
                 }
                 _ => "replace",
             };
@@ -63,6 +81,7 @@ impl Deployer {
                 port: spec.port,
                 running_release: live.release().map(str::to_string),
                 action,
+                changed,
             });
         }
         Ok(Plan {
@@ -77,6 +96,7 @@ impl Deployer {
             app_image: build.app_image,
             release_exists: build.existing.is_some(),
             instances,
+            orphans: self.orphans(environment).await?,
         })
     }
 }

@@ -50,4 +50,7 @@ pub mod labels {
     pub const RELEASE: &str = "dev.hoist.release";
     /// `live`, `candidate` or `previous`: which part a container plays in a rollout.
     pub const ROLE: &str = "dev.hoist.role";
+    /// The instance's spec digest (`hoist_core::spec_digest::SpecDigest`, as JSON): what
+    /// the workload was started with, setting by setting, secrets only as digests.
+    pub const SPEC: &str = "dev.hoist.spec";
 }

@@ -19,6 +19,7 @@ use serde::Serialize;
 use crate::backend::{BackendError, Endpoint, Prober};
 use crate::events::{EventSink, InstanceState};
 use crate::target_lock::TargetLock;
+use crate::spec_digest::SpecDigest;
 use crate::verify::{Expectation, Observation, Verdict, verify};
 use crate::{Interrupt, Release, StopSignal};
 
@@ -58,6 +59,38 @@ impl InstanceSpec {
             (labels::RELEASE.to_string(), release.version.clone()),
         ])
     }
+}
+
+impl InstanceSpec {
+    /// The labels that tie a workload to this instance, without the release: app,
+    /// environment, tenant. [`InstanceSpec::labels`] adds the release.
+    pub fn base_labels(&self) -> BTreeMap<String, String> {
+        use crate::labels;
+        BTreeMap::from([
+            (labels::APP.to_string(), self.app.clone()),
+            (labels::ENVIRONMENT.to_string(), self.environment.clone()),
+            (labels::TENANT.to_string(), self.tenant.clone()),
+        ])
+    }
+}
+
+/// Something a runtime runs for an app and environment, found by its labels
+/// ([`Runtime::list`]) whether or not the config still names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Workload {
+    /// Its `dev.hoist.tenant` label.
+    pub tenant: String,
+    /// Its name on the runtime (container, service).
+    pub name: String,
+    /// The instance name it belongs to: `name` without a rollout suffix (Docker's
+    /// `--prev`/`--next` containers belong to the instance named without it).
+    pub instance: String,
+    /// The engine it was found on.
+    pub host: String,
+    /// Its `dev.hoist.release` label.
+    pub release: Option<String>,
+    /// In the runtime's words: `running`, `exited (137)`, `1/1 tasks`.
+    pub state: String,
 }
 
 /// What runs for an instance at one moment, reduced by its runtime to one state.
@@ -207,6 +240,37 @@ pub trait Runtime: Send + Sync {
         let _ = instances;
         Vec::new()
     }
+    /// This runtime's own settings that shape every instance it runs (stop timeout, bind
+    /// address, Swarm's update settings), rendered as text: part of each instance's
+    /// [`SpecDigest`], so that changing one redeploys. Never secret.
+    fn spec_settings(&self) -> BTreeMap<String, String>;
+
+    /// The spec digest recorded on the instance's workload when it was started
+    /// ([`crate::labels::SPEC`]); `None` when nothing runs or it carries none.
+    async fn applied_spec(
+        &self,
+        instance: &InstanceSpec,
+    ) -> Result<Option<SpecDigest>, BackendError>;
+
+    /// Everything this runtime runs for `app` in `environment`, found by the labels
+    /// [`InstanceSpec::base_labels`] puts on it, configured or not. `hosts` are the
+    /// engines the environment's instances name: a runtime whose workloads live on
+    /// several engines asks each.
+    async fn list(
+        &self,
+        app: &str,
+        environment: &str,
+        hosts: &[String],
+    ) -> Result<Vec<Workload>, BackendError>;
+
+    /// Stops and removes one workload that [`Runtime::list`] found. Idempotent: one
+    /// already gone is no error.
+    async fn retire(&self, workload: &Workload) -> Result<(), BackendError>;
+}
+
+/// The digest of `instance` as `runtime` runs it.
+pub fn spec_digest(runtime: &dyn Runtime, instance: &InstanceSpec) -> SpecDigest {
+    SpecDigest::of(instance, &runtime.spec_settings())
 }
 
 /// What a runtime is given to roll one instance out: the probes, the timeout, and a way to

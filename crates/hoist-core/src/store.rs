@@ -63,6 +63,11 @@ pub struct InstanceOutcome {
     pub message: String,
     pub started_at: String,
     pub duration_ms: u64,
+    /// The spec the instance runs after the deployment, when it took the release: a
+    /// [`crate::spec_digest::SpecDigest`] in its label form (JSON, secrets only as
+    /// digests). `None` otherwise, and for deployments recorded before schema version 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<String>,
 }
 
 /// A deployment as stored, with its instances.

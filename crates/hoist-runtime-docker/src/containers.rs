@@ -22,6 +22,7 @@ use bollard::query_parameters::{
 use futures::StreamExt;
 use hoist_core::backend::{BackendError, Endpoint};
 use hoist_core::runtime::{InstanceSpec, Observed, WorkloadState};
+use hoist_core::spec_digest::SpecDigest;
 use hoist_core::{Release, labels};
 use hoist_engine::{Engines, is_not_found, message};
 
@@ -56,6 +57,11 @@ impl Containers {
 
     async fn docker(&self, spec: &InstanceSpec) -> Result<Docker, BackendError> {
         self.engines.get(&spec.host).await
+    }
+
+    /// The engine at `host` (a connection shared with the instances that name it).
+    pub(crate) async fn engine(&self, host: &str) -> Result<Docker, BackendError> {
+        self.engines.get(host).await
     }
 
     /// Whole seconds the engine waits after the stop signal before it kills (its API
@@ -201,6 +207,26 @@ impl Containers {
         Ok(done)
     }
 
+    /// The spec digest the live container was started with, if it runs and has one.
+    pub(crate) async fn applied_spec(
+        &self,
+        spec: &InstanceSpec,
+    ) -> Result<Option<SpecDigest>, BackendError> {
+        let docker = self.docker(spec).await?;
+        let info = match docker
+            .inspect_container(&spec.name, None::<InspectContainerOptions>)
+            .await
+        {
+            Ok(info) => info,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(engine_error("cannot inspect", &spec.name, &e)),
+        };
+        Ok(info
+            .config
+            .and_then(|c| c.labels)
+            .and_then(|l| l.get(labels::SPEC).and_then(|s| SpecDigest::from_label(s))))
+    }
+
     pub(crate) async fn inspect(
         &self,
         spec: &InstanceSpec,
@@ -238,6 +264,10 @@ impl Containers {
         let mut container_labels: HashMap<String, String> =
             spec.labels(release).into_iter().collect();
         container_labels.insert(labels::ROLE.to_string(), role_label(role).to_string());
+        container_labels.insert(
+            labels::SPEC.to_string(),
+            SpecDigest::of(spec, &crate::spec_settings(&self.settings)).to_label(),
+        );
         let restart = match role {
             Role::Candidate => RestartPolicyNameEnum::NO,
             _ => RestartPolicyNameEnum::UNLESS_STOPPED,

@@ -3,11 +3,12 @@
 //! switch, and a restore of the previous container on failure.
 
 mod containers;
+mod inventory;
 mod lock;
 mod stop;
 mod switch;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hoist_core::Release;
 use hoist_core::backend::BackendError;
-use hoist_core::runtime::{Applied, InstanceFailure, InstanceSpec, Observed, Rollout, Runtime};
+use hoist_core::runtime::{
+    Applied, InstanceFailure, InstanceSpec, Observed, Rollout, Runtime, Workload,
+};
+use hoist_core::spec_digest::SpecDigest;
 use hoist_core::target_lock::TargetLock;
 
 use containers::{Containers, Role, container_name};
@@ -42,6 +46,17 @@ impl Default for DockerSettings {
             bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         }
     }
+}
+
+/// The settings that shape every container, as they enter an instance's spec digest.
+pub(crate) fn spec_settings(settings: &DockerSettings) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("bind".to_string(), settings.bind.to_string()),
+        (
+            "stop_timeout".to_string(),
+            format!("{}s", settings.stop_timeout.as_secs()),
+        ),
+    ])
 }
 
 /// Runs instances as containers on the Docker engines their config names.
@@ -116,6 +131,30 @@ impl Runtime for DockerRuntime {
         rollout: &Rollout<'_>,
     ) -> Result<Applied, InstanceFailure> {
         switch::switch(&self.containers, instance, release, rollout).await
+    }
+
+    fn spec_settings(&self) -> BTreeMap<String, String> {
+        spec_settings(&self.containers.settings)
+    }
+
+    async fn applied_spec(
+        &self,
+        instance: &InstanceSpec,
+    ) -> Result<Option<SpecDigest>, BackendError> {
+        self.containers.applied_spec(instance).await
+    }
+
+    async fn list(
+        &self,
+        app: &str,
+        environment: &str,
+        hosts: &[String],
+    ) -> Result<Vec<Workload>, BackendError> {
+        inventory::list(&self.containers, app, environment, hosts).await
+    }
+
+    async fn retire(&self, workload: &Workload) -> Result<(), BackendError> {
+        inventory::retire(&self.containers, workload).await
     }
 
     /// A lock container on every engine the instances run on (the `lock` module).

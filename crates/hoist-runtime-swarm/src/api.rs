@@ -6,7 +6,7 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::models::{Service, ServiceSpec, Task};
 use bollard::query_parameters::{
-    InspectServiceOptions, ListTasksOptions, LogsOptions, UpdateServiceOptions,
+    InspectServiceOptions, ListServicesOptions, ListTasksOptions, LogsOptions, UpdateServiceOptions,
 };
 use futures::StreamExt;
 use hoist_core::backend::BackendError;
@@ -41,6 +41,27 @@ pub async fn tasks(docker: &Docker, name: &str) -> Result<Vec<Task>, BackendErro
         Ok(tasks) => Ok(tasks),
         Err(e) if is_not_found(&e) => Ok(Vec::new()),
         Err(e) => Err(error("list the tasks of", name, &e)),
+    }
+}
+
+/// Every service labelled with all of `labels` (`key=value`), with its task counts.
+pub async fn list(docker: &Docker, labels: Vec<String>) -> Result<Vec<Service>, BackendError> {
+    let options = ListServicesOptions {
+        filters: Some([("label".to_string(), labels)].into()),
+        status: Some(true),
+    };
+    docker
+        .list_services(Some(options))
+        .await
+        .map_err(|e| BackendError::new(format!("cannot list services: {}", message(&e))))
+}
+
+/// Removes the service (Swarm stops its tasks); one already gone is no error.
+pub async fn remove(docker: &Docker, name: &str) -> Result<(), BackendError> {
+    match docker.delete_service(name).await {
+        Ok(()) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(error("remove", name, &e)),
     }
 }
 

@@ -20,7 +20,12 @@ use async_trait::async_trait;
 use bollard::Docker;
 use bollard::models::{Service, ServiceSpec, ServiceUpdateStatusStateEnum as Update};
 use hoist_core::backend::{BackendError, Endpoint};
-use hoist_core::runtime::{Applied, InstanceFailure, Observed, Rollout, Runtime, WorkloadState};
+use std::collections::BTreeMap;
+
+use hoist_core::runtime::{
+    Applied, InstanceFailure, Observed, Rollout, Runtime, Workload, WorkloadState,
+};
+use hoist_core::spec_digest::SpecDigest;
 use hoist_core::target_lock::TargetLock;
 use hoist_core::verify::short_id;
 use hoist_core::{InstanceSpec, InstanceState, Release};
@@ -484,6 +489,72 @@ impl Runtime for SwarmRuntime {
                 .await;
         }
         self.roll_out(instance, previous, rollout).await
+    }
+
+    fn spec_settings(&self) -> BTreeMap<String, String> {
+        spec::spec_settings(&self.settings)
+    }
+
+    async fn applied_spec(
+        &self,
+        instance: &InstanceSpec,
+    ) -> Result<Option<SpecDigest>, BackendError> {
+        let docker = self.docker().await?;
+        Ok(api::inspect(&docker, &instance.name)
+            .await?
+            .and_then(|s| s.spec)
+            .and_then(|s| spec::spec_digest_of(&s)))
+    }
+
+    /// The services on this runtime's swarm: every instance of an environment is a
+    /// service there, whatever engine its config names, so `_hosts` is not needed.
+    async fn list(
+        &self,
+        app: &str,
+        environment: &str,
+        _hosts: &[String],
+    ) -> Result<Vec<Workload>, BackendError> {
+        let docker = self.docker().await?;
+        let services = api::list(
+            &docker,
+            vec![
+                format!("{}={app}", hoist_core::labels::APP),
+                format!("{}={environment}", hoist_core::labels::ENVIRONMENT),
+            ],
+        )
+        .await?;
+        Ok(services
+            .into_iter()
+            .filter_map(|service| {
+                let spec = service.spec?;
+                let name = spec.name.clone()?;
+                let labels = spec.labels.clone().unwrap_or_default();
+                let state = match service.service_status {
+                    Some(s) => format!(
+                        "{}/{} tasks running",
+                        s.running_tasks.unwrap_or(0),
+                        s.desired_tasks.unwrap_or(0)
+                    ),
+                    None => "service".to_string(),
+                };
+                Some(Workload {
+                    tenant: labels
+                        .get(hoist_core::labels::TENANT)
+                        .cloned()
+                        .unwrap_or_default(),
+                    instance: name.clone(),
+                    name,
+                    host: self.settings.host.clone(),
+                    release: release_of(&spec).map(str::to_string),
+                    state,
+                })
+            })
+            .collect())
+    }
+
+    async fn retire(&self, workload: &Workload) -> Result<(), BackendError> {
+        let docker = self.docker().await?;
+        api::remove(&docker, &workload.name).await
     }
 }
 

@@ -12,6 +12,7 @@ use bollard::models::{
     ServiceSpecUpdateConfigFailureActionEnum, ServiceSpecUpdateConfigOrderEnum, TaskSpec,
     TaskSpecContainerSpec,
 };
+use hoist_core::spec_digest::SpecDigest;
 use hoist_core::{InstanceSpec, Release, labels};
 
 use crate::settings::{FailureAction, Order, Publish, SwarmSettings};
@@ -38,7 +39,11 @@ pub fn service_spec(
     release: &Release,
     settings: &SwarmSettings,
 ) -> ServiceSpec {
-    let labels: HashMap<String, String> = instance.labels(release).into_iter().collect();
+    let mut labels: HashMap<String, String> = instance.labels(release).into_iter().collect();
+    labels.insert(
+        labels::SPEC.to_string(),
+        SpecDigest::of(instance, &spec_settings(settings)).to_label(),
+    );
     let update = &settings.update;
     ServiceSpec {
         name: Some(instance.name.clone()),
@@ -108,6 +113,48 @@ pub fn service_spec(
         }),
         ..Default::default()
     }
+}
+
+/// The settings that shape every service, as they enter an instance's spec digest: a
+/// change of any redeploys the instances that run the release already.
+pub fn spec_settings(settings: &SwarmSettings) -> BTreeMap<String, String> {
+    let update = &settings.update;
+    BTreeMap::from([
+        ("replicas".to_string(), settings.replicas.to_string()),
+        (
+            "publish".to_string(),
+            format!("{:?}", settings.publish).to_lowercase(),
+        ),
+        (
+            "update.parallelism".to_string(),
+            update.parallelism.to_string(),
+        ),
+        ("update.delay".to_string(), format!("{:?}", update.delay)),
+        (
+            "update.order".to_string(),
+            format!("{:?}", update.order).to_lowercase(),
+        ),
+        (
+            "update.monitor".to_string(),
+            format!("{:?}", update.monitor),
+        ),
+        (
+            "update.failure_action".to_string(),
+            format!("{:?}", update.failure_action).to_lowercase(),
+        ),
+        (
+            "stop_grace_period".to_string(),
+            format!("{:?}", STOP_GRACE_PERIOD),
+        ),
+    ])
+}
+
+/// The spec digest a service's spec records ([`labels::SPEC`]).
+pub fn spec_digest_of(spec: &ServiceSpec) -> Option<SpecDigest> {
+    spec.labels
+        .as_ref()?
+        .get(labels::SPEC)
+        .and_then(|s| SpecDigest::from_label(s))
 }
 
 fn nanos(d: Duration) -> i64 {

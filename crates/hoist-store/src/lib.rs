@@ -17,6 +17,7 @@
 //! |---------|------|
 //! | 1 | `releases`, `deployments`, `deployment_instances`, `audit_log` (append-only by triggers), `locks` |
 //! | 2 | `releases.digest` and `deployments.digest`: the image's registry manifest digest |
+//! | 3 | `deployment_instances.spec`: the spec digest each instance took (setting → value or short sha256; never a secret) |
 //!
 //! An image has two content addresses (see [`Release`]): the local engine's image id,
 //! always known, and the registry's manifest digest, known once the image is pushed. Both
@@ -203,9 +204,9 @@ impl Store for SqliteStore {
     fn record_instance(&self, deployment: i64, o: &InstanceOutcome) -> Result<(), StoreError> {
         self.conn()
             .execute(
-                "INSERT OR REPLACE INTO deployment_instances (deployment_id, tenant, container, outcome, message, started_at, duration_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![deployment, o.tenant, o.container, o.outcome, o.message, o.started_at, o.duration_ms as i64],
+                "INSERT OR REPLACE INTO deployment_instances (deployment_id, tenant, container, outcome, message, started_at, duration_ms, spec)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![deployment, o.tenant, o.container, o.outcome, o.message, o.started_at, o.duration_ms as i64, o.spec],
             )
             .map_err(err)?;
         Ok(())
@@ -273,7 +274,7 @@ impl Store for SqliteStore {
             .collect::<Result<Vec<_>, _>>()
             .map_err(err)?;
         let mut inst = conn
-            .prepare("SELECT tenant, container, outcome, message, started_at, duration_ms FROM deployment_instances WHERE deployment_id = ?1 ORDER BY tenant")
+            .prepare("SELECT tenant, container, outcome, message, started_at, duration_ms, spec FROM deployment_instances WHERE deployment_id = ?1 ORDER BY tenant")
             .map_err(err)?;
         for record in &mut records {
             record.instances = inst
@@ -285,6 +286,7 @@ impl Store for SqliteStore {
                         message: row.get(3)?,
                         started_at: row.get(4)?,
                         duration_ms: row.get::<_, i64>(5)?.max(0) as u64,
+                        spec: row.get(6)?,
                     })
                 })
                 .map_err(err)?

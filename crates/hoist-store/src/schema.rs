@@ -106,6 +106,17 @@ WHEN NEW.image_id IS NOT OLD.image_id AND NEW.digest IS OLD.digest AND NEW.diges
 BEGIN UPDATE releases SET digest = NULL WHERE id = NEW.id; END;
 "#,
     },
+    Migration {
+        version: 3,
+        summary: "spec digests of instance outcomes",
+        // The spec an instance took (hoist_core::spec_digest::SpecDigest as JSON), so
+        // history says which settings a deployment applied. NULL for rows written before
+        // this step, for instances that did not take the release, and for rows an older
+        // hoist writes.
+        sql: r#"
+ALTER TABLE deployment_instances ADD COLUMN spec TEXT;
+"#,
+    },
 ];
 
 /// The schema version this code writes: the last step's.

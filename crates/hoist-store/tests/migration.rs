@@ -105,7 +105,7 @@ fn the_fixture_is_a_schema_1_database() {
 fn opening_a_v1_database_migrates_it_to_the_current_version() {
     let (_dir, path) = fixture();
     drop(SqliteStore::open(&path).unwrap());
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(SCHEMA_VERSION, 3);
     assert_eq!(user_version(&path), SCHEMA_VERSION);
     for table in ["releases", "deployments"] {
         let cols = columns(&path, table);
@@ -197,6 +197,7 @@ fn every_release_deployment_instance_and_audit_entry_survives() {
                 message: "GET /health answered 500 three times; v1.1.0 restored".into(),
                 started_at: "2026-11-23T10:05:00Z".into(),
                 duration_ms: 31000,
+                spec: None,
             },
             InstanceOutcome {
                 tenant: "globex".into(),
@@ -205,6 +206,7 @@ fn every_release_deployment_instance_and_audit_entry_survives() {
                 message: "not attempted: an earlier instance failed".into(),
                 started_at: "2026-11-23T10:05:00Z".into(),
                 duration_ms: 0,
+                spec: None,
             },
         ]
     );
@@ -514,4 +516,69 @@ fn an_older_hoist_rebuilding_a_release_does_not_leave_it_a_stale_digest() {
         (deployed[1].image_id.as_str(), deployed[1].digest.as_deref()),
         (v110().image_id.as_str(), None)
     );
+}
+
+/// Version 2's step, as released: the state a hoist of schema 2 leaves a v1 database in.
+const STEP_2: &str = r#"
+ALTER TABLE releases ADD COLUMN digest TEXT;
+ALTER TABLE deployments ADD COLUMN digest TEXT;
+CREATE TRIGGER releases_digest_follows_image AFTER UPDATE OF image_id ON releases
+WHEN NEW.image_id IS NOT OLD.image_id AND NEW.digest IS OLD.digest AND NEW.digest IS NOT NULL
+BEGIN UPDATE releases SET digest = NULL WHERE id = NEW.id; END;
+PRAGMA user_version = 2;
+"#;
+
+#[test]
+fn a_v2_database_gains_instance_specs_and_keeps_its_outcomes() {
+    let (_dir, path) = fixture();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(STEP_2)
+        .unwrap();
+    assert_eq!(user_version(&path), 2);
+    assert!(!columns(&path, "deployment_instances").contains(&"spec".to_string()));
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(user_version(&path), 3);
+    assert!(columns(&path, "deployment_instances").contains(&"spec".to_string()));
+    // Outcomes recorded before the step come back as they were, with no spec.
+    let before = expected();
+    let staging = store.deployments("clinic", "staging", 100).unwrap();
+    let recorded: Vec<&InstanceOutcome> = staging.iter().flat_map(|d| &d.instances).collect();
+    let expected_outcomes: Vec<&InstanceOutcome> = before.deployments["staging"]
+        .iter()
+        .flat_map(|d| &d.instances)
+        .collect();
+    assert_eq!(recorded, expected_outcomes);
+    assert!(recorded.iter().all(|o| o.spec.is_none()));
+    // A new outcome keeps its spec digest.
+    let id = store
+        .begin_deployment(&DeploymentRecord {
+            id: 0,
+            app: "clinic".into(),
+            environment: "staging".into(),
+            kind: DeploymentKind::Deploy,
+            version: v120().version,
+            image_id: v120().image_id,
+            actor: "bob".into(),
+            started_at: jiff::Timestamp::now().to_string(),
+            finished_at: None,
+            duration_ms: None,
+            outcome: DeploymentOutcome::Running,
+            message: String::new(),
+            instances: vec![],
+        })
+        .unwrap();
+    let spec = r#"{"env.DB_HOST":"sha256:0123456789abcdef","port":"8080"}"#;
+    let outcome = InstanceOutcome {
+        tenant: "acme".into(),
+        container: "clinic-staging-acme".into(),
+        outcome: "healthy".into(),
+        message: "redeployed: env DB_HOST changed".into(),
+        started_at: jiff::Timestamp::now().to_string(),
+        duration_ms: 5,
+        spec: Some(spec.into()),
+    };
+    store.record_instance(id, &outcome).unwrap();
+    let latest = store.deployments("clinic", "staging", 1).unwrap();
+    assert_eq!(latest[0].instances, [outcome]);
 }

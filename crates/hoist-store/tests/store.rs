@@ -52,6 +52,7 @@ fn deploy(store: &SqliteStore, env: &str, r: &Release, outcome: DeploymentOutcom
                 message: "ok".into(),
                 started_at: jiff::Timestamp::now().to_string(),
                 duration_ms: 12,
+                spec: None,
             },
         )
         .unwrap();

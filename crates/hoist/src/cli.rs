@@ -223,6 +223,24 @@ pub enum Command {
         #[arg(long)]
         all_files: bool,
     },
+    /// Stop and remove what still runs for TENANT in ENVIRONMENT after it was removed from
+    /// hoist.toml (its container or Swarm service and any rollout leftovers).
+    #[command(after_help = examples::RETIRE)]
+    Retire {
+        /// The environment the tenant was removed from.
+        environment: String,
+        /// The tenant to retire: one that `hoist status` or `hoist plan` lists as orphaned.
+        tenant: String,
+        /// Only say what would be removed; take no lock, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        lock: LockArgs,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        #[command(flatten)]
+        json: JsonArg,
+    },
     /// Remove ENVIRONMENT's deploy lock, in the state database and on its engines or swarm, whoever holds it (for a holder that is known to be gone).
     #[command(after_help = examples::UNLOCK)]
     Unlock {
@@ -259,6 +277,7 @@ impl Command {
             | Command::Promote { json, .. }
             | Command::Rollback { json, .. }
             | Command::Status { json, .. }
+            | Command::Retire { json, .. }
             | Command::History { json, .. }
             | Command::Audit { json, .. } => json.json,
             Command::Scan { format, .. } => *format == ScanFormat::Json,
@@ -391,6 +410,12 @@ Examples:
   hoist scan                    # what the image build would receive
   hoist scan --history main..HEAD --format sarif --output scan.sarif
   hoist scan --update-baseline  # accept the current findings";
+
+    pub const RETIRE: &str = "\
+Examples:
+  hoist retire staging delta --dry-run   # what runs for delta, which hoist.toml dropped
+  hoist retire staging delta             # stop and remove it (locked, policy-checked, audited)
+  hoist retire staging delta --json";
 
     pub const UNLOCK: &str = "\
 Examples:

@@ -348,6 +348,23 @@ pub enum EventKind {
         took_ms: u64,
         tenants: Vec<TenantOutcome>,
     },
+    /// Something of this app and environment runs that the config no longer names (a
+    /// tenant removed from `hoist.toml`); `hoist retire` removes it.
+    OrphanFound {
+        tenant: String,
+        /// The workload's name (container, service).
+        name: String,
+        host: String,
+        release: Option<String>,
+    },
+    /// `hoist retire` stopped and removed a tenant's workloads; `error` says why it
+    /// stopped before all were removed.
+    Retired {
+        tenant: String,
+        release: Option<String>,
+        workloads: Vec<String>,
+        error: Option<String>,
+    },
     /// A notification could not be delivered.
     NotifyFailed {
         version: String,

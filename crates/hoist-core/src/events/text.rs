@@ -238,6 +238,26 @@ pub fn describe(event: &Event) -> Option<Described> {
             "notification to {notifier} not delivered: {reason}"
         )),
         K::Warning { message } => Described::warning(message.clone()),
+        K::OrphanFound {
+            tenant,
+            name,
+            release,
+            ..
+        } => Described::warning(format!(
+            "{name} (tenant {tenant}{}) runs but {environment} no longer configures it; \
+             retire it with `hoist retire {environment} {tenant}`",
+            release
+                .as_deref()
+                .map(|r| format!(", {r}"))
+                .unwrap_or_default()
+        )),
+        // The command prints what it retired; only a failure half-way is progress news.
+        K::Retired { error: None, .. } => return None,
+        K::Retired {
+            tenant,
+            error: Some(e),
+            ..
+        } => Described::warning(format!("retiring tenant {tenant} failed: {e}")),
         K::ReleaseBuilt { .. }
         | K::PolicyDecided { .. }
         | K::Refused { .. }

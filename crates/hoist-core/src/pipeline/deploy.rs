@@ -267,7 +267,7 @@ impl Deployer {
 
     /// Takes `environment`'s lock; when another deploy holds it, the refusal is notified
     /// like a policy refusal, so a second tag pushed during a rollout is not lost silently.
-    async fn lock_or_refuse(
+    pub(super) async fn lock_or_refuse(
         &self,
         environment: &str,
         version: &str,

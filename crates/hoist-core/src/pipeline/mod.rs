@@ -6,6 +6,7 @@ mod deploy;
 mod gate;
 mod lock;
 mod observer;
+mod orphans;
 mod release;
 mod rollout;
 mod scan;
@@ -23,6 +24,7 @@ pub use deploy::DeployOptions;
 pub use gate::Override;
 pub use lock::{EnvLock, ForcedUnlock};
 pub use observer::{audit_of, notice_of};
+pub use orphans::{RetireOptions, RetireReport, orphans_among};
 pub use release::{EnvironmentResult, ReleaseOutcome};
 pub use rollout::{DeploymentReport, InstanceReport};
 pub use status::{EnvironmentStatus, InstanceStatus};
@@ -146,6 +148,9 @@ pub enum PipelineError {
     },
     #[error("{0}")]
     BadRef(String),
+    /// `hoist retire` was asked for a tenant it may not or cannot retire.
+    #[error("{0}")]
+    Retire(String),
     #[error("{0}")]
     Config(String),
     #[error(transparent)]
@@ -188,6 +193,7 @@ impl PipelineError {
             | PipelineError::Fingerprint(_)
             | PipelineError::UnknownRelease { .. }
             | PipelineError::BadRef(_)
+            | PipelineError::Retire(_)
             | PipelineError::Config(_)
             | PipelineError::Scan(_) => 2,
             PipelineError::Interrupted { signal, .. } => i32::from(signal.exit_code()),

@@ -193,6 +193,30 @@ pub fn audit_of(event: &Event, actor: &str, app: &str) -> Option<AuditEntry> {
             Some(version),
             message.clone(),
         ),
+        K::Retired {
+            tenant,
+            release,
+            workloads,
+            error,
+        } => {
+            let removed = if workloads.is_empty() {
+                "nothing".to_string()
+            } else {
+                workloads.join(", ")
+            };
+            match error {
+                None => (
+                    "retire.succeeded".into(),
+                    release.as_deref(),
+                    format!("tenant {tenant}: stopped and removed {removed}"),
+                ),
+                Some(e) => (
+                    "retire.failed".into(),
+                    release.as_deref(),
+                    format!("tenant {tenant}: removed {removed}, then: {e}"),
+                ),
+            }
+        }
         _ => return None,
     };
     Some(AuditEntry {

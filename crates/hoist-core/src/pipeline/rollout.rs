@@ -3,7 +3,9 @@
 //! is what every kind shares:
 //!
 //! 1. recover what an interrupted run left behind;
-//! 2. if the instance already runs the release and verifies, leave it (`unchanged`);
+//! 2. if the instance already runs the release with the configured spec (the same
+//!    [`SpecDigest`]) and verifies, leave it (`unchanged`); the same release with another
+//!    spec is redeployed, saying which settings changed;
 //! 3. otherwise have the runtime roll the release out and verify it;
 //! 4. record each instance's outcome.
 //!
@@ -20,7 +22,8 @@ use serde::Serialize;
 
 use super::{Deployer, PipelineError, millis};
 use crate::events::{EventKind, TenantOutcome};
-use crate::runtime::{Rollout, Runtime};
+use crate::runtime::{Rollout, Runtime, Workload, spec_digest};
+use crate::spec_digest::{SpecDigest, redeploy_reason};
 use crate::store::{DeploymentKind, DeploymentOutcome, DeploymentRecord, InstanceOutcome};
 use crate::verify::{Expectation, Verdict, verify};
 use crate::{InstanceSpec, InstanceState, Release};
@@ -36,6 +39,9 @@ pub struct DeploymentReport {
     pub message: String,
     pub duration_ms: u64,
     pub instances: Vec<InstanceReport>,
+    /// Workloads labelled with this app and environment that the config no longer names
+    /// (`hoist retire` removes them); left running, and warned about.
+    pub orphans: Vec<Workload>,
 }
 
 impl DeploymentReport {
@@ -55,6 +61,9 @@ pub struct InstanceReport {
     /// The failing workload's last log lines.
     pub log_tail: Vec<String>,
     pub duration_ms: u64,
+    /// The spec the instance runs after this deployment, when it took the release.
+    #[serde(skip)]
+    pub spec: Option<SpecDigest>,
 }
 
 impl Deployer {
@@ -139,6 +148,7 @@ impl Deployer {
                             message: msg,
                             log_tail: vec![],
                             duration_ms: 0,
+                            spec: None,
                         }
                     } else {
                         self.roll_out_instance(runtime.as_ref(), spec, release, timeout)
@@ -158,6 +168,7 @@ impl Deployer {
                         message: report.message.clone(),
                         started_at,
                         duration_ms: report.duration_ms,
+                        spec: report.spec.as_ref().map(SpecDigest::to_label),
                     };
                     if let Err(e) = self.store.record_instance(deployment, &outcome) {
                         self.events
@@ -225,6 +236,7 @@ impl Deployer {
         };
         self.store
             .finish_deployment(deployment, outcome, &message)?;
+        let orphans = self.warn_orphans(environment).await;
         self.record(EventKind::RolloutFinished {
             deployment,
             kind,
@@ -252,6 +264,7 @@ impl Deployer {
             message,
             duration_ms: millis(started.elapsed()),
             instances: reports,
+            orphans,
         })
     }
 
@@ -264,32 +277,55 @@ impl Deployer {
     ) -> InstanceReport {
         let rollout = Rollout::new(&spec.tenant, self.prober.as_ref(), &self.events, timeout)
             .interruptible(&self.interrupt);
+        let want = spec_digest(runtime, spec);
         let outcome = async {
             for action in runtime.recover(spec).await? {
                 rollout.warn(action);
             }
             let observed = runtime.observe(spec).await?;
+            let mut changed = None;
             if observed.workload.is_running()
                 && observed.workload.image_id() == Some(release.image_id.as_str())
             {
-                let observation = rollout.probe(spec, observed).await;
-                if verify(&observation, &Expectation::of(release, spec)) == Verdict::Verified {
-                    return Ok((
-                        InstanceState::Unchanged,
-                        format!("already runs {} and is healthy", release.version),
-                    ));
+                let applied = runtime.applied_spec(spec).await?;
+                match redeploy_reason(&want, applied.as_ref()) {
+                    None => {
+                        let observation = rollout.probe(spec, observed).await;
+                        if verify(&observation, &Expectation::of(release, spec))
+                            == Verdict::Verified
+                        {
+                            return Ok((
+                                InstanceState::Unchanged,
+                                format!("already runs {} and is healthy", release.version),
+                            ));
+                        }
+                    }
+                    Some(why) => {
+                        rollout.progress(
+                            InstanceState::Starting,
+                            format!("redeploying {}: {why}", release.version),
+                        );
+                        changed = Some(why);
+                    }
                 }
             }
             runtime
                 .roll_out(spec, release, &rollout)
                 .await
-                .map(|applied| (InstanceState::Healthy, applied.message))
+                .map(|applied| match changed {
+                    Some(why) => (
+                        InstanceState::Healthy,
+                        format!("{} (redeployed: {why})", applied.message),
+                    ),
+                    None => (InstanceState::Healthy, applied.message),
+                })
         }
         .await;
         let (state, message, log_tail) = match outcome {
             Ok((state, message)) => (state, message, vec![]),
             Err(failure) => (failure.state, failure.message, failure.log_tail),
         };
+        let took = matches!(state, InstanceState::Healthy | InstanceState::Unchanged);
         self.events.instance(&spec.tenant, state, &message);
         InstanceReport {
             tenant: spec.tenant.clone(),
@@ -298,6 +334,7 @@ impl Deployer {
             message,
             log_tail,
             duration_ms: 0,
+            spec: took.then_some(want),
         }
     }
 }

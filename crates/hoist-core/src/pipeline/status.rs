@@ -5,8 +5,9 @@ use serde::Serialize;
 
 use super::{Deployer, PipelineError};
 use crate::Release;
-use crate::runtime::{WorkloadState, probe};
 use crate::store::DeploymentOutcome;
+use crate::runtime::{Workload, WorkloadState, probe, spec_digest};
+use crate::spec_digest::redeploy_reason;
 use crate::verify::{Expectation, Verdict, verify};
 
 #[derive(Debug, Clone, Serialize)]
@@ -18,6 +19,8 @@ pub struct EnvironmentStatus {
     /// What the environment as a whole shows: a deployment recorded as running whose
     /// holder is gone (an interrupted run), or one running now.
     pub notes: Vec<String>,
+    /// What runs for this app and environment that the config no longer names.
+    pub orphans: Vec<Workload>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -38,6 +41,9 @@ pub struct InstanceStatus {
     pub matches_current: bool,
     pub healthy: bool,
     pub message: String,
+    /// How the config differs from what the instance was started with ("env DB_HOST
+    /// changed"), when it does: the next deploy redeploys it.
+    pub config_changed: Option<String>,
 }
 
 impl Deployer {
@@ -54,6 +60,12 @@ impl Deployer {
             let runtime = runtime.clone();
             async move {
                 let observed = runtime.observe(spec).await?;
+                let config_changed = if observed.workload.is_running() {
+                    let applied = runtime.applied_spec(spec).await?;
+                    redeploy_reason(&spec_digest(runtime.as_ref(), spec), applied.as_ref())
+                } else {
+                    None
+                };
                 let notes = observed.notes.clone();
                 let observed = probe(self.prober.as_ref(), spec, observed).await;
                 let image_id = observed.workload.image_id().map(str::to_string);
@@ -86,15 +98,18 @@ impl Deployer {
                     matches_current,
                     healthy,
                     message,
+                    config_changed,
                 })
             }
         });
         let instances = futures::future::try_join_all(checks).await?;
+        let orphans = self.orphans(environment).await?;
         Ok(EnvironmentStatus {
             environment: environment.to_string(),
             current,
             instances,
             notes: self.running_deployment_notes(environment)?,
+            orphans,
         })
     }
 

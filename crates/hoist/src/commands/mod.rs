@@ -9,7 +9,7 @@ mod status;
 
 use std::time::Duration;
 
-use hoist_core::pipeline::{DeployOptions, LockWait, Override, PipelineError};
+use hoist_core::pipeline::{DeployOptions, LockWait, Override, PipelineError, RetireOptions};
 use serde::Serialize;
 
 use crate::cli::{Cli, Command, JsonArg, LockArgs, PolicyArgs};
@@ -106,6 +106,21 @@ pub async fn run(cli: Cli) -> u8 {
             limit,
             json: JsonArg { json },
         } => history::audit(global, environment.as_deref(), limit, json),
+        Command::Retire {
+            environment,
+            tenant,
+            dry_run,
+            lock,
+            policy,
+            json: JsonArg { json },
+        } => {
+            let options = RetireOptions {
+                dry_run,
+                wait: lock_wait(lock),
+                overrides: overrides(policy),
+            };
+            status::retire(global, &environment, &tenant, &options, json).await
+        }
         Command::Unlock { environment, force } => {
             history::unlock(global, &environment, force).await
         }

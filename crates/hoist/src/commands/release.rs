@@ -78,6 +78,17 @@ pub async fn plan(
             &rows
         ))
     );
+    for i in &plan.instances {
+        if let Some(changed) = &i.changed {
+            let verb = if i.action == "redeploy" {
+                "will redeploy"
+            } else {
+                "settings differ"
+            };
+            println!("  {}: {verb}: {changed}", i.tenant);
+        }
+    }
+    super::status::print_orphans(&plan.environment, &plan.orphans);
     Ok(exit::OK)
 }
 

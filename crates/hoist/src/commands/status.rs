@@ -1,9 +1,13 @@
 use hoist_core::verify::short_id;
 
-use super::print_json;
+use super::{print_json, print_result};
 use crate::cli::Global;
+use hoist_core::pipeline::RetireOptions;
+use hoist_core::runtime::Workload;
+
 use crate::context::{Notifications, Setup, deployer, load_config};
 use crate::exit;
+use crate::progress;
 
 /// `hoist status ENV`. Exits 1 when an instance is unhealthy or off the current release,
 /// so it can gate a pipeline step.
@@ -68,10 +72,85 @@ pub async fn run(global: &Global, environment: &str, json: bool) -> Result<u8, S
             for note in &i.notes {
                 println!("  {}: {note}", i.tenant);
             }
+            if let Some(changed) = &i.config_changed {
+                println!(
+                    "  {}: the config differs from what runs ({changed}); the next deploy redeploys it",
+                    i.tenant
+                );
+            }
         }
+        print_orphans(environment, &status.orphans);
         for note in &status.notes {
             println!("  {environment}: {note}");
         }
     }
     Ok(if all_good { exit::OK } else { exit::FAILED })
+}
+
+/// Orphaned workloads, with the command that removes them; nothing when there are none.
+pub fn print_orphans(environment: &str, orphans: &[Workload]) {
+    if orphans.is_empty() {
+        return;
+    }
+    println!("orphaned: running, but {environment} in hoist.toml no longer names them");
+    let rows: Vec<Vec<String>> = orphans
+        .iter()
+        .map(|w| {
+            vec![
+                w.tenant.clone(),
+                w.name.clone(),
+                w.release.clone().unwrap_or_else(|| "-".into()),
+                w.host.clone(),
+                w.state.clone(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        crate::table::render(&["TENANT", "NAME", "RELEASE", "HOST", "STATE"], &rows)
+    );
+    let tenants: std::collections::BTreeSet<&str> =
+        orphans.iter().map(|w| w.tenant.as_str()).collect();
+    for tenant in tenants {
+        println!("  retire with: hoist retire {environment} {tenant}");
+    }
+}
+
+/// `hoist retire ENV TENANT`.
+pub async fn retire(
+    global: &Global,
+    environment: &str,
+    tenant: &str,
+    options: &RetireOptions,
+    json: bool,
+) -> Result<u8, Setup> {
+    let config = load_config(global)?;
+    let (events, renderer) = progress::sink(global.plain, json);
+    let d = deployer(global, config, events, Notifications::On).await?;
+    let report = d.retire(environment, tenant, options).await;
+    renderer.finish();
+    let report = report?;
+    if json {
+        // The last line of the event stream, as for deploy.
+        print_result(d.events.run(), &report)?;
+        return Ok(exit::OK);
+    }
+    let verb = if report.dry_run {
+        "would stop and remove"
+    } else {
+        "stopped and removed"
+    };
+    for w in &report.workloads {
+        println!(
+            "{verb} {} (tenant {}, {}) on {}",
+            w.name,
+            w.tenant,
+            w.release.as_deref().unwrap_or("no release label"),
+            w.host
+        );
+    }
+    if !report.dry_run {
+        println!("retired tenant {tenant} from {environment}");
+    }
+    Ok(exit::OK)
 }
