@@ -50,4 +50,17 @@ pub mod labels {
     pub const RELEASE: &str = "dev.hoist.release";
     /// `live`, `candidate` or `previous`: which part a container plays in a rollout.
     pub const ROLE: &str = "dev.hoist.role";
+    /// `dev.hoist.secret.NAME`: the fingerprint of secret `NAME` the workload was given
+    /// (never the value), so `hoist status` shows drift.
+    pub const SECRET_PREFIX: &str = "dev.hoist.secret.";
+
+    /// The secret fingerprints among a workload's labels, by secret name.
+    pub fn secret_fingerprints<'a>(
+        labels: impl IntoIterator<Item = (&'a String, &'a String)>,
+    ) -> std::collections::BTreeMap<String, String> {
+        labels
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(SECRET_PREFIX)?.to_string(), v.clone())))
+            .collect()
+    }
 }

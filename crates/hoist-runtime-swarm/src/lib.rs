@@ -4,12 +4,14 @@
 //! - [`settings`]: what the config says about services and their updates;
 //! - [`spec`]: the service spec an instance should have, as plain data;
 //! - [`verdict`]: what a service's tasks say about it, as a pure function;
+//! - [`secrets`]: an instance's tenant secrets as Swarm secrets, mounted as files;
 //! - [`runtime`]: [`SwarmRuntime`], the I/O behind `hoist_core::Runtime`.
 //!
 //! Services run the release's image id, never a tag: see [`spec::image_reference`].
 
 mod api;
 pub mod runtime;
+pub mod secrets;
 pub mod settings;
 pub mod spec;
 pub mod verdict;

@@ -6,7 +6,8 @@
 //! Known secrets are the values of every `env` table in `hoist.toml` (tenant env holds
 //! database passwords), the credentials notifiers read (their `*_env` variables and
 //! `*_file` files), and the process's own variables whose names say they hold a secret
-//! (`*_TOKEN`, `*_PASSWORD`, `*_KEY`, ...: registry and CI credentials).
+//! (`*_TOKEN`, `*_PASSWORD`, `*_KEY`, ...: registry and CI credentials), and every tenant
+//! secret once a deploy reads it (`hoist_secrets` reports each value read here).
 
 use std::io::Write;
 use std::sync::{OnceLock, RwLock};
@@ -31,7 +32,10 @@ pub fn register(value: &str) {
     if value.len() < MIN_SECRET_LEN {
         return;
     }
+    use base64::Engine as _;
     let mut forms = vec![value.to_string()];
+    // A Swarm secret's data travels base64-encoded in the engine request hoist logs.
+    forms.push(base64::engine::general_purpose::STANDARD.encode(value));
     if let Ok(json) = serde_json::to_string(value) {
         // Inside a JSON body the value appears escaped, without its quotes.
         forms.push(json[1..json.len() - 1].to_string());

@@ -9,6 +9,7 @@ mod observer;
 mod release;
 mod rollout;
 mod scan;
+mod secrets;
 mod ship;
 mod status;
 
@@ -25,7 +26,7 @@ pub use lock::EnvLock;
 pub use observer::{audit_of, notice_of};
 pub use release::{EnvironmentResult, ReleaseOutcome};
 pub use rollout::{DeploymentReport, InstanceReport};
-pub use status::{EnvironmentStatus, InstanceStatus};
+pub use status::{EnvironmentStatus, InstanceStatus, SecretStatus};
 
 use crate::backend::BackendError;
 use crate::fingerprint::FingerprintError;
@@ -162,6 +163,9 @@ pub enum PipelineError {
     /// The secret scan could not run or not read the whole build context.
     #[error("secret scan: {0}")]
     Scan(String),
+    /// A tenant secret could not be read; names the secret, never its value.
+    #[error(transparent)]
+    Secret(#[from] hoist_secrets::SecretError),
 }
 
 impl PipelineError {
@@ -174,7 +178,8 @@ impl PipelineError {
             | PipelineError::UnknownRelease { .. }
             | PipelineError::BadRef(_)
             | PipelineError::Config(_)
-            | PipelineError::Scan(_) => 2,
+            | PipelineError::Scan(_)
+            | PipelineError::Secret(_) => 2,
             _ => 1,
         }
     }
@@ -211,6 +216,8 @@ impl Deployer {
                 env: i.env.clone(),
                 health_path: i.health_path.clone(),
                 version_path: i.version_path.clone(),
+                // Read by a deploy ([`Deployer::instances_with_secrets`]), not here.
+                secrets: Default::default(),
             })
             .collect())
     }
