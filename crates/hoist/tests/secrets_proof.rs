@@ -1,0 +1,372 @@
+//! The proof of issue 12: distinct secret values planted in every place a secret can enter
+//! hoist (tenant secrets from a variable, a file and a command; Zulip's API key, Slack's
+//! webhook URL, the webhook's signing secret; a hook's passed variable; a registry-style
+//! password in the process environment) never appear in stdout or stderr of any command
+//! (`-vv` and `--json` included), in the state database's bytes, or in any notification
+//! body, while the app really gets its secrets (checked with `docker exec`, the documented
+//! exception). Ports 19900-19902; apps `itproof*`.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use support::App;
+
+const DB: &str = "dbPASS-proof-1a2b3c9";
+const DB_ROTATED: &str = "dbPASS-rotated-5f5e4d";
+const CMD: &str = "cmdTOKEN-proof-4d5e6f";
+const FILE: &str = "smtpFILE-proof-7a8b9c";
+const ZULIP: &str = "zulipKEY-proof-0a1b2c";
+const SLACK: &str = "slackPATH-proof-3d4e5f";
+/// A Standard Webhooks key: `whsec_` and base64 of `proof-webhook-signing-key-x9`.
+const WEBHOOK: &str = "whsec_cHJvb2Ytd2ViaG9vay1zaWduaW5nLWtleS14OQ==";
+const HOOK: &str = "hookSECRET-proof-6a7b8c";
+const REGISTRY: &str = "regPASS-proof-9d0e1f";
+
+const ALL: [&str; 9] = [
+    DB, DB_ROTATED, CMD, FILE, ZULIP, SLACK, WEBHOOK, HOOK, REGISTRY,
+];
+
+/// Every request a local receiver got (Zulip, Slack and webhook alike): path and body.
+struct Receiver {
+    port: u16,
+    bodies: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let store = bodies.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                if let Some(got) = read_request(&stream) {
+                    store.lock().unwrap().push(got);
+                }
+                // What Zulip answers; Slack's and the webhook's clients take any 2xx.
+                let body = br#"{"result":"success","msg":"","id":1}"#;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(body);
+            }
+        });
+        Receiver { port, bodies }
+    }
+
+    fn bodies(&self) -> Vec<(String, Vec<u8>)> {
+        self.bodies.lock().unwrap().clone()
+    }
+}
+
+fn read_request(stream: &TcpStream) -> Option<(String, Vec<u8>)> {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let path = line.split_whitespace().nth(1)?.to_string();
+    let mut headers = BTreeMap::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).ok()?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':')?;
+        headers.insert(name.trim().to_lowercase(), value.trim().to_string());
+    }
+    let length: usize = headers.get("content-length")?.parse().ok()?;
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((path, body))
+}
+
+/// Fails naming the place and the value found there.
+fn assert_clean(what: &str, bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    for secret in ALL {
+        if let Some(at) = text.find(secret) {
+            let from = text.floor_char_boundary(at.saturating_sub(300));
+            let to = text.ceil_char_boundary((at + secret.len() + 300).min(text.len()));
+            panic!(
+                "{what} holds the secret {secret}: ...{}...",
+                &text[from..to]
+            );
+        }
+    }
+}
+
+fn docker_exec_env(container: &str, name: &str) -> String {
+    let out = Command::new("docker")
+        .args([
+            "exec",
+            container,
+            "sh",
+            "-c",
+            &format!("printf %s \"${name}\""),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn label(container: &str, key: &str) -> String {
+    let out = Command::new("docker")
+        .args([
+            "inspect",
+            "-f",
+            &format!("{{{{index .Config.Labels \"{key}\"}}}}"),
+            container,
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn no_secret_reaches_any_output_the_state_or_a_notification() {
+    let receiver = Receiver::start();
+    let app = App::new("itproof", &[19900, 19901]);
+    let outside = tempfile::tempdir().unwrap();
+    let smtp_file = outside.path().join("smtp");
+    std::fs::write(&smtp_file, format!("{FILE}\n")).unwrap();
+    let write_config = |health_timeout: &str| {
+        app.write_config_with(
+            health_timeout,
+            &format!(
+                r#"[environments.staging.secrets]
+DB_PASSWORD = {{ env = "ITPROOF_DB" }}
+API_TOKEN = {{ command = ["sh", "-c", "printf '%s\n' \"$ITPROOF_CMD\""], pass_env = ["ITPROOF_CMD"], timeout = "10s" }}
+
+[notifiers.zulip]
+kind = "zulip"
+site = "http://127.0.0.1:{port}"
+bot_email = "bot@example.com"
+api_key_env = "ITPROOF_ZULIP_KEY"
+stream = "deploys"
+attempts = 1
+
+[notifiers.slack]
+kind = "slack"
+url_env = "ITPROOF_SLACK_URL"
+attempts = 1
+
+[notifiers.hook]
+kind = "webhook"
+url = "http://127.0.0.1:{port}/webhook"
+secret_env = "ITPROOF_WEBHOOK"
+attempts = 1
+
+[[environments.staging.notify]]
+to = "zulip"
+
+[[environments.staging.notify]]
+to = "slack"
+
+[[environments.staging.notify]]
+to = "hook"
+
+[[hooks.before_deploy]]
+run = "echo \"hook got $ITPROOF_HOOK_SECRET\""
+pass_env = ["ITPROOF_HOOK_SECRET"]
+"#,
+                port = receiver.port
+            ),
+        );
+        // Tenant t1 reads one more secret from a file outside the build context.
+        let path = app.root().join("hoist.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(
+            &path,
+            text.replace(
+                "env = { TENANT = \"t1\" }",
+                &format!(
+                    "env = {{ TENANT = \"t1\" }}\nsecrets = {{ SMTP_PASSWORD = {{ file = \"{}\" }} }}",
+                    smtp_file.display()
+                ),
+            ),
+        )
+        .unwrap();
+    };
+    write_config("5s");
+    app.release("v1.0.0");
+
+    let mut outputs: Vec<(String, Vec<u8>)> = Vec::new();
+    let db = Arc::new(Mutex::new(DB.to_string()));
+    let run = |args: &[&str], outputs: &mut Vec<(String, Vec<u8>)>| -> (i32, String, String) {
+        let out = app
+            .hoist_command(args)
+            .env("ITPROOF_DB", db.lock().unwrap().as_str())
+            .env("ITPROOF_CMD", CMD)
+            .env("ITPROOF_ZULIP_KEY", ZULIP)
+            .env(
+                "ITPROOF_SLACK_URL",
+                format!("http://127.0.0.1:{}/slack/{SLACK}", receiver.port),
+            )
+            .env("ITPROOF_WEBHOOK", WEBHOOK)
+            .env("ITPROOF_HOOK_SECRET", HOOK)
+            .env("REGISTRY_PASSWORD", REGISTRY)
+            .env_remove("HOIST_LOG")
+            .output()
+            .unwrap();
+        outputs.push((format!("{args:?} stdout"), out.stdout.clone()));
+        outputs.push((format!("{args:?} stderr"), out.stderr.clone()));
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    // Plan and status read no secret source that runs anything, before any deploy too.
+    let (code, _, stderr) = run(&["-vv", "plan", "staging"], &mut outputs);
+    assert_eq!(code, 0, "{stderr}");
+
+    let (code, _, stderr) = run(&["-vv", "deploy", "staging"], &mut outputs);
+    assert_eq!(code, 0, "{stderr}");
+    // The engine's request bodies were logged at -vv, masked.
+    assert!(stderr.contains("DB_PASSWORD=*****"), "{stderr}");
+
+    // The app has its secrets: the documented exception, plain env of a container.
+    for tenant in ["t0", "t1"] {
+        let container = format!("itproof-staging-{tenant}");
+        assert_eq!(docker_exec_env(&container, "DB_PASSWORD"), DB);
+        assert_eq!(docker_exec_env(&container, "API_TOKEN"), CMD);
+        assert_eq!(
+            label(&container, "dev.hoist.secret.DB_PASSWORD"),
+            hoist_secrets::fingerprint("itproof", "DB_PASSWORD", DB)
+        );
+    }
+    assert_eq!(docker_exec_env("itproof-staging-t1", "SMTP_PASSWORD"), FILE);
+    assert_eq!(docker_exec_env("itproof-staging-t0", "SMTP_PASSWORD"), "");
+
+    // Status shows names and fingerprints; a rotated value shows as drift.
+    let (code, stdout, stderr) = run(&["status", "staging", "--json"], &mut outputs);
+    assert_eq!(code, 0, "{stderr}");
+    let status: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let t0 = &status["instances"][0]["secrets"];
+    let db_status = t0
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "DB_PASSWORD")
+        .unwrap();
+    let fp = hoist_secrets::fingerprint("itproof", "DB_PASSWORD", DB);
+    assert_eq!(db_status["deployed"], fp.as_str());
+    assert_eq!(db_status["current"], fp.as_str());
+    assert_eq!(db_status["drift"], false);
+    let token = t0
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "API_TOKEN")
+        .unwrap();
+    assert_eq!(token["current"], serde_json::Value::Null, "{token}");
+    *db.lock().unwrap() = DB_ROTATED.to_string();
+    let (_, stdout, _) = run(&["status", "staging"], &mut outputs);
+    assert!(
+        stdout.contains("secret DB_PASSWORD (env) deployed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("CHANGED since the deploy"), "{stdout}");
+    run(&["-vv", "status", "staging", "--json"], &mut outputs);
+
+    // Redeploying the same release with a rotated secret changes the instances.
+    let (code, stdout, stderr) = run(&["deploy", "staging", "--json"], &mut outputs);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stdout.contains("\"unchanged\""), "{stdout}");
+    assert_eq!(
+        docker_exec_env("itproof-staging-t0", "DB_PASSWORD"),
+        DB_ROTATED
+    );
+
+    // A secret that cannot be read stops the deploy with exit 2, naming it.
+    let out = app
+        .hoist_command(&["deploy", "staging"])
+        .env_remove("ITPROOF_DB")
+        .env("ITPROOF_CMD", CMD)
+        .env("ITPROOF_ZULIP_KEY", ZULIP)
+        .env(
+            "ITPROOF_SLACK_URL",
+            format!("http://127.0.0.1:{}/slack/{SLACK}", receiver.port),
+        )
+        .env("ITPROOF_WEBHOOK", WEBHOOK)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("secret DB_PASSWORD"), "{stderr}");
+    assert!(stderr.contains("env source"), "{stderr}");
+    assert!(stderr.contains("ITPROOF_DB"), "{stderr}");
+    outputs.push(("missing secret stderr".into(), out.stderr));
+    outputs.push(("missing secret stdout".into(), out.stdout));
+
+    // A failing deploy: v1.1.0 never answers within the health timeout.
+    write_config("2s");
+    app.set_start_delay(30);
+    app.release("v1.1.0");
+    let (code, _, stderr) = run(&["-vv", "deploy", "staging"], &mut outputs);
+    assert_eq!(code, 1, "{stderr}");
+    let (code, _, stderr) = run(&["-vv", "rollback", "staging", "--json"], &mut outputs);
+    assert!(code == 0 || code == 1, "{stderr}");
+
+    for args in [
+        &["status", "staging"][..],
+        &["history", "staging"],
+        &["-vv", "history", "staging", "--json"],
+        &["audit", "staging"],
+        &["-vv", "audit", "staging", "--json"],
+        &["plan", "staging", "--json"],
+        &["scan"],
+        &["scan", "--format", "json"],
+    ] {
+        run(args, &mut outputs);
+    }
+
+    for (what, bytes) in &outputs {
+        assert_clean(what, bytes);
+    }
+    let state_dir = app.root().join(".hoist");
+    let mut files = 0;
+    for entry in std::fs::read_dir(&state_dir).unwrap() {
+        let path = entry.unwrap().path();
+        assert_clean(&path.display().to_string(), &std::fs::read(&path).unwrap());
+        files += 1;
+    }
+    assert!(files >= 1);
+    let bodies = receiver.bodies();
+    for kind in ["/api/v1/messages", "/slack/", "/webhook"] {
+        assert!(
+            bodies.iter().any(|(path, _)| path.starts_with(kind)),
+            "no notification reached {kind}: {:?}",
+            bodies.iter().map(|(p, _)| p).collect::<Vec<_>>()
+        );
+    }
+    for (path, body) in &bodies {
+        // The Slack URL's path is where Slack's own webhook is; only bodies are content.
+        assert_clean(
+            &format!(
+                "notification body to {}",
+                path.split("/slack/").next().unwrap_or("")
+            ),
+            body,
+        );
+    }
+}
