@@ -15,6 +15,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use base64::Engine as _;
 use support::App;
 
 const DB: &str = "dbPASS-proof-1a2b3c9";
@@ -368,5 +369,140 @@ pass_env = ["ITPROOF_HOOK_SECRET"]
             ),
             body,
         );
+    }
+}
+
+/// Runs `docker ARGS`, returning stdout.
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The Swarm secrets hoist made for `service`, by name.
+fn swarm_secrets(service: &str) -> Vec<String> {
+    let mut names: Vec<String> = docker(&[
+        "secret",
+        "ls",
+        "--filter",
+        &format!("label=dev.hoist.service={service}"),
+        "--format",
+        "{{.Name}}",
+    ])
+    .lines()
+    .map(str::to_string)
+    .collect();
+    names.sort();
+    names
+}
+
+/// Removes the service and its secrets, before and after the test.
+fn remove_swarm(service: &str) {
+    let _ = docker(&["service", "rm", service]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        let left = swarm_secrets(service);
+        if left.is_empty() {
+            break;
+        }
+        let mut args = vec!["secret", "rm"];
+        args.extend(left.iter().map(String::as_str));
+        let _ = docker(&args);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+struct SwarmCleanup(&'static str);
+impl Drop for SwarmCleanup {
+    fn drop(&mut self) {
+        remove_swarm(self.0);
+    }
+}
+
+#[test]
+fn swarm_instances_get_native_secrets_as_files_and_old_ones_go() {
+    const SERVICE: &str = "itproofswarm-production-p0";
+    let state = docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
+    if state.trim() != "active" {
+        let init = Command::new("docker")
+            .args(["swarm", "init", "--advertise-addr", "127.0.0.1"])
+            .output()
+            .unwrap();
+        assert!(
+            init.status.success(),
+            "{}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+    }
+    remove_swarm(SERVICE);
+    let _cleanup = SwarmCleanup(SERVICE);
+    let app = App::new("itproofswarm", &[19902]);
+    app.append_config(
+        "[environments.production]\nrollout = { health_timeout = \"30s\" }\n\n\
+         [environments.production.secrets]\nDB_PASSWORD = { env = \"ITPROOF_SWARM_DB\" }\n\n\
+         [[environments.production.instances]]\ntenant = \"p0\"\nport = 19903\n\n\
+         [environments.production.runtime]\nkind = \"swarm\"\n\n\
+         [environments.production.runtime.update]\nmonitor = \"2s\"\n",
+    );
+    app.release("v1.0.0");
+    let values = [
+        "swarmDB-first-11aa22",
+        "swarmDB-second-33bb44",
+        "swarmDB-third-55cc66",
+    ];
+    for (round, value) in values.iter().enumerate() {
+        let out = app
+            .hoist_command(&["-vv", "deploy", "production"])
+            .env("ITPROOF_SWARM_DB", value)
+            .env_remove("HOIST_LOG")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        for (what, text) in [("stdout", &stdout), ("stderr", &stderr)] {
+            for v in values {
+                assert!(!text.contains(v), "round {round}: {what} holds {v}");
+                // The secret's data goes to the engine base64-encoded, logged at -vv.
+                let encoded = base64::engine::general_purpose::STANDARD.encode(v);
+                assert!(
+                    !text.contains(&encoded),
+                    "round {round}: {what} holds {v} in base64"
+                );
+            }
+        }
+        // The spec holds where the secret is, never the value.
+        let spec = docker(&["service", "inspect", SERVICE]);
+        assert!(
+            spec.contains("DB_PASSWORD_FILE=/run/secrets/DB_PASSWORD"),
+            "{spec}"
+        );
+        for v in values {
+            assert!(!spec.contains(v), "the service spec holds {v}");
+        }
+        let container = docker(&[
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=com.docker.swarm.service.name={SERVICE}"),
+            "--filter",
+            "status=running",
+        ]);
+        let container = container
+            .lines()
+            .next()
+            .expect("a running task")
+            .to_string();
+        assert_eq!(
+            docker(&["exec", &container, "cat", "/run/secrets/DB_PASSWORD"]),
+            *value
+        );
+        let fingerprint = hoist_secrets::fingerprint("itproofswarm", "DB_PASSWORD", value);
+        let made = swarm_secrets(SERVICE);
+        assert!(
+            made.contains(&format!("{SERVICE}_DB_PASSWORD_{fingerprint}")),
+            "{made:?}"
+        );
+        // The current spec's secret and the previous spec's (Swarm's way back); no more.
+        assert_eq!(made.len(), round.min(1) + 1, "{made:?}");
     }
 }
