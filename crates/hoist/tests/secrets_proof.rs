@@ -33,10 +33,13 @@ const ALL: [&str; 9] = [
     DB, DB_ROTATED, CMD, FILE, ZULIP, SLACK, WEBHOOK, HOOK, REGISTRY,
 ];
 
+/// A request's path and body.
+type Request = (String, Vec<u8>);
+
 /// Every request a local receiver got (Zulip, Slack and webhook alike): path and body.
 struct Receiver {
     port: u16,
-    bodies: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    bodies: Arc<Mutex<Vec<Request>>>,
 }
 
 impl Receiver {
