@@ -509,3 +509,50 @@ fn swarm_instances_get_native_secrets_as_files_and_old_ones_go() {
         assert_eq!(made.len(), round.min(1) + 1, "{made:?}");
     }
 }
+
+#[test]
+fn a_literal_secret_in_env_refuses_to_load_with_its_place_and_without_its_value() {
+    let app = App::new("itproofcfg", &[19904]);
+    let token = format!("ghp_{}", "Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4J3i2");
+    let config = std::fs::read_to_string(app.root().join("hoist.toml")).unwrap();
+    let config = config.replace(
+        "env = { TENANT = \"t0\" }",
+        &format!("env = {{ TENANT = \"t0\", GITHUB_PAT = \"{token}\" }}"),
+    );
+    app.write("hoist.toml", &config);
+    let line = config
+        .lines()
+        .position(|l| l.contains("GITHUB_PAT"))
+        .unwrap()
+        + 1;
+    for args in [&["plan", "staging"][..], &["status", "staging", "--json"]] {
+        let run = app.hoist(args);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!("hoist.toml:{line}:")),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr
+                .contains("environments.staging.instances[0].env.GITHUB_PAT"),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("move it to a secret"), "{}", run.stderr);
+        for out in [&run.stdout, &run.stderr] {
+            assert!(!out.contains(&token), "{out}");
+            assert!(!out.contains(&token[4..]), "{out}");
+        }
+    }
+    // Where the environment only warns, the file loads.
+    app.write(
+        "hoist.toml",
+        &config.replace(
+            "[environments.staging]\n",
+            "[environments.staging]\nsecret_scan = \"warn\"\n",
+        ),
+    );
+    let run = app.hoist(&["history", "staging"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
