@@ -75,6 +75,7 @@ impl Runtime for FakeRuntime {
                 port: instance.port,
             },
             notes: Vec::new(),
+            secrets: Default::default(),
         })
     }
     async fn roll_out(

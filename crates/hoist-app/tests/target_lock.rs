@@ -110,6 +110,7 @@ impl Runtime for Places {
                 port: instance.port,
             },
             notes: Vec::new(),
+            secrets: Default::default(),
         })
     }
     async fn roll_out(

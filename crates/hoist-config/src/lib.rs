@@ -20,6 +20,7 @@ pub(crate) mod release;
 pub mod runtime;
 mod scan;
 mod schema;
+mod secrets;
 mod settings;
 mod span;
 pub mod starter;

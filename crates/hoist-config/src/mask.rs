@@ -50,6 +50,9 @@ fn secret_values(line: &str) -> Vec<std::ops::Range<usize>> {
         }
         let start = eq + 1 + (line[eq + 1..].len() - line[eq + 1..].trim_start().len());
         let end = match bytes.get(start) {
+            // A table or array (`DB_PASSWORD = { env = "VAR" }`, a secret's source) holds
+            // no value of its own; its entries are judged by their own keys.
+            Some(b'{' | b'[') => continue,
             Some(q @ (b'"' | b'\'')) => line[start + 1..]
                 .find(*q as char)
                 .map_or(line.trim_end().len(), |i| start + 1 + i + 1),
@@ -67,12 +70,7 @@ fn secret_values(line: &str) -> Vec<std::ops::Range<usize>> {
 /// Byte ranges of what the built-in scanner rules find in `text`: from the finding's
 /// start to the end of its token (a quote, whitespace or the end of the line).
 fn scanner_matches(text: &str) -> Vec<std::ops::Range<usize>> {
-    // Building the rules costs more than any one error; build them once per process.
-    static SCANNER: std::sync::OnceLock<Option<hoist_scan::Scanner>> = std::sync::OnceLock::new();
-    let Some(scanner) = SCANNER
-        .get_or_init(|| hoist_scan::Scanner::new(hoist_scan::ScanConfig::default()).ok())
-        .as_ref()
-    else {
+    let Some(scanner) = default_scanner() else {
         return Vec::new();
     };
     let line_starts: Vec<usize> = std::iter::once(0)
@@ -91,6 +89,14 @@ fn scanner_matches(text: &str) -> Vec<std::ops::Range<usize>> {
             Some(line_start + start..line_start + start + len)
         })
         .collect()
+}
+
+/// The built-in rules. Building them costs more than any one check; built once per process.
+pub(crate) fn default_scanner() -> Option<&'static hoist_scan::Scanner> {
+    static SCANNER: std::sync::OnceLock<Option<hoist_scan::Scanner>> = std::sync::OnceLock::new();
+    SCANNER
+        .get_or_init(|| hoist_scan::Scanner::new(hoist_scan::ScanConfig::default()).ok())
+        .as_ref()
 }
 
 #[cfg(test)]

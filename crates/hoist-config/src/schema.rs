@@ -128,6 +128,10 @@ pub struct Environment {
     /// Environment variables every instance of this environment gets.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// `[environments.NAME.secrets]`: variables every instance gets whose values come from
+    /// hoist's environment, a file or a command at deploy time, never from this file.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, Spanned<hoist_secrets::SecretTable>>,
     #[serde(default)]
     pub rollout: Rollout,
     pub instances: Spanned<Vec<Spanned<Instance>>>,
@@ -250,6 +254,9 @@ pub struct Instance {
     /// Environment variables for this tenant (override the environment's).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Secrets for this tenant (override the environment's of the same name).
+    #[serde(default)]
+    pub secrets: BTreeMap<String, Spanned<hoist_secrets::SecretTable>>,
     #[serde(default)]
     pub health_path: Option<String>,
     #[serde(default)]

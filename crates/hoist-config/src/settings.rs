@@ -108,6 +108,9 @@ pub struct InstanceSettings {
     pub port: u16,
     /// The environment's env with the instance's on top.
     pub env: BTreeMap<String, String>,
+    /// The environment's secrets with the instance's on top, by variable name: where each
+    /// value comes from. Read at deploy time, never at load.
+    pub secrets: BTreeMap<String, hoist_secrets::SecretSource>,
     pub health_path: String,
     pub version_path: Option<String>,
 }
@@ -140,12 +143,22 @@ impl Settings {
                         let i = i.get_ref();
                         let mut vars = env.env.clone();
                         vars.extend(i.env.clone());
+                        // Validation built every source already, so none fails here.
+                        let secrets = env
+                            .secrets
+                            .iter()
+                            .chain(&i.secrets)
+                            .filter_map(|(name, table)| {
+                                Some((name.clone(), table.get_ref().source(&root).ok()?))
+                            })
+                            .collect();
                         InstanceSettings {
                             tenant: i.tenant.get_ref().clone(),
                             host: engine.clone().unwrap_or_else(|| i.host.clone()),
                             name: i.workload_name(&app_name, name),
                             port: *i.port.get_ref(),
                             env: vars,
+                            secrets,
                             health_path: i
                                 .health_path
                                 .clone()

@@ -358,6 +358,7 @@ pub(crate) fn validate(
             runtimes.insert(env_name.clone(), runtime);
         }
     }
+    crate::secrets::validate_secrets(config, path, text, errors);
     crate::scan::validate_scan(&config.scan, path, text, errors);
     if let Err(e) = crate::release::validate_release(config, path, text) {
         errors.push(e);

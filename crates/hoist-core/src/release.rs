@@ -53,4 +53,17 @@ pub mod labels {
     /// The instance's spec digest (`hoist_core::spec_digest::SpecDigest`, as JSON): what
     /// the workload was started with, setting by setting, secrets only as digests.
     pub const SPEC: &str = "dev.hoist.spec";
+    /// `dev.hoist.secret.NAME`: the fingerprint of secret `NAME` the workload was given
+    /// (never the value), so `hoist status` shows drift.
+    pub const SECRET_PREFIX: &str = "dev.hoist.secret.";
+
+    /// The secret fingerprints among a workload's labels, by secret name.
+    pub fn secret_fingerprints<'a>(
+        labels: impl IntoIterator<Item = (&'a String, &'a String)>,
+    ) -> std::collections::BTreeMap<String, String> {
+        labels
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(SECRET_PREFIX)?.to_string(), v.clone())))
+            .collect()
+    }
 }

@@ -18,8 +18,8 @@ use serde::Serialize;
 
 use crate::backend::{BackendError, Endpoint, Prober};
 use crate::events::{EventSink, InstanceState};
-use crate::target_lock::TargetLock;
 use crate::spec_digest::SpecDigest;
+use crate::target_lock::TargetLock;
 use crate::verify::{Expectation, Observation, Verdict, verify};
 use crate::{Interrupt, Release, StopSignal};
 
@@ -46,18 +46,34 @@ pub struct InstanceSpec {
     pub env: BTreeMap<String, String>,
     pub health_path: String,
     pub version_path: Option<String>,
+    /// The instance's secrets, read for this deploy (empty until the pipeline reads them,
+    /// and in commands that only look). Formats and serialises as fingerprints only; a
+    /// runtime gives the values to the app (plain env, or its native secrets).
+    pub secrets: hoist_secrets::Secrets,
 }
 
 impl InstanceSpec {
-    /// The labels every runtime puts on what it runs for this instance.
+    /// The labels every runtime puts on what it runs for this instance: app, environment,
+    /// tenant, release, and each secret's fingerprint (`dev.hoist.secret.NAME`).
     pub fn labels(&self, release: &Release) -> BTreeMap<String, String> {
         use crate::labels;
-        BTreeMap::from([
+        let mut labels = BTreeMap::from([
             (labels::APP.to_string(), self.app.clone()),
             (labels::ENVIRONMENT.to_string(), self.environment.clone()),
             (labels::TENANT.to_string(), self.tenant.clone()),
             (labels::RELEASE.to_string(), release.version.clone()),
-        ])
+        ]);
+        for (name, fingerprint) in self.secret_fingerprints() {
+            labels.insert(format!("{}{name}", labels::SECRET_PREFIX), fingerprint);
+        }
+        labels
+    }
+
+    /// Each secret's fingerprint by name ([`hoist_secrets::fingerprint`]): what the
+    /// workload's labels carry, and what a hash of the instance's spec can include so a
+    /// changed secret changes the spec without the hash depending on the value itself.
+    pub fn secret_fingerprints(&self) -> BTreeMap<String, String> {
+        self.secrets.fingerprints()
     }
 }
 
@@ -145,6 +161,9 @@ pub struct Observed {
     /// Facts worth showing in `hoist status`, in the runtime's words ("2/2 tasks
     /// running", "a `--prev` container left by an interrupted rollout").
     pub notes: Vec<String>,
+    /// The fingerprints of the secrets the workload was given, by name (from its
+    /// `dev.hoist.secret.*` labels); empty when it has none or nothing runs.
+    pub secrets: BTreeMap<String, String>,
 }
 
 /// An instance that now runs the release, verified.

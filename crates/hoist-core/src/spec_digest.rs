@@ -212,6 +212,7 @@ mod tests {
             ]),
             health_path: "/health".into(),
             version_path: None,
+            secrets: Default::default(),
         }
     }
 

@@ -7,7 +7,7 @@
 //! verified). The names alone say what state an interrupted rollout left, which is what
 //! [`Containers::recover`] undoes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -104,21 +104,30 @@ fn engine_error(what: &str, name: &str, e: &bollard::errors::Error) -> BackendEr
 
 impl Containers {
     async fn state(&self, docker: &Docker, name: &str) -> Result<WorkloadState, BackendError> {
+        Ok(self.state_and_secrets(docker, name).await?.0)
+    }
+
+    /// The container's state, and the fingerprints of the secrets it was given (its
+    /// `dev.hoist.secret.*` labels).
+    async fn state_and_secrets(
+        &self,
+        docker: &Docker,
+        name: &str,
+    ) -> Result<(WorkloadState, BTreeMap<String, String>), BackendError> {
         let info = match docker
             .inspect_container(name, None::<InspectContainerOptions>)
             .await
         {
             Ok(info) => info,
-            Err(e) if is_not_found(&e) => return Ok(WorkloadState::Missing),
+            Err(e) if is_not_found(&e) => return Ok((WorkloadState::Missing, BTreeMap::new())),
             Err(e) => return Err(engine_error("cannot inspect", name, &e)),
         };
         let image_id = info.image.unwrap_or_default();
-        let release = info
-            .config
-            .and_then(|c| c.labels)
-            .and_then(|l| l.get(labels::RELEASE).cloned());
+        let container_labels = info.config.and_then(|c| c.labels).unwrap_or_default();
+        let release = container_labels.get(labels::RELEASE).cloned();
+        let secrets = labels::secret_fingerprints(&container_labels);
         let state = info.state.unwrap_or_default();
-        Ok(if state.running == Some(true) {
+        let workload = if state.running == Some(true) {
             WorkloadState::Running { image_id, release }
         } else {
             WorkloadState::Exited {
@@ -126,7 +135,8 @@ impl Containers {
                 release,
                 exit_code: state.exit_code.unwrap_or(0),
             }
-        })
+        };
+        Ok((workload, secrets))
     }
 
     async fn remove_named(&self, docker: &Docker, name: &str) -> Result<bool, BackendError> {
@@ -274,7 +284,19 @@ impl Containers {
         };
         let body = ContainerCreateBody {
             image: Some(release.image_id.clone()),
-            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            // Docker has no secrets for plain containers: the app gets them as env, so
+            // `docker inspect` of the container shows them (documented in README).
+            env: Some(
+                spec.env
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .chain(
+                        spec.secrets
+                            .iter()
+                            .map(|(k, v)| format!("{k}={}", v.expose())),
+                    )
+                    .collect(),
+            ),
             labels: Some(container_labels),
             exposed_ports: Some(vec![port_key.clone()]),
             stop_timeout: Some(self.stop_timeout_secs().into()),
@@ -327,10 +349,15 @@ impl Containers {
         role: Role,
         endpoint: &Endpoint,
     ) -> Result<Observed, BackendError> {
+        let docker = self.docker(spec).await?;
+        let (workload, secrets) = self
+            .state_and_secrets(&docker, &container_name(spec, role))
+            .await?;
         Ok(Observed {
-            workload: self.inspect(spec, role).await?,
+            workload,
             endpoint: endpoint.clone(),
             notes: Vec::new(),
+            secrets,
         })
     }
 

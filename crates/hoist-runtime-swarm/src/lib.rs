@@ -4,6 +4,7 @@
 //! - [`settings`]: what the config says about services and their updates;
 //! - [`spec`]: the service spec an instance should have, as plain data;
 //! - [`verdict`]: what a service's tasks say about it, as a pure function;
+//! - [`secrets`]: an instance's tenant secrets as Swarm secrets, mounted as files;
 //! - [`runtime`]: [`SwarmRuntime`], the I/O behind `hoist_core::Runtime`;
 //! - `lock`: the environment lock as a Swarm config object.
 //!
@@ -12,6 +13,7 @@
 mod api;
 mod lock;
 pub mod runtime;
+pub mod secrets;
 pub mod settings;
 pub mod spec;
 pub mod verdict;

@@ -33,6 +33,7 @@ use hoist_engine::Engines;
 use tracing::{info, warn};
 
 use crate::api;
+use crate::secrets;
 use crate::settings::SwarmSettings;
 use crate::spec::{self, Essentials, essentials, image_of, release_of};
 use crate::verdict;
@@ -104,6 +105,7 @@ impl SwarmRuntime {
                 workload: WorkloadState::Missing,
                 endpoint,
                 notes: vec![format!("no service {}", instance.name)],
+                secrets: Default::default(),
             });
         };
         let mut notes = verdict::notes(&service, &tasks);
@@ -118,10 +120,17 @@ impl SwarmRuntime {
             }
             None => verdict::workload_state(&service, &tasks, target),
         };
+        let secrets = service
+            .spec
+            .as_ref()
+            .and_then(|s| s.labels.as_ref())
+            .map(hoist_core::labels::secret_fingerprints)
+            .unwrap_or_default();
         Ok(Observed {
             workload,
             endpoint,
             notes,
+            secrets,
         })
     }
 
@@ -217,6 +226,7 @@ impl SwarmRuntime {
         let why = match waited {
             Ok(()) => {
                 info!(service = %name, release = %release.version, "verified");
+                self.prune_secrets(docker, name, rollout).await;
                 return Ok(Applied {
                     message: format!(
                         "{} task(s) run {} and answer {}",
@@ -288,6 +298,23 @@ impl SwarmRuntime {
                 previous.version
             ))
             .with_log(log_tail)),
+        }
+    }
+
+    /// Removes the secrets hoist made for the service that neither its spec nor its
+    /// previous spec uses; what cannot be removed is a warning.
+    async fn prune_secrets(&self, docker: &Docker, name: &str, rollout: &Rollout<'_>) {
+        let current = match api::inspect(docker, name).await {
+            Ok(Some(service)) => service.spec.unwrap_or_default(),
+            Ok(None) => return,
+            Err(e) => return rollout.warn(e.message),
+        };
+        let previous = match api::previous_spec(docker, &self.settings.host, name).await {
+            Ok(previous) => previous.unwrap_or_default(),
+            Err(e) => return rollout.warn(e.message),
+        };
+        for warning in secrets::prune(docker, name, &[&current, &previous]).await {
+            rollout.warn(warning);
         }
     }
 
@@ -395,7 +422,8 @@ impl Runtime for SwarmRuntime {
         for warning in self.settings.warnings() {
             rollout.warn(warning);
         }
-        let desired = spec::service_spec(instance, release, &self.settings);
+        let mut desired = spec::service_spec(instance, release, &self.settings);
+        secrets::attach(&mut desired, secrets::ensure(&docker, instance).await?);
         let target = essentials(&desired);
         let fallback = match api::inspect(&docker, name).await? {
             None => {

@@ -52,11 +52,14 @@ pub fn service_spec(
             container_spec: Some(TaskSpecContainerSpec {
                 image: Some(image_reference(release)),
                 labels: Some(labels),
+                // Secrets are Swarm secrets mounted as files (attached by the runtime once
+                // they exist): the env only says where they are.
                 env: Some(
                     instance
                         .env
                         .iter()
                         .map(|(k, v)| format!("{k}={v}"))
+                        .chain(crate::secrets::file_env(instance))
                         .collect(),
                 ),
                 stop_grace_period: Some(nanos(STOP_GRACE_PERIOD)),
@@ -315,6 +318,7 @@ mod tests {
             ]),
             health_path: "/healthz".into(),
             version_path: Some("/version".into()),
+            secrets: Default::default(),
         }
     }
 

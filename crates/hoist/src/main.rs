@@ -30,6 +30,8 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(e),
     };
     redact::register_environment();
+    // Tenant secrets are read at deploy time; each value read is masked from then on.
+    hoist_secrets::set_value_observer(redact::register);
     init_tracing(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -6,7 +6,8 @@
 //! Known secrets are the values of every `env` table in `hoist.toml` (tenant env holds
 //! database passwords), the credentials notifiers read (their `*_env` variables and
 //! `*_file` files), and the process's own variables whose names say they hold a secret
-//! (`*_TOKEN`, `*_PASSWORD`, `*_KEY`, ...: registry and CI credentials).
+//! (`*_TOKEN`, `*_PASSWORD`, `*_KEY`, ...: registry and CI credentials), and every tenant
+//! secret once a deploy reads it (`hoist_secrets` reports each value read here).
 
 use std::io::Write;
 use std::sync::{OnceLock, RwLock};
@@ -31,7 +32,10 @@ pub fn register(value: &str) {
     if value.len() < MIN_SECRET_LEN {
         return;
     }
+    use base64::Engine as _;
     let mut forms = vec![value.to_string()];
+    // A Swarm secret's data travels base64-encoded in the engine request hoist logs.
+    forms.push(base64::engine::general_purpose::STANDARD.encode(value));
     if let Ok(json) = serde_json::to_string(value) {
         // Inside a JSON body the value appears escaped, without its quotes.
         forms.push(json[1..json.len() - 1].to_string());
@@ -55,11 +59,29 @@ pub fn register_environment() {
     }
 }
 
-/// Registers every secret `config` brings: env values and notifier credentials.
+fn names() -> &'static RwLock<Vec<String>> {
+    static NAMES: OnceLock<RwLock<Vec<String>>> = OnceLock::new();
+    NAMES.get_or_init(|| RwLock::new(Vec::new()))
+}
+
+/// Masks whatever follows `NAME=` in logs: a tenant secret's variable. The engine echoes a
+/// container's env in its answers (`docker inspect`), with values hoist never read in this
+/// run (the value deployed before a rotation, a command's output in `hoist status`).
+pub fn register_name(name: &str) {
+    let form = format!("{name}=");
+    let mut names = names().write().unwrap_or_else(|p| p.into_inner());
+    if !names.contains(&form) {
+        names.push(form);
+    }
+}
+
+/// Registers every secret `config` brings: env values, tenant secrets' names and notifier
+/// credentials.
 pub fn register_config(config: &Settings) {
     for env in config.environments.values() {
         for instance in &env.instances {
             instance.env.values().for_each(|v| register(v));
+            instance.secrets.keys().for_each(|n| register_name(n));
         }
     }
     for notifier in config.notifiers.values() {
@@ -89,6 +111,47 @@ pub fn scrub(text: &str) -> String {
             out = out.replace(secret.as_str(), MASK);
         }
     }
+    let names = names().read().unwrap_or_else(|p| p.into_inner());
+    for name in names.iter() {
+        out = mask_after(&out, name);
+    }
+    out
+}
+
+/// `text` with the value after each `NAME=` that starts a word replaced by `*****`: up to
+/// an unescaped `"`, whitespace or the end.
+fn mask_after(text: &str, form: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(form) {
+        let starts_word = rest[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'));
+        let value_start = at + form.len();
+        out.push_str(&rest[..value_start]);
+        rest = &rest[value_start..];
+        if !starts_word {
+            continue;
+        }
+        let mut end = rest.len();
+        let mut escaped = false;
+        for (i, c) in rest.char_indices() {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' || c.is_whitespace() {
+                end = i;
+                break;
+            }
+        }
+        if end > 0 {
+            out.push_str(MASK);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -120,6 +183,16 @@ mod tests {
         assert_eq!(
             scrub(line),
             r#"POST /containers/create {"Env":["DB_PASSWORD=*****","X=*****","FLAG=on"]}"#
+        );
+    }
+
+    #[test]
+    fn values_after_a_secret_name_are_masked() {
+        register_name("API_TOKEN");
+        let line = r#"{"Env":["TENANT=t1","API_TOKEN=never-read-here","MY_API_TOKEN=x"],"Cmd":"API_TOKEN=a\"b c"}"#;
+        assert_eq!(
+            scrub(line),
+            r#"{"Env":["TENANT=t1","API_TOKEN=*****","MY_API_TOKEN=x"],"Cmd":"API_TOKEN=***** c"}"#
         );
     }
 

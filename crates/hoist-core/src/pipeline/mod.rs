@@ -10,6 +10,7 @@ mod orphans;
 mod release;
 mod rollout;
 mod scan;
+mod secrets;
 mod ship;
 mod status;
 
@@ -27,7 +28,7 @@ pub use observer::{audit_of, notice_of};
 pub use orphans::{RetireOptions, RetireReport, orphans_among};
 pub use release::{EnvironmentResult, ReleaseOutcome};
 pub use rollout::{DeploymentReport, InstanceReport};
-pub use status::{EnvironmentStatus, InstanceStatus};
+pub use status::{EnvironmentStatus, InstanceStatus, SecretStatus};
 
 use crate::backend::BackendError;
 use crate::fingerprint::FingerprintError;
@@ -182,6 +183,9 @@ pub enum PipelineError {
     /// The secret scan could not run or not read the whole build context.
     #[error("secret scan: {0}")]
     Scan(String),
+    /// A tenant secret could not be read; names the secret, never its value.
+    #[error(transparent)]
+    Secret(#[from] hoist_secrets::SecretError),
 }
 
 impl PipelineError {
@@ -195,7 +199,8 @@ impl PipelineError {
             | PipelineError::BadRef(_)
             | PipelineError::Retire(_)
             | PipelineError::Config(_)
-            | PipelineError::Scan(_) => 2,
+            | PipelineError::Scan(_)
+            | PipelineError::Secret(_) => 2,
             PipelineError::Interrupted { signal, .. } => i32::from(signal.exit_code()),
             _ => 1,
         }
@@ -233,6 +238,8 @@ impl Deployer {
                 env: i.env.clone(),
                 health_path: i.health_path.clone(),
                 version_path: i.version_path.clone(),
+                // Read by a deploy ([`Deployer::instances_with_secrets`]), not here.
+                secrets: Default::default(),
             })
             .collect())
     }

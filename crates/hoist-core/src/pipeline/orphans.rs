@@ -249,6 +249,7 @@ mod tests {
             env: BTreeMap::new(),
             health_path: "/health".into(),
             version_path: None,
+            secrets: Default::default(),
         }
     }
 

@@ -75,20 +75,22 @@ impl Deployer {
         kind: DeploymentKind,
         lock: &super::EnvLock,
     ) -> Result<DeploymentReport, PipelineError> {
+        let instances = self.instances_with_secrets(environment).await?;
         self.scoped(environment)
-            .roll_out_here(environment, release, kind, lock)
+            .roll_out_instances(environment, release, kind, lock, instances)
             .await
     }
 
-    async fn roll_out_here(
+    /// [`Deployer::roll_out`] of `instances`, whose secrets the caller has read.
+    pub(super) async fn roll_out_instances(
         &self,
         environment: &str,
         release: &Release,
         kind: DeploymentKind,
         lock: &super::EnvLock,
+        instances: Vec<InstanceSpec>,
     ) -> Result<DeploymentReport, PipelineError> {
         let env = self.environment(environment)?;
-        let instances = self.instances(environment)?;
         let runtime = self.runtime(environment)?;
         let concurrency = env.rollout.concurrency.get();
         let timeout = env.rollout.health_timeout;
@@ -283,9 +285,11 @@ impl Deployer {
                 rollout.warn(action);
             }
             let observed = runtime.observe(spec).await?;
+            // A changed secret is a change, even of a release that already runs.
             let mut changed = None;
             if observed.workload.is_running()
                 && observed.workload.image_id() == Some(release.image_id.as_str())
+                && observed.secrets == spec.secret_fingerprints()
             {
                 let applied = runtime.applied_spec(spec).await?;
                 match redeploy_reason(&want, applied.as_ref()) {

@@ -22,11 +22,27 @@ impl Deployer {
     ) -> Result<DeploymentReport, PipelineError> {
         let started = Instant::now();
         let version = &release.version;
+        // Read before anything runs: a secret that cannot be read changes nothing.
+        let instances = match self.instances_with_secrets(environment).await {
+            Ok(instances) => instances,
+            Err(e) => {
+                self.record(EventKind::Failed {
+                    version: version.clone(),
+                    reason: e.to_string(),
+                    took_ms: millis(started.elapsed()),
+                })
+                .await;
+                return Err(e);
+            }
+        };
         let mut context = self.hook_context(environment, version, Some(release.image.clone()));
         self.run_hook(hooks, HookStage::BeforeDeploy, &context, version, started)
             .await?;
         self.stop_if_requested(version, started).await?;
-        let report = self.roll_out(environment, release, kind, lock).await;
+        let report = self
+            .scoped(environment)
+            .roll_out_instances(environment, release, kind, lock, instances)
+            .await;
         let succeeded = report.as_ref().is_ok_and(DeploymentReport::succeeded);
         context.outcome = Some(if succeeded {
             Outcome::Succeeded

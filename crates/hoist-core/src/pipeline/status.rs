@@ -5,9 +5,9 @@ use serde::Serialize;
 
 use super::{Deployer, PipelineError};
 use crate::Release;
-use crate::store::DeploymentOutcome;
 use crate::runtime::{Workload, WorkloadState, probe, spec_digest};
 use crate::spec_digest::redeploy_reason;
+use crate::store::DeploymentOutcome;
 use crate::verify::{Expectation, Verdict, verify};
 
 #[derive(Debug, Clone, Serialize)]
@@ -44,18 +44,41 @@ pub struct InstanceStatus {
     /// How the config differs from what the instance was started with ("env DB_HOST
     /// changed"), when it does: the next deploy redeploys it.
     pub config_changed: Option<String>,
+    /// The instance's secrets by name: fingerprints only.
+    pub secrets: Vec<SecretStatus>,
+}
+
+/// One secret of an instance in `hoist status`: its name and fingerprints, never its value.
+///
+/// `deployed` is what the workload was given (its label). `current` is the source's value
+/// now, for sources that run nothing (a variable, a file); a command source is run only by
+/// a deploy, so its `current` is `None`. They differ when the secret changed since the
+/// deploy (drift): the next deploy rolls the instance out again with the new value.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecretStatus {
+    pub name: String,
+    /// `env`, `file` or `command`.
+    pub source: &'static str,
+    pub deployed: Option<String>,
+    pub current: Option<String>,
+    /// `deployed` and `current` both known and different.
+    pub drift: bool,
+    /// Why `current` is unknown, when it is: "command: read by a deploy only", or the
+    /// error reading it (which names the secret, never a value).
+    pub note: Option<String>,
 }
 
 impl Deployer {
     pub async fn status(&self, environment: &str) -> Result<EnvironmentStatus, PipelineError> {
         let instances = self.instances(environment)?;
+        let secrets = self.secret_statuses(environment, &instances).await?;
         let runtime = self.runtime(environment)?;
         let current = self
             .store
             .deployed_releases(self.app_name(), environment)?
             .into_iter()
             .next();
-        let checks = instances.iter().map(|spec| {
+        let checks = instances.iter().zip(secrets).map(|(spec, mut secrets)| {
             let current = current.clone();
             let runtime = runtime.clone();
             async move {
@@ -67,6 +90,11 @@ impl Deployer {
                     None
                 };
                 let notes = observed.notes.clone();
+                for secret in &mut secrets {
+                    secret.deployed = observed.secrets.get(&secret.name).cloned();
+                    secret.drift =
+                        matches!((&secret.deployed, &secret.current), (Some(d), Some(c)) if d != c);
+                }
                 let observed = probe(self.prober.as_ref(), spec, observed).await;
                 let image_id = observed.workload.image_id().map(str::to_string);
                 let matches_current = current
@@ -99,6 +127,7 @@ impl Deployer {
                     healthy,
                     message,
                     config_changed,
+                    secrets,
                 })
             }
         });
@@ -153,5 +182,38 @@ impl Deployer {
             ),
         };
         Ok(vec![note])
+    }
+
+    /// Each instance's secrets with the current fingerprint of those that can be read
+    /// without running anything.
+    async fn secret_statuses(
+        &self,
+        environment: &str,
+        instances: &[crate::InstanceSpec],
+    ) -> Result<Vec<Vec<SecretStatus>>, PipelineError> {
+        let env = self.environment(environment)?;
+        let mut resolver = hoist_secrets::Resolver::new(self.app_name(), self.config.root.clone());
+        let mut all = Vec::new();
+        for (spec, settings) in instances.iter().zip(&env.instances) {
+            let mut statuses = Vec::new();
+            for (name, source) in &settings.secrets {
+                let (current, note) = match resolver.resolve_local(name, &spec.tenant, source).await
+                {
+                    Some(Ok(secret)) => (Some(secret.fingerprint().to_string()), None),
+                    Some(Err(e)) => (None, Some(e.to_string())),
+                    None => (None, Some("command: read by a deploy only".to_string())),
+                };
+                statuses.push(SecretStatus {
+                    name: name.clone(),
+                    source: source.kind(),
+                    deployed: None,
+                    current,
+                    drift: false,
+                    note,
+                });
+            }
+            all.push(statuses);
+        }
+        Ok(all)
     }
 }

@@ -78,6 +78,22 @@ pub async fn run(global: &Global, environment: &str, json: bool) -> Result<u8, S
                     i.tenant
                 );
             }
+            // Names and fingerprints only: enough to see drift, nothing of the value.
+            for s in &i.secrets {
+                let deployed = s.deployed.as_deref().unwrap_or("-");
+                let now = match (&s.current, &s.note) {
+                    (Some(c), _) if s.drift => {
+                        format!("CHANGED since the deploy: now {c}; the next deploy rolls it out")
+                    }
+                    (Some(_), _) => "unchanged".to_string(),
+                    (None, Some(note)) => note.clone(),
+                    (None, None) => "-".to_string(),
+                };
+                println!(
+                    "  {}: secret {} ({}) deployed {deployed}, {now}",
+                    i.tenant, s.name, s.source
+                );
+            }
         }
         print_orphans(environment, &status.orphans);
         for note in &status.notes {
