@@ -450,18 +450,7 @@ impl Store for SqliteStore {
     }
 
     fn lock_holder(&self, app: &str, environment: &str) -> Result<Option<LockHolder>, StoreError> {
-        let json: Option<String> = self
-            .conn()
-            .query_row(
-                "SELECT holder FROM locks WHERE app = ?1 AND environment = ?2",
-                params![app, environment],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(err)?;
-        json.map(|j| serde_json::from_str::<LockHolder>(&j))
-            .transpose()
-            .map_err(err)
+        read_holder(&self.conn(), app, environment)
     }
 
     fn location(&self) -> Option<String> {
@@ -473,18 +462,7 @@ impl Store for SqliteStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
-        let json: Option<String> = tx
-            .query_row(
-                "SELECT holder FROM locks WHERE app = ?1 AND environment = ?2",
-                params![app, environment],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(err)?;
-        let holder = json
-            .map(|j| serde_json::from_str::<LockHolder>(&j))
-            .transpose()
-            .map_err(err)?;
+        let holder = read_holder(&tx, app, environment)?;
         if let Some(id) = holder.as_ref().and_then(|h| h.deployment) {
             tx.execute(
                 "UPDATE deployments SET outcome = 'interrupted', message = 'its lock was removed by hoist unlock' WHERE id = ?1 AND outcome = 'running'",
@@ -500,4 +478,23 @@ impl Store for SqliteStore {
         tx.commit().map_err(err)?;
         Ok(holder)
     }
+}
+
+/// Who holds `environment`'s lock, read within `conn` (a connection or a transaction).
+fn read_holder(
+    conn: &rusqlite::Connection,
+    app: &str,
+    environment: &str,
+) -> Result<Option<LockHolder>, StoreError> {
+    let json: Option<String> = conn
+        .query_row(
+            "SELECT holder FROM locks WHERE app = ?1 AND environment = ?2",
+            params![app, environment],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(err)?;
+    json.map(|j| serde_json::from_str::<LockHolder>(&j))
+        .transpose()
+        .map_err(err)
 }

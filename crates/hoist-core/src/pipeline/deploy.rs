@@ -8,7 +8,7 @@ use hoist_hooks::Stage as HookStage;
 use hoist_policy::GitRef;
 
 use super::gate::{Override, ref_for_version};
-use super::{Deployer, DeploymentReport, EnvLock, LockWait, PipelineError, millis};
+use super::{Deployer, DeploymentReport, EnvLock, LockWait, PipelineError};
 use crate::Release;
 use crate::events::EventKind;
 use crate::store::{DeploymentKind, DeploymentOutcome};
@@ -99,15 +99,7 @@ impl Deployer {
             .await
         {
             Ok(built) => built,
-            Err(e) => {
-                self.record(EventKind::Failed {
-                    version: version.clone(),
-                    reason: e.to_string(),
-                    took_ms: millis(started.elapsed()),
-                })
-                .await;
-                return Err(e);
-            }
+            Err(e) => return Err(self.record_failure(&version, started, e).await),
         };
         self.ship(
             environment,

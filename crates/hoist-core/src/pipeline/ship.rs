@@ -25,15 +25,7 @@ impl Deployer {
         // Read before anything runs: a secret that cannot be read changes nothing.
         let instances = match self.instances_with_secrets(environment).await {
             Ok(instances) => instances,
-            Err(e) => {
-                self.record(EventKind::Failed {
-                    version: version.clone(),
-                    reason: e.to_string(),
-                    took_ms: millis(started.elapsed()),
-                })
-                .await;
-                return Err(e);
-            }
+            Err(e) => return Err(self.record_failure(version, started, e).await),
         };
         let mut context = self.hook_context(environment, version, Some(release.image.clone()));
         self.run_hook(hooks, HookStage::BeforeDeploy, &context, version, started)
@@ -59,15 +51,10 @@ impl Deployer {
         }
         // The rollout's end is notified by the observer; an error that kept it from ending
         // is notified here.
-        if let Err(e) = &report {
-            self.record(EventKind::Failed {
-                version: version.clone(),
-                reason: e.to_string(),
-                took_ms: millis(started.elapsed()),
-            })
-            .await;
+        match report {
+            Err(e) => Err(self.record_failure(version, started, e).await),
+            ok => ok,
         }
-        report
     }
 
     /// Runs a pre-stage hook; a failure is notified and aborts.
@@ -87,13 +74,7 @@ impl Deployer {
                     hook: stage.to_string(),
                     reason: e.to_string(),
                 });
-                self.record(EventKind::Failed {
-                    version: version.to_string(),
-                    reason: e.to_string(),
-                    took_ms: millis(started.elapsed()),
-                })
-                .await;
-                Err(e.into())
+                Err(self.record_failure(version, started, e.into()).await)
             }
         }
     }
@@ -105,16 +86,27 @@ impl Deployer {
         version: &str,
         started: Instant,
     ) -> Result<(), PipelineError> {
-        if let Err(e) = self.checkpoint(true) {
-            self.record(EventKind::Failed {
-                version: version.to_string(),
-                reason: e.to_string(),
-                took_ms: millis(started.elapsed()),
-            })
-            .await;
-            return Err(e);
+        match self.checkpoint(true) {
+            Err(e) => Err(self.record_failure(version, started, e).await),
+            Ok(()) => Ok(()),
         }
-        Ok(())
+    }
+
+    /// A run that ended before its rollout could: notified (and so audited) as failed,
+    /// and handed back.
+    pub(super) async fn record_failure(
+        &self,
+        version: &str,
+        started: Instant,
+        error: PipelineError,
+    ) -> PipelineError {
+        self.record(EventKind::Failed {
+            version: version.to_string(),
+            reason: error.to_string(),
+            took_ms: millis(started.elapsed()),
+        })
+        .await;
+        error
     }
 
     pub(super) fn hook_context(
