@@ -36,9 +36,13 @@ fn secret_values(line: &str) -> Vec<std::ops::Range<usize>> {
     let mut ranges = Vec::new();
     for (eq, _) in line.match_indices('=') {
         let key_end = line[..eq].trim_end().len();
+        // The key starts after the last character that cannot be part of one; that
+        // character may be multi-byte (`"é" = 1`), so step over all of it.
         let key_start = line[..key_end]
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || "_-.\"'".contains(c)))
-            .map_or(0, |i| i + 1);
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| !(c.is_ascii_alphanumeric() || "_-.\"'".contains(c)))
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let key = line[key_start..key_end].trim_matches(|c| c == '"' || c == '\'');
         let last = key.rsplit('.').next().unwrap_or(key).to_ascii_lowercase();
         // `api_key_env = "VAR"` names where a secret is, and is not one.
