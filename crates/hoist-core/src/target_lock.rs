@@ -161,6 +161,31 @@ pub fn is_reclaimable(
     holder.is_dead_on_this_host() || now - heartbeat_at > stale_after.as_secs() as i64
 }
 
+/// The label naming a lock object's holder (JSON of [`LockHolder`]).
+pub const HOLDER_LABEL: &str = "dev.hoist.lock.holder";
+/// The label holding a lock object's heartbeat (unix seconds) where the object keeps it.
+pub const HEARTBEAT_LABEL: &str = "dev.hoist.lock.heartbeat";
+
+/// The labels a new lock object carries, whatever the runtime: which environment it locks,
+/// who holds it, and a first heartbeat. Never `dev.hoist.app`, so that nothing takes a lock
+/// for one of the app's workloads.
+pub fn lock_labels(
+    key: &LockKey,
+    holder: &LockHolder,
+) -> Result<std::collections::HashMap<String, String>, BackendError> {
+    let holder_json = serde_json::to_string(holder)
+        .map_err(|e| BackendError::new(format!("cannot record the lock holder: {e}")))?;
+    Ok(std::collections::HashMap::from([
+        ("dev.hoist.lock.app".to_string(), key.app.clone()),
+        (
+            "dev.hoist.lock.environment".to_string(),
+            key.environment.clone(),
+        ),
+        (HOLDER_LABEL.to_string(), holder_json),
+        (HEARTBEAT_LABEL.to_string(), now_secs().to_string()),
+    ]))
+}
+
 /// Now, in unix seconds: the clock heartbeats are written and judged by.
 pub fn now_secs() -> i64 {
     jiff::Timestamp::now().as_second()

@@ -15,7 +15,6 @@
 //! stands in until the first write. Release and reclaim remove the container by id, never
 //! by name, so a late remover cannot remove a successor's lock.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -29,17 +28,16 @@ use futures::StreamExt;
 use hoist_core::backend::BackendError;
 use hoist_core::store::LockHolder;
 use hoist_core::target_lock::{
-    FoundLock, LockKey, LockObjects, TargetAttempt, TargetLock, acquire, now_secs,
+    FoundLock, HEARTBEAT_LABEL, HOLDER_LABEL, LockKey, LockObjects, TargetAttempt, TargetLock,
+    acquire, lock_labels, now_secs,
 };
 use hoist_engine::{Engines, is_not_found, message};
 
 /// The empty image lock containers are created from.
 const IMAGE_REPO: &str = "hoist/lock";
 const IMAGE_TAG: &str = "empty";
-const HOLDER: &str = "dev.hoist.lock.holder";
-const HEARTBEAT: &str = "dev.hoist.lock.heartbeat";
-const LOCK_APP: &str = "dev.hoist.lock.app";
-const LOCK_ENVIRONMENT: &str = "dev.hoist.lock.environment";
+const HOLDER: &str = HOLDER_LABEL;
+const HEARTBEAT: &str = HEARTBEAT_LABEL;
 const HEARTBEAT_FILE: &str = "hoist-lock-heartbeat";
 /// An environment's lock on one Docker engine.
 pub(crate) struct EngineLock {
@@ -132,14 +130,7 @@ impl EngineLock {
         holder: &LockHolder,
     ) -> Result<Option<String>, BackendError> {
         let name = key.object_name();
-        let holder_json = serde_json::to_string(holder)
-            .map_err(|e| BackendError::new(format!("cannot record the lock holder: {e}")))?;
-        let labels = HashMap::from([
-            (LOCK_APP.to_string(), key.app.clone()),
-            (LOCK_ENVIRONMENT.to_string(), key.environment.clone()),
-            (HOLDER.to_string(), holder_json),
-            (HEARTBEAT.to_string(), now_secs().to_string()),
-        ]);
+        let labels = lock_labels(key, holder)?;
         let body = ContainerCreateBody {
             image: Some(image()),
             // Never run: a command is required to create a container, not to exist.

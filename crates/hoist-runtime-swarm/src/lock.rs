@@ -18,14 +18,13 @@ use bollard::query_parameters::UpdateConfigOptions;
 use hoist_core::backend::BackendError;
 use hoist_core::store::LockHolder;
 use hoist_core::target_lock::{
-    FoundLock, LockKey, LockObjects, TargetAttempt, TargetLock, acquire, now_secs,
+    FoundLock, HEARTBEAT_LABEL, HOLDER_LABEL, LockKey, LockObjects, TargetAttempt, TargetLock,
+    acquire, lock_labels, now_secs,
 };
 use hoist_engine::{Engines, is_not_found, message};
 
-const HOLDER: &str = "dev.hoist.lock.holder";
-const HEARTBEAT: &str = "dev.hoist.lock.heartbeat";
-const LOCK_APP: &str = "dev.hoist.lock.app";
-const LOCK_ENVIRONMENT: &str = "dev.hoist.lock.environment";
+const HOLDER: &str = HOLDER_LABEL;
+const HEARTBEAT: &str = HEARTBEAT_LABEL;
 /// The config's content, base64: "hoist environment lock". Nothing reads it.
 const DATA: &str = "aG9pc3QgZW52aXJvbm1lbnQgbG9jaw==";
 
@@ -103,16 +102,9 @@ impl LockObjects for Objects<'_> {
         holder: &LockHolder,
     ) -> Result<Option<String>, BackendError> {
         let name = key.object_name();
-        let holder_json = serde_json::to_string(holder)
-            .map_err(|e| BackendError::new(format!("cannot record the lock holder: {e}")))?;
         let spec = ConfigSpec {
             name: Some(name.clone()),
-            labels: Some(HashMap::from([
-                (LOCK_APP.to_string(), key.app.clone()),
-                (LOCK_ENVIRONMENT.to_string(), key.environment.clone()),
-                (HOLDER.to_string(), holder_json),
-                (HEARTBEAT.to_string(), now_secs().to_string()),
-            ])),
+            labels: Some(lock_labels(key, holder)?),
             data: Some(DATA.into()),
             ..Default::default()
         };
