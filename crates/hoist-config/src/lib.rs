@@ -16,6 +16,7 @@ mod error;
 mod load;
 mod mask;
 pub mod notify;
+pub mod prune;
 pub(crate) mod release;
 pub mod runtime;
 mod scan;
@@ -27,6 +28,7 @@ pub mod starter;
 mod validate;
 
 pub use error::ConfigError;
+pub use prune::PruneSettings;
 pub use load::{load, load_for_build, parse};
 pub use runtime::{
     DockerConfig, FailureAction, PublishMode, RuntimeConfig, RuntimeKind, SwarmConfig,
