@@ -28,8 +28,8 @@ pub mod starter;
 mod validate;
 
 pub use error::ConfigError;
-pub use prune::PruneSettings;
 pub use load::{load, load_for_build, parse};
+pub use prune::PruneSettings;
 pub use runtime::{
     DockerConfig, FailureAction, PublishMode, RuntimeConfig, RuntimeKind, SwarmConfig,
     UpdateConfig, UpdateOrder,

@@ -238,7 +238,10 @@ pub enum PruneReason {
         rank: usize,
     },
     /// A deployment of it is still running.
-    DeployInProgress { environment: String, version: String },
+    DeployInProgress {
+        environment: String,
+        version: String,
+    },
     /// Deployed only to environments not pruned now.
     OtherEnvironments { environments: Vec<String> },
     /// No deployment of the app ever used it: a `hoist build`, or a deploy still building.
@@ -249,7 +252,10 @@ pub enum PruneReason {
     RecentBase { fingerprint: String, rank: usize },
     /// A kept release was built on it; its layers are the release's, so removing it would
     /// free nothing.
-    BaseOfKeptRelease { fingerprint: String, version: String },
+    BaseOfKeptRelease {
+        fingerprint: String,
+        version: String,
+    },
     /// The store knows no release built on this fingerprint (another state database's, or
     /// a base whose release is still building).
     UnknownFingerprint { fingerprint: String },
@@ -304,7 +310,9 @@ impl PruneReason {
                 environments.join(", ")
             ),
             Self::NeverDeployed => "never deployed (built, or still building)".to_string(),
-            Self::UsedByContainer { container } => format!("used by the kept container {container}"),
+            Self::UsedByContainer { container } => {
+                format!("used by the kept container {container}")
+            }
             Self::RecentBase { fingerprint, rank } => format!(
                 "base of fingerprint {} (#{rank} newest)",
                 short_fp(fingerprint)
@@ -487,7 +495,11 @@ impl Protection {
 }
 
 /// The plan for one engine: what goes, what stays, and why.
-pub fn plan_engine(inventory: &EngineInventory, history: &History, scope: &PruneScope) -> EnginePlan {
+pub fn plan_engine(
+    inventory: &EngineInventory,
+    history: &History,
+    scope: &PruneScope,
+) -> EnginePlan {
     let protection = Protection::of(history, scope);
     let mut remove = Vec::new();
     let mut keep = Vec::new();
@@ -631,12 +643,13 @@ fn decide_image(
     }
     let version = image.labels.get(labels::VERSION);
     let fingerprint = image.labels.get(labels::FINGERPRINT);
-    let used_by = staying
-        .iter()
-        .find(|c| c.image_id == image.id)
-        .map(|c| PruneReason::UsedByContainer {
-            container: c.name.clone(),
-        });
+    let used_by =
+        staying
+            .iter()
+            .find(|c| c.image_id == image.id)
+            .map(|c| PruneReason::UsedByContainer {
+                container: c.name.clone(),
+            });
     match (version, fingerprint) {
         (Some(version), _) => {
             let mut environments: BTreeSet<String> = protection
@@ -832,17 +845,18 @@ mod tests {
     }
 
     /// Deployments given oldest first; the history holds them newest first.
-    fn history(deployments: &[(&str, &str, DeploymentOutcome)], fingerprints: &[(&str, &str)]) -> History {
+    fn history(
+        deployments: &[(&str, &str, DeploymentOutcome)],
+        fingerprints: &[(&str, &str)],
+    ) -> History {
         let mut ds: Vec<DeploymentSummary> = deployments
             .iter()
             .enumerate()
             .map(|(i, (e, v, o))| deployment(i as i64 + 1, e, v, *o))
             .collect();
         ds.reverse();
-        let mut releases: Vec<Release> = fingerprints
-            .iter()
-            .map(|(v, fp)| release(v, fp))
-            .collect();
+        let mut releases: Vec<Release> =
+            fingerprints.iter().map(|(v, fp)| release(v, fp)).collect();
         releases.reverse();
         History {
             deployments: ds,
@@ -952,7 +966,11 @@ mod tests {
             &[("v1", "fa"), ("v2", "fa"), ("v3", "fa")],
         );
         let inv = inventory(
-            vec![app_image("v1", "fa"), app_image("v2", "fa"), app_image("v3", "fa")],
+            vec![
+                app_image("v1", "fa"),
+                app_image("v2", "fa"),
+                app_image("v3", "fa"),
+            ],
             vec![],
         );
         let plan = plan_engine(&inv, &h, &scope(&["staging"], 1, 2));
@@ -971,7 +989,11 @@ mod tests {
             &[("v1", "fa"), ("v2", "fa"), ("v3", "fa")],
         );
         let inv = inventory(
-            vec![app_image("v1", "fa"), app_image("v2", "fa"), app_image("v3", "fa")],
+            vec![
+                app_image("v1", "fa"),
+                app_image("v2", "fa"),
+                app_image("v3", "fa"),
+            ],
             vec![],
         );
         let plan = plan_engine(&inv, &h, &scope(&["staging"], 1, 2));
@@ -997,7 +1019,11 @@ mod tests {
             &[("p1", "fa"), ("p2", "fa"), ("s1", "fa")],
         );
         let inv = inventory(
-            vec![app_image("p1", "fa"), app_image("p2", "fa"), app_image("s1", "fa")],
+            vec![
+                app_image("p1", "fa"),
+                app_image("p2", "fa"),
+                app_image("s1", "fa"),
+            ],
             vec![],
         );
         let plan = plan_engine(&inv, &h, &scope(&["staging"], 1, 2));
@@ -1070,11 +1096,19 @@ mod tests {
     #[test]
     fn a_never_deployed_image_and_a_running_deployments_image_stay() {
         let h = history(
-            &[("staging", "v1", Succeeded), ("staging", "v2", Succeeded), ("staging", "v3", InProgress)],
+            &[
+                ("staging", "v1", Succeeded),
+                ("staging", "v2", Succeeded),
+                ("staging", "v3", InProgress),
+            ],
             &[("v1", "fa"), ("v2", "fa"), ("v3", "fa"), ("v9", "fa")],
         );
         let inv = inventory(
-            vec![app_image("v1", "fa"), app_image("v3", "fa"), app_image("v9", "fa")],
+            vec![
+                app_image("v1", "fa"),
+                app_image("v3", "fa"),
+                app_image("v9", "fa"),
+            ],
             vec![],
         );
         let plan = plan_engine(&inv, &h, &scope(&["staging"], 1, 1));
@@ -1093,7 +1127,11 @@ mod tests {
         let mut pulled = app_image("v1", "fa");
         pulled.id = "sha256:another-engines-id".into();
         pulled.digests = vec!["registry.example.com/clinic@sha256:manifest1".into()];
-        let plan = plan_engine(&inventory(vec![pulled], vec![]), &h, &scope(&["staging"], 1, 1));
+        let plan = plan_engine(
+            &inventory(vec![pulled], vec![]),
+            &h,
+            &scope(&["staging"], 1, 1),
+        );
         assert!(matches!(
             reason_for(&plan, "clinic:v1"),
             PruneReason::RecentRelease { .. }
@@ -1110,7 +1148,13 @@ mod tests {
                 ("staging", "v3", Succeeded),
                 ("staging", "v4", Succeeded),
             ],
-            &[("v1", "fa"), ("v2", "fb"), ("v4", "fb"), ("v3", "fc"), ("v5", "fd")],
+            &[
+                ("v1", "fa"),
+                ("v2", "fb"),
+                ("v4", "fb"),
+                ("v3", "fc"),
+                ("v5", "fd"),
+            ],
         );
         let inv = inventory(
             vec![
@@ -1172,7 +1216,11 @@ mod tests {
             &[("v1", "fa"), ("v2", "fb")],
         );
         let inv = inventory(
-            vec![base_image("fa"), app_image("v1", "fa"), app_image("v2", "fb")],
+            vec![
+                base_image("fa"),
+                app_image("v1", "fa"),
+                app_image("v2", "fb"),
+            ],
             vec![container("clinic-staging-old", "staging", "v1", "exited")],
         );
         let plan = plan_engine(&inv, &h, &scope(&["staging"], 1, 1));
@@ -1185,7 +1233,9 @@ mod tests {
     #[test]
     fn a_kept_stopped_container_keeps_its_image() {
         let mut leftover = container("clinic-staging-north--prev", "staging", "v1", "exited");
-        leftover.labels.insert(labels::ROLE.into(), "previous".into());
+        leftover
+            .labels
+            .insert(labels::ROLE.into(), "previous".into());
         let plan = plan_engine(
             &inventory(vec![app_image("v1", "fa")], vec![leftover]),
             &four_staging_releases(),
@@ -1223,7 +1273,11 @@ mod tests {
                 lock,
             ],
         );
-        let plan = plan_engine(&inv, &four_staging_releases(), &scope(&["staging", "production"], 1, 1));
+        let plan = plan_engine(
+            &inv,
+            &four_staging_releases(),
+            &scope(&["staging", "production"], 1, 1),
+        );
         assert_eq!(removed(&plan), ["clinic-production-north"]);
         let mut s = scope(&["staging", "production"], 1, 1);
         s.images_only.insert("production".into());

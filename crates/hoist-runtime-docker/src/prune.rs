@@ -31,10 +31,8 @@ impl DockerPruner {
 impl EnginePruner for DockerPruner {
     async fn inventory(&self, engine: &str, app: &str) -> Result<EngineInventory, BackendError> {
         let docker = self.engines.get(engine).await?;
-        let filters = HashMap::from([(
-            "label".to_string(),
-            vec![format!("{}={app}", labels::APP)],
-        )]);
+        let filters =
+            HashMap::from([("label".to_string(), vec![format!("{}={app}", labels::APP)])]);
         let images = docker
             .list_images(Some(ListImagesOptions {
                 all: false,

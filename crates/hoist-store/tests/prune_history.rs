@@ -54,8 +54,18 @@ fn deployment_summaries_list_every_environment_newest_first_for_one_app() {
         store.save_release(r).unwrap();
     }
     deploy(&store, "staging", &v1, Some(DeploymentOutcome::Succeeded));
-    deploy(&store, "production", &v1, Some(DeploymentOutcome::Succeeded));
-    deploy(&store, "staging", &other, Some(DeploymentOutcome::Succeeded));
+    deploy(
+        &store,
+        "production",
+        &v1,
+        Some(DeploymentOutcome::Succeeded),
+    );
+    deploy(
+        &store,
+        "staging",
+        &other,
+        Some(DeploymentOutcome::Succeeded),
+    );
     deploy(&store, "staging", &v2, Some(DeploymentOutcome::Failed));
     deploy(&store, "production", &v2, None);
 
@@ -76,7 +86,12 @@ fn deployment_summaries_list_every_environment_newest_first_for_one_app() {
         [
             ("production", "v2", "sha256:two", DeploymentOutcome::Running),
             ("staging", "v2", "sha256:two", DeploymentOutcome::Failed),
-            ("production", "v1", "sha256:one", DeploymentOutcome::Succeeded),
+            (
+                "production",
+                "v1",
+                "sha256:one",
+                DeploymentOutcome::Succeeded
+            ),
             ("staging", "v1", "sha256:one", DeploymentOutcome::Succeeded),
         ]
     );

@@ -167,7 +167,10 @@ fn prune_keeps_what_runs_what_rollbacks_need_and_everything_of_others() {
     let first = &engine["remove"][0];
     assert_eq!(first["type"], "container", "containers go first: {dry:#}");
     for key in ["id", "name", "image_id", "state", "environment", "release"] {
-        assert!(first.get(key).is_some(), "container item lacks {key}: {first:#}");
+        assert!(
+            first.get(key).is_some(),
+            "container item lacks {key}: {first:#}"
+        );
     }
     assert!(app.image_id(&image(&app, "v1.0.0")).is_some());
     assert!(app.image_id(&old_base).is_some());
@@ -176,11 +179,17 @@ fn prune_keeps_what_runs_what_rollbacks_need_and_everything_of_others() {
     // The same plan in words.
     let words = app.hoist(&["prune", "staging", "--dry-run"]).ok();
     assert!(
-        words.stdout.contains(&format!("would remove image {}", image(&app, "v1.0.0"))),
+        words
+            .stdout
+            .contains(&format!("would remove image {}", image(&app, "v1.0.0"))),
         "{}",
         words.stdout
     );
-    assert!(words.stdout.contains("would free up to"), "{}", words.stdout);
+    assert!(
+        words.stdout.contains("would free up to"),
+        "{}",
+        words.stdout
+    );
 
     // The real prune removes exactly that.
     let run = app.hoist(&["prune", "staging", "--json"]).ok();
@@ -228,7 +237,11 @@ fn prune_keeps_what_runs_what_rollbacks_need_and_everything_of_others() {
     // What was pruned is gone for good, and the refusal says so.
     let gone = app.hoist(&["rollback", "staging", "--to", "v1.0.0"]);
     assert_eq!(gone.code, 1, "{}", gone.stderr);
-    assert!(gone.stderr.contains("no longer on the engine"), "{}", gone.stderr);
+    assert!(
+        gone.stderr.contains("no longer on the engine"),
+        "{}",
+        gone.stderr
+    );
 
     // Another prune finds nothing more of staging's to remove.
     let again = app.hoist(&["prune", "staging", "--json"]).ok().json();
@@ -270,7 +283,10 @@ fn the_prune_after_a_deploy_runs_by_default_and_can_be_turned_off() {
     app.release("v3.0.0");
     let deploy = app.hoist(&["deploy", "staging"]).ok();
     assert!(
-        deploy.stderr.contains(&format!("prune: unix:///var/run/docker.sock: removed {}", image(&app, "v2.0.0"))),
+        deploy.stderr.contains(&format!(
+            "prune: unix:///var/run/docker.sock: removed {}",
+            image(&app, "v2.0.0")
+        )),
         "{}",
         deploy.stderr
     );
