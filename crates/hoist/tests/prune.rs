@@ -315,3 +315,36 @@ fn a_keep_of_zero_is_refused_at_its_line() {
     assert!(run.stderr.contains("prune.keep"), "{}", run.stderr);
     assert!(run.stderr.contains("hoist.toml:"), "{}", run.stderr);
 }
+
+#[test]
+fn prune_without_an_environment_covers_every_one_and_says_registry_tags_are_not_wired() {
+    let app = App::new("hoist-prn-e", &[20255]);
+    app.append_config(&environment("production", &[20256], ""));
+    app.append_config("[prune]\nregistry_tags = true\n");
+    let result = app.hoist(&["prune", "--json"]).ok().json();
+    assert_eq!(
+        result["environments"],
+        serde_json::json!(["production", "staging"])
+    );
+    assert_eq!(
+        result["keep"],
+        serde_json::json!({"releases": 5, "bases": 2})
+    );
+    assert_eq!(
+        result["engines"][0]["engine"],
+        "unix:///var/run/docker.sock"
+    );
+    assert_eq!(result["engines"].as_array().map(Vec::len), Some(1));
+    assert!(removal_names(&result).is_empty(), "{result:#}");
+    assert_eq!(result["bytes"], 0);
+    assert!(
+        result["registry_tags"]
+            .as_str()
+            .is_some_and(|n| n.contains("engines only")),
+        "{result:#}"
+    );
+    // An unknown environment is bad input.
+    let run = app.hoist(&["prune", "qa"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("no environment `qa`"), "{}", run.stderr);
+}
