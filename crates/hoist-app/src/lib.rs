@@ -17,7 +17,7 @@ use hoist_config::{
 use hoist_core::pipeline::{Deployer, Runtimes, resolve_actor};
 use hoist_core::{EventSink, Notifier, Runtime, Store};
 use hoist_probe::HttpProber;
-use hoist_runtime_docker::{DockerRuntime, DockerSettings};
+use hoist_runtime_docker::{DockerPruner, DockerRuntime, DockerSettings};
 use hoist_runtime_swarm::{
     FailureAction, Order, Publish, SwarmRuntime, SwarmSettings, UpdateSettings,
 };
@@ -77,8 +77,10 @@ pub async fn deployer(
         .await
         .map_err(|e| WiringError::Unavailable(e.to_string()))?;
     let store = open_store(&config, overrides)?;
+    let mut runtimes = runtimes(&config);
+    runtimes.set_pruner(Arc::new(DockerPruner::new()), Some(build_host.clone()));
     Ok(Deployer {
-        runtimes: runtimes(&config),
+        runtimes,
         builder: Arc::new(builder),
         prober: Arc::new(HttpProber::default()),
         store,

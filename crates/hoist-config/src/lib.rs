@@ -16,6 +16,7 @@ mod error;
 mod load;
 mod mask;
 pub mod notify;
+pub mod prune;
 pub(crate) mod release;
 pub mod runtime;
 mod scan;
@@ -28,6 +29,7 @@ mod validate;
 
 pub use error::ConfigError;
 pub use load::{load, load_for_build, parse};
+pub use prune::PruneSettings;
 pub use runtime::{
     DockerConfig, FailureAction, PublishMode, RuntimeConfig, RuntimeKind, SwarmConfig,
     UpdateConfig, UpdateOrder,

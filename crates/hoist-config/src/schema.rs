@@ -33,6 +33,9 @@ pub struct Config {
     /// relative to the directory holding `hoist.toml`.
     #[serde(default)]
     pub scan: hoist_scan::ScanSettings,
+    /// `[prune]`: what `hoist prune` and the prune after each deploy keep.
+    #[serde(default)]
+    pub prune: crate::prune::PruneTable,
     /// Directory holding the config file; set by [`crate::load`], not read from the file.
     #[serde(skip)]
     pub root: PathBuf,

@@ -39,6 +39,8 @@ pub struct Settings {
     /// `[notifiers.NAME]`, checked and resolved (secrets are named, not read: they are
     /// read when an environment that routes to the notifier is deployed).
     pub notifiers: BTreeMap<String, NotifierSpec>,
+    /// `[prune]`.
+    pub prune: crate::prune::PruneSettings,
 }
 
 /// `[app]`.
@@ -211,6 +213,7 @@ impl Settings {
             release,
             hooks: config.hooks.clone(),
             scan: config.scan.clone(),
+            prune: config.prune.settings(),
             // Validation built every spec already, so none fails here.
             notifiers: config
                 .notifiers

@@ -66,6 +66,8 @@ pub(crate) fn validate(
         }
     }
 
+    config.prune.validate(path, text, errors);
+
     let deps = &config.build.dependencies;
     if deps.get_ref().is_empty() {
         errors.push(fail(

@@ -14,6 +14,7 @@ pub mod interrupt;
 pub mod notify;
 pub mod pipeline;
 pub mod plan;
+pub mod prune;
 pub mod release;
 pub mod runtime;
 pub mod spec_digest;

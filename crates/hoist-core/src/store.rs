@@ -207,6 +207,14 @@ pub trait Store: Send + Sync {
     /// known, as for deployments recorded before digests were).
     fn deployed_releases(&self, app: &str, environment: &str) -> Result<Vec<Release>, StoreError>;
 
+    /// Every deployment of `app` in every environment, any outcome, newest first, with
+    /// the image (and digest) it rolled out: what `hoist prune` needs to know which
+    /// environment an image belongs to and each environment's last successful releases.
+    fn deployment_summaries(
+        &self,
+        app: &str,
+    ) -> Result<Vec<crate::prune::DeploymentSummary>, StoreError>;
+
     /// Environments where a deployment of `version` succeeded (every instance verified).
     fn verified_in(
         &self,

@@ -5,6 +5,7 @@
 mod containers;
 mod inventory;
 mod lock;
+mod prune;
 mod stop;
 mod switch;
 
@@ -23,6 +24,7 @@ use hoist_core::spec_digest::SpecDigest;
 use hoist_core::target_lock::TargetLock;
 
 use containers::{Containers, Role, container_name};
+pub use prune::DockerPruner;
 
 /// What an environment's settings tell the Docker runtime (hoist-config's `DockerConfig`,
 /// which `hoist-app` hands over). The defaults are what hoist did before they were settings.

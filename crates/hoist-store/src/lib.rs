@@ -44,6 +44,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use hoist_core::Release;
+use hoist_core::prune::DeploymentSummary;
 use hoist_core::store::{
     AuditEntry, DeploymentKind, DeploymentOutcome, DeploymentRecord, InstanceOutcome, LockAttempt,
     LockHolder, Store, StoreError,
@@ -317,6 +318,32 @@ impl Store for SqliteStore {
             .into_iter()
             .filter(|r| seen.insert(r.version.clone()))
             .collect())
+    }
+
+    fn deployment_summaries(&self, app: &str) -> Result<Vec<DeploymentSummary>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT d.id, d.environment, d.version, d.image_id,
+                   coalesce(d.digest, CASE WHEN r.image_id = d.image_id THEN r.digest END),
+                   d.outcome
+                 FROM deployments d LEFT JOIN releases r ON r.app = d.app AND r.version = d.version
+                 WHERE d.app = ?1 ORDER BY d.id DESC",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![app], |row| {
+                Ok(DeploymentSummary {
+                    id: row.get(0)?,
+                    environment: row.get(1)?,
+                    version: row.get(2)?,
+                    image_id: row.get(3)?,
+                    digest: row.get(4)?,
+                    outcome: outcome_from(&row.get::<_, String>(5)?),
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
     }
 
     fn verified_in(

@@ -241,6 +241,21 @@ pub enum Command {
         #[command(flatten)]
         json: JsonArg,
     },
+    /// Remove old images and stopped containers of this app from the build host and the
+    /// engines of ENVIRONMENT (default: every environment), keeping what runs and the last
+    /// `[prune] keep` successful releases of every environment.
+    #[command(after_help = examples::PRUNE)]
+    Prune {
+        /// The environment to prune (default: every environment of hoist.toml).
+        environment: Option<String>,
+        /// Only say what would be removed; take no lock, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        lock: LockArgs,
+        #[command(flatten)]
+        json: JsonArg,
+    },
     /// Remove ENVIRONMENT's deploy lock, in the state database and on its engines or swarm, whoever holds it (for a holder that is known to be gone).
     #[command(after_help = examples::UNLOCK)]
     Unlock {
@@ -278,6 +293,7 @@ impl Command {
             | Command::Rollback { json, .. }
             | Command::Status { json, .. }
             | Command::Retire { json, .. }
+            | Command::Prune { json, .. }
             | Command::History { json, .. }
             | Command::Audit { json, .. } => json.json,
             Command::Scan { format, .. } => *format == ScanFormat::Json,
@@ -416,6 +432,12 @@ Examples:
   hoist retire staging delta --dry-run   # what runs for delta, which hoist.toml dropped
   hoist retire staging delta             # stop and remove it (locked, policy-checked, audited)
   hoist retire staging delta --json";
+
+    pub const PRUNE: &str = "\
+Examples:
+  hoist prune --dry-run         # what would go, and why each kept item stays
+  hoist prune staging           # staging's old images and stopped containers (locked, audited)
+  hoist prune --json            # the plan and what was removed, as JSON";
 
     pub const UNLOCK: &str = "\
 Examples:

@@ -33,6 +33,8 @@ pub enum Stage {
     BaseImage,
     AppImage,
     Rollout,
+    /// Removing old images and stopped containers (`hoist prune`, or after a deploy).
+    Prune,
 }
 
 impl Stage {
@@ -45,6 +47,7 @@ impl Stage {
             Stage::BaseImage => "base image",
             Stage::AppImage => "app image",
             Stage::Rollout => "rollout",
+            Stage::Prune => "prune",
         }
     }
 }
@@ -364,6 +367,18 @@ pub enum EventKind {
         release: Option<String>,
         workloads: Vec<String>,
         error: Option<String>,
+    },
+    /// A prune went over one engine (`hoist prune`, or after a deploy): the names of what
+    /// it removed (with `dry_run`, would remove), how many of the app's items stay, the
+    /// removed images' sizes (an upper bound of the bytes freed), and removals the engine
+    /// refused.
+    Pruned {
+        engine: String,
+        dry_run: bool,
+        removed: Vec<String>,
+        kept: usize,
+        bytes: u64,
+        failed: Vec<String>,
     },
     /// A notification could not be delivered.
     NotifyFailed {

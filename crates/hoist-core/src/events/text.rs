@@ -258,6 +258,30 @@ pub fn describe(event: &Event) -> Option<Described> {
             error: Some(e),
             ..
         } => Described::warning(format!("retiring tenant {tenant} failed: {e}")),
+        K::Pruned {
+            engine,
+            dry_run,
+            removed,
+            kept,
+            bytes,
+            failed,
+        } => {
+            let verb = if *dry_run { "would remove" } else { "removed" };
+            let mut line = if removed.is_empty() {
+                format!("{engine}: nothing to remove, {kept} kept")
+            } else {
+                format!(
+                    "{engine}: {verb} {} (up to {}), {kept} kept",
+                    removed.join(", "),
+                    crate::prune::human_bytes(*bytes)
+                )
+            };
+            if !failed.is_empty() {
+                line.push_str(&format!("; could not remove {}", failed.join("; ")));
+                return Some(Described::warning(format!("prune {line}")));
+            }
+            Described::stage(StageNote, Stage::Prune, line, None)
+        }
         K::ReleaseBuilt { .. }
         | K::PolicyDecided { .. }
         | K::Refused { .. }

@@ -7,6 +7,7 @@ mod gate;
 mod lock;
 mod observer;
 mod orphans;
+mod prune;
 mod release;
 mod rollout;
 mod scan;
@@ -26,6 +27,7 @@ pub use gate::Override;
 pub use lock::{EnvLock, ForcedUnlock};
 pub use observer::{audit_of, notice_of};
 pub use orphans::{RetireOptions, RetireReport, orphans_among};
+pub use prune::{EngineReport, FailedRemoval, PruneOptions, PruneReport, PruneWiring};
 pub use release::{EnvironmentResult, ReleaseOutcome};
 pub use rollout::{DeploymentReport, InstanceReport};
 pub use status::{EnvironmentStatus, InstanceStatus, SecretStatus};
@@ -62,6 +64,8 @@ pub struct Runtimes {
     by_environment: std::collections::BTreeMap<String, Arc<dyn Runtime>>,
     /// For environments not named: tests and benchmarks that use one runtime for all.
     fallback: Option<Arc<dyn Runtime>>,
+    /// The engine side of `hoist prune` and the build host; `None`: pruning is off.
+    prune: Option<PruneWiring>,
 }
 
 impl Runtimes {
@@ -70,7 +74,23 @@ impl Runtimes {
         Runtimes {
             by_environment: Default::default(),
             fallback: Some(runtime),
+            prune: None,
         }
+    }
+    /// Sets what prunes engines (`hoist prune`, the prune after a deploy), and the engine
+    /// images are built on, which is pruned with the environments' own.
+    pub fn set_pruner(
+        &mut self,
+        pruner: Arc<dyn crate::prune::EnginePruner>,
+        build_host: Option<String>,
+    ) {
+        self.prune = Some(PruneWiring { pruner, build_host });
+    }
+    /// The engine pruner and the build host, when set.
+    pub fn pruner(&self) -> Option<(Arc<dyn crate::prune::EnginePruner>, Option<String>)> {
+        self.prune
+            .as_ref()
+            .map(|w| (w.pruner.clone(), w.build_host.clone()))
     }
     /// Sets `environment`'s runtime.
     pub fn insert(&mut self, environment: impl Into<String>, runtime: Arc<dyn Runtime>) {

@@ -217,6 +217,35 @@ pub fn audit_of(event: &Event, actor: &str, app: &str) -> Option<AuditEntry> {
                 ),
             }
         }
+        K::Pruned {
+            engine,
+            dry_run: false,
+            removed,
+            bytes,
+            failed,
+            ..
+        } if !removed.is_empty() || !failed.is_empty() => {
+            let detail = format!(
+                "{engine}: removed {} (up to {} bytes){}",
+                if removed.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    removed.join(", ")
+                },
+                bytes,
+                if failed.is_empty() {
+                    String::new()
+                } else {
+                    format!("; could not remove {}", failed.join("; "))
+                }
+            );
+            let action = if failed.is_empty() {
+                "prune.succeeded"
+            } else {
+                "prune.failed"
+            };
+            (action.into(), None, detail)
+        }
         _ => return None,
     };
     Some(AuditEntry {

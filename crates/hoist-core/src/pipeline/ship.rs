@@ -49,6 +49,12 @@ impl Deployer {
                 reason: e.to_string(),
             });
         }
+        if succeeded {
+            // Old images and stopped containers go while the lock is still held.
+            self.scoped(environment)
+                .prune_after_deploy(environment, release)
+                .await;
+        }
         // The rollout's end is notified by the observer; an error that kept it from ending
         // is notified here.
         match report {

@@ -3,6 +3,7 @@
 mod docs;
 mod history;
 mod init;
+mod prune;
 mod release;
 mod scan;
 mod status;
@@ -120,6 +121,18 @@ pub async fn run(cli: Cli) -> u8 {
                 overrides: overrides(policy),
             };
             status::retire(global, &environment, &tenant, &options, json).await
+        }
+        Command::Prune {
+            environment,
+            dry_run,
+            lock,
+            json: JsonArg { json },
+        } => {
+            let options = hoist_core::pipeline::PruneOptions {
+                dry_run,
+                wait: lock_wait(lock),
+            };
+            prune::run(global, environment.as_deref(), options, json).await
         }
         Command::Unlock { environment, force } => {
             history::unlock(global, &environment, force).await
