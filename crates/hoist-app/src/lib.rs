@@ -5,6 +5,8 @@
 //!
 //! Adding a runtime kind means one arm in [`runtime_for`] and nothing else here.
 
+mod kubernetes;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -126,6 +128,7 @@ fn runtime_for(runtime: &RuntimeConfig, docker: &DockerRuntime) -> Arc<dyn Runti
             bind: settings.bind,
         })),
         RuntimeConfig::Swarm(swarm) => Arc::new(SwarmRuntime::new(swarm_settings(swarm))),
+        RuntimeConfig::Kubernetes(k8s) => Arc::new(kubernetes::runtime(k8s)),
     }
 }
 
