@@ -268,3 +268,62 @@ async fn retire_scales_the_deployment_to_zero() {
     // Retiring again is no error.
     s.runtime.retire(&listed[0]).await.unwrap();
 }
+
+#[tokio::test]
+async fn the_environment_lock_is_a_lease_in_each_namespace() {
+    use hoist_core::store::LockHolder;
+    use hoist_core::target_lock::{LockKey, TargetAttempt};
+
+    let s = setup(Scenario::default()).await;
+    let mut south = instance();
+    south.tenant = "south".into();
+    let places = s.runtime.lock_places(&[instance(), south, instance()]);
+    assert_eq!(places.len(), 2, "one Lease per namespace");
+    assert!(places[0].place().contains(NS), "{}", places[0].place());
+
+    let key = LockKey::new("hoist-k8s-emr", "production");
+    let holder = |actor: &str| LockHolder {
+        actor: actor.into(),
+        hostname: "ci-runner-elsewhere".into(),
+        pid: 4242,
+        process_start: 1,
+        acquired_at: "2026-12-05T17:00:00Z".into(),
+        deployment: Some(1),
+        state: None,
+    };
+    let lock = &places[0];
+    let TargetAttempt::Acquired { token, .. } = lock
+        .acquire(&key, &holder("alice"), Duration::from_secs(60))
+        .await
+        .unwrap()
+    else {
+        panic!("the first deployer takes the lock");
+    };
+    let lease = s.fake.lease(NS, "hoist-lock-hoist-k8s-emr-production").expect("a Lease");
+    assert!(lease["spec"]["holderIdentity"].as_str().unwrap().starts_with("alice@"));
+    match lock
+        .acquire(&key, &holder("bob"), Duration::from_secs(60))
+        .await
+        .unwrap()
+    {
+        TargetAttempt::HeldBy(by) => assert_eq!(by.actor, "alice"),
+        other => panic!("bob must wait for alice: {other:?}"),
+    }
+    lock.refresh(&key, &token).await.unwrap();
+    lock.release(&key, &token).await.unwrap();
+    assert!(s.fake.lease(NS, "hoist-lock-hoist-k8s-emr-production").is_none());
+    // A release by a late holder never removes a successor's Lease.
+    let TargetAttempt::Acquired { token: bobs, .. } = lock
+        .acquire(&key, &holder("bob"), Duration::from_secs(60))
+        .await
+        .unwrap()
+    else {
+        panic!("the lock is free again");
+    };
+    lock.release(&key, &token).await.unwrap();
+    assert!(s.fake.lease(NS, "hoist-lock-hoist-k8s-emr-production").is_some());
+    assert!(lock.refresh(&key, &token).await.is_err());
+    let forced = lock.force_release(&key).await.unwrap();
+    assert_eq!(forced.map(|h| h.actor).as_deref(), Some("bob"));
+    assert!(lock.refresh(&key, &bobs).await.is_err());
+}

@@ -82,6 +82,9 @@ struct DeploymentState {
 struct State {
     scenario: Scenario,
     deployments: BTreeMap<(String, String), DeploymentState>,
+    /// `coordination.k8s.io/v1` Leases, as stored objects.
+    leases: BTreeMap<(String, String), Value>,
+    uids: u64,
     resource_version: u64,
     patches: u32,
     seen: Vec<Seen>,
@@ -114,6 +117,8 @@ impl FakeApiServer {
         let state = Arc::new(Mutex::new(State {
             scenario,
             deployments: BTreeMap::new(),
+            leases: BTreeMap::new(),
+            uids: 0,
             resource_version: 1000,
             patches: 0,
             seen: Vec::new(),
@@ -204,6 +209,11 @@ impl FakeApiServer {
         render_deployment(d, &state.scenario)
     }
 
+    /// The Lease `name` in `namespace`, if there is one.
+    pub fn lease(&self, namespace: &str, name: &str) -> Option<Value> {
+        self.state.lock().unwrap().leases.get(&(namespace.to_string(), name.to_string())).cloned()
+    }
+
     /// Every request so far.
     pub fn seen(&self) -> Vec<Seen> {
         self.state.lock().unwrap().seen.clone()
@@ -268,6 +278,65 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
                 .filter(|rs| matches_selector(rs, &selector))
                 .collect();
             ok(json!({"kind": "ReplicaSetList", "apiVersion": "apps/v1", "metadata": {"resourceVersion": state.resource_version.to_string()}, "items": items}))
+        }
+        (Method::POST, ["apis", "coordination.k8s.io", "v1", "namespaces", ns, "leases"]) => {
+            let name = body["metadata"]["name"].as_str().unwrap_or("").to_string();
+            let key = (ns.to_string(), name.clone());
+            if state.leases.contains_key(&key) {
+                return status(409, "AlreadyExists", &format!("leases.coordination.k8s.io \"{name}\" already exists"));
+            }
+            state.uids += 1;
+            state.resource_version += 1;
+            let mut lease = body.clone();
+            lease["kind"] = json!("Lease");
+            lease["apiVersion"] = json!("coordination.k8s.io/v1");
+            lease["metadata"]["uid"] = json!(format!("lease-uid-{}", state.uids));
+            lease["metadata"]["resourceVersion"] = json!(state.resource_version.to_string());
+            lease["metadata"]["namespace"] = json!(ns);
+            state.leases.insert(key, lease.clone());
+            respond(StatusCode::CREATED, lease)
+        }
+        (Method::GET, ["apis", "coordination.k8s.io", "v1", "namespaces", ns, "leases"]) => {
+            let items: Vec<Value> = state.leases.iter().filter(|((n, _), _)| n == ns).map(|(_, l)| l.clone()).collect();
+            ok(json!({"kind": "LeaseList", "apiVersion": "coordination.k8s.io/v1", "metadata": {}, "items": items}))
+        }
+        (Method::GET, ["apis", "coordination.k8s.io", "v1", "namespaces", ns, "leases", name]) => {
+            match state.leases.get(&(ns.to_string(), name.to_string())) {
+                Some(lease) => ok(lease.clone()),
+                None => not_found("leases.coordination.k8s.io", name),
+            }
+        }
+        (Method::PATCH, ["apis", "coordination.k8s.io", "v1", "namespaces", ns, "leases", name]) => {
+            if content_type != "application/merge-patch+json" {
+                return status(415, "UnsupportedMediaType", "the fake takes merge patches of Leases");
+            }
+            state.resource_version += 1;
+            let rv = state.resource_version;
+            let Some(lease) = state.leases.get_mut(&(ns.to_string(), name.to_string())) else {
+                return not_found("leases.coordination.k8s.io", name);
+            };
+            if let Some(sent) = body["metadata"]["resourceVersion"].as_str()
+                && Some(sent) != lease["metadata"]["resourceVersion"].as_str()
+            {
+                return status(409, "Conflict", &format!("Operation cannot be fulfilled on leases.coordination.k8s.io \"{name}\": the object has been modified; please apply your changes to the latest version and try again"));
+            }
+            strategic_merge(lease, &body);
+            lease["metadata"]["resourceVersion"] = json!(rv.to_string());
+            ok(lease.clone())
+        }
+        (Method::DELETE, ["apis", "coordination.k8s.io", "v1", "namespaces", ns, "leases", name]) => {
+            let key = (ns.to_string(), name.to_string());
+            let Some(lease) = state.leases.get(&key) else {
+                return not_found("leases.coordination.k8s.io", name);
+            };
+            let uid = lease["metadata"]["uid"].as_str().unwrap_or("").to_string();
+            if let Some(wanted) = body["preconditions"]["uid"].as_str()
+                && wanted != uid
+            {
+                return status(409, "Conflict", &format!("Precondition failed: UID in precondition: {wanted}, UID in object meta: {uid}"));
+            }
+            state.leases.remove(&key);
+            ok(json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": {"name": name, "group": "coordination.k8s.io", "kind": "leases", "uid": uid}}))
         }
         (Method::GET, ["api", "v1", "namespaces", ns, "pods"]) => {
             let scenario = state.scenario.clone();
