@@ -21,7 +21,7 @@ tenant = "north"
 port = 8101
 [[environments.production.instances]]
 tenant = "south"
-port = 8101
+port = 8102
 "#;
 
 fn production(runtime: &str) -> String {
@@ -70,9 +70,15 @@ fn defaults() {
     let config = ok(&production("kind = \"kubernetes\""));
     let env = config.environment("production").unwrap();
     assert_eq!(env.runtime.kind(), RuntimeKind::Kubernetes);
-    // Two tenants on one port: pods are reached through Services, never a host port.
     assert_eq!(env.instances.len(), 2);
     assert_eq!(env.instances[0].host, "kubernetes (current context)");
+}
+
+#[test]
+fn tenants_may_share_a_port() {
+    // Pods are reached through the cluster's Services, never on a host port.
+    let text = production("kind = \"kubernetes\"").replace("port = 8102", "port = 8101");
+    assert_eq!(ok(&text).environment("production").unwrap().instances.len(), 2);
 }
 
 #[test]
