@@ -147,12 +147,17 @@ fn kubernetes_keys_do_not_apply_to_other_kinds() {
 
 #[test]
 fn the_default_deployment_name_must_be_a_kubernetes_name() {
-    // `{name}` is `<app>-<environment>-<tenant>`: a tenant in capitals cannot be one.
+    // `{name}` is the instance's workload name, which its `name` key sets.
     let text = format!(
         "{}\n[environments.production.runtime]\nkind = \"kubernetes\"\n",
-        BASE.replace("tenant = \"north\"", "tenant = \"North\"")
+        BASE.replace("tenant = \"north\"", "tenant = \"north\"\nname = \"EMR_north\"")
     );
-    let (_, _, key, message, _) = failure(&text);
+    let (line, _, key, message, help) = failure(&text);
+    assert_eq!(line, line_of(&text, "name = \"EMR_north\""));
     assert!(key.starts_with("environments.production.instances"), "{key}");
     assert!(message.contains("deployment"), "{message}");
+    assert!(help.contains("lowercase"), "{help}");
+    // With a fixed Deployment name, the workload name does not matter.
+    let fixed = text.replace("kind = \"kubernetes\"", "kind = \"kubernetes\"\ndeployment = \"emr\"");
+    ok(&fixed);
 }

@@ -334,16 +334,16 @@ fn an_instance_host_in_a_swarm_environment_is_rejected() {
 
 #[test]
 fn an_unknown_kind_lists_the_valid_kinds() {
-    let text = production("kind = \"kubernetes\"", "");
+    let text = production("kind = \"nomad\"", "");
     let f = failure(&text);
     assert_eq!(f.key, format!("{RT}.kind"));
     assert_eq!(
         (f.line, f.column),
-        at(&text, "kind = \"kubernetes", "\"kubernetes")
+        at(&text, "kind = \"nomad", "\"nomad")
     );
-    assert!(f.message.contains("unknown variant `kubernetes`"), "{f:?}");
+    assert!(f.message.contains("unknown variant `nomad`"), "{f:?}");
     assert!(
-        f.message.contains("`docker`") && f.message.contains("`swarm`"),
+        f.message.contains("`docker`") && f.message.contains("`swarm`") && f.message.contains("`kubernetes`"),
         "{f:?}"
     );
     assert!(f.help.contains("one of the values listed"), "{f:?}");
