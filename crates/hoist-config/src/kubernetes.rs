@@ -203,13 +203,17 @@ pub fn template_problem(template: &str) -> Option<String> {
         };
         let name = &rest[start + 1..start + len];
         if !PLACEHOLDERS.contains(&name) {
-            return Some(format!("`{template}` uses `{{{name}}}`, which is not a placeholder"));
+            return Some(format!(
+                "`{template}` uses `{{{name}}}`, which is not a placeholder"
+            ));
         }
         rest.replace_range(start..start + len + 1, "x");
         open = rest.find('{');
     }
     if rest.is_empty() || rest.len() > 63 {
-        return Some(format!("`{template}` must give a name of 1 to 63 characters"));
+        return Some(format!(
+            "`{template}` must give a name of 1 to 63 characters"
+        ));
     }
     let valid = rest
         .chars()
@@ -242,9 +246,17 @@ mod tests {
         assert_eq!(template_problem("clinic-{tenant}"), None);
         assert_eq!(template_problem("{name}"), None);
         assert_eq!(template_problem("emr"), None);
-        assert!(template_problem("clinic-{customer}").unwrap().contains("not a placeholder"));
+        assert!(
+            template_problem("clinic-{customer}")
+                .unwrap()
+                .contains("not a placeholder")
+        );
         assert!(template_problem("Clinic").unwrap().contains("DNS-1123"));
-        assert!(template_problem("clinic-{tenant").unwrap().contains("without"));
+        assert!(
+            template_problem("clinic-{tenant")
+                .unwrap()
+                .contains("without")
+        );
         assert!(template_problem("").is_some());
     }
 }

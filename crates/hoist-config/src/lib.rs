@@ -28,8 +28,8 @@ pub mod starter;
 mod validate;
 
 pub use error::ConfigError;
-pub use load::{load, load_for_build, parse};
 pub use kubernetes::KubernetesConfig;
+pub use load::{load, load_for_build, parse};
 pub use runtime::{
     DockerConfig, FailureAction, PublishMode, RuntimeConfig, RuntimeKind, SwarmConfig,
     UpdateConfig, UpdateOrder,

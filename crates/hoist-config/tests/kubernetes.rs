@@ -78,7 +78,10 @@ fn defaults() {
 fn tenants_may_share_a_port() {
     // Pods are reached through the cluster's Services, never on a host port.
     let text = production("kind = \"kubernetes\"").replace("port = 8102", "port = 8101");
-    assert_eq!(ok(&text).environment("production").unwrap().instances.len(), 2);
+    assert_eq!(
+        ok(&text).environment("production").unwrap().instances.len(),
+        2
+    );
 }
 
 #[test]
@@ -86,7 +89,10 @@ fn a_full_table() {
     let k = kubernetes(&production(
         "kind = \"kubernetes\"\nkubeconfig = \"deploy/kubeconfig\"\ncontext = \"prod-eks\"\nnamespace = \"clinic-{tenant}\"\ndeployment = \"emr\"\ncontainer = \"app\"\ntimeout = \"10m\"",
     ));
-    assert_eq!(k.kubeconfig, Some(PathBuf::from("/srv/emr/deploy/kubeconfig")));
+    assert_eq!(
+        k.kubeconfig,
+        Some(PathBuf::from("/srv/emr/deploy/kubeconfig"))
+    );
     assert_eq!(k.context.as_deref(), Some("prod-eks"));
     assert_eq!(k.namespace, "clinic-{tenant}");
     assert_eq!(k.deployment, "emr");
@@ -150,14 +156,23 @@ fn the_default_deployment_name_must_be_a_kubernetes_name() {
     // `{name}` is the instance's workload name, which its `name` key sets.
     let text = format!(
         "{}\n[environments.production.runtime]\nkind = \"kubernetes\"\n",
-        BASE.replace("tenant = \"north\"", "tenant = \"north\"\nname = \"EMR_north\"")
+        BASE.replace(
+            "tenant = \"north\"",
+            "tenant = \"north\"\nname = \"EMR_north\""
+        )
     );
     let (line, _, key, message, help) = failure(&text);
     assert_eq!(line, line_of(&text, "name = \"EMR_north\""));
-    assert!(key.starts_with("environments.production.instances"), "{key}");
+    assert!(
+        key.starts_with("environments.production.instances"),
+        "{key}"
+    );
     assert!(message.contains("deployment"), "{message}");
     assert!(help.contains("lowercase"), "{help}");
     // With a fixed Deployment name, the workload name does not matter.
-    let fixed = text.replace("kind = \"kubernetes\"", "kind = \"kubernetes\"\ndeployment = \"emr\"");
+    let fixed = text.replace(
+        "kind = \"kubernetes\"",
+        "kind = \"kubernetes\"\ndeployment = \"emr\"",
+    );
     ok(&fixed);
 }

@@ -337,13 +337,12 @@ fn an_unknown_kind_lists_the_valid_kinds() {
     let text = production("kind = \"nomad\"", "");
     let f = failure(&text);
     assert_eq!(f.key, format!("{RT}.kind"));
-    assert_eq!(
-        (f.line, f.column),
-        at(&text, "kind = \"nomad", "\"nomad")
-    );
+    assert_eq!((f.line, f.column), at(&text, "kind = \"nomad", "\"nomad"));
     assert!(f.message.contains("unknown variant `nomad`"), "{f:?}");
     assert!(
-        f.message.contains("`docker`") && f.message.contains("`swarm`") && f.message.contains("`kubernetes`"),
+        f.message.contains("`docker`")
+            && f.message.contains("`swarm`")
+            && f.message.contains("`kubernetes`"),
         "{f:?}"
     );
     assert!(f.help.contains("one of the values listed"), "{f:?}");

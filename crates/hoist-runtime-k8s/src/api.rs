@@ -39,7 +39,9 @@ pub enum KubeError {
          else is changing it at the same time, find out what before deploying again"
     )]
     Conflict { what: String, message: String },
-    #[error("{what} does not exist: create it first (e.g. `kubectl apply`), hoist only updates Deployments")]
+    #[error(
+        "{what} does not exist: create it first (e.g. `kubectl apply`), hoist only updates Deployments"
+    )]
     NotFound { what: String },
     #[error("Kubernetes API: could not {verb} {what}: {message}")]
     Other {
@@ -235,6 +237,10 @@ fn owned_by(
     owners.iter().any(|o| {
         o.kind == "Deployment"
             && Some(&o.name) == deployment.metadata.name.as_ref()
-            && deployment.metadata.uid.as_ref().is_none_or(|uid| *uid == o.uid)
+            && deployment
+                .metadata
+                .uid
+                .as_ref()
+                .is_none_or(|uid| *uid == o.uid)
     })
 }

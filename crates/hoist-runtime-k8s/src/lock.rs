@@ -193,7 +193,9 @@ impl TargetLock for LeaseLock {
             self.settings
                 .context
                 .as_deref()
-                .map_or("the current context".to_string(), |c| format!("context {c}"))
+                .map_or("the current context".to_string(), |c| format!(
+                    "context {c}"
+                ))
         )
     }
 

@@ -72,7 +72,10 @@ impl Target {
 
 /// The change-cause annotation: `hoist deploy v1.2.0 (app@sha256:…) by alice`.
 pub fn change_cause(verb: &str, target: &Target, actor: &str) -> String {
-    format!("hoist {verb} {} ({}) by {actor}", target.version, target.image)
+    format!(
+        "hoist {verb} {} ({}) by {actor}",
+        target.version, target.image
+    )
 }
 
 /// The patch: `container` of the pod template set to `image`, hoist's labels on the

@@ -88,7 +88,10 @@ impl KubernetesRuntime {
         Endpoint {
             host: format!(
                 "{}/{}",
-                self.settings.context.as_deref().unwrap_or("current-context"),
+                self.settings
+                    .context
+                    .as_deref()
+                    .unwrap_or("current-context"),
                 self.settings.namespace_of(instance)
             ),
             port: instance.port,
@@ -112,7 +115,12 @@ impl KubernetesRuntime {
     }
 
     /// The container hoist sets: the configured one, else the pod template's only one.
-    fn container(&self, instance: &InstanceSpec, deployment: &Deployment, place: &Place) -> Result<String, String> {
+    fn container(
+        &self,
+        instance: &InstanceSpec,
+        deployment: &Deployment,
+        place: &Place,
+    ) -> Result<String, String> {
         if let Some(name) = self.settings.container_of(instance) {
             return Ok(name);
         }
@@ -244,7 +252,13 @@ fn running_digest(pods: &[&Pod], container: &str) -> Option<String> {
         .filter_map(|p| p.status.as_ref()?.container_statuses.as_ref())
         .flatten()
         .find(|c| c.name == container)
-        .map(|c| c.image_id.rsplit('@').next().unwrap_or(&c.image_id).to_string())
+        .map(|c| {
+            c.image_id
+                .rsplit('@')
+                .next()
+                .unwrap_or(&c.image_id)
+                .to_string()
+        })
         .filter(|d| !d.is_empty())
 }
 
@@ -298,7 +312,11 @@ impl Runtime for KubernetesRuntime {
             place.describe(),
             self.settings.context.as_deref().unwrap_or("(current)"),
             status.available_replicas.unwrap_or(0),
-            deployment.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+            deployment
+                .spec
+                .as_ref()
+                .and_then(|s| s.replicas)
+                .unwrap_or(1),
         )];
         let workload = match verdict::rollout_status(
             deployment,
@@ -348,7 +366,10 @@ impl Runtime for KubernetesRuntime {
                 place.describe()
             ));
         }
-        let client = self.client().await.map_err(|e| InstanceFailure::failed(e.to_string()))?;
+        let client = self
+            .client()
+            .await
+            .map_err(|e| InstanceFailure::failed(e.to_string()))?;
         let current = api::get_deployment(client, &place.namespace, &place.deployment)
             .await
             .map_err(|e| InstanceFailure::failed(e.to_string()))?
@@ -412,10 +433,14 @@ impl Runtime for KubernetesRuntime {
         let now = api::get_deployment(client, &place.namespace, &place.deployment)
             .await
             .map_err(|e| InstanceFailure::failed(format!("{why}; {e}")))?
-            .ok_or_else(|| InstanceFailure::failed(format!("{why}; {} disappeared", place.describe())))?;
+            .ok_or_else(|| {
+                InstanceFailure::failed(format!("{why}; {} disappeared", place.describe()))
+            })?;
         self.apply(instance, &place, &now, &container, &previous, &cause)
             .await
-            .map_err(|e| InstanceFailure::failed(format!("{why}; the rollback patch failed: {e}")))?;
+            .map_err(|e| {
+                InstanceFailure::failed(format!("{why}; the rollback patch failed: {e}"))
+            })?;
         let expect = Expect {
             container: &container,
             image: &previous.image,
@@ -444,8 +469,14 @@ impl Runtime for KubernetesRuntime {
 
     fn spec_settings(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
-            ("kubernetes.namespace".into(), self.settings.namespace.clone()),
-            ("kubernetes.deployment".into(), self.settings.deployment.clone()),
+            (
+                "kubernetes.namespace".into(),
+                self.settings.namespace.clone(),
+            ),
+            (
+                "kubernetes.deployment".into(),
+                self.settings.deployment.clone(),
+            ),
             (
                 "kubernetes.container".into(),
                 self.settings.container.clone().unwrap_or_default(),
@@ -485,8 +516,7 @@ impl Runtime for KubernetesRuntime {
                 environment.to_string(),
             ),
         ];
-        let found =
-            api::list_deployments(client, self.settings.fixed_namespace(), &labels).await?;
+        let found = api::list_deployments(client, self.settings.fixed_namespace(), &labels).await?;
         Ok(found
             .into_iter()
             .filter_map(|d| {
@@ -518,8 +548,13 @@ impl Runtime for KubernetesRuntime {
     /// write; at 0 nothing runs and `kubectl scale` or the next deploy brings it back.
     async fn retire(&self, workload: &Workload) -> Result<(), BackendError> {
         let client = self.client().await?;
-        match api::patch_deployment(client, &workload.host, &workload.name, &patch::scale_to_zero())
-            .await
+        match api::patch_deployment(
+            client,
+            &workload.host,
+            &workload.name,
+            &patch::scale_to_zero(),
+        )
+        .await
         {
             Ok(_) | Err(KubeError::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),

@@ -181,9 +181,13 @@ pub fn new_replica_set<'r>(
     replica_sets: &'r [ReplicaSet],
 ) -> Option<&'r ReplicaSet> {
     let revision = deployment.metadata.annotations.as_ref()?.get(REVISION)?;
-    replica_sets
-        .iter()
-        .find(|rs| rs.metadata.annotations.as_ref().and_then(|a| a.get(REVISION)) == Some(revision))
+    replica_sets.iter().find(|rs| {
+        rs.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(REVISION))
+            == Some(revision)
+    })
 }
 
 /// The pods whose `pod-template-hash` is the ReplicaSet's.
@@ -196,7 +200,11 @@ pub fn pods_of<'p>(replica_set: &ReplicaSet, pods: &'p [Pod]) -> Vec<&'p Pod> {
     pods.iter()
         .filter(|p| {
             hash.is_some()
-                && p.metadata.labels.as_ref().and_then(|l| l.get(POD_TEMPLATE_HASH)) == hash
+                && p.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(POD_TEMPLATE_HASH))
+                    == hash
                 && p.metadata.deletion_timestamp.is_none()
         })
         .collect()

@@ -55,8 +55,16 @@ async fn a_release_rolls_out_by_digest_and_is_judged_as_kubectl_does() {
     let events = Recorded::default();
     let release = release("v2.0.0", NEW);
     let applied = roll_out(&s.runtime, &release, &events).await.unwrap();
-    assert!(applied.message.contains("successfully rolled out"), "{}", applied.message);
-    assert!(applied.message.contains("3 of 3 replicas run sha256:222222222222"));
+    assert!(
+        applied.message.contains("successfully rolled out"),
+        "{}",
+        applied.message
+    );
+    assert!(
+        applied
+            .message
+            .contains("3 of 3 replicas run sha256:222222222222")
+    );
 
     // Every state kubectl reports, in order, as the fake's controller moved.
     let messages = events.messages();
@@ -69,27 +77,52 @@ async fn a_release_rolls_out_by_digest_and_is_judged_as_kubectl_does() {
     let mut at = 0;
     for wanted in order {
         let found = messages[at..].iter().position(|m| m.contains(wanted));
-        assert!(found.is_some(), "no {wanted:?} after #{at} in {messages:#?}");
+        assert!(
+            found.is_some(),
+            "no {wanted:?} after #{at} in {messages:#?}"
+        );
         at += found.unwrap() + 1;
     }
 
     // The patch: a strategic merge by field manager hoist, the digest, the change-cause.
-    let patches: Vec<_> = s.fake.seen().into_iter().filter(|r| r.method == "PATCH").collect();
+    let patches: Vec<_> = s
+        .fake
+        .seen()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .collect();
     assert_eq!(patches.len(), 1);
     let patch = &patches[0];
     assert_eq!(patch.content_type, "application/strategic-merge-patch+json");
-    assert!(patch.path_and_query.starts_with(&format!("/apis/apps/v1/namespaces/{NS}/deployments/emr?")));
-    assert!(patch.path_and_query.contains("fieldManager=hoist"), "{}", patch.path_and_query);
+    assert!(
+        patch
+            .path_and_query
+            .starts_with(&format!("/apis/apps/v1/namespaces/{NS}/deployments/emr?"))
+    );
+    assert!(
+        patch.path_and_query.contains("fieldManager=hoist"),
+        "{}",
+        patch.path_and_query
+    );
     let cause = patch.body["metadata"]["annotations"]["kubernetes.io/change-cause"]
         .as_str()
         .unwrap();
-    assert!(cause.contains("v2.0.0") && cause.contains(" by "), "{cause}");
+    assert!(
+        cause.contains("v2.0.0") && cause.contains(" by "),
+        "{cause}"
+    );
 
     let deployment = s.fake.deployment(NS, "emr");
     assert_eq!(image(&s.fake), format!("{REPO}@{NEW}"));
     assert_eq!(deployment["metadata"]["generation"], 2);
-    assert_eq!(deployment["metadata"]["labels"]["dev.hoist.release"], "v2.0.0");
-    assert_eq!(deployment["metadata"]["labels"]["dev.hoist.tenant"], "north");
+    assert_eq!(
+        deployment["metadata"]["labels"]["dev.hoist.release"],
+        "v2.0.0"
+    );
+    assert_eq!(
+        deployment["metadata"]["labels"]["dev.hoist.tenant"],
+        "north"
+    );
 
     // observe, applied_spec and list see what was deployed.
     let observed = s.runtime.observe(&instance()).await.unwrap();
@@ -140,14 +173,24 @@ async fn a_rollout_that_exceeds_its_progress_deadline_is_rolled_back() {
     let failure = roll_out(&s.runtime, &release("v2.0.0", BAD), &events)
         .await
         .unwrap_err();
-    assert_eq!(failure.state, InstanceState::RolledBack, "{}", failure.message);
+    assert_eq!(
+        failure.state,
+        InstanceState::RolledBack,
+        "{}",
+        failure.message
+    );
     assert!(
         failure.message.contains("exceeded its progress deadline"),
         "{}",
         failure.message
     );
     assert_eq!(image(&s.fake), format!("{REPO}@{OLD}"));
-    let patches = s.fake.seen().into_iter().filter(|r| r.method == "PATCH").count();
+    let patches = s
+        .fake
+        .seen()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .count();
     assert_eq!(patches, 2);
 }
 
@@ -163,8 +206,17 @@ async fn a_pod_running_another_digest_fails_the_rollout() {
         .await
         .unwrap_err();
     assert!(failure.message.contains(BAD), "{}", failure.message);
-    assert!(failure.message.contains("not the release's digest"), "{}", failure.message);
-    assert_eq!(failure.state, InstanceState::RolledBack, "{}", failure.message);
+    assert!(
+        failure.message.contains("not the release's digest"),
+        "{}",
+        failure.message
+    );
+    assert_eq!(
+        failure.state,
+        InstanceState::RolledBack,
+        "{}",
+        failure.message
+    );
     assert_eq!(image(&s.fake), format!("{REPO}@{OLD}"));
 }
 
@@ -200,9 +252,15 @@ async fn unauthorized_names_the_deployment_and_never_the_token() {
     let failure = roll_out(&s.runtime, &release("v2.0.0", NEW), &Recorded::default())
         .await
         .unwrap_err();
-    assert!(failure.message.contains("401 Unauthorized"), "{}", failure.message);
     assert!(
-        failure.message.contains(&format!("deployment \"emr\" in namespace \"{NS}\"")),
+        failure.message.contains("401 Unauthorized"),
+        "{}",
+        failure.message
+    );
+    assert!(
+        failure
+            .message
+            .contains(&format!("deployment \"emr\" in namespace \"{NS}\"")),
         "{}",
         failure.message
     );
@@ -244,7 +302,9 @@ async fn a_missing_deployment_is_a_clear_error() {
         .await
         .unwrap_err();
     assert!(
-        failure.message.contains("deployment \"emr\" in namespace \"hoist-k8s-south\" does not exist"),
+        failure
+            .message
+            .contains("deployment \"emr\" in namespace \"hoist-k8s-south\" does not exist"),
         "{}",
         failure.message
     );
@@ -299,8 +359,16 @@ async fn the_environment_lock_is_a_lease_in_each_namespace() {
     else {
         panic!("the first deployer takes the lock");
     };
-    let lease = s.fake.lease(NS, "hoist-lock-hoist-k8s-emr-production").expect("a Lease");
-    assert!(lease["spec"]["holderIdentity"].as_str().unwrap().starts_with("alice@"));
+    let lease = s
+        .fake
+        .lease(NS, "hoist-lock-hoist-k8s-emr-production")
+        .expect("a Lease");
+    assert!(
+        lease["spec"]["holderIdentity"]
+            .as_str()
+            .unwrap()
+            .starts_with("alice@")
+    );
     match lock
         .acquire(&key, &holder("bob"), Duration::from_secs(60))
         .await
@@ -311,7 +379,11 @@ async fn the_environment_lock_is_a_lease_in_each_namespace() {
     }
     lock.refresh(&key, &token).await.unwrap();
     lock.release(&key, &token).await.unwrap();
-    assert!(s.fake.lease(NS, "hoist-lock-hoist-k8s-emr-production").is_none());
+    assert!(
+        s.fake
+            .lease(NS, "hoist-lock-hoist-k8s-emr-production")
+            .is_none()
+    );
     // A release by a late holder never removes a successor's Lease.
     let TargetAttempt::Acquired { token: bobs, .. } = lock
         .acquire(&key, &holder("bob"), Duration::from_secs(60))
@@ -321,7 +393,11 @@ async fn the_environment_lock_is_a_lease_in_each_namespace() {
         panic!("the lock is free again");
     };
     lock.release(&key, &token).await.unwrap();
-    assert!(s.fake.lease(NS, "hoist-lock-hoist-k8s-emr-production").is_some());
+    assert!(
+        s.fake
+            .lease(NS, "hoist-lock-hoist-k8s-emr-production")
+            .is_some()
+    );
     assert!(lock.refresh(&key, &token).await.is_err());
     let forced = lock.force_release(&key).await.unwrap();
     assert_eq!(forced.map(|h| h.actor).as_deref(), Some("bob"));

@@ -37,13 +37,18 @@ fn release(version: &str, image: &str) -> Release {
 
 #[tokio::test]
 async fn the_same_scenario_on_a_real_cluster() {
-    let kubeconfig = std::env::var_os("HOIST_TEST_KUBECONFIG").or_else(|| std::env::var_os("KUBECONFIG"));
+    let kubeconfig =
+        std::env::var_os("HOIST_TEST_KUBECONFIG").or_else(|| std::env::var_os("KUBECONFIG"));
     let Some(kubeconfig) = kubeconfig else {
-        eprintln!("skipped: no real cluster (set HOIST_TEST_KUBECONFIG or KUBECONFIG; see this file's docs)");
+        eprintln!(
+            "skipped: no real cluster (set HOIST_TEST_KUBECONFIG or KUBECONFIG; see this file's docs)"
+        );
         return;
     };
     let Ok(images) = std::env::var("HOIST_TEST_K8S_IMAGES") else {
-        eprintln!("skipped: a kubeconfig is set, but HOIST_TEST_K8S_IMAGES (two images by digest) is not");
+        eprintln!(
+            "skipped: a kubeconfig is set, but HOIST_TEST_K8S_IMAGES (two images by digest) is not"
+        );
         return;
     };
     let Some((a, b)) = images.split_once(',') else {
@@ -64,13 +69,22 @@ async fn the_same_scenario_on_a_real_cluster() {
     let sink = events.sink();
     let rollout = Rollout::new("north", &NoProber, &sink, Duration::from_secs(300));
     let (first, second) = (release("v1", a.trim()), release("v2", b.trim()));
-    runtime.roll_out(&instance(), &first, &rollout).await.unwrap();
-    runtime.roll_out(&instance(), &second, &rollout).await.unwrap();
+    runtime
+        .roll_out(&instance(), &first, &rollout)
+        .await
+        .unwrap();
+    runtime
+        .roll_out(&instance(), &second, &rollout)
+        .await
+        .unwrap();
     let observed = runtime.observe(&instance()).await.unwrap();
     assert!(
         matches!(&observed.workload, WorkloadState::Running { release, .. } if release.as_deref() == Some("v2")),
         "{observed:?}"
     );
-    runtime.roll_back(&instance(), &first, &rollout).await.unwrap();
+    runtime
+        .roll_back(&instance(), &first, &rollout)
+        .await
+        .unwrap();
     assert!(events.saw("successfully") || events.saw("Waiting for deployment"));
 }

@@ -84,7 +84,8 @@ fn complete_when_every_new_pod_runs_the_digest() {
     assert_eq!(
         judge("complete"),
         Rollout::Complete(
-            "deployment \"emr\" successfully rolled out: 3 of 3 replicas run sha256:bbbbbbbbbbbb".into()
+            "deployment \"emr\" successfully rolled out: 3 of 3 replicas run sha256:bbbbbbbbbbbb"
+                .into()
         )
     );
 }
@@ -102,7 +103,10 @@ fn complete_but_a_pod_runs_another_image_fails() {
 
 #[test]
 fn a_template_changed_by_someone_else_fails() {
-    let path = format!("{}/tests/fixtures/complete.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/complete.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let f: Fixture = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let expect = Expect {
         container: "app",
@@ -118,7 +122,10 @@ fn a_template_changed_by_someone_else_fails() {
 
 #[test]
 fn without_a_digest_the_pods_image_reference_is_compared() {
-    let path = format!("{}/tests/fixtures/complete.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/complete.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let f: Fixture = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let expect = Expect {
         container: "app",

@@ -16,8 +16,8 @@ use support::App;
 const TENANTS: [&str; 2] = ["north", "south"];
 
 fn image(fake: &FakeApiServer, tenant: &str) -> String {
-    fake.deployment(&format!("hoist-k8s-{tenant}"), "emr")["spec"]["template"]["spec"]
-        ["containers"][0]["image"]
+    fake.deployment(&format!("hoist-k8s-{tenant}"), "emr")["spec"]["template"]["spec"]["containers"]
+        [0]["image"]
         .as_str()
         .unwrap()
         .to_string()
@@ -56,10 +56,16 @@ async fn deploy_history_status_and_rollback_on_kubernetes() {
     );
 
     app.release("v1.0.0");
-    let first = hoist(&app, &kubeconfig, &["deploy", "production"]).await.ok();
+    let first = hoist(&app, &kubeconfig, &["deploy", "production"])
+        .await
+        .ok();
     for tenant in TENANTS {
         let image = image(&fake, tenant);
-        assert!(image.ends_with(":v1.0.0"), "{tenant}: {image}\n{}", first.stderr);
+        assert!(
+            image.ends_with(":v1.0.0"),
+            "{tenant}: {image}\n{}",
+            first.stderr
+        );
     }
     assert!(
         first.stderr.contains("updated replicas are available"),
@@ -69,7 +75,9 @@ async fn deploy_history_status_and_rollback_on_kubernetes() {
 
     app.write("www/index.html", "<h1>v2</h1>\n");
     app.release("v1.1.0");
-    hoist(&app, &kubeconfig, &["deploy", "production"]).await.ok();
+    hoist(&app, &kubeconfig, &["deploy", "production"])
+        .await
+        .ok();
     for tenant in TENANTS {
         assert!(image(&fake, tenant).ends_with(":v1.1.0"));
         let d = fake.deployment(&format!("hoist-k8s-{tenant}"), "emr");
@@ -77,7 +85,10 @@ async fn deploy_history_status_and_rollback_on_kubernetes() {
         let cause = d["metadata"]["annotations"]["kubernetes.io/change-cause"]
             .as_str()
             .unwrap();
-        assert!(cause.contains("v1.1.0") && cause.contains("by tester"), "{cause}");
+        assert!(
+            cause.contains("v1.1.0") && cause.contains("by tester"),
+            "{cause}"
+        );
     }
 
     let status = hoist(&app, &kubeconfig, &["status", "production", "--json"])

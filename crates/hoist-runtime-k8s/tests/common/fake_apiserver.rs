@@ -156,7 +156,14 @@ impl FakeApiServer {
     }
 
     /// Adds a Deployment that has rolled out `image` as revision 1 (`replicas` pods).
-    pub fn add_deployment(&self, namespace: &str, name: &str, container: &str, image: &str, replicas: i64) {
+    pub fn add_deployment(
+        &self,
+        namespace: &str,
+        name: &str,
+        container: &str,
+        image: &str,
+        replicas: i64,
+    ) {
         let mut state = self.state.lock().unwrap();
         state.resource_version += 1;
         let template = json!({
@@ -211,7 +218,12 @@ impl FakeApiServer {
 
     /// The Lease `name` in `namespace`, if there is one.
     pub fn lease(&self, namespace: &str, name: &str) -> Option<Value> {
-        self.state.lock().unwrap().leases.get(&(namespace.to_string(), name.to_string())).cloned()
+        self.state
+            .lock()
+            .unwrap()
+            .leases
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
     }
 
     /// Every request so far.
@@ -233,12 +245,21 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
     };
     let content_type = header("content-type");
     let authorization = header("authorization");
-    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let mut state = state.lock().unwrap();
     state.seen.push(Seen {
         method: method.to_string(),
-        path_and_query: if query.is_empty() { path.clone() } else { format!("{path}?{query}") },
+        path_and_query: if query.is_empty() {
+            path.clone()
+        } else {
+            format!("{path}?{query}")
+        },
         content_type: content_type.clone(),
         body: body.clone(),
     });
@@ -250,7 +271,10 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
     match (method, parts.as_slice()) {
         (Method::GET, ["apis", "apps", "v1", "namespaces", ns, "deployments", name]) => {
             let scenario = state.scenario.clone();
-            match state.deployments.get_mut(&(ns.to_string(), name.to_string())) {
+            match state
+                .deployments
+                .get_mut(&(ns.to_string(), name.to_string()))
+            {
                 Some(d) => {
                     // What the controller had done by this read; it goes on afterwards.
                     let object = render_deployment(d, &scenario);
@@ -277,13 +301,29 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
                 .flat_map(|(_, d)| render_replica_sets(d))
                 .filter(|rs| matches_selector(rs, &selector))
                 .collect();
-            ok(json!({"kind": "ReplicaSetList", "apiVersion": "apps/v1", "metadata": {"resourceVersion": state.resource_version.to_string()}, "items": items}))
+            ok(
+                json!({"kind": "ReplicaSetList", "apiVersion": "apps/v1", "metadata": {"resourceVersion": state.resource_version.to_string()}, "items": items}),
+            )
         }
-        (Method::POST, ["apis", "coordination.k8s.io", "v1", "namespaces", ns, "leases"]) => {
+        (
+            Method::POST,
+            [
+                "apis",
+                "coordination.k8s.io",
+                "v1",
+                "namespaces",
+                ns,
+                "leases",
+            ],
+        ) => {
             let name = body["metadata"]["name"].as_str().unwrap_or("").to_string();
             let key = (ns.to_string(), name.clone());
             if state.leases.contains_key(&key) {
-                return status(409, "AlreadyExists", &format!("leases.coordination.k8s.io \"{name}\" already exists"));
+                return status(
+                    409,
+                    "AlreadyExists",
+                    &format!("leases.coordination.k8s.io \"{name}\" already exists"),
+                );
             }
             state.uids += 1;
             state.resource_version += 1;
@@ -296,19 +336,60 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
             state.leases.insert(key, lease.clone());
             respond(StatusCode::CREATED, lease)
         }
-        (Method::GET, ["apis", "coordination.k8s.io", "v1", "namespaces", ns, "leases"]) => {
-            let items: Vec<Value> = state.leases.iter().filter(|((n, _), _)| n == ns).map(|(_, l)| l.clone()).collect();
-            ok(json!({"kind": "LeaseList", "apiVersion": "coordination.k8s.io/v1", "metadata": {}, "items": items}))
+        (
+            Method::GET,
+            [
+                "apis",
+                "coordination.k8s.io",
+                "v1",
+                "namespaces",
+                ns,
+                "leases",
+            ],
+        ) => {
+            let items: Vec<Value> = state
+                .leases
+                .iter()
+                .filter(|((n, _), _)| n == ns)
+                .map(|(_, l)| l.clone())
+                .collect();
+            ok(
+                json!({"kind": "LeaseList", "apiVersion": "coordination.k8s.io/v1", "metadata": {}, "items": items}),
+            )
         }
-        (Method::GET, ["apis", "coordination.k8s.io", "v1", "namespaces", ns, "leases", name]) => {
-            match state.leases.get(&(ns.to_string(), name.to_string())) {
-                Some(lease) => ok(lease.clone()),
-                None => not_found("leases.coordination.k8s.io", name),
-            }
-        }
-        (Method::PATCH, ["apis", "coordination.k8s.io", "v1", "namespaces", ns, "leases", name]) => {
+        (
+            Method::GET,
+            [
+                "apis",
+                "coordination.k8s.io",
+                "v1",
+                "namespaces",
+                ns,
+                "leases",
+                name,
+            ],
+        ) => match state.leases.get(&(ns.to_string(), name.to_string())) {
+            Some(lease) => ok(lease.clone()),
+            None => not_found("leases.coordination.k8s.io", name),
+        },
+        (
+            Method::PATCH,
+            [
+                "apis",
+                "coordination.k8s.io",
+                "v1",
+                "namespaces",
+                ns,
+                "leases",
+                name,
+            ],
+        ) => {
             if content_type != "application/merge-patch+json" {
-                return status(415, "UnsupportedMediaType", "the fake takes merge patches of Leases");
+                return status(
+                    415,
+                    "UnsupportedMediaType",
+                    "the fake takes merge patches of Leases",
+                );
             }
             state.resource_version += 1;
             let rv = state.resource_version;
@@ -318,13 +399,30 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
             if let Some(sent) = body["metadata"]["resourceVersion"].as_str()
                 && Some(sent) != lease["metadata"]["resourceVersion"].as_str()
             {
-                return status(409, "Conflict", &format!("Operation cannot be fulfilled on leases.coordination.k8s.io \"{name}\": the object has been modified; please apply your changes to the latest version and try again"));
+                return status(
+                    409,
+                    "Conflict",
+                    &format!(
+                        "Operation cannot be fulfilled on leases.coordination.k8s.io \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+                    ),
+                );
             }
             strategic_merge(lease, &body);
             lease["metadata"]["resourceVersion"] = json!(rv.to_string());
             ok(lease.clone())
         }
-        (Method::DELETE, ["apis", "coordination.k8s.io", "v1", "namespaces", ns, "leases", name]) => {
+        (
+            Method::DELETE,
+            [
+                "apis",
+                "coordination.k8s.io",
+                "v1",
+                "namespaces",
+                ns,
+                "leases",
+                name,
+            ],
+        ) => {
             let key = (ns.to_string(), name.to_string());
             let Some(lease) = state.leases.get(&key) else {
                 return not_found("leases.coordination.k8s.io", name);
@@ -333,10 +431,18 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
             if let Some(wanted) = body["preconditions"]["uid"].as_str()
                 && wanted != uid
             {
-                return status(409, "Conflict", &format!("Precondition failed: UID in precondition: {wanted}, UID in object meta: {uid}"));
+                return status(
+                    409,
+                    "Conflict",
+                    &format!(
+                        "Precondition failed: UID in precondition: {wanted}, UID in object meta: {uid}"
+                    ),
+                );
             }
             state.leases.remove(&key);
-            ok(json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": {"name": name, "group": "coordination.k8s.io", "kind": "leases", "uid": uid}}))
+            ok(
+                json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": {"name": name, "group": "coordination.k8s.io", "kind": "leases", "uid": uid}}),
+            )
         }
         (Method::GET, ["api", "v1", "namespaces", ns, "pods"]) => {
             let scenario = state.scenario.clone();
@@ -347,39 +453,86 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
                 .flat_map(|(_, d)| render_pods(d, &scenario))
                 .filter(|p| matches_selector(p, &selector))
                 .collect();
-            ok(json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": state.resource_version.to_string()}, "items": items}))
+            ok(
+                json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": state.resource_version.to_string()}, "items": items}),
+            )
         }
-        _ => status(404, "NotFound", "the server could not find the requested resource"),
+        _ => status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        ),
     }
 }
 
-fn patch(state: &mut State, ns: &str, name: &str, content_type: &str, query: &str, body: &Value) -> Response<Full<Bytes>> {
+fn patch(
+    state: &mut State,
+    ns: &str,
+    name: &str,
+    content_type: &str,
+    query: &str,
+    body: &Value,
+) -> Response<Full<Bytes>> {
     if content_type != "application/strategic-merge-patch+json" {
-        return status(415, "UnsupportedMediaType", &format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json; got {content_type}"));
+        return status(
+            415,
+            "UnsupportedMediaType",
+            &format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json; got {content_type}"
+            ),
+        );
     }
     if state.scenario.forbidden_patch {
-        return status(403, "Forbidden", &format!("deployments.apps \"{name}\" is forbidden: User \"ci\" cannot patch resource \"deployments\" in API group \"apps\" in the namespace \"{ns}\""));
+        return status(
+            403,
+            "Forbidden",
+            &format!(
+                "deployments.apps \"{name}\" is forbidden: User \"ci\" cannot patch resource \"deployments\" in API group \"apps\" in the namespace \"{ns}\""
+            ),
+        );
     }
     if query_param(query, "fieldManager").is_none() {
-        return status(422, "Invalid", "the fake demands a fieldManager: hoist's patches carry one");
+        return status(
+            422,
+            "Invalid",
+            "the fake demands a fieldManager: hoist's patches carry one",
+        );
     }
     state.patches += 1;
     let first = state.patches == 1;
     state.resource_version += 1;
     let rv = state.resource_version;
     let scenario = state.scenario.clone();
-    let Some(d) = state.deployments.get_mut(&(ns.to_string(), name.to_string())) else {
+    let Some(d) = state
+        .deployments
+        .get_mut(&(ns.to_string(), name.to_string()))
+    else {
         return not_found("deployments.apps", name);
     };
     if scenario.conflict_first_patch && first {
         // Someone else wrote the object meanwhile: its resourceVersion moved on.
         d.object["metadata"]["resourceVersion"] = json!(rv.to_string());
-        return status(409, "Conflict", &format!("Operation cannot be fulfilled on deployments.apps \"{name}\": the object has been modified; please apply your changes to the latest version and try again"));
+        return status(
+            409,
+            "Conflict",
+            &format!(
+                "Operation cannot be fulfilled on deployments.apps \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+            ),
+        );
     }
     if let Some(sent) = body["metadata"]["resourceVersion"].as_str()
-        && sent != d.object["metadata"]["resourceVersion"].as_str().unwrap_or("")
+        && sent
+            != d.object["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or("")
     {
-        return status(409, "Conflict", &format!("Operation cannot be fulfilled on deployments.apps \"{name}\": the object has been modified; please apply your changes to the latest version and try again"));
+        return status(
+            409,
+            "Conflict",
+            &format!(
+                "Operation cannot be fulfilled on deployments.apps \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+            ),
+        );
     }
     let before_spec = d.object["spec"].clone();
     strategic_merge(&mut d.object, body);
@@ -393,9 +546,16 @@ fn patch(state: &mut State, ns: &str, name: &str, content_type: &str, query: &st
             let revision = d.sets.iter().map(|s| s.revision).max().unwrap_or(0) + 1;
             match d.sets.iter_mut().find(|s| s.hash == hash) {
                 Some(old) => old.revision = revision,
-                None => d.sets.push(ReplicaSetState { hash, revision, template, replicas: 0, ready: 0 }),
+                None => d.sets.push(ReplicaSetState {
+                    hash,
+                    revision,
+                    template,
+                    replicas: 0,
+                    ready: 0,
+                }),
             }
-            d.object["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = json!(revision.to_string());
+            d.object["metadata"]["annotations"]["deployment.kubernetes.io/revision"] =
+                json!(revision.to_string());
         }
         d.step = 0;
         d.stalled_reads = 0;
@@ -428,11 +588,19 @@ fn strategic_merge(target: &mut Value, patch: &Value) {
 }
 
 fn new_set(d: &DeploymentState) -> usize {
-    d.sets.iter().enumerate().max_by_key(|(_, s)| s.revision).map(|(i, _)| i).unwrap_or(0)
+    d.sets
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, s)| s.revision)
+        .map(|(i, _)| i)
+        .unwrap_or(0)
 }
 
 fn image_of(template: &Value) -> String {
-    template["spec"]["containers"][0]["image"].as_str().unwrap_or("").to_string()
+    template["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
 }
 
 /// The Deployment controller's next step, taken on a read.
@@ -460,14 +628,23 @@ fn advance(d: &mut DeploymentState, scenario: &Scenario) {
         set.replicas = if set.replicas == 0 { 1 } else { wanted };
         return;
     }
-    if let Some(old) = d.sets.iter_mut().enumerate().find(|(i, s)| *i != new && s.replicas > 0) {
+    if let Some(old) = d
+        .sets
+        .iter_mut()
+        .enumerate()
+        .find(|(i, s)| *i != new && s.replicas > 0)
+    {
         old.1.replicas = 0;
         old.1.ready = 0;
         return;
     }
     let set = &mut d.sets[new];
     if set.ready < set.replicas {
-        set.ready = if set.ready == 0 && set.replicas > 1 { set.replicas - 1 } else { set.replicas };
+        set.ready = if set.ready == 0 && set.replicas > 1 {
+            set.replicas - 1
+        } else {
+            set.replicas
+        };
     }
 }
 
@@ -543,12 +720,21 @@ fn render_pods(d: &DeploymentState, scenario: &Scenario) -> Vec<Value> {
     let mut pods = Vec::new();
     for s in &d.sets {
         let image = image_of(&s.template);
-        let container = s.template["spec"]["containers"][0]["name"].as_str().unwrap_or("");
+        let container = s.template["spec"]["containers"][0]["name"]
+            .as_str()
+            .unwrap_or("");
         let digest = match &scenario.wrong_digest_for {
             Some((bad, other)) if *bad == image => other.clone(),
             _ => digest_of(&image),
         };
-        let repo = image.split('@').next().unwrap_or(&image).rsplit_once(':').filter(|(_, t)| !t.contains('/')).map_or(image.split('@').next().unwrap_or(&image), |(r, _)| r).to_string();
+        let repo = image
+            .split('@')
+            .next()
+            .unwrap_or(&image)
+            .rsplit_once(':')
+            .filter(|(_, t)| !t.contains('/'))
+            .map_or(image.split('@').next().unwrap_or(&image), |(r, _)| r)
+            .to_string();
         for i in 0..s.replicas {
             let ready = i < s.ready;
             let mut labels = s.template["metadata"]["labels"].clone();
@@ -591,11 +777,16 @@ pub fn digest_of(image: &str) -> String {
 }
 
 fn template_hash(template: &Value) -> String {
-    format!("{:010x}", fnv(template.to_string().as_bytes()) & 0xff_ffff_ffff)
+    format!(
+        "{:010x}",
+        fnv(template.to_string().as_bytes()) & 0xff_ffff_ffff
+    )
 }
 
 fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf29ce484222325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100000001b3))
+    bytes.iter().fold(0xcbf29ce484222325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
+    })
 }
 
 fn matches_selector(object: &Value, selector: &str) -> bool {
