@@ -4,7 +4,8 @@ use hoist_config::KubernetesConfig;
 use hoist_runtime_k8s::{KubernetesRuntime, KubernetesSettings};
 
 /// The runtime for one environment's cluster; nothing is contacted until it is used.
-pub(crate) fn runtime(config: &KubernetesConfig) -> KubernetesRuntime {
+/// `actor` is named in each Deployment's change-cause.
+pub(crate) fn runtime(config: &KubernetesConfig, actor: &str) -> KubernetesRuntime {
     KubernetesRuntime::new(KubernetesSettings {
         kubeconfig: config.kubeconfig.clone(),
         context: config.context.clone(),
@@ -12,6 +13,7 @@ pub(crate) fn runtime(config: &KubernetesConfig) -> KubernetesRuntime {
         deployment: config.deployment.clone(),
         container: config.container.clone(),
         timeout: config.timeout,
+        actor: Some(actor.to_string()),
         ..KubernetesSettings::default()
     })
 }

@@ -389,7 +389,7 @@ impl Runtime for KubernetesRuntime {
             hoist_core::runtime::spec_digest(self, instance).to_label(),
         );
         let previous = previous_target(&current, &container).filter(|p| p.image != target.image);
-        let actor = hoist_core::pipeline::resolve_actor(None);
+        let actor = hoist_core::pipeline::resolve_actor(self.settings.actor.as_deref());
         let cause = patch::change_cause("deploy", &target, &actor);
         info!(deployment = %place.deployment, namespace = %place.namespace, image = %target.image, "patching");
         rollout.progress(

@@ -30,6 +30,9 @@ pub struct KubernetesSettings {
     pub timeout: Duration,
     /// How often a rolling-out Deployment is looked at.
     pub poll: Duration,
+    /// Who deploys, for the change-cause annotation; `None`: CI's variables or the OS
+    /// user (`hoist_core::pipeline::resolve_actor`).
+    pub actor: Option<String>,
 }
 
 impl Default for KubernetesSettings {
@@ -42,6 +45,7 @@ impl Default for KubernetesSettings {
             container: None,
             timeout: Duration::from_secs(300),
             poll: Duration::from_secs(1),
+            actor: None,
         }
     }
 }

@@ -5,9 +5,9 @@
 //! The decision is `kubectl rollout status`'s (`DeploymentStatusViewer` in kubectl's
 //! `rollout_status.go`), in its order:
 //!
-//! 1. the controller has observed the Deployment's generation (`status.observedGeneration
-//!    >= metadata.generation`); before that, every other status field describes the
-//!    previous spec;
+//! 1. the controller has observed the Deployment's generation (its
+//!    `status.observedGeneration` is at least `metadata.generation`); before that, every
+//!    other status field describes the previous spec;
 //! 2. a `Progressing` condition with reason `ProgressDeadlineExceeded` is a failure;
 //! 3. `updatedReplicas` has reached `spec.replicas`;
 //! 4. no old replicas are left (`status.replicas` is not above `updatedReplicas`, and no

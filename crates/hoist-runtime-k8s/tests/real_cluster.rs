@@ -64,6 +64,7 @@ async fn the_same_scenario_on_a_real_cluster() {
         container: None,
         timeout: Duration::from_secs(300),
         poll: Duration::from_secs(1),
+        actor: None,
     });
     let events = Recorded::default();
     let sink = events.sink();

@@ -63,6 +63,7 @@ pub fn settings(kubeconfig: &Path) -> KubernetesSettings {
         container: None,
         timeout: Duration::from_secs(20),
         poll: Duration::from_millis(20),
+        actor: Some("alice".into()),
     }
 }
 
