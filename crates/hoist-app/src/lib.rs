@@ -5,6 +5,8 @@
 //!
 //! Adding a runtime kind means one arm in [`runtime_for`] and nothing else here.
 
+mod kubernetes;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -77,7 +79,7 @@ pub async fn deployer(
         .await
         .map_err(|e| WiringError::Unavailable(e.to_string()))?;
     let store = open_store(&config, overrides)?;
-    let mut runtimes = runtimes(&config);
+    let mut runtimes = runtimes(&config, &resolve_actor(overrides.actor.as_deref()));
     runtimes.set_pruner(Arc::new(DockerPruner::new()), Some(build_host.clone()));
     Ok(Deployer {
         runtimes,
@@ -109,25 +111,27 @@ pub fn open_store(config: &Settings, overrides: &Overrides) -> Result<Arc<dyn St
 }
 
 /// Each environment's runtime, from its `runtime` table.
-fn runtimes(config: &Settings) -> Runtimes {
+/// `actor` is who deploys, for runtimes that record it on what they change.
+fn runtimes(config: &Settings, actor: &str) -> Runtimes {
     // One Docker runtime serves every docker environment (it keeps one connection per
     // engine).
     let docker = DockerRuntime::new();
     let mut runtimes = Runtimes::default();
     for (name, env) in &config.environments {
-        runtimes.insert(name.clone(), runtime_for(&env.runtime, &docker));
+        runtimes.insert(name.clone(), runtime_for(&env.runtime, &docker, actor));
     }
     runtimes
 }
 
 /// The one place that knows which crate runs which kind.
-fn runtime_for(runtime: &RuntimeConfig, docker: &DockerRuntime) -> Arc<dyn Runtime> {
+fn runtime_for(runtime: &RuntimeConfig, docker: &DockerRuntime, actor: &str) -> Arc<dyn Runtime> {
     match runtime {
         RuntimeConfig::Docker(settings) => Arc::new(docker.with_settings(DockerSettings {
             stop_timeout: settings.stop_timeout,
             bind: settings.bind,
         })),
         RuntimeConfig::Swarm(swarm) => Arc::new(SwarmRuntime::new(swarm_settings(swarm))),
+        RuntimeConfig::Kubernetes(k8s) => Arc::new(kubernetes::runtime(k8s, actor)),
     }
 }
 
@@ -166,6 +170,11 @@ fn swarm_settings(config: &SwarmConfig) -> SwarmSettings {
 /// on another engine would need a registry in between, which hoist does not drive yet.
 fn check_single_engine(config: &Settings, build_host: &str) -> Result<(), WiringError> {
     for (env_name, env) in &config.environments {
+        // A cluster pulls the release's image reference itself (from the registry the
+        // app's `image` names); no engine of its own holds hoist's builds.
+        if matches!(env.runtime, RuntimeConfig::Kubernetes(_)) {
+            continue;
+        }
         for instance in &env.instances {
             let host = &instance.host;
             if !same_engine(host, build_host) {

@@ -13,6 +13,7 @@
 #![allow(clippy::result_large_err)]
 
 mod error;
+pub mod kubernetes;
 mod load;
 mod mask;
 pub mod notify;
@@ -28,6 +29,7 @@ pub mod starter;
 mod validate;
 
 pub use error::ConfigError;
+pub use kubernetes::KubernetesConfig;
 pub use load::{load, load_for_build, parse};
 pub use prune::PruneSettings;
 pub use runtime::{

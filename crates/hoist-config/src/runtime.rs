@@ -47,17 +47,24 @@ pub enum RuntimeKind {
     Docker,
     /// One Docker Swarm service per instance, on the swarm of the runtime's `host`.
     Swarm,
+    /// One existing Kubernetes Deployment per instance ([`crate::kubernetes`]).
+    Kubernetes,
 }
 
 impl RuntimeKind {
     /// Every kind, as `kind` accepts them.
-    pub const ALL: [RuntimeKind; 2] = [RuntimeKind::Docker, RuntimeKind::Swarm];
+    pub const ALL: [RuntimeKind; 3] = [
+        RuntimeKind::Docker,
+        RuntimeKind::Swarm,
+        RuntimeKind::Kubernetes,
+    ];
 
     /// The value of `kind`.
     pub fn as_str(self) -> &'static str {
         match self {
             RuntimeKind::Docker => "docker",
             RuntimeKind::Swarm => "swarm",
+            RuntimeKind::Kubernetes => "kubernetes",
         }
     }
 }
@@ -69,6 +76,8 @@ pub enum RuntimeConfig {
     Docker(DockerConfig),
     /// `kind = "swarm"`.
     Swarm(SwarmConfig),
+    /// `kind = "kubernetes"`.
+    Kubernetes(crate::kubernetes::KubernetesConfig),
 }
 
 impl Default for RuntimeConfig {
@@ -82,6 +91,7 @@ impl RuntimeConfig {
         match self {
             RuntimeConfig::Docker(_) => RuntimeKind::Docker,
             RuntimeConfig::Swarm(_) => RuntimeKind::Swarm,
+            RuntimeConfig::Kubernetes(_) => RuntimeKind::Kubernetes,
         }
     }
 }
@@ -249,6 +259,19 @@ pub(crate) struct RawRuntime {
     publish: Option<Spanned<PublishMode>>,
     #[serde(default)]
     update: Option<Spanned<RawUpdate>>,
+    // Kind "kubernetes"'s keys, read by `crate::kubernetes`.
+    #[serde(default)]
+    pub(crate) kubeconfig: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) context: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) namespace: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) deployment: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) container: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) timeout: Option<Spanned<HumanDuration>>,
 }
 
 /// `[environments.NAME.runtime.update]` as written.
@@ -269,7 +292,7 @@ struct RawUpdate {
 
 /// A duration written like `health_timeout`: `"30s"`, `"2m"`, `"1m 30s"`.
 #[derive(Debug, Clone, Copy)]
-struct HumanDuration(Duration);
+pub(crate) struct HumanDuration(pub(crate) Duration);
 
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -302,7 +325,36 @@ pub(crate) fn resolve(
         ConfigError::invalid(path, text, span, key(field), message, Some(help))
     };
     let raw = raw.get_ref();
+    if *raw.kind.get_ref() != RuntimeKind::Kubernetes
+        && let Some((field, span)) = crate::kubernetes::first_kubernetes_key(raw)
+    {
+        return Err(fail(
+            span,
+            field,
+            format!(
+                "`{field}` does not apply to kind \"{}\"",
+                raw.kind.get_ref().as_str()
+            ),
+            "it is a key of kind \"kubernetes\"; remove it, or set kind = \"kubernetes\"".into(),
+        ));
+    }
     match *raw.kind.get_ref() {
+        RuntimeKind::Kubernetes => {
+            let given = [
+                raw.host.as_ref().map(Spanned::span),
+                raw.replicas.as_ref().map(Spanned::span),
+                raw.publish.as_ref().map(Spanned::span),
+                raw.update.as_ref().map(Spanned::span),
+            ];
+            let other = SWARM_KEYS
+                .iter()
+                .zip(given)
+                .filter_map(|(field, span)| span.map(|s| (*field, s)))
+                .min_by_key(|(_, span)| span.start);
+            crate::kubernetes::resolve(raw, other, path, |span, field, message, help| {
+                fail(span, field, message, help)
+            })
+        }
         RuntimeKind::Docker => {
             // The first such key in the file, so the error is the one a reader meets first.
             let given = [

@@ -136,6 +136,7 @@ impl Settings {
                 let engine = match &env.runtime {
                     RuntimeConfig::Swarm(swarm) => Some(swarm.host.clone()),
                     RuntimeConfig::Docker(_) => None,
+                    RuntimeConfig::Kubernetes(k) => Some(k.cluster()),
                 };
                 let instances = env
                     .instances

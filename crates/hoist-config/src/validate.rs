@@ -176,6 +176,7 @@ pub(crate) fn validate(
                 }
                 Some(RuntimeConfig::Swarm(swarm))
             }
+            Ok(kubernetes @ RuntimeConfig::Kubernetes(_)) => Some(kubernetes),
             Err(e) => {
                 errors.push(e);
                 None
@@ -291,6 +292,9 @@ pub(crate) fn validate(
                     }
                     &swarm.host
                 }
+                // Pods are reached through the cluster's Services, never on a host port:
+                // keyed by tenant, an instance's port collides with none.
+                RuntimeConfig::Kubernetes(_) => inst.tenant.get_ref(),
             };
             if *port.get_ref() != 0
                 && let Some(other) = ports.insert((engine.clone(), *port.get_ref()), key.clone())
@@ -318,6 +322,11 @@ pub(crate) fn validate(
                     "container",
                     !is_container_name(&name),
                     "use letters, digits, `_`, `.` and `-`, starting with a letter or digit, at least 2 characters",
+                ),
+                RuntimeConfig::Kubernetes(k) => (
+                    "deployment",
+                    k.deployment.contains("{name}") && !crate::kubernetes::is_dns_label(&name),
+                    "use lowercase letters, digits and `-`, starting and ending with a letter or digit, at most 63 characters (a Kubernetes name)",
                 ),
                 RuntimeConfig::Swarm(_) => (
                     "service",

@@ -198,7 +198,7 @@ fn enum_values_keep_the_engine_api_spelling() {
     assert_eq!(PublishMode::Ingress.as_str(), "ingress");
     assert_eq!(
         RuntimeKind::ALL.map(RuntimeKind::as_str),
-        ["docker", "swarm"]
+        ["docker", "swarm", "kubernetes"]
     );
 }
 
@@ -334,16 +334,15 @@ fn an_instance_host_in_a_swarm_environment_is_rejected() {
 
 #[test]
 fn an_unknown_kind_lists_the_valid_kinds() {
-    let text = production("kind = \"kubernetes\"", "");
+    let text = production("kind = \"nomad\"", "");
     let f = failure(&text);
     assert_eq!(f.key, format!("{RT}.kind"));
-    assert_eq!(
-        (f.line, f.column),
-        at(&text, "kind = \"kubernetes", "\"kubernetes")
-    );
-    assert!(f.message.contains("unknown variant `kubernetes`"), "{f:?}");
+    assert_eq!((f.line, f.column), at(&text, "kind = \"nomad", "\"nomad"));
+    assert!(f.message.contains("unknown variant `nomad`"), "{f:?}");
     assert!(
-        f.message.contains("`docker`") && f.message.contains("`swarm`"),
+        f.message.contains("`docker`")
+            && f.message.contains("`swarm`")
+            && f.message.contains("`kubernetes`"),
         "{f:?}"
     );
     assert!(f.help.contains("one of the values listed"), "{f:?}");
