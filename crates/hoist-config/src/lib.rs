@@ -23,6 +23,7 @@ pub mod runtime;
 mod scan;
 mod schema;
 mod secrets;
+pub mod server;
 mod settings;
 mod span;
 pub mod starter;
@@ -36,6 +37,7 @@ pub use runtime::{
     DockerConfig, FailureAction, PublishMode, RuntimeConfig, RuntimeKind, SwarmConfig,
     UpdateConfig, UpdateOrder,
 };
+pub use server::ServerSettings;
 // The raw, spanned schema stays inside this crate: consumers get [`Settings`].
 pub(crate) use schema::Config;
 pub use schema::{LOCAL_DOCKER_HOST, SecretScan, default_platform};

@@ -36,6 +36,9 @@ pub struct Config {
     /// `[prune]`: what `hoist prune` and the prune after each deploy keep.
     #[serde(default)]
     pub prune: crate::prune::PruneTable,
+    /// `[server]`: how `hoist serve` listens, runs jobs and checks webhooks.
+    #[serde(default)]
+    pub server: crate::server::ServerTable,
     /// Directory holding the config file; set by [`crate::load`], not read from the file.
     #[serde(skip)]
     pub root: PathBuf,

@@ -41,6 +41,8 @@ pub struct Settings {
     pub notifiers: BTreeMap<String, NotifierSpec>,
     /// `[prune]`.
     pub prune: crate::prune::PruneSettings,
+    /// `[server]`.
+    pub server: crate::server::ServerSettings,
 }
 
 /// `[app]`.
@@ -215,6 +217,7 @@ impl Settings {
             hooks: config.hooks.clone(),
             scan: config.scan.clone(),
             prune: config.prune.settings(),
+            server: config.server.settings(&root),
             // Validation built every spec already, so none fails here.
             notifiers: config
                 .notifiers

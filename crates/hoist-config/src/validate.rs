@@ -67,6 +67,7 @@ pub(crate) fn validate(
     }
 
     config.prune.validate(path, text, errors);
+    config.server.validate(path, text, errors);
 
     let deps = &config.build.dependencies;
     if deps.get_ref().is_empty() {

@@ -11,6 +11,7 @@ pub mod backend;
 pub mod events;
 pub mod fingerprint;
 pub mod interrupt;
+pub mod jobs;
 pub mod notify;
 pub mod pipeline;
 pub mod plan;
@@ -20,6 +21,7 @@ pub mod runtime;
 pub mod spec_digest;
 pub mod store;
 pub mod target_lock;
+pub mod tokens;
 pub mod verify;
 pub mod version;
 

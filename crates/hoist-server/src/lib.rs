@@ -1,8 +1,18 @@
-//! `hoist serve`'s pieces that do not need a network: what a signed push from GitHub or
-//! GitLab asks for, whether its signature holds, and whether it was seen before.
+//! `hoist serve`: verified GitHub and GitLab push webhooks become release jobs in a queue
+//! kept in the store; a worker runs them through the same pipeline as `hoist release`;
+//! a JSON API with scoped tokens reads status, history, audit and jobs and queues deploys,
+//! rollbacks and promotions.
 //!
-//! The server edge (HTTP, queue, dashboard) builds on these; they are kept pure so that
-//! every refusal can be tested byte for byte against payloads signed the way the
-//! providers sign them.
+//! The webhook checks ([`webhook`]) are pure, so every refusal is tested byte for byte
+//! against payloads signed the way the providers sign them; the HTTP edge builds on them.
 
+pub mod fetch;
+mod http;
+pub mod run;
+pub mod serve;
+pub mod store;
+pub mod tokens;
 pub mod webhook;
+pub mod worker;
+
+pub use serve::{ServeError, ServeOptions, Server};

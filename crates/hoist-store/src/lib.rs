@@ -18,6 +18,7 @@
 //! | 1 | `releases`, `deployments`, `deployment_instances`, `audit_log` (append-only by triggers), `locks` |
 //! | 2 | `releases.digest` and `deployments.digest`: the image's registry manifest digest |
 //! | 3 | `deployment_instances.spec`: the spec digest each instance took (setting → value or short sha256; never a secret) |
+//! | 4 | `jobs` (the queue of `hoist serve`) and `api_tokens` (names, owners, scopes and sha256 hashes of API tokens) |
 //!
 //! An image has two content addresses (see [`Release`]): the local engine's image id,
 //! always known, and the registry's manifest digest, known once the image is pushed. Both
@@ -37,7 +38,9 @@
 //! trigger clears a release's digest when an older hoist replaces its image, so a digest
 //! never names an image other than the row's.
 
+mod jobs;
 mod schema;
+mod tokens;
 
 use std::path::Path;
 use std::sync::Mutex;

@@ -117,6 +117,40 @@ BEGIN UPDATE releases SET digest = NULL WHERE id = NEW.id; END;
 ALTER TABLE deployment_instances ADD COLUMN spec TEXT;
 "#,
     },
+    Migration {
+        version: 4,
+        summary: "the job queue and API tokens of hoist serve",
+        // `request` is a hoist_core::jobs::JobRequest as JSON. `dedupe_key` is unique so
+        // that a replayed webhook delivery cannot queue a second job, even after a restart
+        // (NULLs do not collide). Tokens are kept as the sha256 of the token, never the
+        // token; `scopes` is a JSON array of strings.
+        sql: r#"
+CREATE TABLE jobs (
+    id          INTEGER PRIMARY KEY,
+    app         TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    request     TEXT NOT NULL,
+    environment TEXT,
+    actor       TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    dedupe_key  TEXT UNIQUE,
+    state       TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    started_at  TEXT,
+    finished_at TEXT,
+    message     TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX jobs_by_state ON jobs (app, state, id);
+CREATE TABLE api_tokens (
+    name       TEXT PRIMARY KEY,
+    owner      TEXT NOT NULL,
+    scopes     TEXT NOT NULL,
+    hash       TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+"#,
+    },
 ];
 
 /// The schema version this code writes: the last step's.

@@ -265,6 +265,23 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Run hoist as a server: signed GitHub/GitLab push webhooks become release jobs, and a
+    /// JSON API with scoped tokens reads state and queues deploys (see docs/server.md).
+    #[command(after_help = examples::SERVE)]
+    Serve {
+        /// Address to listen on (default: [server] listen, else 127.0.0.1:8080).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// How long a job waits for an environment another deploy holds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+        lock_wait: u64,
+    },
+    /// Create, list and revoke the API tokens of `hoist serve`.
+    #[command(after_help = examples::TOKEN)]
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
     /// Print a completion script for SHELL, generated from these very definitions.
     #[command(after_help = examples::COMPLETIONS)]
     Completions {
@@ -297,10 +314,50 @@ impl Command {
             | Command::History { json, .. }
             | Command::Audit { json, .. } => json.json,
             Command::Scan { format, .. } => *format == ScanFormat::Json,
+            Command::Token { action } => action.wants_json(),
             Command::Init { .. }
+            | Command::Serve { .. }
             | Command::Unlock { .. }
             | Command::Completions { .. }
             | Command::Man { .. } => false,
+        }
+    }
+}
+
+/// `hoist token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Create a token and print it, once: the state database keeps only its sha256.
+    Create {
+        /// A name for the token, unique for good (`ci`, `release-bot`).
+        #[arg(long)]
+        name: String,
+        /// What it may do: `read`, `deploy:ENV` or `admin` (repeat for several).
+        #[arg(long = "scope", value_name = "SCOPE", required = true)]
+        scopes: Vec<String>,
+        /// Who acts with it, for the policy's `deployers` and the audit log (default: --actor).
+        #[arg(long, value_name = "NAME")]
+        owner: Option<String>,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// List tokens: names, owners, scopes, whether revoked. Never the tokens.
+    List {
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Revoke a token: calls with it are refused (401) from now on.
+    Revoke {
+        /// The token's name.
+        name: String,
+    },
+}
+
+impl TokenAction {
+    fn wants_json(&self) -> bool {
+        match self {
+            TokenAction::Create { json, .. } | TokenAction::List { json } => json.json,
+            TokenAction::Revoke { .. } => false,
         }
     }
 }
@@ -402,6 +459,18 @@ Examples:
   hoist rollback staging        # the previous good release, no build
   hoist rollback production --to v1.4.0
   hoist rollback staging --json";
+
+    pub const SERVE: &str = "\
+Examples:
+  hoist serve                           # [server] listen, else 127.0.0.1:8080
+  hoist serve --listen 0.0.0.0:8080     # behind a reverse proxy that terminates TLS
+  HOIST_LOG=info hoist serve            # structured logs of every request and job";
+
+    pub const TOKEN: &str = "\
+Examples:
+  hoist token create --scope deploy:staging --name ci    # printed once
+  hoist token list --json
+  hoist token revoke ci";
 
     pub const STATUS: &str = "\
 Examples:

@@ -37,6 +37,8 @@ const SUBCOMMANDS: &[&str] = &[
     "unlock",
     "completions",
     "man",
+    "serve",
+    "token",
 ];
 
 #[test]

@@ -6,6 +6,7 @@ mod init;
 mod prune;
 mod release;
 mod scan;
+mod serve;
 mod status;
 
 use std::time::Duration;
@@ -137,6 +138,8 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Unlock { environment, force } => {
             history::unlock(global, &environment, force).await
         }
+        Command::Serve { listen, lock_wait } => serve::serve(global, listen, lock_wait).await,
+        Command::Token { action } => serve::token(global, action),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { dir } => docs::man(dir.as_deref()),
         Command::Scan {
