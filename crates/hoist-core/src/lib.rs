@@ -12,6 +12,7 @@ pub mod events;
 pub mod fingerprint;
 pub mod interrupt;
 pub mod jobs;
+pub mod metrics;
 pub mod notify;
 pub mod pipeline;
 pub mod plan;

@@ -276,6 +276,18 @@ pub enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
         lock_wait: u64,
     },
+    /// DORA metrics per environment from the history: deployment frequency, lead time for
+    /// changes, change failure rate, time to restore service.
+    #[command(after_help = examples::METRICS)]
+    Metrics {
+        /// Only this environment (default: every environment).
+        environment: Option<String>,
+        /// The window: deployments that ended in the last 30d, 12h, 2w...
+        #[arg(long, default_value = "30d", value_name = "WINDOW")]
+        since: String,
+        #[command(flatten)]
+        json: JsonArg,
+    },
     /// Create, list and revoke the API tokens of `hoist serve`.
     #[command(after_help = examples::TOKEN)]
     Token {
@@ -312,7 +324,8 @@ impl Command {
             | Command::Retire { json, .. }
             | Command::Prune { json, .. }
             | Command::History { json, .. }
-            | Command::Audit { json, .. } => json.json,
+            | Command::Audit { json, .. }
+            | Command::Metrics { json, .. } => json.json,
             Command::Scan { format, .. } => *format == ScanFormat::Json,
             Command::Token { action } => action.wants_json(),
             Command::Init { .. }
@@ -465,6 +478,12 @@ Examples:
   hoist serve                           # [server] listen, else 127.0.0.1:8080
   hoist serve --listen 0.0.0.0:8080     # behind a reverse proxy that terminates TLS
   HOIST_LOG=info hoist serve            # structured logs of every request and job";
+
+    pub const METRICS: &str = "\
+Examples:
+  hoist metrics                     # every environment, the last 30 days
+  hoist metrics production --since 90d
+  hoist metrics --json              # for a dashboard or a report";
 
     pub const TOKEN: &str = "\
 Examples:

@@ -39,6 +39,7 @@ const SUBCOMMANDS: &[&str] = &[
     "man",
     "serve",
     "token",
+    "metrics",
 ];
 
 #[test]

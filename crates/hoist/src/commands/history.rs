@@ -227,7 +227,7 @@ fn failed(e: hoist_core::StoreError) -> Setup {
     Setup::new(exit::FAILED, format!("error: {e}"))
 }
 
-fn unknown_environment(config: &hoist_config::Settings, name: &str) -> Setup {
+pub(super) fn unknown_environment(config: &hoist_config::Settings, name: &str) -> Setup {
     Setup::new(
         exit::BAD_INPUT,
         format!(

@@ -3,6 +3,7 @@
 mod docs;
 mod history;
 mod init;
+mod metrics;
 mod prune;
 mod release;
 mod scan;
@@ -140,6 +141,11 @@ pub async fn run(cli: Cli) -> u8 {
         }
         Command::Serve { listen, lock_wait } => serve::serve(global, listen, lock_wait).await,
         Command::Token { action } => serve::token(global, action),
+        Command::Metrics {
+            environment,
+            since,
+            json: JsonArg { json },
+        } => metrics::run(global, environment.as_deref(), &since, json),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { dir } => docs::man(dir.as_deref()),
         Command::Scan {

@@ -1,0 +1,122 @@
+//! `hoist metrics`: the DORA metrics of each environment from the state database
+//! (computed by `hoist_core::metrics`); commit times come from the app's git repository.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use hoist_core::metrics::{Metrics, compute, parse_window};
+
+use super::print_json;
+use crate::cli::Global;
+use crate::context::{Setup, load_config, open_store};
+use crate::exit;
+use crate::progress::human;
+
+/// Deployments read per environment: far more than any window holds.
+const HISTORY_LIMIT: usize = 100_000;
+
+pub fn run(
+    global: &Global,
+    environment: Option<&str>,
+    since: &str,
+    json: bool,
+) -> Result<u8, Setup> {
+    let config = load_config(global)?;
+    let window = parse_window(since)
+        .map_err(|e| Setup::new(exit::BAD_INPUT, format!("error: --since: {e}")))?;
+    let environments: Vec<String> = match environment {
+        Some(env) if config.environment(env).is_none() => {
+            return Err(super::history::unknown_environment(&config, env));
+        }
+        Some(env) => vec![env.to_string()],
+        None => config.environments.keys().cloned().collect(),
+    };
+    let store = open_store(global, &config)?;
+    let failed = |e: hoist_core::StoreError| Setup::new(exit::FAILED, format!("error: {e}"));
+    let app = &config.app.name;
+    let commits: BTreeMap<String, String> = store
+        .releases(app)
+        .map_err(failed)?
+        .into_iter()
+        .map(|r| (r.version, r.commit))
+        .collect();
+    let until = jiff::Timestamp::now();
+    let since = until - window;
+    let mut all = Vec::new();
+    for env in &environments {
+        let deployments = store.deployments(app, env, HISTORY_LIMIT).map_err(failed)?;
+        let mut times = BTreeMap::new();
+        for d in &deployments {
+            if times.contains_key(&d.version) {
+                continue;
+            }
+            if let Some(t) = commits
+                .get(&d.version)
+                .and_then(|c| commit_time(&config.root, c))
+            {
+                times.insert(d.version.clone(), t);
+            }
+        }
+        all.push(compute(env, &deployments, &times, since, until));
+    }
+    if json {
+        print_json(&all)?;
+    } else {
+        print_table(&all, since);
+    }
+    Ok(exit::OK)
+}
+
+/// The committer time of `commit` in the repository at `root`.
+fn commit_time(root: &Path, commit: &str) -> Option<jiff::Timestamp> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["show", "-s", "--format=%cI", commit, "--"])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse::<jiff::Timestamp>()
+        .ok()
+}
+
+fn secs(value: Option<i64>) -> String {
+    value.map_or("-".into(), |s| {
+        human(std::time::Duration::from_secs(s.max(0) as u64))
+    })
+}
+
+fn print_table(all: &[Metrics], since: jiff::Timestamp) {
+    println!("since {}", since.strftime("%Y-%m-%d %H:%M UTC"));
+    let rows: Vec<Vec<String>> = all
+        .iter()
+        .map(|m| {
+            vec![
+                m.environment.clone(),
+                format!("{:.2}", m.deployments_per_day),
+                secs(m.lead_time_secs),
+                m.change_failure_rate.map_or("-".into(), |r| {
+                    format!("{:.0}% ({}/{})", r * 100.0, m.failed_changes, m.changes)
+                }),
+                secs(m.time_to_restore_secs),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        crate::table::render(
+            &[
+                "ENVIRONMENT",
+                "DEPLOYS/DAY",
+                "LEAD TIME",
+                "CHANGE FAILURE",
+                "TIME TO RESTORE"
+            ],
+            &rows
+        )
+    );
+}
