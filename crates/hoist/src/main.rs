@@ -32,7 +32,9 @@ fn main() -> ExitCode {
     redact::register_environment();
     // Tenant secrets are read at deploy time; each value read is masked from then on.
     hoist_secrets::set_value_observer(redact::register);
-    init_tracing(cli.global.verbose);
+    // A server has no other output: its log says what it does.
+    let server = matches!(cli.command, cli::Command::Serve { .. });
+    init_tracing(cli.global.verbose.max(u8::from(server)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -80,3 +80,47 @@ fn metrics_of_an_environment_without_history_have_no_rates() {
     let unknown = app.hoist(&["metrics", "nowhere"]);
     assert_eq!(unknown.code, 2, "{}", unknown.stderr);
 }
+
+#[test]
+fn hoist_serve_answers_healthz_and_stops_cleanly_on_sigterm() {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    let app = App::new("hoist-srv-cli-serve", &[20654]);
+    let mut child = app
+        .hoist_command(&["serve", "--listen", "127.0.0.1:20653"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run hoist serve");
+    let started = Instant::now();
+    let health = loop {
+        if let Some(answer) = app.get(20653, "/healthz") {
+            break answer;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "hoist serve never answered"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(health, (200, "ok\n".to_string()));
+    let sent = std::process::Command::new("kill")
+        .args(["-s", "TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("listening on http://127.0.0.1:20653"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hoist serve stopped"), "{stderr}");
+}
