@@ -74,11 +74,13 @@ impl Deployer {
         let instances = self.instances(environment)?;
         let mut all = Vec::new();
         for (runtime, on_it) in self.runtimes_of(environment, &instances)? {
-            // The environment's runtime looks on the engines of every instance, as it did
-            // before instances could name their own.
-            let hosts = if on_it.is_empty() { &instances } else { &on_it };
+            // Each runtime looks where its own instances are (another kind's `host` is no
+            // engine); the environment's runtime with none of them has nowhere to look.
+            if on_it.is_empty() {
+                continue;
+            }
             let found = runtime
-                .list(self.app_name(), environment, &Self::hosts(hosts))
+                .list(self.app_name(), environment, &Self::hosts(&on_it))
                 .await?;
             for workload in orphans_among(&instances, found) {
                 if !all.iter().any(|(_, w): &(_, Workload)| w == &workload) {
