@@ -456,7 +456,7 @@ pub(crate) fn resolve(
             )
         }
     };
-    Ok(RuntimeConfig::Http(HttpConfig {
+    Ok(RuntimeConfig::Http(Box::new(HttpConfig {
         platform,
         deploy,
         status,
@@ -468,7 +468,7 @@ pub(crate) fn resolve(
         platform_app,
         timeout,
         poll,
-    }))
+    })))
 }
 
 /// The fly-machines preset: deploy, status, wait and fields, following Fly.io's Machines
@@ -536,15 +536,15 @@ fn request(
         None => default_method.to_string(),
     };
     let url = base_url(&raw.url, &format!("{key}.url"), fail)?;
-    if let Some(body) = &raw.body {
-        if method == "GET" {
-            return Err(fail(
-                body.span(),
-                &format!("{key}.body"),
-                "a GET request carries no body".into(),
-                "remove `body`, or set method = \"POST\" (or PUT, PATCH)".into(),
-            ));
-        }
+    if let Some(body) = &raw.body
+        && method == "GET"
+    {
+        return Err(fail(
+            body.span(),
+            &format!("{key}.body"),
+            "a GET request carries no body".into(),
+            "remove `body`, or set method = \"POST\" (or PUT, PATCH)".into(),
+        ));
     }
     Ok(HttpRequest {
         method,

@@ -82,8 +82,8 @@ pub enum RuntimeConfig {
     Swarm(SwarmConfig),
     /// `kind = "kubernetes"`.
     Kubernetes(crate::kubernetes::KubernetesConfig),
-    /// `kind = "http"`.
-    Http(crate::http::HttpConfig),
+    /// `kind = "http"` (boxed: its requests and fields make it many times the others).
+    Http(Box<crate::http::HttpConfig>),
 }
 
 impl Default for RuntimeConfig {

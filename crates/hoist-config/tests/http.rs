@@ -38,7 +38,7 @@ fn ok(text: &str) -> Settings {
 
 fn http(text: &str) -> HttpConfig {
     match ok(text).environment("production").unwrap().runtime.clone() {
-        RuntimeConfig::Http(h) => h,
+        RuntimeConfig::Http(h) => *h,
         other => panic!("expected kind http, got {other:?}"),
     }
 }

@@ -415,7 +415,7 @@ pub async fn probe_runtime(
     let release = observed.workload.release().unwrap_or("").to_string();
     Observation {
         health: running.then(|| Ok((200, format!("healthy as {} reports", runtime.kind())))),
-        version: (running && instance.version_path.is_some()).then(|| Ok((200, release))),
+        version: (running && instance.version_path.is_some()).then_some(Ok((200, release))),
         workload: observed.workload,
     }
 }

@@ -230,8 +230,7 @@ async fn roll_back_uses_the_platform_s_rollback_request() {
     let last_post = fake
         .seen()
         .into_iter()
-        .filter(|r| r.method == "POST")
-        .next_back()
+        .rfind(|r| r.method == "POST")
         .unwrap();
     assert_eq!(last_post.path_and_query, "/api/apps/north/rollback");
     assert_eq!(last_post.body["image"], format!("{REPO}:v1.0.0"));

@@ -124,6 +124,9 @@ impl Runtimes {
     }
 }
 
+/// A runtime and the instances of an environment that run on it.
+pub type RuntimeGroup = (Arc<dyn Runtime>, Vec<InstanceSpec>);
+
 /// How to behave when another deploy holds the environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LockWait {
@@ -316,9 +319,8 @@ impl Deployer {
         &self,
         environment: &str,
         instances: &[InstanceSpec],
-    ) -> Result<Vec<(Arc<dyn Runtime>, Vec<InstanceSpec>)>, PipelineError> {
-        let mut groups: Vec<(Arc<dyn Runtime>, Vec<InstanceSpec>)> =
-            vec![(self.runtime(environment)?, Vec::new())];
+    ) -> Result<Vec<RuntimeGroup>, PipelineError> {
+        let mut groups: Vec<RuntimeGroup> = vec![(self.runtime(environment)?, Vec::new())];
         for instance in instances {
             let runtime = self.instance_runtime(instance)?;
             match groups.iter_mut().find(|(r, _)| Arc::ptr_eq(r, &runtime)) {
