@@ -5,6 +5,7 @@
 //!
 //! Adding a runtime kind means one arm in [`runtime_for`] and nothing else here.
 
+mod http;
 mod kubernetes;
 
 use std::path::PathBuf;
@@ -119,6 +120,17 @@ fn runtimes(config: &Settings, actor: &str) -> Runtimes {
     let mut runtimes = Runtimes::default();
     for (name, env) in &config.environments {
         runtimes.insert(name.clone(), runtime_for(&env.runtime, &docker, actor));
+        // Instances on a named runtime share it (one client, one credential read).
+        let named: std::collections::BTreeMap<&String, Arc<dyn Runtime>> = env
+            .runtimes
+            .iter()
+            .map(|(label, runtime)| (label, runtime_for(runtime, &docker, actor)))
+            .collect();
+        for instance in &env.instances {
+            if let Some(runtime) = instance.runtime.as_ref().and_then(|l| named.get(l)) {
+                runtimes.insert_instance(name.clone(), instance.tenant.clone(), runtime.clone());
+            }
+        }
     }
     runtimes
 }
@@ -132,6 +144,7 @@ fn runtime_for(runtime: &RuntimeConfig, docker: &DockerRuntime, actor: &str) -> 
         })),
         RuntimeConfig::Swarm(swarm) => Arc::new(SwarmRuntime::new(swarm_settings(swarm))),
         RuntimeConfig::Kubernetes(k8s) => Arc::new(kubernetes::runtime(k8s, actor)),
+        RuntimeConfig::Http(platform) => Arc::new(http::runtime(platform)),
     }
 }
 
@@ -170,12 +183,15 @@ fn swarm_settings(config: &SwarmConfig) -> SwarmSettings {
 /// on another engine would need a registry in between, which hoist does not drive yet.
 fn check_single_engine(config: &Settings, build_host: &str) -> Result<(), WiringError> {
     for (env_name, env) in &config.environments {
-        // A cluster pulls the release's image reference itself (from the registry the
-        // app's `image` names); no engine of its own holds hoist's builds.
-        if matches!(env.runtime, RuntimeConfig::Kubernetes(_)) {
-            continue;
-        }
         for instance in &env.instances {
+            // A cluster or a platform pulls the release's image reference itself (from the
+            // registry the app's `image` names); no engine of its own holds hoist's builds.
+            if matches!(
+                env.runtime_of(instance),
+                RuntimeConfig::Kubernetes(_) | RuntimeConfig::Http(_)
+            ) {
+                continue;
+            }
             let host = &instance.host;
             if !same_engine(host, build_host) {
                 return Err(WiringError::Config(format!(

@@ -13,9 +13,11 @@
 #![allow(clippy::result_large_err)]
 
 mod error;
+pub mod http;
 pub mod kubernetes;
 mod load;
 mod mask;
+mod named_runtimes;
 pub mod notify;
 pub mod prune;
 pub(crate) mod release;
@@ -30,6 +32,7 @@ pub mod starter;
 mod validate;
 
 pub use error::ConfigError;
+pub use http::HttpConfig;
 pub use kubernetes::KubernetesConfig;
 pub use load::{load, load_for_build, parse};
 pub use prune::PruneSettings;

@@ -97,9 +97,10 @@ fn parse_config(
     if let Some(error) = ConfigError::combine(errors) {
         return Err(error);
     }
-    for (name, runtime) in runtimes {
+    for (name, (runtime, named)) in runtimes {
         if let Some(env) = config.environments.get_mut(&name) {
             env.get_mut().runtime = runtime;
+            env.get_mut().runtimes = named;
         }
     }
     Ok(config)

@@ -49,14 +49,17 @@ pub enum RuntimeKind {
     Swarm,
     /// One existing Kubernetes Deployment per instance ([`crate::kubernetes`]).
     Kubernetes,
+    /// One instance on a hosting platform, changed through its HTTP API ([`crate::http`]).
+    Http,
 }
 
 impl RuntimeKind {
     /// Every kind, as `kind` accepts them.
-    pub const ALL: [RuntimeKind; 3] = [
+    pub const ALL: [RuntimeKind; 4] = [
         RuntimeKind::Docker,
         RuntimeKind::Swarm,
         RuntimeKind::Kubernetes,
+        RuntimeKind::Http,
     ];
 
     /// The value of `kind`.
@@ -65,6 +68,7 @@ impl RuntimeKind {
             RuntimeKind::Docker => "docker",
             RuntimeKind::Swarm => "swarm",
             RuntimeKind::Kubernetes => "kubernetes",
+            RuntimeKind::Http => "http",
         }
     }
 }
@@ -78,6 +82,8 @@ pub enum RuntimeConfig {
     Swarm(SwarmConfig),
     /// `kind = "kubernetes"`.
     Kubernetes(crate::kubernetes::KubernetesConfig),
+    /// `kind = "http"` (boxed: its requests and fields make it many times the others).
+    Http(Box<crate::http::HttpConfig>),
 }
 
 impl Default for RuntimeConfig {
@@ -92,6 +98,7 @@ impl RuntimeConfig {
             RuntimeConfig::Docker(_) => RuntimeKind::Docker,
             RuntimeConfig::Swarm(_) => RuntimeKind::Swarm,
             RuntimeConfig::Kubernetes(_) => RuntimeKind::Kubernetes,
+            RuntimeConfig::Http(_) => RuntimeKind::Http,
         }
     }
 }
@@ -272,6 +279,33 @@ pub(crate) struct RawRuntime {
     pub(crate) container: Option<Spanned<String>>,
     #[serde(default)]
     pub(crate) timeout: Option<Spanned<HumanDuration>>,
+    // Kind "http"'s keys (`timeout` above too), read by `crate::http`.
+    #[serde(default)]
+    pub(crate) preset: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) api: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) app: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) machine: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) token: Option<Spanned<hoist_secrets::SecretTable>>,
+    #[serde(default)]
+    pub(crate) token_header: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) token_scheme: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) headers: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    #[serde(default)]
+    pub(crate) poll: Option<Spanned<HumanDuration>>,
+    #[serde(default)]
+    pub(crate) deploy: Option<Spanned<crate::http::RawRequest>>,
+    #[serde(default)]
+    pub(crate) status: Option<Spanned<crate::http::RawStatus>>,
+    #[serde(default)]
+    pub(crate) wait: Option<Spanned<crate::http::RawRequest>>,
+    #[serde(default)]
+    pub(crate) rollback: Option<Spanned<crate::http::RawRequest>>,
 }
 
 /// `[environments.NAME.runtime.update]` as written.
@@ -303,11 +337,12 @@ impl<'de> Deserialize<'de> for HumanDuration {
 /// The keys of kind "swarm", in the order the reference documents them.
 const SWARM_KEYS: [&str; 4] = ["host", "replicas", "publish", "update"];
 
-/// Checks `raw` (the table of environment `env_key`, absent: the default) and returns the
-/// runtime it describes. `env_span` is where to point when a defaulted value is at fault.
+/// Checks `raw` (the table at `table_key`, such as `environments.NAME.runtime`; absent:
+/// the default) and returns the runtime it describes. `env_span` is where to point when a
+/// defaulted value is at fault.
 pub(crate) fn resolve(
     raw: Option<&Spanned<RawRuntime>>,
-    env_key: &str,
+    table_key: &str,
     env_span: Range<usize>,
     path: &Path,
     text: &str,
@@ -320,13 +355,37 @@ pub(crate) fn resolve(
     } else {
         raw.span()
     };
-    let key = |field: &str| format!("{env_key}.runtime.{field}");
+    let key = |field: &str| format!("{table_key}.{field}");
     let fail = |span: Range<usize>, field: &str, message: String, help: String| {
         ConfigError::invalid(path, text, span, key(field), message, Some(help))
     };
     let raw = raw.get_ref();
-    if *raw.kind.get_ref() != RuntimeKind::Kubernetes
-        && let Some((field, span)) = crate::kubernetes::first_kubernetes_key(raw)
+    let kind = *raw.kind.get_ref();
+    if kind != RuntimeKind::Http
+        && let Some((field, span)) = crate::http::first_http_key(raw)
+    {
+        return Err(fail(
+            span,
+            field,
+            format!("`{field}` does not apply to kind \"{}\"", kind.as_str()),
+            "it is a key of kind \"http\"; remove it, or set kind = \"http\"".into(),
+        ));
+    }
+    // `timeout` is kind "http"'s too.
+    let kubernetes_key = crate::kubernetes::first_kubernetes_key(raw)
+        .filter(|(field, _)| !(kind == RuntimeKind::Http && *field == "timeout"));
+    if kind == RuntimeKind::Http
+        && let Some((field, span)) = kubernetes_key.clone()
+    {
+        return Err(fail(
+            span,
+            field,
+            format!("`{field}` does not apply to kind \"http\""),
+            "it is a key of kind \"kubernetes\"; remove it, or set kind = \"kubernetes\"".into(),
+        ));
+    }
+    if kind != RuntimeKind::Kubernetes
+        && let Some((field, span)) = kubernetes_key
     {
         return Err(fail(
             span,
@@ -338,7 +397,28 @@ pub(crate) fn resolve(
             "it is a key of kind \"kubernetes\"; remove it, or set kind = \"kubernetes\"".into(),
         ));
     }
-    match *raw.kind.get_ref() {
+    match kind {
+        RuntimeKind::Http => {
+            let given = [
+                raw.host.as_ref().map(Spanned::span),
+                raw.replicas.as_ref().map(Spanned::span),
+                raw.publish.as_ref().map(Spanned::span),
+                raw.update.as_ref().map(Spanned::span),
+            ];
+            let other = SWARM_KEYS
+                .iter()
+                .zip(given)
+                .filter_map(|(field, span)| span.map(|s| (*field, s)))
+                .min_by_key(|(_, span)| span.start);
+            crate::http::resolve(
+                raw,
+                other,
+                raw.timeout.as_ref(),
+                table_span,
+                path,
+                &|span, field, message, help| fail(span, field, message, help),
+            )
+        }
         RuntimeKind::Kubernetes => {
             let given = [
                 raw.host.as_ref().map(Spanned::span),

@@ -176,6 +176,12 @@ pub struct Environment {
     /// `runtime` during validation.
     #[serde(default, rename = "runtime")]
     pub(crate) runtime_table: Option<Spanned<crate::runtime::RawRuntime>>,
+    /// `[environments.NAME.runtimes.LABEL]`: further runtimes, each like `runtime`, that
+    /// instances name with `runtime = "LABEL"` (see `crate::named_runtimes`).
+    #[serde(skip)]
+    pub runtimes: BTreeMap<String, crate::runtime::RuntimeConfig>,
+    #[serde(default, rename = "runtimes")]
+    pub(crate) runtimes_table: BTreeMap<String, Spanned<crate::runtime::RawRuntime>>,
 }
 
 /// `environments.NAME.secret_scan`: how the secret scan gates a deploy.
@@ -267,6 +273,10 @@ pub struct Instance {
     pub health_path: Option<String>,
     #[serde(default)]
     pub version_path: Option<String>,
+    /// The label of one of the environment's `[environments.NAME.runtimes.LABEL]` tables
+    /// this instance runs on; default the environment's `runtime`.
+    #[serde(default)]
+    pub runtime: Option<Spanned<String>>,
 }
 
 /// The local engine's socket, the default `host` of an instance.

@@ -79,6 +79,8 @@ pub struct EnvironmentSettings {
     /// In the order the file lists them.
     pub instances: Vec<InstanceSettings>,
     pub runtime: RuntimeConfig,
+    /// `[environments.NAME.runtimes.LABEL]`: runtimes instances name with `runtime`.
+    pub runtimes: BTreeMap<String, RuntimeConfig>,
     pub secret_scan: SecretScan,
     /// The app's hooks followed by this environment's, per stage.
     pub hooks: Hooks,
@@ -117,6 +119,19 @@ pub struct InstanceSettings {
     pub secrets: BTreeMap<String, hoist_secrets::SecretSource>,
     pub health_path: String,
     pub version_path: Option<String>,
+    /// The label of the named runtime it runs on; `None`: the environment's runtime.
+    pub runtime: Option<String>,
+}
+
+impl EnvironmentSettings {
+    /// The runtime `instance` runs on: its named one, else the environment's.
+    pub fn runtime_of(&self, instance: &InstanceSettings) -> &RuntimeConfig {
+        instance
+            .runtime
+            .as_ref()
+            .and_then(|label| self.runtimes.get(label))
+            .unwrap_or(&self.runtime)
+    }
 }
 
 impl Settings {
@@ -135,10 +150,11 @@ impl Settings {
             .iter()
             .map(|(name, env)| {
                 let env = env.get_ref();
-                let engine = match &env.runtime {
+                let engine_of = |runtime: &RuntimeConfig| match runtime {
                     RuntimeConfig::Swarm(swarm) => Some(swarm.host.clone()),
                     RuntimeConfig::Docker(_) => None,
                     RuntimeConfig::Kubernetes(k) => Some(k.cluster()),
+                    RuntimeConfig::Http(h) => Some(h.place()),
                 };
                 let instances = env
                     .instances
@@ -157,9 +173,15 @@ impl Settings {
                                 Some((name.clone(), table.get_ref().source(&root).ok()?))
                             })
                             .collect();
+                        let label = i.runtime.as_ref().map(|l| l.get_ref().clone());
+                        let runtime = label
+                            .as_ref()
+                            .and_then(|l| env.runtimes.get(l))
+                            .unwrap_or(&env.runtime);
                         InstanceSettings {
                             tenant: i.tenant.get_ref().clone(),
-                            host: engine.clone().unwrap_or_else(|| i.host.clone()),
+                            host: engine_of(runtime).unwrap_or_else(|| i.host.clone()),
+                            runtime: label,
                             name: i.workload_name(&app_name, name),
                             port: *i.port.get_ref(),
                             env: vars,
@@ -186,6 +208,7 @@ impl Settings {
                     },
                     instances,
                     runtime: env.runtime.clone(),
+                    runtimes: env.runtimes.clone(),
                     secret_scan: env.secret_scan,
                     hooks: Hooks::merged(&config.hooks, Some(&env.hooks)),
                     notify: env.notify.iter().map(|r| r.resolve()).collect(),

@@ -10,7 +10,8 @@ use crate::span::{Document, Seg};
 use crate::{Config, ConfigError};
 
 /// Checks `config`, adding every problem found to `errors`, and returns each environment's
-/// resolved runtime, for [`crate::Environment::runtime`]. Checks go on after a problem, so
+/// resolved runtime and its named runtimes, for [`crate::Environment::runtime`] and
+/// [`crate::Environment::runtimes`]. Checks go on after a problem, so
 /// one run shows every problem of the file; a check that depends on a value found wrong is
 /// skipped rather than reported twice.
 pub(crate) fn validate(
@@ -18,7 +19,7 @@ pub(crate) fn validate(
     path: &Path,
     text: &str,
     errors: &mut Vec<ConfigError>,
-) -> BTreeMap<String, RuntimeConfig> {
+) -> BTreeMap<String, (RuntimeConfig, BTreeMap<String, RuntimeConfig>)> {
     let fail = |span: std::ops::Range<usize>, key: String, message: String, help: &str| {
         ConfigError::invalid(path, text, span, key, message, Some(help.to_string()))
     };
@@ -145,7 +146,7 @@ pub(crate) fn validate(
         // A runtime table found wrong leaves the checks that depend on it undone.
         let runtime = match runtime::resolve(
             env_ref.runtime_table.as_ref(),
-            &env_key,
+            &format!("{env_key}.runtime"),
             env.span(),
             path,
             text,
@@ -178,11 +179,32 @@ pub(crate) fn validate(
                 Some(RuntimeConfig::Swarm(swarm))
             }
             Ok(kubernetes @ RuntimeConfig::Kubernetes(_)) => Some(kubernetes),
+            Ok(http @ RuntimeConfig::Http(_)) => Some(http),
             Err(e) => {
                 errors.push(e);
                 None
             }
         };
+        // Named runtimes' Docker gets the environment's settings too (`bind` was checked
+        // above, with the environment's runtime).
+        let named = crate::named_runtimes::resolve(
+            &env_ref.runtimes_table,
+            &env_key,
+            path,
+            text,
+            |mut docker| {
+                docker.stop_timeout = stop_timeout;
+                if let Some(ip) = env_ref
+                    .bind
+                    .as_ref()
+                    .and_then(|b| parse_bind(b.get_ref()).ok())
+                {
+                    docker.bind = ip;
+                }
+                docker
+            },
+            errors,
+        );
         let instances = &env_ref.instances;
         if instances.get_ref().is_empty() {
             errors.push(fail(
@@ -250,7 +272,21 @@ pub(crate) fn validate(
                     "choose a host port between 1 and 65535",
                 ));
             }
-            let Some(runtime) = &runtime else { continue };
+            let Some(env_runtime) = &runtime else {
+                continue;
+            };
+            let Some(runtime) = crate::named_runtimes::of_instance(
+                inst,
+                env_runtime,
+                &named,
+                &env_ref.runtimes_table,
+                &key,
+                path,
+                text,
+                errors,
+            ) else {
+                continue;
+            };
             let engine = match runtime {
                 RuntimeConfig::Docker(docker) => {
                     if let Some(problem) = runtime::engine_address_problem(&inst.host) {
@@ -296,6 +332,8 @@ pub(crate) fn validate(
                 // Pods are reached through the cluster's Services, never on a host port:
                 // keyed by tenant, an instance's port collides with none.
                 RuntimeConfig::Kubernetes(_) => inst.tenant.get_ref(),
+                // A platform's instances are reached through it, never on a host port.
+                RuntimeConfig::Http(_) => inst.tenant.get_ref(),
             };
             if *port.get_ref() != 0
                 && let Some(other) = ports.insert((engine.clone(), *port.get_ref()), key.clone())
@@ -334,6 +372,9 @@ pub(crate) fn validate(
                     !is_service_name(&name),
                     "use letters, digits, `-` and `_`, starting and ending with a letter or digit, at most 63 characters",
                 ),
+                // The platform's own id (a Fly Machine id): any text the URL templates
+                // percent-encode.
+                RuntimeConfig::Http(_) => ("instance", name.trim().is_empty(), "give a name"),
             };
             let tenant_named = name_place().1.is_none();
             if tenant_named && !tenant_ok {
@@ -367,7 +408,7 @@ pub(crate) fn validate(
             }
         }
         if let Some(runtime) = runtime {
-            runtimes.insert(env_name.clone(), runtime);
+            runtimes.insert(env_name.clone(), (runtime, named));
         }
     }
     crate::secrets::validate_secrets(config, path, text, errors);

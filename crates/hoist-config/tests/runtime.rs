@@ -198,7 +198,7 @@ fn enum_values_keep_the_engine_api_spelling() {
     assert_eq!(PublishMode::Ingress.as_str(), "ingress");
     assert_eq!(
         RuntimeKind::ALL.map(RuntimeKind::as_str),
-        ["docker", "swarm", "kubernetes"]
+        ["docker", "swarm", "kubernetes", "http"]
     );
 }
 

@@ -251,6 +251,13 @@ pub trait Runtime: Send + Sync {
         self.roll_out(instance, previous, rollout).await
     }
 
+    /// Whether a workload this runtime reports as running has passed the platform's own
+    /// health checks (a hosting platform's status, a Deployment's readiness), so that hoist
+    /// does not probe `health_path` from outside. False by default: hoist probes.
+    fn reports_health(&self) -> bool {
+        false
+    }
+
     /// Where this runtime holds the environment's lock for `instances`: one
     /// [`TargetLock`] per engine or cluster they live on, so that deploys with other state
     /// databases cannot change them at the same time. None by default (a runtime without a
@@ -390,6 +397,26 @@ impl<'a> Rollout<'a> {
                 }
             }
         }
+    }
+}
+
+/// [`probe`], or for a runtime that [`Runtime::reports_health`], the runtime's word: a
+/// running workload is healthy and reports the release it is labelled with.
+pub async fn probe_runtime(
+    runtime: &dyn Runtime,
+    prober: &dyn Prober,
+    instance: &InstanceSpec,
+    observed: Observed,
+) -> Observation {
+    if !runtime.reports_health() {
+        return probe(prober, instance, observed).await;
+    }
+    let running = observed.workload.is_running();
+    let release = observed.workload.release().unwrap_or("").to_string();
+    Observation {
+        health: running.then(|| Ok((200, format!("healthy as {} reports", runtime.kind())))),
+        version: (running && instance.version_path.is_some()).then_some(Ok((200, release))),
+        workload: observed.workload,
     }
 }
 

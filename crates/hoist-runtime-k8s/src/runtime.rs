@@ -462,6 +462,12 @@ impl Runtime for KubernetesRuntime {
         }
     }
 
+    /// The Deployment's readiness probes are the health check: a rollout judged complete
+    /// has every new pod ready, and hoist cannot reach pods from outside the cluster.
+    fn reports_health(&self) -> bool {
+        true
+    }
+
     /// One Lease per namespace the instances live in (see `crate::lock`).
     fn lock_places(&self, instances: &[InstanceSpec]) -> Vec<Arc<dyn TargetLock>> {
         crate::lock::places(self, instances)

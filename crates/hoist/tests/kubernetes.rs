@@ -91,11 +91,11 @@ async fn deploy_history_status_and_rollback_on_kubernetes() {
         );
     }
 
-    // hoist does not probe a pod's health over HTTP from outside the cluster (the
-    // Deployment's readiness probes decide), so `status` says "not healthy" and exits 1
-    // until the status table takes health from the runtime (issue 9, part 6).
+    // hoist does not probe a pod's health over HTTP from outside the cluster: the
+    // Deployment's readiness probes decide, and `status` takes health from the runtime.
     let status = hoist(&app, &kubeconfig, &["status", "production", "--json"])
         .await
+        .ok()
         .json();
     let instances = status["instances"].as_array().expect("instances");
     assert_eq!(instances.len(), 2, "{status:#}");
@@ -103,6 +103,7 @@ async fn deploy_history_status_and_rollback_on_kubernetes() {
         assert_eq!(instance["runtime"], "kubernetes", "{status:#}");
         assert_eq!(instance["running_release"], "v1.1.0", "{status:#}");
         assert_eq!(instance["matches_current"], true, "{status:#}");
+        assert_eq!(instance["healthy"], true, "{status:#}");
     }
 
     let history = hoist(&app, &kubeconfig, &["history", "production", "--json"])

@@ -165,7 +165,10 @@ impl Deployer {
     /// them.
     fn lock_places(&self, environment: &str) -> Result<Vec<Arc<dyn TargetLock>>, PipelineError> {
         let instances = self.instances(environment)?;
-        let mut places = self.runtime(environment)?.lock_places(&instances);
+        let mut places = Vec::new();
+        for (runtime, on_it) in self.runtimes_of(environment, &instances)? {
+            places.extend(runtime.lock_places(&on_it));
+        }
         places.sort_by_key(|p| p.place());
         places.dedup_by_key(|p| p.place());
         Ok(places)

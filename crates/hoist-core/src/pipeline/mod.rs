@@ -62,6 +62,9 @@ pub struct Deployer {
 #[derive(Clone, Default)]
 pub struct Runtimes {
     by_environment: std::collections::BTreeMap<String, Arc<dyn Runtime>>,
+    /// Instances that run on another runtime than their environment's, by (environment,
+    /// tenant): an environment may hold instances of several kinds.
+    by_instance: std::collections::BTreeMap<(String, String), Arc<dyn Runtime>>,
     /// For environments not named: tests and benchmarks that use one runtime for all.
     fallback: Option<Arc<dyn Runtime>>,
     /// The engine side of `hoist prune` and the build host; `None`: pruning is off.
@@ -73,6 +76,7 @@ impl Runtimes {
     pub fn uniform(runtime: Arc<dyn Runtime>) -> Self {
         Runtimes {
             by_environment: Default::default(),
+            by_instance: Default::default(),
             fallback: Some(runtime),
             prune: None,
         }
@@ -101,7 +105,27 @@ impl Runtimes {
             .get(environment)
             .or(self.fallback.as_ref())
     }
+    /// Sets the runtime of `tenant`'s instance in `environment`, instead of the
+    /// environment's.
+    pub fn insert_instance(
+        &mut self,
+        environment: impl Into<String>,
+        tenant: impl Into<String>,
+        runtime: Arc<dyn Runtime>,
+    ) {
+        self.by_instance
+            .insert((environment.into(), tenant.into()), runtime);
+    }
+    /// The runtime `tenant`'s instance in `environment` runs on.
+    pub fn of_instance(&self, environment: &str, tenant: &str) -> Option<&Arc<dyn Runtime>> {
+        self.by_instance
+            .get(&(environment.to_string(), tenant.to_string()))
+            .or_else(|| self.get(environment))
+    }
 }
+
+/// A runtime and the instances of an environment that run on it.
+pub type RuntimeGroup = (Arc<dyn Runtime>, Vec<InstanceSpec>);
 
 /// How to behave when another deploy holds the environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,6 +295,40 @@ impl Deployer {
                 "no runtime is set up for environment `{environment}`"
             ))
         })
+    }
+
+    /// The runtime `instance` runs on: its own, else its environment's.
+    pub fn instance_runtime(
+        &self,
+        instance: &InstanceSpec,
+    ) -> Result<Arc<dyn Runtime>, PipelineError> {
+        self.runtimes
+            .of_instance(&instance.environment, &instance.tenant)
+            .cloned()
+            .ok_or_else(|| {
+                PipelineError::Config(format!(
+                    "no runtime is set up for {} in environment `{}`",
+                    instance.tenant, instance.environment
+                ))
+            })
+    }
+
+    /// Each runtime `environment`'s instances run on, once, with the instances on it; the
+    /// environment's own runtime first, even when no instance uses it.
+    pub fn runtimes_of(
+        &self,
+        environment: &str,
+        instances: &[InstanceSpec],
+    ) -> Result<Vec<RuntimeGroup>, PipelineError> {
+        let mut groups: Vec<RuntimeGroup> = vec![(self.runtime(environment)?, Vec::new())];
+        for instance in instances {
+            let runtime = self.instance_runtime(instance)?;
+            match groups.iter_mut().find(|(r, _)| Arc::ptr_eq(r, &runtime)) {
+                Some((_, group)) => group.push(instance.clone()),
+                None => groups.push((runtime, vec![instance.clone()])),
+            }
+        }
+        Ok(groups)
     }
 
     /// Fails with [`PipelineError::Interrupted`] when a stop was requested: called between

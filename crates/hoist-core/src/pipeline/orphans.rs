@@ -4,6 +4,7 @@
 //! removes one tenant's, under the environment's lock and policy, audited.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use hoist_policy::{GitRef, Request};
 use serde::Serialize;
@@ -11,7 +12,7 @@ use serde::Serialize;
 use super::{Deployer, LockWait, Override, PipelineError};
 use crate::InstanceSpec;
 use crate::events::EventKind;
-use crate::runtime::Workload;
+use crate::runtime::{Runtime, Workload};
 
 /// The workloads among `found` that no instance in `configured` accounts for: a workload
 /// belongs to an instance when its tenant and instance name are the instance's (Docker's
@@ -56,12 +57,38 @@ impl Deployer {
 
     /// Workloads of this app in `environment` that the config does not name.
     pub async fn orphans(&self, environment: &str) -> Result<Vec<Workload>, PipelineError> {
+        Ok(self
+            .orphans_with_runtime(environment)
+            .await?
+            .into_iter()
+            .map(|(_, w)| w)
+            .collect())
+    }
+
+    /// [`Deployer::orphans`], each with the runtime that found it (an environment may
+    /// hold instances of several kinds).
+    async fn orphans_with_runtime(
+        &self,
+        environment: &str,
+    ) -> Result<Vec<(Arc<dyn Runtime>, Workload)>, PipelineError> {
         let instances = self.instances(environment)?;
-        let runtime = self.runtime(environment)?;
-        let found = runtime
-            .list(self.app_name(), environment, &Self::hosts(&instances))
-            .await?;
-        Ok(orphans_among(&instances, found))
+        let mut all = Vec::new();
+        for (runtime, on_it) in self.runtimes_of(environment, &instances)? {
+            // Each runtime looks where its own instances are (another kind's `host` is no
+            // engine); the environment's runtime with none of them has nowhere to look.
+            if on_it.is_empty() {
+                continue;
+            }
+            let found = runtime
+                .list(self.app_name(), environment, &Self::hosts(&on_it))
+                .await?;
+            for workload in orphans_among(&instances, found) {
+                if !all.iter().any(|(_, w): &(_, Workload)| w == &workload) {
+                    all.push((runtime.clone(), workload));
+                }
+            }
+        }
+        Ok(all)
     }
 
     /// After a rollout: every orphan, as an event (a warning on the terminal). A listing
@@ -133,11 +160,16 @@ impl Deployer {
             .lock_or_refuse(environment, &subject, options.wait)
             .await?;
         // Under the lock, what runs now: a deploy may have finished meanwhile.
-        report.workloads = of_tenant(self.orphans(environment).await?);
-        let runtime = self.runtime(environment)?;
+        let found: Vec<(Arc<dyn Runtime>, Workload)> = self
+            .orphans_with_runtime(environment)
+            .await?
+            .into_iter()
+            .filter(|(_, w)| w.tenant == tenant)
+            .collect();
+        report.workloads = found.iter().map(|(_, w)| w.clone()).collect();
         let mut removed = Vec::new();
         let mut failure = None;
-        for w in &report.workloads {
+        for (runtime, w) in &found {
             match runtime.retire(w).await {
                 Ok(()) => removed.push(w.name.clone()),
                 Err(e) => {

@@ -167,7 +167,12 @@ impl Deployer {
                 images_only.insert(name.clone());
             }
             for instance in &env.instances {
-                if !engines.contains(&instance.host) {
+                // A cluster or a platform is no engine hoist prunes.
+                let on_engine = matches!(
+                    env.runtime_of(instance),
+                    RuntimeConfig::Docker(_) | RuntimeConfig::Swarm(_)
+                );
+                if on_engine && !engines.contains(&instance.host) {
                     engines.push(instance.host.clone());
                 }
             }

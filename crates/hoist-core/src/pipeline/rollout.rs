@@ -91,7 +91,11 @@ impl Deployer {
         instances: Vec<InstanceSpec>,
     ) -> Result<DeploymentReport, PipelineError> {
         let env = self.environment(environment)?;
-        let runtime = self.runtime(environment)?;
+        // Each instance's own runtime: an environment may hold instances of several kinds.
+        let runtimes = instances
+            .iter()
+            .map(|i| self.instance_runtime(i))
+            .collect::<Result<Vec<_>, _>>()?;
         let concurrency = env.rollout.concurrency.get();
         let timeout = env.rollout.health_timeout;
         let started = Instant::now();
@@ -127,9 +131,8 @@ impl Deployer {
 
         let halted = Arc::new(AtomicBool::new(false));
         let mut reports: Vec<InstanceReport> =
-            futures::stream::iter(instances.iter().map(|spec| {
+            futures::stream::iter(instances.iter().zip(runtimes).map(|(spec, runtime)| {
                 let halted = halted.clone();
-                let runtime = runtime.clone();
                 async move {
                     let started = Instant::now();
                     let started_at = jiff::Timestamp::now().to_string();
@@ -294,7 +297,13 @@ impl Deployer {
                 let applied = runtime.applied_spec(spec).await?;
                 match redeploy_reason(&want, applied.as_ref()) {
                     None => {
-                        let observation = rollout.probe(spec, observed).await;
+                        let observation = crate::runtime::probe_runtime(
+                            runtime,
+                            self.prober.as_ref(),
+                            spec,
+                            observed,
+                        )
+                        .await;
                         if verify(&observation, &Expectation::of(release, spec))
                             == Verdict::Verified
                         {

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::{Deployer, PipelineError};
 use crate::Release;
-use crate::runtime::{Workload, WorkloadState, probe, spec_digest};
+use crate::runtime::{Workload, WorkloadState, probe_runtime, spec_digest};
 use crate::spec_digest::redeploy_reason;
 use crate::store::DeploymentOutcome;
 use crate::verify::{Expectation, Verdict, verify};
@@ -72,7 +72,6 @@ impl Deployer {
     pub async fn status(&self, environment: &str) -> Result<EnvironmentStatus, PipelineError> {
         let instances = self.instances(environment)?;
         let secrets = self.secret_statuses(environment, &instances).await?;
-        let runtime = self.runtime(environment)?;
         let current = self
             .store
             .deployed_releases(self.app_name(), environment)?
@@ -80,8 +79,9 @@ impl Deployer {
             .next();
         let checks = instances.iter().zip(secrets).map(|(spec, mut secrets)| {
             let current = current.clone();
-            let runtime = runtime.clone();
             async move {
+                // Each instance's own runtime: an environment may hold several kinds.
+                let runtime = self.instance_runtime(spec)?;
                 let observed = runtime.observe(spec).await?;
                 let config_changed = if observed.workload.is_running() {
                     let applied = runtime.applied_spec(spec).await?;
@@ -95,7 +95,8 @@ impl Deployer {
                     secret.drift =
                         matches!((&secret.deployed, &secret.current), (Some(d), Some(c)) if d != c);
                 }
-                let observed = probe(self.prober.as_ref(), spec, observed).await;
+                let observed =
+                    probe_runtime(runtime.as_ref(), self.prober.as_ref(), spec, observed).await;
                 let image_id = observed.workload.image_id().map(str::to_string);
                 let matches_current = current
                     .as_ref()
@@ -110,6 +111,9 @@ impl Deployer {
                 };
                 let (healthy, message) = match (&observed.workload, verify(&observed, &expect)) {
                     (WorkloadState::Missing, _) => (false, "nothing runs".to_string()),
+                    (_, Verdict::Verified) if runtime.reports_health() => {
+                        (true, format!("healthy as {} reports", runtime.kind()))
+                    }
                     (_, Verdict::Verified) => (true, format!("{} answers 2xx", spec.health_path)),
                     (_, Verdict::Pending(m) | Verdict::Failed(m)) => (false, m),
                 };
