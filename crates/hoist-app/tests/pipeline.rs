@@ -225,6 +225,7 @@ fn setup_with(config: &str, runtime: FakeRuntime, store: Arc<dyn Store>) -> Setu
         events: EventSink::new(move |e| seen.lock().unwrap().push(e.clone())),
         actor: "tester".into(),
         interrupt,
+        force_tasks: false,
     };
     Setup {
         deployer,

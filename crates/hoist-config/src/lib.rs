@@ -26,12 +26,14 @@ mod secrets;
 mod settings;
 mod span;
 pub mod starter;
+pub mod tasks;
 mod validate;
 
 pub use error::ConfigError;
 pub use kubernetes::KubernetesConfig;
 pub use load::{load, load_for_build, parse};
 pub use prune::PruneSettings;
+pub use tasks::TaskSettings;
 pub use runtime::{
     DockerConfig, FailureAction, PublishMode, RuntimeConfig, RuntimeKind, SwarmConfig,
     UpdateConfig, UpdateOrder,

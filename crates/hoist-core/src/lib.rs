@@ -20,6 +20,7 @@ pub mod runtime;
 pub mod spec_digest;
 pub mod store;
 pub mod target_lock;
+pub mod task;
 pub mod verify;
 pub mod version;
 

@@ -38,6 +38,7 @@
 //! never names an image other than the row's.
 
 mod schema;
+mod tasks;
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -478,6 +479,25 @@ impl Store for SqliteStore {
 
     fn lock_holder(&self, app: &str, environment: &str) -> Result<Option<LockHolder>, StoreError> {
         read_holder(&self.conn(), app, environment)
+    }
+
+    fn record_task_run(&self, run: &hoist_core::task::TaskRunRecord) -> Result<(), StoreError> {
+        tasks::record(&self.conn(), run)
+    }
+
+    fn task_succeeded(
+        &self,
+        app: &str,
+        environment: &str,
+        version: &str,
+        tenant: &str,
+        task: &str,
+    ) -> Result<bool, StoreError> {
+        tasks::succeeded(&self.conn(), app, environment, version, tenant, task)
+    }
+
+    fn task_runs(&self, deployment: i64) -> Result<Vec<hoist_core::task::TaskRunRecord>, StoreError> {
+        tasks::of_deployment(&self.conn(), deployment)
     }
 
     fn location(&self) -> Option<String> {
