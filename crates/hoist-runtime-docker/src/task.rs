@@ -97,7 +97,7 @@ async fn start_and_wait(
         .start_container(name, None::<StartContainerOptions>)
         .await
         .map_err(|e| engine_error("cannot start", name, &e))?;
-    let mut wait = docker.wait_container(name, None::<WaitContainerOptions>);
+    let mut wait = Box::pin(docker.wait_container(name, None::<WaitContainerOptions>));
     match tokio::time::timeout(task.timeout, wait.next()).await {
         Ok(Some(Ok(response))) => Ok((Some(response.status_code), false)),
         // bollard reports a non-zero exit as an error carrying the code.
