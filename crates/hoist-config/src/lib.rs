@@ -33,11 +33,11 @@ pub use error::ConfigError;
 pub use kubernetes::KubernetesConfig;
 pub use load::{load, load_for_build, parse};
 pub use prune::PruneSettings;
-pub use tasks::TaskSettings;
 pub use runtime::{
     DockerConfig, FailureAction, PublishMode, RuntimeConfig, RuntimeKind, SwarmConfig,
     UpdateConfig, UpdateOrder,
 };
+pub use tasks::TaskSettings;
 // The raw, spanned schema stays inside this crate: consumers get [`Settings`].
 pub(crate) use schema::Config;
 pub use schema::{LOCAL_DOCKER_HOST, SecretScan, default_platform};

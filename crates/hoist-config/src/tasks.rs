@@ -151,7 +151,8 @@ mod tests {
 
     #[test]
     fn a_task_gets_its_command_and_the_default_timeout() {
-        let (tasks, errors) = tasks("[[tasks]]\nname = \"migrate\"\ncommand = [\"sh\", \"-c\", \"true\"]\n");
+        let (tasks, errors) =
+            tasks("[[tasks]]\nname = \"migrate\"\ncommand = [\"sh\", \"-c\", \"true\"]\n");
         assert!(errors.is_empty(), "{errors:?}");
         let settings = tasks[0].get_ref().settings();
         assert_eq!(settings.name, "migrate");

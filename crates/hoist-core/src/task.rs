@@ -182,7 +182,11 @@ mod tests {
         assert_eq!(run(Some(0), false).outcome(), TaskOutcome::Succeeded);
         assert_eq!(run(Some(3), false).outcome(), TaskOutcome::Failed);
         assert_eq!(run(None, true).outcome(), TaskOutcome::TimedOut);
-        for o in [TaskOutcome::Succeeded, TaskOutcome::Failed, TaskOutcome::TimedOut] {
+        for o in [
+            TaskOutcome::Succeeded,
+            TaskOutcome::Failed,
+            TaskOutcome::TimedOut,
+        ] {
             assert_eq!(TaskOutcome::parse(o.as_str()), Some(o));
         }
     }

@@ -194,8 +194,13 @@ mod tests {
         .unwrap();
         assert_eq!(slot.at, ts("2026-12-07T15:30:00Z"));
         // Without a schedule it is UTC.
-        let slot = at_time("staging", None, "2026-12-07T10:30", ts("2026-12-05T12:00:00Z"))
-            .unwrap();
+        let slot = at_time(
+            "staging",
+            None,
+            "2026-12-07T10:30",
+            ts("2026-12-05T12:00:00Z"),
+        )
+        .unwrap();
         assert_eq!(slot.at, ts("2026-12-07T10:30:00Z"));
     }
 

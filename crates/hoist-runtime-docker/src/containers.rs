@@ -139,7 +139,11 @@ impl Containers {
         Ok((workload, secrets))
     }
 
-    pub(crate) async fn remove_named(&self, docker: &Docker, name: &str) -> Result<bool, BackendError> {
+    pub(crate) async fn remove_named(
+        &self,
+        docker: &Docker,
+        name: &str,
+    ) -> Result<bool, BackendError> {
         let options = RemoveContainerOptions {
             force: true,
             v: true,

@@ -79,7 +79,9 @@ pub(crate) async fn run(
     api::create(docker, job).await?;
     let ended = wait(docker, &name, task.timeout).await;
     let output = match &ended {
-        Ok(Ended { task_id: Some(id), .. }) => api::task_log_tail(docker, id, OUTPUT_TAIL).await,
+        Ok(Ended {
+            task_id: Some(id), ..
+        }) => api::task_log_tail(docker, id, OUTPUT_TAIL).await,
         _ => Vec::new(),
     };
     let removed = api::remove(docker, &name).await;

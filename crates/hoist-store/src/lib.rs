@@ -496,7 +496,10 @@ impl Store for SqliteStore {
         tasks::succeeded(&self.conn(), app, environment, version, tenant, task)
     }
 
-    fn task_runs(&self, deployment: i64) -> Result<Vec<hoist_core::task::TaskRunRecord>, StoreError> {
+    fn task_runs(
+        &self,
+        deployment: i64,
+    ) -> Result<Vec<hoist_core::task::TaskRunRecord>, StoreError> {
         tasks::of_deployment(&self.conn(), deployment)
     }
 

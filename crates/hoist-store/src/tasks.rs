@@ -125,7 +125,11 @@ mod tests {
             tenant: tenant.into(),
             task: "migrate".into(),
             outcome,
-            exit_code: Some(if outcome == TaskOutcome::Succeeded { 0 } else { 2 }),
+            exit_code: Some(if outcome == TaskOutcome::Succeeded {
+                0
+            } else {
+                2
+            }),
             started_at: "2026-12-05T21:00:00Z".into(),
             duration_ms: 12,
             output: vec!["line 1".into(), "line 2".into()],
@@ -136,15 +140,49 @@ mod tests {
     fn only_a_success_counts_as_done_for_its_release_tenant_and_task() {
         let store = SqliteStore::in_memory().unwrap();
         let d = deployment(&store);
-        store.record_task_run(&run(d, "t0", TaskOutcome::Failed)).unwrap();
-        assert!(!store.task_succeeded("app", "staging", "v1", "t0", "migrate").unwrap());
-        store.record_task_run(&run(d, "t0", TaskOutcome::Succeeded)).unwrap();
-        assert!(store.task_succeeded("app", "staging", "v1", "t0", "migrate").unwrap());
-        assert!(!store.task_succeeded("app", "staging", "v2", "t0", "migrate").unwrap());
-        assert!(!store.task_succeeded("app", "staging", "v1", "t1", "migrate").unwrap());
-        assert!(!store.task_succeeded("app", "production", "v1", "t0", "migrate").unwrap());
-        assert!(!store.task_succeeded("app", "staging", "v1", "t0", "seed").unwrap());
+        store
+            .record_task_run(&run(d, "t0", TaskOutcome::Failed))
+            .unwrap();
+        assert!(
+            !store
+                .task_succeeded("app", "staging", "v1", "t0", "migrate")
+                .unwrap()
+        );
+        store
+            .record_task_run(&run(d, "t0", TaskOutcome::Succeeded))
+            .unwrap();
+        assert!(
+            store
+                .task_succeeded("app", "staging", "v1", "t0", "migrate")
+                .unwrap()
+        );
+        assert!(
+            !store
+                .task_succeeded("app", "staging", "v2", "t0", "migrate")
+                .unwrap()
+        );
+        assert!(
+            !store
+                .task_succeeded("app", "staging", "v1", "t1", "migrate")
+                .unwrap()
+        );
+        assert!(
+            !store
+                .task_succeeded("app", "production", "v1", "t0", "migrate")
+                .unwrap()
+        );
+        assert!(
+            !store
+                .task_succeeded("app", "staging", "v1", "t0", "seed")
+                .unwrap()
+        );
         let runs = store.task_runs(d).unwrap();
-        assert_eq!(runs, [run(d, "t0", TaskOutcome::Failed), run(d, "t0", TaskOutcome::Succeeded)]);
+        assert_eq!(
+            runs,
+            [
+                run(d, "t0", TaskOutcome::Failed),
+                run(d, "t0", TaskOutcome::Succeeded)
+            ]
+        );
     }
 }

@@ -8,7 +8,6 @@ use std::time::Duration;
 use clap::Args;
 use hoist_core::pipeline::{Deployer, PipelineError, StartAt};
 
-
 #[derive(Debug, Args, Clone, Default)]
 pub struct ScheduleArgs {
     /// Wait until the environment's next deploy window opens, then deploy (at once inside
@@ -61,7 +60,11 @@ pub async fn wait(
         return Ok(());
     }
     let live = !plain && std::io::stderr().is_terminal();
-    let every = if live { Duration::from_secs(1) } else { LOG_EVERY };
+    let every = if live {
+        Duration::from_secs(1)
+    } else {
+        LOG_EVERY
+    };
     let opens = slot.describe();
     let result = d
         .wait_for_slot(&environment, command, &slot, every, |left| {

@@ -43,16 +43,17 @@ fn hoist(app: &App, args: &[&str]) -> Run {
         .expect("run hoist");
     let run = Run::from(out);
     for text in [&run.stdout, &run.stderr] {
-        assert!(!text.contains(SECRET), "hoist {args:?} showed the secret:\n{text}");
+        assert!(
+            !text.contains(SECRET),
+            "hoist {args:?} showed the secret:\n{text}"
+        );
     }
     run
 }
 
 /// `hoist history --json`'s task runs, oldest first.
 fn task_runs(app: &App) -> Vec<serde_json::Value> {
-    let mut runs = hoist(app, &["history", "staging", "--json"])
-        .ok()
-        .json()["tasks"]
+    let mut runs = hoist(app, &["history", "staging", "--json"]).ok().json()["tasks"]
         .as_array()
         .expect("tasks in history")
         .clone();
@@ -138,15 +139,17 @@ fn tasks_run_before_the_switch_block_it_when_they_fail_and_are_skipped_when_done
         failed.stdout
     );
     assert!(
-        failed.stdout.contains("| cannot migrate t")
-            && failed.stdout.contains("(*****)"),
+        failed.stdout.contains("| cannot migrate t") && failed.stdout.contains("(*****)"),
         "{}",
         failed.stdout
     );
     assert_serving("v1.0.0");
     let runs = runs_of(&app, "v2.0.0");
     assert!(!runs.is_empty(), "no task run recorded for v2");
-    assert!(runs.iter().all(|r| r["outcome"] == "failed" && r["exit_code"] == 3));
+    assert!(
+        runs.iter()
+            .all(|r| r["outcome"] == "failed" && r["exit_code"] == 3)
+    );
     let human = hoist(&app, &["history", "staging"]).ok();
     assert!(
         human.stdout.contains("migrate: failed (exit 3)")
@@ -197,7 +200,11 @@ fn tasks_run_before_the_switch_block_it_when_they_fail_and_are_skipped_when_done
         "{}",
         forced.stderr
     );
-    assert_eq!(runs_of(&app, "v3.0.0").len(), 4, "--force-tasks did not rerun");
+    assert_eq!(
+        runs_of(&app, "v3.0.0").len(),
+        4,
+        "--force-tasks did not rerun"
+    );
     assert_serving("v3.0.0");
     assert_no_task_containers(&app);
 }

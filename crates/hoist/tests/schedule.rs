@@ -15,7 +15,9 @@ fn utc_now() -> jiff::ZonedDateTime {
 
 /// `HH:MM` of `z` plus `minutes`.
 fn clock(z: &jiff::ZonedDateTime, minutes: i64) -> String {
-    let t = z.checked_add(jiff::SignedDuration::from_mins(minutes)).unwrap();
+    let t = z
+        .checked_add(jiff::SignedDuration::from_mins(minutes))
+        .unwrap();
     format!("{:02}:{:02}", t.hour(), t.minute())
 }
 
@@ -114,9 +116,7 @@ fn a_deploy_waits_for_the_window_to_open_then_deploys_and_a_bad_at_is_refused() 
     assert!(scheduled < allowed, "{actions:?}");
 
     // Inside the window, --at-next-window deploys at once.
-    let again = app
-        .hoist(&["deploy", "staging", "--at-next-window"])
-        .ok();
+    let again = app.hoist(&["deploy", "staging", "--at-next-window"]).ok();
     assert!(!again.stderr.contains("waiting for"), "{}", again.stderr);
 }
 
@@ -134,7 +134,8 @@ fn a_signal_cancels_a_scheduled_deploy_before_it_locks_or_changes_anything() {
     );
     assert_eq!(run.code, 130, "{}", run.stderr);
     assert!(
-        run.stderr.contains("stopped by SIGINT: nothing was changed"),
+        run.stderr
+            .contains("stopped by SIGINT: nothing was changed"),
         "{}",
         run.stderr
     );

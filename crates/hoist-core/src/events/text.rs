@@ -288,9 +288,9 @@ pub fn describe(event: &Event) -> Option<Described> {
             format!("{command} scheduled for {local}; the lock is taken then"),
             None,
         ),
-        K::ScheduleCancelled { command, signal, .. } => {
-            Described::warning(format!("scheduled {command} cancelled by {signal}"))
-        }
+        K::ScheduleCancelled {
+            command, signal, ..
+        } => Described::warning(format!("scheduled {command} cancelled by {signal}")),
         K::ReleaseBuilt { .. }
         | K::PolicyDecided { .. }
         | K::Refused { .. }

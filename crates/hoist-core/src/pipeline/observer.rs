@@ -78,7 +78,11 @@ pub fn audit_of(event: &Event, actor: &str, app: &str) -> Option<AuditEntry> {
             None,
             format!("{command} scheduled for {local} ({at})"),
         ),
-        K::ScheduleCancelled { command, at, signal } => (
+        K::ScheduleCancelled {
+            command,
+            at,
+            signal,
+        } => (
             "deploy.schedule_cancelled".into(),
             None,
             format!("{command} scheduled for {at} cancelled by {signal}"),

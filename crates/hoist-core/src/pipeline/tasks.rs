@@ -110,8 +110,9 @@ impl Deployer {
                     let code = run
                         .exit_code
                         .map_or_else(|| "no exit code".to_string(), |c| format!("exit {c}"));
-                    return Err(stays(format!("task {name} failed ({code}) after {took}"))
-                        .with_log(output));
+                    return Err(
+                        stays(format!("task {name} failed ({code}) after {took}")).with_log(output)
+                    );
                 }
                 TaskOutcome::TimedOut => {
                     return Err(stays(format!(
