@@ -91,6 +91,7 @@ pub async fn deployer(
         events,
         actor: resolve_actor(overrides.actor.as_deref()),
         interrupt: Default::default(),
+        force_tasks: false,
         config,
     })
 }

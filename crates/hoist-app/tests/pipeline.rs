@@ -225,6 +225,7 @@ fn setup_with(config: &str, runtime: FakeRuntime, store: Arc<dyn Store>) -> Setu
         events: EventSink::new(move |e| seen.lock().unwrap().push(e.clone())),
         actor: "tester".into(),
         interrupt,
+        force_tasks: false,
     };
     Setup {
         deployer,
@@ -916,4 +917,40 @@ async fn retire_follows_the_deployers_policy_and_refuses_configured_tenants() {
             .contains("orphaned tenants there: delta"),
         "{unknown}"
     );
+}
+
+#[tokio::test]
+async fn a_runtime_without_release_tasks_fails_the_instance_before_changing_it() {
+    let config = format!(
+        "{CONFIG}\n[[environments.staging.tasks]]\nname = \"migrate\"\ncommand = [\"migrate\"]\n"
+    );
+    let s = setup_with(&config, FakeRuntime::default(), in_memory());
+    let v1 = release("v1.0.0");
+    s.store.save_release(&v1).unwrap();
+    let lock = s.deployer.lock("staging", LockWait::Refuse).await.unwrap();
+    let report = s
+        .deployer
+        .roll_out("staging", &v1, DeploymentKind::Deploy, &lock)
+        .await
+        .unwrap();
+    drop(lock);
+
+    assert_eq!(report.outcome, DeploymentOutcome::Failed);
+    let acme = &report.instances[0];
+    assert_eq!(acme.state, InstanceState::Failed);
+    assert!(
+        acme.message
+            .contains("release tasks are not supported on the fake runtime yet")
+            && acme.message.contains("acme stays on its previous release"),
+        "{}",
+        acme.message
+    );
+    // Nothing was rolled out, and the tenants after the failure were not attempted.
+    assert_eq!(s.runtime.calls(), ["recover acme"]);
+    assert!(
+        report.instances[1..]
+            .iter()
+            .all(|i| i.state == InstanceState::Skipped)
+    );
+    assert!(s.store.task_runs(report.deployment).unwrap().is_empty());
 }

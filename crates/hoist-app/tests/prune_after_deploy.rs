@@ -218,6 +218,7 @@ fn deployer(
         events: EventSink::new(move |e| seen.lock().unwrap().push(e.clone())),
         actor: "tester".into(),
         interrupt: Default::default(),
+        force_tasks: false,
     };
     (deployer, events, dir)
 }

@@ -211,6 +211,7 @@ fn checkout(actor: &str, places: &[Arc<MemoryLock>]) -> Checkout {
         events: EventSink::new(move |e| seen.lock().unwrap().push(e.clone())),
         actor: actor.into(),
         interrupt: Default::default(),
+        force_tasks: false,
     };
     Checkout {
         deployer,

@@ -29,6 +29,7 @@ pub mod server;
 mod settings;
 mod span;
 pub mod starter;
+pub mod tasks;
 mod validate;
 
 pub use error::ConfigError;
@@ -41,6 +42,7 @@ pub use runtime::{
     UpdateConfig, UpdateOrder,
 };
 pub use server::ServerSettings;
+pub use tasks::TaskSettings;
 // The raw, spanned schema stays inside this crate: consumers get [`Settings`].
 pub(crate) use schema::Config;
 pub use schema::{LOCAL_DOCKER_HOST, SecretScan, default_platform};

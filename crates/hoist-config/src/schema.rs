@@ -163,6 +163,9 @@ pub struct Environment {
     /// What a secret found by the scan before the build does to a deploy here.
     #[serde(default)]
     pub secret_scan: SecretScan,
+    /// `[[environments.NAME.tasks]]`: release tasks run per tenant before it switches.
+    #[serde(default)]
+    pub tasks: Vec<Spanned<crate::tasks::TaskTable>>,
     /// The host address the instances' ports are published on (kind "docker"), e.g.
     /// `"127.0.0.1"` when a proxy on the same host fronts them. Default: every address.
     /// Checked (an IP address) and resolved into the Docker runtime's settings.

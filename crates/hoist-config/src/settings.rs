@@ -86,6 +86,8 @@ pub struct EnvironmentSettings {
     pub hooks: Hooks,
     /// Which notices go to which notifier.
     pub notify: Vec<Route>,
+    /// Release tasks, in the order written, run per tenant before it switches.
+    pub tasks: Vec<crate::TaskSettings>,
 }
 
 /// `[environments.NAME.rollout]`.
@@ -212,6 +214,7 @@ impl Settings {
                     secret_scan: env.secret_scan,
                     hooks: Hooks::merged(&config.hooks, Some(&env.hooks)),
                     notify: env.notify.iter().map(|r| r.resolve()).collect(),
+                    tasks: env.tasks.iter().map(|t| t.get_ref().settings()).collect(),
                 };
                 (name.clone(), settings)
             })

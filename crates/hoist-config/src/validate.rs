@@ -119,6 +119,7 @@ pub(crate) fn validate(
             ));
         }
         let env_ref = env.get_ref();
+        crate::tasks::validate(env_name, &env_ref.tasks, path, text, errors);
         let concurrency = &env_ref.rollout.concurrency;
         if *concurrency.get_ref() == 0 {
             errors.push(fail(

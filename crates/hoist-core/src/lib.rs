@@ -23,6 +23,7 @@ pub mod spec_digest;
 pub mod store;
 pub mod target_lock;
 pub mod tokens;
+pub mod task;
 pub mod verify;
 pub mod version;
 

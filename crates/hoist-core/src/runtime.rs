@@ -20,6 +20,7 @@ use crate::backend::{BackendError, Endpoint, Prober};
 use crate::events::{EventSink, InstanceState};
 use crate::spec_digest::SpecDigest;
 use crate::target_lock::TargetLock;
+use crate::task::{TaskRun, TaskSpec};
 use crate::verify::{Expectation, Observation, Verdict, verify};
 use crate::{Interrupt, Release, StopSignal};
 
@@ -292,6 +293,24 @@ pub trait Runtime: Send + Sync {
     /// Stops and removes one workload that [`Runtime::list`] found. Idempotent: one
     /// already gone is no error.
     async fn retire(&self, workload: &Workload) -> Result<(), BackendError>;
+
+    /// Runs a release task ([`crate::task`]) once for `instance` with `release`'s image and
+    /// the instance's env and secrets, waits for it to end or for its timeout (then stops
+    /// it), and removes what ran it. An error says the task could not be run at all; a task
+    /// that ran and failed is a [`TaskRun`] with its exit code. Not every runtime can.
+    async fn run_task(
+        &self,
+        instance: &InstanceSpec,
+        release: &Release,
+        task: &TaskSpec,
+    ) -> Result<TaskRun, BackendError> {
+        let _ = (instance, release, task);
+        Err(BackendError::new(format!(
+            "release tasks are not supported on the {} runtime yet; remove the environment's \
+             [[tasks]] or use the docker or swarm runtime",
+            self.kind()
+        )))
+    }
 }
 
 /// The digest of `instance` as `runtime` runs it.

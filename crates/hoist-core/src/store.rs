@@ -254,6 +254,21 @@ pub trait Store: Send + Sync {
     /// Removes the lock whoever holds it (`hoist unlock --force`); returns the holder.
     fn force_unlock(&self, app: &str, environment: &str) -> Result<Option<LockHolder>, StoreError>;
 
+    /// Records one run of a release task ([`crate::task`]); its output is already redacted.
+    fn record_task_run(&self, run: &crate::task::TaskRunRecord) -> Result<(), StoreError>;
+    /// Whether `task` ever succeeded for `tenant` of `environment` with release `version`:
+    /// a retried deploy does not run it again.
+    fn task_succeeded(
+        &self,
+        app: &str,
+        environment: &str,
+        version: &str,
+        tenant: &str,
+        task: &str,
+    ) -> Result<bool, StoreError>;
+    /// The task runs of one deployment, in the order they were recorded.
+    fn task_runs(&self, deployment: i64) -> Result<Vec<crate::task::TaskRunRecord>, StoreError>;
+
     /// Where this store keeps its state (a file path), as a lock holder names it.
     fn location(&self) -> Option<String> {
         None

@@ -19,6 +19,7 @@
 
 use std::collections::BTreeMap;
 
+pub mod at;
 mod overlap;
 pub mod policy;
 pub mod promotion;

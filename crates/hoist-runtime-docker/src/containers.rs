@@ -98,7 +98,7 @@ fn role_label(role: Role) -> &'static str {
     }
 }
 
-fn engine_error(what: &str, name: &str, e: &bollard::errors::Error) -> BackendError {
+pub(crate) fn engine_error(what: &str, name: &str, e: &bollard::errors::Error) -> BackendError {
     BackendError::new(format!("{what} {name}: {}", message(e)))
 }
 
@@ -139,7 +139,11 @@ impl Containers {
         Ok((workload, secrets))
     }
 
-    async fn remove_named(&self, docker: &Docker, name: &str) -> Result<bool, BackendError> {
+    pub(crate) async fn remove_named(
+        &self,
+        docker: &Docker,
+        name: &str,
+    ) -> Result<bool, BackendError> {
         let options = RemoveContainerOptions {
             force: true,
             v: true,

@@ -57,9 +57,11 @@ pub(crate) async fn list(
             else {
                 continue;
             };
+            // A release task's container (`NAME--task-TASK`) belongs to its instance too.
             let instance = ROLE_SUFFIXES
                 .iter()
                 .find_map(|s| name.strip_suffix(s))
+                .or_else(|| name.split_once("--task-").map(|(instance, _)| instance))
                 .unwrap_or(&name)
                 .to_string();
             out.push(Workload {

@@ -8,6 +8,7 @@ mod lock;
 mod prune;
 mod stop;
 mod switch;
+mod task;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
@@ -137,6 +138,15 @@ impl Runtime for DockerRuntime {
 
     fn spec_settings(&self) -> BTreeMap<String, String> {
         spec_settings(&self.containers.settings)
+    }
+
+    async fn run_task(
+        &self,
+        instance: &InstanceSpec,
+        release: &Release,
+        task: &hoist_core::task::TaskSpec,
+    ) -> Result<hoist_core::task::TaskRun, BackendError> {
+        task::run(&self.containers, instance, release, task).await
     }
 
     async fn applied_spec(

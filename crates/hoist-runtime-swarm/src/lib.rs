@@ -16,6 +16,7 @@ pub mod runtime;
 pub mod secrets;
 pub mod settings;
 pub mod spec;
+pub mod task;
 pub mod verdict;
 
 pub use runtime::SwarmRuntime;

@@ -523,6 +523,16 @@ impl Runtime for SwarmRuntime {
         spec::spec_settings(&self.settings)
     }
 
+    async fn run_task(
+        &self,
+        instance: &InstanceSpec,
+        release: &Release,
+        task: &hoist_core::task::TaskSpec,
+    ) -> Result<hoist_core::task::TaskRun, BackendError> {
+        let docker = self.docker().await?;
+        crate::task::run(&docker, &self.settings, instance, release, task).await
+    }
+
     async fn applied_spec(
         &self,
         instance: &InstanceSpec,

@@ -19,6 +19,7 @@
 //! | 2 | `releases.digest` and `deployments.digest`: the image's registry manifest digest |
 //! | 3 | `deployment_instances.spec`: the spec digest each instance took (setting → value or short sha256; never a secret) |
 //! | 4 | `jobs` (the queue of `hoist serve`) and `api_tokens` (names, owners, scopes and sha256 hashes of API tokens) |
+//! | 5 | `task_runs`: each release task run per tenant (outcome, exit code, masked output tail), so a retried deploy skips a done task |
 //!
 //! An image has two content addresses (see [`Release`]): the local engine's image id,
 //! always known, and the registry's manifest digest, known once the image is pushed. Both
@@ -41,6 +42,7 @@
 mod jobs;
 mod schema;
 mod tokens;
+mod tasks;
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -481,6 +483,28 @@ impl Store for SqliteStore {
 
     fn lock_holder(&self, app: &str, environment: &str) -> Result<Option<LockHolder>, StoreError> {
         read_holder(&self.conn(), app, environment)
+    }
+
+    fn record_task_run(&self, run: &hoist_core::task::TaskRunRecord) -> Result<(), StoreError> {
+        tasks::record(&self.conn(), run)
+    }
+
+    fn task_succeeded(
+        &self,
+        app: &str,
+        environment: &str,
+        version: &str,
+        tenant: &str,
+        task: &str,
+    ) -> Result<bool, StoreError> {
+        tasks::succeeded(&self.conn(), app, environment, version, tenant, task)
+    }
+
+    fn task_runs(
+        &self,
+        deployment: i64,
+    ) -> Result<Vec<hoist_core::task::TaskRunRecord>, StoreError> {
+        tasks::of_deployment(&self.conn(), deployment)
     }
 
     fn location(&self) -> Option<String> {

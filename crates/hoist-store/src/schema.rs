@@ -151,6 +151,31 @@ CREATE TABLE api_tokens (
 );
 "#,
     },
+    Migration {
+        version: 5,
+        summary: "release task runs",
+        // One row per run of a release task for a tenant (hoist_core::task): a retried
+        // deploy skips a task that succeeded for the same release and tenant. `output` is
+        // the last lines as a JSON array, secrets masked before they get here; `exit_code`
+        // is NULL for a task stopped at its timeout.
+        sql: r#"
+CREATE TABLE task_runs (
+    id            INTEGER PRIMARY KEY,
+    deployment_id INTEGER NOT NULL REFERENCES deployments (id),
+    app           TEXT NOT NULL,
+    environment   TEXT NOT NULL,
+    version       TEXT NOT NULL,
+    tenant        TEXT NOT NULL,
+    task          TEXT NOT NULL,
+    outcome       TEXT NOT NULL,
+    exit_code     INTEGER,
+    started_at    TEXT NOT NULL,
+    duration_ms   INTEGER NOT NULL,
+    output        TEXT NOT NULL
+);
+CREATE INDEX task_runs_by_release ON task_runs (app, environment, version, tenant, task);
+"#,
+    },
 ];
 
 /// The schema version this code writes: the last step's.

@@ -107,6 +107,10 @@ fn opening_a_v1_database_migrates_it_to_the_current_version() {
     drop(SqliteStore::open(&path).unwrap());
     const { assert!(SCHEMA_VERSION >= 3) };
     assert_eq!(user_version(&path), SCHEMA_VERSION);
+    assert!(
+        columns(&path, "task_runs").contains(&"output".to_string()),
+        "the release tasks' step created task_runs"
+    );
     for table in ["releases", "deployments"] {
         let cols = columns(&path, table);
         assert!(cols.contains(&"digest".to_string()), "{table}: {cols:?}");
@@ -581,4 +585,50 @@ fn a_v2_database_gains_instance_specs_and_keeps_its_outcomes() {
     store.record_instance(id, &outcome).unwrap();
     let latest = store.deployments("clinic", "staging", 1).unwrap();
     assert_eq!(latest[0].instances, [outcome]);
+}
+
+/// Version 3's step, as released.
+const STEP_3: &str = r#"
+ALTER TABLE deployment_instances ADD COLUMN spec TEXT;
+PRAGMA user_version = 3;
+"#;
+
+#[test]
+fn a_v3_database_gains_task_runs_and_keeps_its_history() {
+    let (_dir, path) = fixture();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(STEP_2).unwrap();
+    conn.execute_batch(STEP_3).unwrap();
+    drop(conn);
+    assert_eq!(user_version(&path), 3);
+    assert!(columns(&path, "task_runs").is_empty());
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(user_version(&path), SCHEMA_VERSION);
+    assert!(columns(&path, "task_runs").contains(&"exit_code".to_string()));
+    let before = expected();
+    let staging = store.deployments("clinic", "staging", 100).unwrap();
+    assert_eq!(staging.len(), before.deployments["staging"].len());
+    // No task ran before the step; one recorded now counts as done for its release.
+    let deployment = staging[0].id;
+    assert!(store.task_runs(deployment).unwrap().is_empty());
+    let run = hoist_core::task::TaskRunRecord {
+        deployment,
+        app: "clinic".into(),
+        environment: "staging".into(),
+        version: staging[0].version.clone(),
+        tenant: "northside".into(),
+        task: "migrate".into(),
+        outcome: hoist_core::task::TaskOutcome::Succeeded,
+        exit_code: Some(0),
+        started_at: "2026-12-05T21:00:00Z".into(),
+        duration_ms: 5,
+        output: vec!["ok".into()],
+    };
+    store.record_task_run(&run).unwrap();
+    assert!(
+        store
+            .task_succeeded("clinic", "staging", &run.version, "northside", "migrate")
+            .unwrap()
+    );
+    assert_eq!(store.task_runs(deployment).unwrap(), [run]);
 }

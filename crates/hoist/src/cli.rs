@@ -110,6 +110,11 @@ pub enum Command {
         #[command(flatten)]
         policy: PolicyArgs,
         #[command(flatten)]
+        schedule: crate::schedule::ScheduleArgs,
+        /// Run the environment's release tasks even where they already succeeded for this release.
+        #[arg(long)]
+        force_tasks: bool,
+        #[command(flatten)]
         json: JsonArg,
     },
     /// Deploy a git ref where the environments' rules send it (CI: `hoist release --ref "$CI_COMMIT_TAG"`).
@@ -123,6 +128,11 @@ pub enum Command {
         lock: LockArgs,
         #[command(flatten)]
         policy: PolicyArgs,
+        #[command(flatten)]
+        schedule: crate::schedule::ScheduleArgs,
+        /// Run the environments' release tasks even where they already succeeded for this release.
+        #[arg(long)]
+        force_tasks: bool,
         #[command(flatten)]
         json: JsonArg,
     },

@@ -7,6 +7,7 @@ mod commands;
 mod context;
 mod progress;
 mod redact;
+mod schedule;
 mod signals;
 mod table;
 

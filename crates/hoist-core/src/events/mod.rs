@@ -389,6 +389,20 @@ pub enum EventKind {
     Warning {
         message: String,
     },
+    /// A deploy waits for its time (`--at-next-window`, `--at`) without holding the lock.
+    Scheduled {
+        /// What waits: `deploy`, or `release <ref>`.
+        command: String,
+        /// When it will start: a timestamp, and the same time in the policy's zone.
+        at: jiff::Timestamp,
+        local: String,
+    },
+    /// A scheduled deploy was cancelled by a signal before its time.
+    ScheduleCancelled {
+        command: String,
+        at: jiff::Timestamp,
+        signal: String,
+    },
 }
 
 /// One thing that happened, in one run of hoist.

@@ -282,6 +282,15 @@ pub fn describe(event: &Event) -> Option<Described> {
             }
             Described::stage(StageNote, Stage::Prune, line, None)
         }
+        K::Scheduled { command, local, .. } => Described::stage(
+            StageNote,
+            Stage::Lock,
+            format!("{command} scheduled for {local}; the lock is taken then"),
+            None,
+        ),
+        K::ScheduleCancelled {
+            command, signal, ..
+        } => Described::warning(format!("scheduled {command} cancelled by {signal}")),
         K::ReleaseBuilt { .. }
         | K::PolicyDecided { .. }
         | K::Refused { .. }

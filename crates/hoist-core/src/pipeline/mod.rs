@@ -11,9 +11,11 @@ mod prune;
 mod release;
 mod rollout;
 mod scan;
+mod schedule;
 mod secrets;
 mod ship;
 mod status;
+mod tasks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +32,7 @@ pub use orphans::{RetireOptions, RetireReport, orphans_among};
 pub use prune::{EngineReport, FailedRemoval, PruneOptions, PruneReport, PruneWiring};
 pub use release::{EnvironmentResult, ReleaseOutcome};
 pub use rollout::{DeploymentReport, InstanceReport};
+pub use schedule::{Slot, StartAt, time_left};
 pub use status::{EnvironmentStatus, InstanceStatus, SecretStatus};
 
 use crate::backend::BackendError;
@@ -55,6 +58,9 @@ pub struct Deployer {
     /// A request to stop (a signal): nothing new starts, steps in flight end or are
     /// undone, and the deployment is recorded as interrupted.
     pub interrupt: Interrupt,
+    /// Run release tasks even where they already succeeded for the release and tenant
+    /// (`--force-tasks`).
+    pub force_tasks: bool,
 }
 
 /// The runtime of each environment, chosen by the wiring from the config. The pipeline
@@ -230,6 +236,9 @@ pub enum PipelineError {
     /// A tenant secret could not be read; names the secret, never its value.
     #[error(transparent)]
     Secret(#[from] hoist_secrets::SecretError),
+    /// `--at` or `--at-next-window` asked for a time a deploy cannot be scheduled for.
+    #[error("cannot schedule the deploy: {0}")]
+    Schedule(String),
 }
 
 impl PipelineError {
@@ -244,7 +253,8 @@ impl PipelineError {
             | PipelineError::Retire(_)
             | PipelineError::Config(_)
             | PipelineError::Scan(_)
-            | PipelineError::Secret(_) => 2,
+            | PipelineError::Secret(_)
+            | PipelineError::Schedule(_) => 2,
             PipelineError::Interrupted { signal, .. } => i32::from(signal.exit_code()),
             _ => 1,
         }

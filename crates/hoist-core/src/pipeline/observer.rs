@@ -73,6 +73,20 @@ pub fn audit_of(event: &Event, actor: &str, app: &str) -> Option<AuditEntry> {
                 holder.since
             ),
         ),
+        K::Scheduled { command, at, local } => (
+            "deploy.scheduled".into(),
+            None,
+            format!("{command} scheduled for {local} ({at})"),
+        ),
+        K::ScheduleCancelled {
+            command,
+            at,
+            signal,
+        } => (
+            "deploy.schedule_cancelled".into(),
+            None,
+            format!("{command} scheduled for {at} cancelled by {signal}"),
+        ),
         K::LockRefused { holder } => (
             "deploy.refused".into(),
             None,

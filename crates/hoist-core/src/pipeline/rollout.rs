@@ -156,7 +156,7 @@ impl Deployer {
                             spec: None,
                         }
                     } else {
-                        self.roll_out_instance(runtime.as_ref(), spec, release, timeout)
+                        self.roll_out_instance(runtime.as_ref(), spec, release, timeout, deployment)
                             .await
                     };
                     report.duration_ms = millis(started.elapsed());
@@ -279,6 +279,7 @@ impl Deployer {
         spec: &InstanceSpec,
         release: &Release,
         timeout: Duration,
+        deployment: i64,
     ) -> InstanceReport {
         let rollout = Rollout::new(&spec.tenant, self.prober.as_ref(), &self.events, timeout)
             .interruptible(&self.interrupt);
@@ -322,6 +323,9 @@ impl Deployer {
                     }
                 }
             }
+            // Release tasks (migrations) run before the switch; a failed one stops here.
+            self.run_release_tasks(runtime, spec, release, deployment, &rollout)
+                .await?;
             runtime
                 .roll_out(spec, release, &rollout)
                 .await

@@ -25,12 +25,14 @@ pub fn history(global: &Global, environment: &str, limit: usize, json: bool) -> 
             environment: &'a str,
             deployments: &'a [DeploymentRecord],
             releases: Vec<hoist_core::Release>,
+            tasks: Vec<hoist_core::task::TaskRunRecord>,
         }
         let releases = store.releases(app).map_err(failed)?;
         print_json(&History {
             environment,
             deployments: &deployments,
             releases,
+            tasks: super::task_runs::of(store.as_ref(), &deployments)?,
         })?;
         return Ok(exit::OK);
     }
@@ -83,6 +85,7 @@ pub fn history(global: &Global, environment: &str, limit: usize, json: bool) -> 
             &rows
         )
     );
+    super::task_runs::print(&super::task_runs::of(store.as_ref(), &deployments)?);
     Ok(exit::OK)
 }
 
@@ -223,7 +226,7 @@ pub async fn unlock(global: &Global, environment: &str, force: bool) -> Result<u
     Ok(code)
 }
 
-fn failed(e: hoist_core::StoreError) -> Setup {
+pub(super) fn failed(e: hoist_core::StoreError) -> Setup {
     Setup::new(exit::FAILED, format!("error: {e}"))
 }
 

@@ -9,6 +9,7 @@ mod release;
 mod scan;
 mod serve;
 mod status;
+mod task_runs;
 
 use std::time::Duration;
 
@@ -38,6 +39,8 @@ pub async fn run(cli: Cli) -> u8 {
             release_version,
             lock,
             policy,
+            schedule,
+            force_tasks,
             json: JsonArg { json },
         } => {
             let options = DeployOptions {
@@ -46,14 +49,34 @@ pub async fn run(cli: Cli) -> u8 {
                 wait: lock_wait(lock),
                 overrides: overrides(policy),
             };
-            release::deploy(global, &environment, &options, json).await
+            let timing = release::Timing {
+                start_at: schedule.start_at(),
+                force_tasks,
+            };
+            release::deploy(global, &environment, &options, &timing, json).await
         }
         Command::Release {
             git_ref,
             lock,
             policy,
+            schedule,
+            force_tasks,
             json: JsonArg { json },
-        } => release::release(global, &git_ref, lock_wait(lock), &overrides(policy), json).await,
+        } => {
+            let timing = release::Timing {
+                start_at: schedule.start_at(),
+                force_tasks,
+            };
+            release::release(
+                global,
+                &git_ref,
+                lock_wait(lock),
+                &overrides(policy),
+                &timing,
+                json,
+            )
+            .await
+        }
         Command::Promote {
             from,
             to,

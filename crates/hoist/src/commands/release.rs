@@ -114,14 +114,36 @@ pub async fn build(global: &Global, version: Option<&str>, json: bool) -> Result
     Ok(exit::OK)
 }
 
+/// When a deploy starts and whether its release tasks rerun: `--at-next-window`, `--at`,
+/// `--force-tasks`.
+#[derive(Debug, Default)]
+pub struct Timing {
+    pub start_at: Option<hoist_core::pipeline::StartAt>,
+    pub force_tasks: bool,
+}
+
 pub async fn deploy(
     global: &Global,
     environment: &str,
     options: &DeployOptions,
+    timing: &Timing,
     json: bool,
 ) -> Result<u8, Setup> {
-    let (d, renderer) = changing(global, json, Builds::Yes).await?;
-    let report = d.deploy(environment, options).await;
+    let (mut d, renderer) = changing(global, json, Builds::Yes).await?;
+    d.force_tasks = timing.force_tasks;
+    let environments = [environment.to_string()];
+    let waited = crate::schedule::wait(
+        &d,
+        &environments,
+        "deploy",
+        timing.start_at.as_ref(),
+        global.plain || json,
+    )
+    .await;
+    let report = match waited {
+        Ok(()) => d.deploy(environment, options).await,
+        Err(e) => Err(e),
+    };
     renderer.finish();
     finish(report?, json.then(|| d.events.run()), &d.interrupt)
 }
@@ -161,10 +183,26 @@ pub async fn release(
     git_ref: &str,
     wait: LockWait,
     overrides: &Override,
+    timing: &Timing,
     json: bool,
 ) -> Result<u8, Setup> {
-    let (d, renderer) = changing(global, json, Builds::Yes).await?;
-    let outcome = d.release(git_ref, wait, overrides).await;
+    let (mut d, renderer) = changing(global, json, Builds::Yes).await?;
+    d.force_tasks = timing.force_tasks;
+    let waited = match &timing.start_at {
+        Some(when) => match d.release_targets(git_ref) {
+            Ok(targets) => {
+                let command = format!("release {git_ref}");
+                crate::schedule::wait(&d, &targets, &command, Some(when), global.plain || json)
+                    .await
+            }
+            Err(e) => Err(e),
+        },
+        None => Ok(()),
+    };
+    let outcome = match waited {
+        Ok(()) => d.release(git_ref, wait, overrides).await,
+        Err(e) => Err(e),
+    };
     renderer.finish();
     let outcome = outcome?;
     if json {
@@ -247,7 +285,7 @@ fn print_report(report: &DeploymentReport) {
     {
         for i in &report.instances {
             if !i.log_tail.is_empty() {
-                println!("{}: last log lines of the failed container:", i.tenant);
+                println!("{}: last output lines:", i.tenant);
                 for line in &i.log_tail {
                     println!("    | {line}");
                 }
