@@ -19,6 +19,7 @@ mod mask;
 pub mod notify;
 pub mod prune;
 pub(crate) mod release;
+pub mod rollout;
 pub mod runtime;
 mod scan;
 mod schema;
@@ -32,6 +33,7 @@ pub use error::ConfigError;
 pub use kubernetes::KubernetesConfig;
 pub use load::{load, load_for_build, parse};
 pub use prune::PruneSettings;
+pub use rollout::{BatchSize, OnFailure, WaveSettings};
 pub use runtime::{
     DockerConfig, FailureAction, PublishMode, RuntimeConfig, RuntimeKind, SwarmConfig,
     UpdateConfig, UpdateOrder,

@@ -74,6 +74,8 @@ pub struct BuildSettings {
 pub struct EnvironmentSettings {
     pub name: String,
     pub rollout: RolloutSettings,
+    /// Canary and waves (`rollout.canary`, `batch`, ...); `None`: every instance in one go.
+    pub waves: Option<crate::rollout::WaveSettings>,
     /// In the order the file lists them.
     pub instances: Vec<InstanceSettings>,
     pub runtime: RuntimeConfig,
@@ -115,6 +117,8 @@ pub struct InstanceSettings {
     pub secrets: BTreeMap<String, hoist_secrets::SecretSource>,
     pub health_path: String,
     pub version_path: Option<String>,
+    /// `tags = ["eu", "gold"]`: what `--tag` and `rollout.canary_tags` select by.
+    pub tags: Vec<String>,
 }
 
 impl Settings {
@@ -170,6 +174,7 @@ impl Settings {
                                 .version_path
                                 .clone()
                                 .or_else(|| config.app.version_path.clone()),
+                            tags: i.tags.iter().map(|t| t.get_ref().clone()).collect(),
                         }
                     })
                     .collect();
@@ -182,6 +187,7 @@ impl Settings {
                         health_timeout: env.rollout.health_timeout,
                         stop_timeout: env.rollout.stop_timeout,
                     },
+                    waves: env.rollout.wave_settings(),
                     instances,
                     runtime: env.runtime.clone(),
                     secret_scan: env.secret_scan,

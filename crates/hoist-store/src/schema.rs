@@ -117,6 +117,16 @@ BEGIN UPDATE releases SET digest = NULL WHERE id = NEW.id; END;
 ALTER TABLE deployment_instances ADD COLUMN spec TEXT;
 "#,
     },
+    Migration {
+        version: 4,
+        summary: "the tenants of a deployment to part of an environment",
+        // A JSON array of the tenants a `hoist deploy --tenant/--tag` took; NULL for a
+        // deployment to every instance, for rows written before this step and for rows an
+        // older hoist writes (which deploys to every instance).
+        sql: r#"
+ALTER TABLE deployments ADD COLUMN subset TEXT;
+"#,
+    },
 ];
 
 /// The schema version this code writes: the last step's.

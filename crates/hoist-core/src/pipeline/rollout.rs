@@ -110,6 +110,12 @@ impl Deployer {
             outcome: DeploymentOutcome::Running,
             message: String::new(),
             instances: Vec::new(),
+            // A deploy to some tenants only (`--tenant`, `--tag`) names them.
+            subset: if instances.len() < env.instances.len() {
+                instances.iter().map(|i| i.tenant.clone()).collect()
+            } else {
+                Vec::new()
+            },
         })?;
         lock.set_deployment(deployment);
         self.record(EventKind::RolloutStarted {
@@ -125,9 +131,131 @@ impl Deployer {
             self.events.instance(&i.tenant, InstanceState::Waiting, "");
         }
 
-        let halted = Arc::new(AtomicBool::new(false));
-        let mut reports: Vec<InstanceReport> =
-            futures::stream::iter(instances.iter().map(|spec| {
+        let run = super::waves::WaveRun {
+            runtime,
+            release,
+            deployment,
+            timeout,
+            concurrency,
+        };
+        let mut reports = self.roll_out_waves(env, &instances, &run).await;
+        reports.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+
+        let failed: Vec<&InstanceReport> = reports
+            .iter()
+            .filter(|r| !matches!(r.state, InstanceState::Healthy | InstanceState::Unchanged))
+            .collect();
+        let interrupted = self.interrupt.signal().filter(|_| !failed.is_empty());
+        let (outcome, message) = if let Some(signal) = interrupted {
+            let changed = reports
+                .iter()
+                .filter(|r| r.state == InstanceState::Healthy)
+                .count();
+            (
+                DeploymentOutcome::Interrupted,
+                format!(
+                    "stopped by {}: {} runs on {changed} of {} instance(s); the others run what they ran before",
+                    signal.name(),
+                    release.version,
+                    reports.len()
+                ),
+            )
+        } else if failed.is_empty() {
+            let changed = reports
+                .iter()
+                .filter(|r| r.state == InstanceState::Healthy)
+                .count();
+            // A rollback after a deploy that switched nothing changes nothing: say so.
+            let message = if kind == DeploymentKind::Rollback && changed == 0 {
+                format!(
+                    "{environment} already runs {} on every instance ({}); nothing was rolled back",
+                    release.version,
+                    reports.len()
+                )
+            } else {
+                format!(
+                    "{} verified on {} instance(s) ({changed} switched)",
+                    release.version,
+                    reports.len()
+                )
+            };
+            (DeploymentOutcome::Succeeded, message)
+        } else {
+            // The instance that failed, not one a rollback policy returned afterwards.
+            let first = failed
+                .iter()
+                .find(|r| matches!(r.state, InstanceState::Failed | InstanceState::RolledBack))
+                .or_else(|| failed.iter().find(|r| r.state != InstanceState::Skipped))
+                .unwrap_or(&failed[0]);
+            let by_policy = reports
+                .iter()
+                .filter(|r| r.state == InstanceState::RolledBackByPolicy)
+                .count();
+            (
+                DeploymentOutcome::Failed,
+                format!(
+                    "{} failed on {}: {}{}",
+                    release.version,
+                    first.tenant,
+                    first.message,
+                    if by_policy > 0 {
+                        format!(
+                            "; the rollback policy returned {by_policy} instance(s) to their previous release"
+                        )
+                    } else {
+                        String::new()
+                    }
+                ),
+            )
+        };
+        self.store
+            .finish_deployment(deployment, outcome, &message)?;
+        let orphans = self.warn_orphans(environment).await;
+        self.record(EventKind::RolloutFinished {
+            deployment,
+            kind,
+            version: release.version.clone(),
+            image: release.image.clone(),
+            outcome,
+            message: message.clone(),
+            took_ms: millis(started.elapsed()),
+            tenants: reports
+                .iter()
+                .map(|r| TenantOutcome {
+                    tenant: r.tenant.clone(),
+                    state: r.state,
+                    message: r.message.clone(),
+                })
+                .collect(),
+        })
+        .await;
+        Ok(DeploymentReport {
+            deployment,
+            environment: environment.to_string(),
+            kind,
+            release: release.clone(),
+            outcome,
+            message,
+            duration_ms: millis(started.elapsed()),
+            instances: reports,
+            orphans,
+        })
+    }
+
+    /// Rolls `release` out to `batch`, up to `concurrency` instances at once, recording
+    /// each outcome. Once an instance fails (`halted`), no further one starts.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn roll_out_batch(
+        &self,
+        runtime: Arc<dyn Runtime>,
+        batch: &[InstanceSpec],
+        release: &Release,
+        timeout: Duration,
+        concurrency: usize,
+        deployment: i64,
+        halted: &Arc<AtomicBool>,
+    ) -> Vec<InstanceReport> {
+        futures::stream::iter(batch.iter().map(|spec| {
                 let halted = halted.clone();
                 let runtime = runtime.clone();
                 async move {
@@ -181,93 +309,7 @@ impl Deployer {
             }))
             .buffer_unordered(concurrency)
             .collect()
-            .await;
-        reports.sort_by(|a, b| a.tenant.cmp(&b.tenant));
-
-        let failed: Vec<&InstanceReport> = reports
-            .iter()
-            .filter(|r| !matches!(r.state, InstanceState::Healthy | InstanceState::Unchanged))
-            .collect();
-        let interrupted = self.interrupt.signal().filter(|_| !failed.is_empty());
-        let (outcome, message) = if let Some(signal) = interrupted {
-            let changed = reports
-                .iter()
-                .filter(|r| r.state == InstanceState::Healthy)
-                .count();
-            (
-                DeploymentOutcome::Interrupted,
-                format!(
-                    "stopped by {}: {} runs on {changed} of {} instance(s); the others run what they ran before",
-                    signal.name(),
-                    release.version,
-                    reports.len()
-                ),
-            )
-        } else if failed.is_empty() {
-            let changed = reports
-                .iter()
-                .filter(|r| r.state == InstanceState::Healthy)
-                .count();
-            // A rollback after a deploy that switched nothing changes nothing: say so.
-            let message = if kind == DeploymentKind::Rollback && changed == 0 {
-                format!(
-                    "{environment} already runs {} on every instance ({}); nothing was rolled back",
-                    release.version,
-                    reports.len()
-                )
-            } else {
-                format!(
-                    "{} verified on {} instance(s) ({changed} switched)",
-                    release.version,
-                    reports.len()
-                )
-            };
-            (DeploymentOutcome::Succeeded, message)
-        } else {
-            let first = failed
-                .iter()
-                .find(|r| r.state != InstanceState::Skipped)
-                .unwrap_or(&failed[0]);
-            (
-                DeploymentOutcome::Failed,
-                format!(
-                    "{} failed on {}: {}",
-                    release.version, first.tenant, first.message
-                ),
-            )
-        };
-        self.store
-            .finish_deployment(deployment, outcome, &message)?;
-        let orphans = self.warn_orphans(environment).await;
-        self.record(EventKind::RolloutFinished {
-            deployment,
-            kind,
-            version: release.version.clone(),
-            image: release.image.clone(),
-            outcome,
-            message: message.clone(),
-            took_ms: millis(started.elapsed()),
-            tenants: reports
-                .iter()
-                .map(|r| TenantOutcome {
-                    tenant: r.tenant.clone(),
-                    state: r.state,
-                    message: r.message.clone(),
-                })
-                .collect(),
-        })
-        .await;
-        Ok(DeploymentReport {
-            deployment,
-            environment: environment.to_string(),
-            kind,
-            release: release.clone(),
-            outcome,
-            message,
-            duration_ms: millis(started.elapsed()),
-            instances: reports,
-            orphans,
-        })
+            .await
     }
 
     async fn roll_out_instance(

@@ -83,6 +83,7 @@ pub fn history(global: &Global, environment: &str, limit: usize, json: bool) -> 
             &rows
         )
     );
+    super::drift::print_subsets(&deployments);
     Ok(exit::OK)
 }
 

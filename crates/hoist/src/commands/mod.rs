@@ -1,6 +1,7 @@
 //! One function per subcommand. Each returns the process exit code.
 
 mod docs;
+mod drift;
 mod history;
 mod init;
 mod prune;
@@ -13,7 +14,7 @@ use std::time::Duration;
 use hoist_core::pipeline::{DeployOptions, LockWait, Override, PipelineError, RetireOptions};
 use serde::Serialize;
 
-use crate::cli::{Cli, Command, JsonArg, LockArgs, PolicyArgs};
+use crate::cli::{Cli, Command, JsonArg, LockArgs, PolicyArgs, SubsetArgs};
 use crate::context::Setup;
 use crate::exit;
 
@@ -34,6 +35,7 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Deploy {
             environment,
             release_version,
+            subset,
             lock,
             policy,
             json: JsonArg { json },
@@ -43,15 +45,27 @@ pub async fn run(cli: Cli) -> u8 {
                 git_ref: None,
                 wait: lock_wait(lock),
                 overrides: overrides(policy),
+                subset: subset_of(subset),
             };
             release::deploy(global, &environment, &options, json).await
         }
         Command::Release {
             git_ref,
+            subset,
             lock,
             policy,
             json: JsonArg { json },
-        } => release::release(global, &git_ref, lock_wait(lock), &overrides(policy), json).await,
+        } => {
+            release::release(
+                global,
+                &git_ref,
+                lock_wait(lock),
+                &overrides(policy),
+                &subset_of(subset),
+                json,
+            )
+            .await
+        }
         Command::Promote {
             from,
             to,
@@ -227,4 +241,11 @@ fn print_json(value: &impl Serialize) -> Result<(), Setup> {
         .map_err(|e| Setup::new(exit::FAILED, format!("cannot encode JSON: {e}")))?;
     println!("{text}");
     Ok(())
+}
+
+fn subset_of(args: SubsetArgs) -> hoist_core::pipeline::Subset {
+    hoist_core::pipeline::Subset {
+        tenants: args.tenants,
+        tags: args.tags,
+    }
 }

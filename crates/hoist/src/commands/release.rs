@@ -161,10 +161,11 @@ pub async fn release(
     git_ref: &str,
     wait: LockWait,
     overrides: &Override,
+    subset: &hoist_core::pipeline::Subset,
     json: bool,
 ) -> Result<u8, Setup> {
     let (d, renderer) = changing(global, json, Builds::Yes).await?;
-    let outcome = d.release(git_ref, wait, overrides).await;
+    let outcome = d.release_to(git_ref, wait, overrides, subset).await;
     renderer.finish();
     let outcome = outcome?;
     if json {
