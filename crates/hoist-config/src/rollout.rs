@@ -18,7 +18,6 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-use toml::Spanned;
 
 use crate::ConfigError;
 

@@ -61,9 +61,6 @@ pub struct App {
     /// Path whose body contains the running version (instances may override).
     #[serde(default)]
     pub version_path: Option<String>,
-    /// Labels for choosing instances: `hoist deploy --tag eu`, `rollout.canary_tags`.
-    #[serde(default)]
-    pub tags: Vec<Spanned<String>>,
 }
 
 fn default_health_path() -> String {
@@ -283,6 +280,9 @@ pub struct Instance {
     pub health_path: Option<String>,
     #[serde(default)]
     pub version_path: Option<String>,
+    /// Labels for choosing instances: `hoist deploy --tag eu`, `rollout.canary_tags`.
+    #[serde(default)]
+    pub tags: Vec<Spanned<String>>,
 }
 
 /// The local engine's socket, the default `host` of an instance.
