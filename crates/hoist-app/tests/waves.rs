@@ -235,8 +235,7 @@ fn states(report: &hoist_core::pipeline::DeploymentReport) -> Vec<(&str, Instanc
 }
 
 #[tokio::test]
-async fn rollback_policy_returns_the_canary_and_the_first_batch_and_leaves_the_third_untouched()
-{
+async fn rollback_policy_returns_the_canary_and_the_first_batch_and_leaves_the_third_untouched() {
     let s = setup("concurrency = 1, canary = [\"a\"], batch = 2, on_failure = \"rollback\"");
     let report = deploy_v2(&s).await;
 
@@ -356,7 +355,8 @@ async fn rollback_policy_returns_the_canary_and_the_first_batch_and_leaves_the_t
 
 #[tokio::test]
 async fn halt_policy_leaves_the_canary_and_the_first_batch_on_the_new_release() {
-    let s = setup("concurrency = 2, canary_tags = [\"eu\"], batch = \"50%\", on_failure = \"halt\"");
+    let s =
+        setup("concurrency = 2, canary_tags = [\"eu\"], batch = \"50%\", on_failure = \"halt\"");
     let report = deploy_v2(&s).await;
     // Canary b (by its tag); then 50% of the four others, rounded up: [a, c], [d, e].
     assert_eq!(
@@ -429,10 +429,7 @@ async fn a_pause_is_announced_before_every_wave_after_the_first() {
             _ => None,
         })
         .collect();
-    assert_eq!(
-        seen,
-        ["wave 1", "pause 2", "wave 2", "pause 3", "wave 3"]
-    );
+    assert_eq!(seen, ["wave 1", "pause 2", "wave 2", "pause 3", "wave 3"]);
 }
 
 #[test]

@@ -112,7 +112,11 @@ impl crate::schema::Rollout {
         }
         Some(WaveSettings {
             canary: self.canary.iter().map(|c| c.get_ref().clone()).collect(),
-            canary_tags: self.canary_tags.iter().map(|c| c.get_ref().clone()).collect(),
+            canary_tags: self
+                .canary_tags
+                .iter()
+                .map(|c| c.get_ref().clone())
+                .collect(),
             batch: self
                 .batch
                 .as_ref()

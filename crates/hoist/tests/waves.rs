@@ -74,11 +74,16 @@ fn a_failure_in_the_second_wave_rolls_back_the_first_and_the_canary_and_leaves_t
 
     let run = app.hoist(&["deploy", "staging"]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    assert!(run.stderr.contains("wave 1 of 3 (canary): t0"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("wave 1 of 3 (canary): t0"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("wave 2 of 3: t1, t2"), "{}", run.stderr);
     assert!(!run.stderr.contains("wave 3 of 3"), "{}", run.stderr);
     assert!(
-        run.stderr.contains("returned to their previous release: t0, t1"),
+        run.stderr
+            .contains("returned to their previous release: t0, t1"),
         "{}",
         run.stderr
     );
@@ -163,7 +168,8 @@ fn a_failure_in_the_second_wave_with_halt_leaves_the_canary_and_first_wave_on_th
         status.stdout
     );
     assert!(
-        status.stdout.contains("v2.0.0 on t0, t1") && status.stdout.contains("v1.0.0 on t2, t3, t4"),
+        status.stdout.contains("v2.0.0 on t0, t1")
+            && status.stdout.contains("v1.0.0 on t2, t3, t4"),
         "{}",
         status.stdout
     );
@@ -178,11 +184,7 @@ fn a_deploy_to_some_tenants_records_them_shows_drift_and_a_full_deploy_brings_th
     let text = std::fs::read_to_string(&path).unwrap();
     // t1 and t2 are in the EU; t2 is gold.
     let text = text
-        .replacen(
-            "tenant = \"t1\"\n",
-            "tenant = \"t1\"\ntags = [\"eu\"]\n",
-            1,
-        )
+        .replacen("tenant = \"t1\"\n", "tenant = \"t1\"\ntags = [\"eu\"]\n", 1)
         .replacen(
             "tenant = \"t2\"\n",
             "tenant = \"t2\"\ntags = [\"eu\", \"gold\"]\n",
@@ -221,7 +223,10 @@ fn a_deploy_to_some_tenants_records_them_shows_drift_and_a_full_deploy_brings_th
     assert_eq!(version_on(ports[2]).as_deref(), Some("v1.0.0"));
 
     let history = app.hoist(&["history", "staging", "--json"]).ok().json();
-    assert_eq!(history["deployments"][0]["subset"], serde_json::json!(["t0"]));
+    assert_eq!(
+        history["deployments"][0]["subset"],
+        serde_json::json!(["t0"])
+    );
     assert!(history["deployments"][1].get("subset").is_none());
     let text = app.hoist(&["history", "staging"]).ok().stdout;
     assert!(text.contains("to t0 only"), "{text}");
@@ -230,7 +235,9 @@ fn a_deploy_to_some_tenants_records_them_shows_drift_and_a_full_deploy_brings_th
     let status = app.hoist(&["status", "staging"]);
     assert_eq!(status.code, 1);
     assert!(
-        status.stdout.contains("release drift: v2.0.0 on t0; v1.0.0 on t1, t2"),
+        status
+            .stdout
+            .contains("release drift: v2.0.0 on t0; v1.0.0 on t1, t2"),
         "{}",
         status.stdout
     );
@@ -270,5 +277,9 @@ fn a_deploy_to_some_tenants_records_them_shows_drift_and_a_full_deploy_brings_th
     );
     app.assert_all_on_current("v2.0.0");
     let status = app.hoist(&["status", "staging"]).ok();
-    assert!(!status.stdout.contains("release drift"), "{}", status.stdout);
+    assert!(
+        !status.stdout.contains("release drift"),
+        "{}",
+        status.stdout
+    );
 }

@@ -369,7 +369,10 @@ pub enum EventKind {
         tenants: Vec<String>,
     },
     /// `rollout.pause` before wave `wave` starts.
-    WavePaused { wave: usize, pause_ms: u64 },
+    WavePaused {
+        wave: usize,
+        pause_ms: u64,
+    },
     /// A wave failed, so no later wave started; `policy` (`rollout.on_failure`) says what
     /// happened to the instances already switched.
     WavesStopped {

@@ -35,10 +35,7 @@ impl Drift {
 pub fn drift_of(newest: Option<&str>, instances: &[InstanceStatus]) -> Drift {
     let mut releases: Vec<ReleaseGroup> = Vec::new();
     for i in instances {
-        match releases
-            .iter_mut()
-            .find(|g| g.release == i.running_release)
-        {
+        match releases.iter_mut().find(|g| g.release == i.running_release) {
             Some(group) => group.tenants.push(i.tenant.clone()),
             None => releases.push(ReleaseGroup {
                 release: i.running_release.clone(),

@@ -256,60 +256,60 @@ impl Deployer {
         halted: &Arc<AtomicBool>,
     ) -> Vec<InstanceReport> {
         futures::stream::iter(batch.iter().map(|spec| {
-                let halted = halted.clone();
-                let runtime = runtime.clone();
-                async move {
-                    let started = Instant::now();
-                    let started_at = jiff::Timestamp::now().to_string();
-                    let stop = if let Some(signal) = self.interrupt.signal() {
-                        Some(format!("not attempted: stopped by {}", signal.name()))
-                    } else if halted.load(Ordering::SeqCst) {
-                        Some("not attempted: an earlier instance failed".to_string())
-                    } else {
-                        None
-                    };
-                    let mut report = if let Some(msg) = stop {
-                        self.events
-                            .instance(&spec.tenant, InstanceState::Skipped, &msg);
-                        InstanceReport {
-                            tenant: spec.tenant.clone(),
-                            name: spec.name.clone(),
-                            state: InstanceState::Skipped,
-                            message: msg,
-                            log_tail: vec![],
-                            duration_ms: 0,
-                            spec: None,
-                        }
-                    } else {
-                        self.roll_out_instance(runtime.as_ref(), spec, release, timeout)
-                            .await
-                    };
-                    report.duration_ms = millis(started.elapsed());
-                    if !matches!(
-                        report.state,
-                        InstanceState::Healthy | InstanceState::Unchanged | InstanceState::Skipped
-                    ) {
-                        halted.store(true, Ordering::SeqCst);
+            let halted = halted.clone();
+            let runtime = runtime.clone();
+            async move {
+                let started = Instant::now();
+                let started_at = jiff::Timestamp::now().to_string();
+                let stop = if let Some(signal) = self.interrupt.signal() {
+                    Some(format!("not attempted: stopped by {}", signal.name()))
+                } else if halted.load(Ordering::SeqCst) {
+                    Some("not attempted: an earlier instance failed".to_string())
+                } else {
+                    None
+                };
+                let mut report = if let Some(msg) = stop {
+                    self.events
+                        .instance(&spec.tenant, InstanceState::Skipped, &msg);
+                    InstanceReport {
+                        tenant: spec.tenant.clone(),
+                        name: spec.name.clone(),
+                        state: InstanceState::Skipped,
+                        message: msg,
+                        log_tail: vec![],
+                        duration_ms: 0,
+                        spec: None,
                     }
-                    let outcome = InstanceOutcome {
-                        tenant: report.tenant.clone(),
-                        container: report.name.clone(),
-                        outcome: report.state.as_str().to_string(),
-                        message: report.message.clone(),
-                        started_at,
-                        duration_ms: report.duration_ms,
-                        spec: report.spec.as_ref().map(SpecDigest::to_label),
-                    };
-                    if let Err(e) = self.store.record_instance(deployment, &outcome) {
-                        self.events
-                            .warning(format!("recording {}: {e}", spec.tenant));
-                    }
-                    report
+                } else {
+                    self.roll_out_instance(runtime.as_ref(), spec, release, timeout)
+                        .await
+                };
+                report.duration_ms = millis(started.elapsed());
+                if !matches!(
+                    report.state,
+                    InstanceState::Healthy | InstanceState::Unchanged | InstanceState::Skipped
+                ) {
+                    halted.store(true, Ordering::SeqCst);
                 }
-            }))
-            .buffer_unordered(concurrency)
-            .collect()
-            .await
+                let outcome = InstanceOutcome {
+                    tenant: report.tenant.clone(),
+                    container: report.name.clone(),
+                    outcome: report.state.as_str().to_string(),
+                    message: report.message.clone(),
+                    started_at,
+                    duration_ms: report.duration_ms,
+                    spec: report.spec.as_ref().map(SpecDigest::to_label),
+                };
+                if let Err(e) = self.store.record_instance(deployment, &outcome) {
+                    self.events
+                        .warning(format!("recording {}: {e}", spec.tenant));
+                }
+                report
+            }
+        }))
+        .buffer_unordered(concurrency)
+        .collect()
+        .await
     }
 
     async fn roll_out_instance(
