@@ -71,6 +71,15 @@ fn a_failure_in_the_second_wave_rolls_back_the_first_and_the_canary_and_leaves_t
     let ports = [20100, 20101, 20102, 20103, 20104];
     let app = five_tenants_on_v1("hoist-wave-rollback", &ports, "rollback");
     release_v2_broken_on_t2(&app);
+    let plan = app.hoist(&["plan", "staging", "--json"]).ok().json();
+    assert_eq!(
+        plan["waves"],
+        serde_json::json!([
+            {"canary": true, "tenants": ["t0"]},
+            {"canary": false, "tenants": ["t1", "t2"]},
+            {"canary": false, "tenants": ["t3", "t4"]},
+        ])
+    );
 
     let run = app.hoist(&["deploy", "staging"]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);

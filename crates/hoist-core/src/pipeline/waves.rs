@@ -76,6 +76,17 @@ pub(super) struct WaveRun<'a> {
 }
 
 impl Deployer {
+    /// The waves a full deploy to `environment` runs, for `hoist plan`.
+    pub fn planned_waves(&self, environment: &str) -> Result<Vec<Wave>, super::PipelineError> {
+        let env = self.environment(environment)?;
+        let tagged: Vec<(String, Vec<String>)> = env
+            .instances
+            .iter()
+            .map(|i| (i.tenant.clone(), i.tags.clone()))
+            .collect();
+        Ok(plan_waves(&tagged, env.waves.as_ref()))
+    }
+
     /// Rolls `instances` out wave by wave (see the module's documentation) and returns
     /// every instance's report, those of waves never started as `skipped`.
     pub(super) async fn roll_out_waves(

@@ -1,7 +1,7 @@
-//! The text of release drift (`hoist status`) and of deployments to some tenants only
-//! (`hoist history`).
+//! The text of release drift (`hoist status`), of deployments to some tenants only
+//! (`hoist history`) and of waves (`hoist plan`).
 
-use hoist_core::pipeline::Drift;
+use hoist_core::pipeline::{Drift, Wave};
 use hoist_core::store::DeploymentRecord;
 
 /// Which tenants run which release and who is behind the newest; nothing when every
@@ -39,6 +39,21 @@ pub fn print_subsets(deployments: &[DeploymentRecord]) {
             "  #{}: to {} only (--tenant/--tag)",
             d.id,
             d.subset.join(", ")
+        );
+    }
+}
+
+/// `hoist plan`: the waves, when there is more than one.
+pub fn print_waves(waves: &[Wave]) {
+    if waves.len() < 2 {
+        return;
+    }
+    for (i, wave) in waves.iter().enumerate() {
+        println!(
+            "wave {}{}  {}",
+            i + 1,
+            if wave.canary { " (canary)" } else { "" },
+            wave.tenants.join(", ")
         );
     }
 }

@@ -88,6 +88,7 @@ pub async fn plan(
             println!("  {}: {verb}: {changed}", i.tenant);
         }
     }
+    super::drift::print_waves(&plan.waves);
     super::status::print_orphans(&plan.environment, &plan.orphans);
     Ok(exit::OK)
 }
