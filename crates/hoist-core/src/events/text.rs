@@ -344,6 +344,28 @@ fn short_hex(fingerprint: &str) -> &str {
     &fingerprint[..fingerprint.len().min(16)]
 }
 
+/// What a stopped rollout of waves left where.
+fn waves_stopped_text(
+    policy: &str,
+    failed_wave: usize,
+    waves: usize,
+    rolled_back: &[String],
+    kept: &[String],
+    untouched: &[String],
+) -> String {
+    let mut text = format!("wave {failed_wave} of {waves} failed; on_failure = \"{policy}\"");
+    for (what, tenants) in [
+        ("returned to their previous release", rolled_back),
+        ("kept the new release", kept),
+        ("not attempted", untouched),
+    ] {
+        if !tenants.is_empty() {
+            text.push_str(&format!("; {what}: {}", tenants.join(", ")));
+        }
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,26 +444,4 @@ mod tests {
         assert!(json["run"].as_str().is_some_and(|r| !r.is_empty()));
         assert!(json["at"].as_str().is_some_and(|t| t.ends_with('Z')));
     }
-}
-
-/// What a stopped rollout of waves left where.
-fn waves_stopped_text(
-    policy: &str,
-    failed_wave: usize,
-    waves: usize,
-    rolled_back: &[String],
-    kept: &[String],
-    untouched: &[String],
-) -> String {
-    let mut text = format!("wave {failed_wave} of {waves} failed; on_failure = \"{policy}\"");
-    for (what, tenants) in [
-        ("returned to their previous release", rolled_back),
-        ("kept the new release", kept),
-        ("not attempted", untouched),
-    ] {
-        if !tenants.is_empty() {
-            text.push_str(&format!("; {what}: {}", tenants.join(", ")));
-        }
-    }
-    text
 }
