@@ -198,6 +198,7 @@ fn deployer(
                 outcome: DeploymentOutcome::Running,
                 message: String::new(),
                 instances: vec![],
+                subset: vec![],
             })
             .unwrap();
         store

@@ -21,6 +21,7 @@ mod named_runtimes;
 pub mod notify;
 pub mod prune;
 pub(crate) mod release;
+pub mod rollout;
 pub mod runtime;
 mod scan;
 mod schema;
@@ -37,6 +38,7 @@ pub use http::HttpConfig;
 pub use kubernetes::KubernetesConfig;
 pub use load::{load, load_for_build, parse};
 pub use prune::PruneSettings;
+pub use rollout::{BatchSize, OnFailure, WaveSettings};
 pub use runtime::{
     DockerConfig, FailureAction, PublishMode, RuntimeConfig, RuntimeKind, SwarmConfig,
     UpdateConfig, UpdateOrder,

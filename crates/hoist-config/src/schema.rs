@@ -221,6 +221,17 @@ pub struct Rollout {
     /// killed, e.g. `"10s"`; whole seconds.
     #[serde(default = "default_stop_timeout", with = "duration")]
     pub stop_timeout: Duration,
+    /// Waves: see [`crate::rollout`].
+    #[serde(default)]
+    pub canary: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub canary_tags: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub batch: Option<Spanned<crate::rollout::RawBatch>>,
+    #[serde(default)]
+    pub pause: Option<Spanned<String>>,
+    #[serde(default)]
+    pub on_failure: Option<crate::rollout::OnFailure>,
 }
 
 impl Default for Rollout {
@@ -229,6 +240,11 @@ impl Default for Rollout {
             concurrency: default_concurrency(),
             health_timeout: default_health_timeout(),
             stop_timeout: default_stop_timeout(),
+            canary: Vec::new(),
+            canary_tags: Vec::new(),
+            batch: None,
+            pause: None,
+            on_failure: None,
         }
     }
 }
@@ -280,6 +296,9 @@ pub struct Instance {
     /// this instance runs on; default the environment's `runtime`.
     #[serde(default)]
     pub runtime: Option<Spanned<String>>,
+    /// Labels for choosing instances: `hoist deploy --tag eu`, `rollout.canary_tags`.
+    #[serde(default)]
+    pub tags: Vec<Spanned<String>>,
 }
 
 /// The local engine's socket, the default `host` of an instance.

@@ -76,6 +76,8 @@ pub struct BuildSettings {
 pub struct EnvironmentSettings {
     pub name: String,
     pub rollout: RolloutSettings,
+    /// Canary and waves (`rollout.canary`, `batch`, ...); `None`: every instance in one go.
+    pub waves: Option<crate::rollout::WaveSettings>,
     /// In the order the file lists them.
     pub instances: Vec<InstanceSettings>,
     pub runtime: RuntimeConfig,
@@ -123,6 +125,8 @@ pub struct InstanceSettings {
     pub version_path: Option<String>,
     /// The label of the named runtime it runs on; `None`: the environment's runtime.
     pub runtime: Option<String>,
+    /// `tags = ["eu", "gold"]`: what `--tag` and `rollout.canary_tags` select by.
+    pub tags: Vec<String>,
 }
 
 impl EnvironmentSettings {
@@ -196,6 +200,7 @@ impl Settings {
                                 .version_path
                                 .clone()
                                 .or_else(|| config.app.version_path.clone()),
+                            tags: i.tags.iter().map(|t| t.get_ref().clone()).collect(),
                         }
                     })
                     .collect();
@@ -208,6 +213,7 @@ impl Settings {
                         health_timeout: env.rollout.health_timeout,
                         stop_timeout: env.rollout.stop_timeout,
                     },
+                    waves: env.rollout.wave_settings(),
                     instances,
                     runtime: env.runtime.clone(),
                     runtimes: env.runtimes.clone(),

@@ -413,6 +413,7 @@ pub(crate) fn validate(
         }
     }
     crate::secrets::validate_secrets(config, path, text, errors);
+    crate::rollout::validate_rollouts(config, path, text, errors);
     crate::scan::validate_scan(&config.scan, path, text, errors);
     if let Err(e) = crate::release::validate_release(config, path, text) {
         errors.push(e);
@@ -564,7 +565,7 @@ fn span_or<T, U>(value: &Spanned<T>, parent: &Spanned<U>) -> std::ops::Range<usi
 }
 
 /// Names that are safe in container names, labels and file names.
-fn is_name(name: &str) -> bool {
+pub(crate) fn is_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')

@@ -185,6 +185,7 @@ mod tests {
             outcome,
             message: String::new(),
             instances: vec![],
+            subset: vec![],
         }
     }
 

@@ -24,6 +24,9 @@ pub struct Plan {
     /// The release of this version exists already, so nothing will be built.
     pub release_exists: bool,
     pub instances: Vec<PlannedInstance>,
+    /// The order a deploy takes the instances in (`rollout.canary`, `batch`): one wave of
+    /// all without those keys.
+    pub waves: Vec<crate::pipeline::Wave>,
     /// What runs for this app and environment that the config no longer names: a deploy
     /// leaves it running; `hoist retire` removes it.
     pub orphans: Vec<Workload>,
@@ -95,6 +98,7 @@ impl Deployer {
             base_cache: build.base_cache,
             app_image: build.app_image,
             release_exists: build.existing.is_some(),
+            waves: self.planned_waves(environment)?,
             instances,
             orphans: self.orphans(environment).await?,
         })

@@ -58,7 +58,8 @@ impl DeploymentOutcome {
 pub struct InstanceOutcome {
     pub tenant: String,
     pub container: String,
-    /// Final [`crate::InstanceState`] label: `healthy`, `unchanged`, `rolled_back`, ...
+    /// Final [`crate::InstanceState`] label: `healthy`, `unchanged`, `rolled_back`,
+    /// `rolled_back_by_policy`, ...
     pub outcome: String,
     pub message: String,
     pub started_at: String,
@@ -86,6 +87,10 @@ pub struct DeploymentRecord {
     pub outcome: DeploymentOutcome,
     pub message: String,
     pub instances: Vec<InstanceOutcome>,
+    /// The tenants of a deployment to some of the environment's instances (`hoist deploy
+    /// --tenant/--tag`); empty for a deployment to all of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subset: Vec<String>,
 }
 
 /// One line of the audit log: who did what, where, and what came of it.
@@ -215,7 +220,8 @@ pub trait Store: Send + Sync {
         app: &str,
     ) -> Result<Vec<crate::prune::DeploymentSummary>, StoreError>;
 
-    /// Environments where a deployment of `version` succeeded (every instance verified).
+    /// Environments where a deployment of `version` to every instance succeeded (each one
+    /// verified); a deployment to some tenants only (`--tenant`/`--tag`) does not count.
     fn verified_in(
         &self,
         app: &str,

@@ -59,6 +59,9 @@ pub enum TenantStatus {
     Failed,
     /// Put back on the previous release.
     RolledBack,
+    /// Took the release, then was put back on the previous one because another tenant
+    /// failed and the environment's rollout policy is `rollback`.
+    RolledBackByPolicy,
     /// Not touched, e.g. because an earlier instance failed.
     Skipped,
 }
@@ -71,6 +74,7 @@ impl TenantStatus {
             TenantStatus::Unchanged => "unchanged",
             TenantStatus::Failed => "failed",
             TenantStatus::RolledBack => "rolled_back",
+            TenantStatus::RolledBackByPolicy => "rolled_back_by_policy",
             TenantStatus::Skipped => "skipped",
         }
     }

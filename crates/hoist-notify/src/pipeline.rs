@@ -44,6 +44,7 @@ fn tenant_status(state: InstanceState) -> TenantStatus {
         InstanceState::Healthy => TenantStatus::Succeeded,
         InstanceState::Unchanged => TenantStatus::Unchanged,
         InstanceState::RolledBack => TenantStatus::RolledBack,
+        InstanceState::RolledBackByPolicy => TenantStatus::RolledBackByPolicy,
         InstanceState::Failed => TenantStatus::Failed,
         InstanceState::Skipped => TenantStatus::Skipped,
         _ => TenantStatus::Pending,

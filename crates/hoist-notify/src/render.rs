@@ -315,6 +315,7 @@ fn context(notice: &Notice, escape: Escape) -> Value {
     let order = [
         TenantStatus::Failed,
         TenantStatus::RolledBack,
+        TenantStatus::RolledBackByPolicy,
         TenantStatus::Skipped,
         TenantStatus::Pending,
         TenantStatus::Succeeded,
@@ -412,6 +413,7 @@ fn tenant_icon(status: TenantStatus) -> &'static str {
         TenantStatus::Unchanged => "☑️",
         TenantStatus::Failed => "❌",
         TenantStatus::RolledBack => "⏪",
+        TenantStatus::RolledBackByPolicy => "↩️",
         TenantStatus::Skipped => "⏭️",
     }
 }
@@ -423,6 +425,7 @@ fn label(status: TenantStatus) -> &'static str {
         TenantStatus::Unchanged => "already on it",
         TenantStatus::Failed => "failed",
         TenantStatus::RolledBack => "rolled back",
+        TenantStatus::RolledBackByPolicy => "rolled back by policy",
         TenantStatus::Skipped => "skipped",
     }
 }

@@ -20,6 +20,7 @@
 //! | 3 | `deployment_instances.spec`: the spec digest each instance took (setting → value or short sha256; never a secret) |
 //! | 4 | `jobs` (the queue of `hoist serve`) and `api_tokens` (names, owners, scopes and sha256 hashes of API tokens) |
 //! | 5 | `task_runs`: each release task run per tenant (outcome, exit code, masked output tail), so a retried deploy skips a done task |
+//! | 6 | `deployments.subset`: the tenants a deploy to part of an environment took (`--tenant`, `--tag`); NULL for every instance |
 //!
 //! An image has two content addresses (see [`Release`]): the local engine's image id,
 //! always known, and the registry's manifest digest, known once the image is pushed. Both
@@ -197,11 +198,11 @@ impl Store for SqliteStore {
         let conn = self.conn();
         // The digest of the image rolled out, if the release row is that image and knows it.
         conn.execute(
-            "INSERT INTO deployments (app, environment, kind, version, image_id, digest, actor, started_at, outcome, message)
+            "INSERT INTO deployments (app, environment, kind, version, image_id, digest, actor, started_at, outcome, message, subset)
              VALUES (?1, ?2, ?3, ?4, ?5,
                      (SELECT digest FROM releases WHERE app = ?1 AND version = ?4 AND image_id = ?5),
-                     ?6, ?7, 'running', '')",
-            params![d.app, d.environment, d.kind.as_str(), d.version, d.image_id, d.actor, d.started_at],
+                     ?6, ?7, 'running', '', ?8)",
+            params![d.app, d.environment, d.kind.as_str(), d.version, d.image_id, d.actor, d.started_at, subset_to_column(&d.subset)],
         )
         .map_err(err)?;
         Ok(conn.last_insert_rowid())
@@ -254,7 +255,7 @@ impl Store for SqliteStore {
         let conn = self.conn();
         let mut stmt = conn
             .prepare(
-                "SELECT id, app, environment, kind, version, image_id, actor, started_at, finished_at, duration_ms, outcome, message
+                "SELECT id, app, environment, kind, version, image_id, actor, started_at, finished_at, duration_ms, outcome, message, subset
                  FROM deployments WHERE app = ?1 AND environment = ?2 ORDER BY id DESC LIMIT ?3",
             )
             .map_err(err)?;
@@ -274,6 +275,7 @@ impl Store for SqliteStore {
                     outcome: outcome_from(&row.get::<_, String>(10)?),
                     message: row.get(11)?,
                     instances: Vec::new(),
+                    subset: subset_from_column(row.get(12)?),
                 })
             })
             .map_err(err)?
@@ -358,7 +360,7 @@ impl Store for SqliteStore {
     ) -> Result<std::collections::BTreeSet<String>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare("SELECT DISTINCT environment FROM deployments WHERE app = ?1 AND version = ?2 AND outcome = 'succeeded'")
+            .prepare("SELECT DISTINCT environment FROM deployments WHERE app = ?1 AND version = ?2 AND outcome = 'succeeded' AND subset IS NULL")
             .map_err(err)?;
         let rows = stmt
             .query_map(params![app, version], |r| r.get::<_, String>(0))
@@ -551,4 +553,16 @@ fn read_holder(
     json.map(|j| serde_json::from_str::<LockHolder>(&j))
         .transpose()
         .map_err(err)
+}
+
+/// `deployments.subset`: the tenants as a JSON array, NULL for every instance.
+fn subset_to_column(subset: &[String]) -> Option<String> {
+    (!subset.is_empty()).then(|| serde_json::to_string(subset).unwrap_or_default())
+}
+
+/// A column this code wrote, or NULL; anything else reads as every instance.
+fn subset_from_column(column: Option<String>) -> Vec<String> {
+    column
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
 }

@@ -176,6 +176,16 @@ CREATE TABLE task_runs (
 CREATE INDEX task_runs_by_release ON task_runs (app, environment, version, tenant, task);
 "#,
     },
+    Migration {
+        version: 6,
+        summary: "the tenants of a deployment to part of an environment",
+        // A JSON array of the tenants a `hoist deploy --tenant/--tag` took; NULL for a
+        // deployment to every instance, for rows written before this step and for rows an
+        // older hoist writes (which deploys to every instance).
+        sql: r#"
+ALTER TABLE deployments ADD COLUMN subset TEXT;
+"#,
+    },
 ];
 
 /// The schema version this code writes: the last step's.

@@ -112,6 +112,7 @@ mod tests {
                 outcome: DeploymentOutcome::Running,
                 message: String::new(),
                 instances: vec![],
+                subset: vec![],
             })
             .unwrap()
     }

@@ -296,6 +296,7 @@ fn rollback_to_a_release_recorded_before_the_migration() {
                 outcome: DeploymentOutcome::Running,
                 message: String::new(),
                 instances: vec![],
+                subset: vec![],
             })
             .unwrap();
         store
@@ -570,6 +571,7 @@ fn a_v2_database_gains_instance_specs_and_keeps_its_outcomes() {
             outcome: DeploymentOutcome::Running,
             message: String::new(),
             instances: vec![],
+            subset: vec![],
         })
         .unwrap();
     let spec = r#"{"env.DB_HOST":"sha256:0123456789abcdef","port":"8080"}"#;
@@ -631,4 +633,62 @@ fn a_v3_database_gains_task_runs_and_keeps_its_history() {
             .unwrap()
     );
     assert_eq!(store.task_runs(deployment).unwrap(), [run]);
+}
+
+#[test]
+fn a_v3_database_gains_deployment_subsets_and_its_deployments_read_as_full() {
+    let (_dir, path) = fixture();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(STEP_2).unwrap();
+    conn.execute_batch(STEP_3).unwrap();
+    drop(conn);
+    assert_eq!(user_version(&path), 3);
+    assert!(!columns(&path, "deployments").contains(&"subset".to_string()));
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(user_version(&path), SCHEMA_VERSION);
+    assert!(columns(&path, "deployments").contains(&"subset".to_string()));
+    // Deployments recorded before the step were to every instance.
+    let before = expected();
+    assert_eq!(
+        store.deployments("clinic", "staging", 100).unwrap(),
+        before.deployments["staging"]
+    );
+    let verified_before = store.verified_in("clinic", "v1.1.0").unwrap();
+    assert!(verified_before.contains("staging"), "{verified_before:?}");
+
+    // A deployment to some tenants keeps them, and does not make its release verified in
+    // the environment.
+    let id = store
+        .begin_deployment(&DeploymentRecord {
+            id: 0,
+            app: "clinic".into(),
+            environment: "production".into(),
+            kind: DeploymentKind::Deploy,
+            version: v120().version,
+            image_id: v120().image_id,
+            actor: "bob".into(),
+            started_at: jiff::Timestamp::now().to_string(),
+            finished_at: None,
+            duration_ms: None,
+            outcome: DeploymentOutcome::Running,
+            message: String::new(),
+            instances: vec![],
+            subset: vec!["acme".into()],
+        })
+        .unwrap();
+    store
+        .finish_deployment(
+            id,
+            DeploymentOutcome::Succeeded,
+            "v1.2.0 verified on 1 instance(s)",
+        )
+        .unwrap();
+    let latest = store.deployments("clinic", "production", 1).unwrap();
+    assert_eq!(latest[0].subset, ["acme"]);
+    assert!(
+        !store
+            .verified_in("clinic", "v1.2.0")
+            .unwrap()
+            .contains("production")
+    );
 }

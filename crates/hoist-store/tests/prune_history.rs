@@ -36,6 +36,7 @@ fn deploy(store: &SqliteStore, env: &str, r: &Release, outcome: Option<Deploymen
             outcome: DeploymentOutcome::Running,
             message: String::new(),
             instances: vec![],
+            subset: vec![],
         })
         .unwrap();
     if let Some(outcome) = outcome {

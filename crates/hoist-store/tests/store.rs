@@ -40,6 +40,7 @@ fn deploy(store: &SqliteStore, env: &str, r: &Release, outcome: DeploymentOutcom
             outcome: DeploymentOutcome::Running,
             message: String::new(),
             instances: vec![],
+            subset: vec![],
         })
         .unwrap();
     store
@@ -218,6 +219,7 @@ fn a_dead_holders_lock_is_reclaimed_and_its_deployment_marked_interrupted() {
             outcome: DeploymentOutcome::Running,
             message: String::new(),
             instances: vec![],
+            subset: vec![],
         })
         .unwrap();
     // A process that has exited: spawn one and wait for it.

@@ -106,6 +106,8 @@ pub enum Command {
         #[arg(long = "version", value_name = "VERSION")]
         release_version: Option<String>,
         #[command(flatten)]
+        subset: SubsetArgs,
+        #[command(flatten)]
         lock: LockArgs,
         #[command(flatten)]
         policy: PolicyArgs,
@@ -124,6 +126,8 @@ pub enum Command {
         /// `v1.2.0`, `refs/tags/v1.2.0`, `main` or `refs/heads/main`.
         #[arg(long = "ref", value_name = "REF")]
         git_ref: String,
+        #[command(flatten)]
+        subset: SubsetArgs,
         #[command(flatten)]
         lock: LockArgs,
         #[command(flatten)]
@@ -390,6 +394,17 @@ pub struct LockArgs {
     /// If another deploy holds the environment, wait up to SECONDS for it (default: refuse at once).
     #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "600")]
     pub wait: Option<u64>,
+}
+
+/// `--tenant`/`--tag`: deploy to some of the environment's instances.
+#[derive(Debug, Args, Clone)]
+pub struct SubsetArgs {
+    /// Deploy to this tenant only (repeatable; with --tag, to either).
+    #[arg(long = "tenant", value_name = "TENANT")]
+    pub tenants: Vec<String>,
+    /// Deploy to the instances with this tag (`tags = [...]` in hoist.toml; repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Args, Clone)]

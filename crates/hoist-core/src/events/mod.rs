@@ -69,6 +69,9 @@ pub enum InstanceState {
     RollingBack,
     /// Failed; the previous release serves again.
     RolledBack,
+    /// Took the release, then was returned to the one it ran before because another
+    /// instance failed and the environment's `rollout.on_failure` is `rollback`.
+    RolledBackByPolicy,
     Failed,
     /// Not attempted because another instance failed first.
     Skipped,
@@ -78,7 +81,12 @@ impl InstanceState {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            Self::Unchanged | Self::Healthy | Self::RolledBack | Self::Failed | Self::Skipped
+            Self::Unchanged
+                | Self::Healthy
+                | Self::RolledBack
+                | Self::RolledBackByPolicy
+                | Self::Failed
+                | Self::Skipped
         )
     }
     pub fn label(self) -> &'static str {
@@ -91,6 +99,7 @@ impl InstanceState {
             Self::Healthy => "healthy",
             Self::RollingBack => "rolling back",
             Self::RolledBack => "rolled back",
+            Self::RolledBackByPolicy => "rolled back by policy",
             Self::Failed => "failed",
             Self::Skipped => "skipped",
         }
@@ -106,6 +115,7 @@ impl InstanceState {
             Self::Healthy => "healthy",
             Self::RollingBack => "rolling_back",
             Self::RolledBack => "rolled_back",
+            Self::RolledBackByPolicy => "rolled_back_by_policy",
             Self::Failed => "failed",
             Self::Skipped => "skipped",
         }
@@ -350,6 +360,33 @@ pub enum EventKind {
         message: String,
         took_ms: u64,
         tenants: Vec<TenantOutcome>,
+    },
+    /// A wave of a rollout with `rollout.canary`/`batch` set begins (1-based `wave`).
+    WaveStarted {
+        wave: usize,
+        waves: usize,
+        canary: bool,
+        tenants: Vec<String>,
+    },
+    /// `rollout.pause` before wave `wave` starts.
+    WavePaused {
+        wave: usize,
+        pause_ms: u64,
+    },
+    /// A wave failed, so no later wave started; `policy` (`rollout.on_failure`) says what
+    /// happened to the instances already switched.
+    WavesStopped {
+        /// `rollback` or `halt`.
+        policy: String,
+        /// The wave that failed (1-based).
+        failed_wave: usize,
+        waves: usize,
+        /// Returned to the release they ran before.
+        rolled_back_by_policy: Vec<String>,
+        /// Switched and left on the new release (`halt`, or nothing to return to).
+        kept_new_release: Vec<String>,
+        /// Not attempted.
+        untouched: Vec<String>,
     },
     /// Something of this app and environment runs that the config no longer names (a
     /// tenant removed from `hoist.toml`); `hoist retire` removes it.

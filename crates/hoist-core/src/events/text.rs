@@ -231,6 +231,45 @@ pub fn describe(event: &Event) -> Option<Described> {
             message.clone(),
             Some(*took_ms),
         ),
+        K::WaveStarted {
+            wave,
+            waves,
+            canary,
+            tenants,
+        } => Described::stage(
+            StageStarted,
+            Stage::Rollout,
+            format!(
+                "wave {wave} of {waves}{}: {}",
+                if *canary { " (canary)" } else { "" },
+                tenants.join(", ")
+            ),
+            None,
+        ),
+        K::WavePaused { wave, pause_ms } => Described::stage(
+            StageStarted,
+            Stage::Rollout,
+            format!(
+                "pausing {:.1} s before wave {wave} (rollout.pause)",
+                Duration::from_millis(*pause_ms).as_secs_f64()
+            ),
+            None,
+        ),
+        K::WavesStopped {
+            policy,
+            failed_wave,
+            waves,
+            rolled_back_by_policy,
+            kept_new_release,
+            untouched,
+        } => Described::warning(waves_stopped_text(
+            policy,
+            *failed_wave,
+            *waves,
+            rolled_back_by_policy,
+            kept_new_release,
+            untouched,
+        )),
         K::HookFailed { reason, .. } => Described::warning(reason.clone()),
         K::NotifyFailed {
             notifier, reason, ..
@@ -312,6 +351,28 @@ pub(crate) fn count(n: usize) -> String {
 
 fn short_hex(fingerprint: &str) -> &str {
     &fingerprint[..fingerprint.len().min(16)]
+}
+
+/// What a stopped rollout of waves left where.
+fn waves_stopped_text(
+    policy: &str,
+    failed_wave: usize,
+    waves: usize,
+    rolled_back: &[String],
+    kept: &[String],
+    untouched: &[String],
+) -> String {
+    let mut text = format!("wave {failed_wave} of {waves} failed; on_failure = \"{policy}\"");
+    for (what, tenants) in [
+        ("returned to their previous release", rolled_back),
+        ("kept the new release", kept),
+        ("not attempted", untouched),
+    ] {
+        if !tenants.is_empty() {
+            text.push_str(&format!("; {what}: {}", tenants.join(", ")));
+        }
+    }
+    text
 }
 
 #[cfg(test)]

@@ -23,6 +23,8 @@ pub struct DeployOptions {
     pub git_ref: Option<GitRef>,
     pub wait: LockWait,
     pub overrides: Override,
+    /// `--tenant`/`--tag`: deploy to these instances only.
+    pub subset: super::Subset,
 }
 
 impl Default for DeployOptions {
@@ -32,6 +34,7 @@ impl Default for DeployOptions {
             git_ref: None,
             wait: LockWait::Refuse,
             overrides: Override::default(),
+            subset: super::Subset::all(),
         }
     }
 }
@@ -54,6 +57,7 @@ impl Deployer {
         options: &DeployOptions,
     ) -> Result<DeploymentReport, PipelineError> {
         let env = self.environment(environment)?;
+        let subset = options.subset.select(env)?;
         self.check_notifiers(environment)?;
         let hooks = env.hooks.clone();
         let plan = self.plan_build(options.version.as_deref()).await?;
@@ -107,6 +111,7 @@ impl Deployer {
             DeploymentKind::Deploy,
             &lock,
             &hooks,
+            subset.as_deref(),
         )
         .await
     }
@@ -180,6 +185,7 @@ impl Deployer {
             DeploymentKind::Rollback,
             &lock,
             &hooks,
+            None,
         )
         .await
     }
@@ -253,7 +259,7 @@ impl Deployer {
             .unless_interrupted(false, self.lock_or_refuse(to, &release.version, wait))
             .await?;
         self.ensure_image(&release).await?;
-        self.ship(to, &release, DeploymentKind::Promote, &lock, &hooks)
+        self.ship(to, &release, DeploymentKind::Promote, &lock, &hooks, None)
             .await
     }
 

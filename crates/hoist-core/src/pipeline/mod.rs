@@ -3,6 +3,7 @@
 
 mod build;
 mod deploy;
+mod drift;
 mod gate;
 mod lock;
 mod observer;
@@ -16,6 +17,8 @@ mod secrets;
 mod ship;
 mod status;
 mod tasks;
+mod subset;
+mod waves;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +28,7 @@ use serde::Serialize;
 
 pub use build::{BuildOutcome, BuildPlan};
 pub use deploy::DeployOptions;
+pub use drift::{Drift, ReleaseGroup, drift_of};
 pub use gate::Override;
 pub use lock::{EnvLock, ForcedUnlock};
 pub use observer::{audit_of, notice_of};
@@ -34,6 +38,8 @@ pub use release::{EnvironmentResult, ReleaseOutcome};
 pub use rollout::{DeploymentReport, InstanceReport};
 pub use schedule::{Slot, StartAt, time_left};
 pub use status::{EnvironmentStatus, InstanceStatus, SecretStatus};
+pub use subset::Subset;
+pub use waves::{Wave, plan_waves};
 
 use crate::backend::BackendError;
 use crate::fingerprint::FingerprintError;

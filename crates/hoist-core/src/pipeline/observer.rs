@@ -260,6 +260,17 @@ pub fn audit_of(event: &Event, actor: &str, app: &str) -> Option<AuditEntry> {
             };
             (action.into(), None, detail)
         }
+        K::WavesStopped { policy, .. } => (
+            if policy == "rollback" {
+                "rollout.rolled_back_by_policy".into()
+            } else {
+                "rollout.halted".into()
+            },
+            None,
+            crate::events::describe(event)
+                .map(|d| d.text)
+                .unwrap_or_default(),
+        ),
         _ => return None,
     };
     Some(AuditEntry {

@@ -46,6 +46,19 @@ impl Deployer {
         wait: LockWait,
         overrides: &Override,
     ) -> Result<ReleaseOutcome, PipelineError> {
+        self.release_to(reference, wait, overrides, &super::Subset::all())
+            .await
+    }
+
+    /// [`Deployer::release`] to the `subset` of each environment's instances
+    /// (`--tenant`/`--tag`).
+    pub async fn release_to(
+        &self,
+        reference: &str,
+        wait: LockWait,
+        overrides: &Override,
+        subset: &super::Subset,
+    ) -> Result<ReleaseOutcome, PipelineError> {
         let root = self.config.root.clone();
         let git_ref = GitRef::parse_with(reference, None, |t| {
             matches!(version::tag_commit(&root, t), Ok(Some(_)))
@@ -151,6 +164,7 @@ impl Deployer {
                 git_ref: Some(git_ref.clone()),
                 wait,
                 overrides: overrides.clone(),
+                subset: subset.clone(),
             };
             let result = match self.deploy(&environment, &options).await {
                 Ok(report) => {

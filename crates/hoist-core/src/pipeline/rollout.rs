@@ -13,6 +13,7 @@
 //! bad release does not walk through every tenant. A stop request (a signal) does the same,
 //! and the runtime undoes the step in flight; the deployment is then `interrupted`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -114,6 +115,12 @@ impl Deployer {
             outcome: DeploymentOutcome::Running,
             message: String::new(),
             instances: Vec::new(),
+            // A deploy to some tenants only (`--tenant`, `--tag`) names them.
+            subset: if instances.len() < env.instances.len() {
+                instances.iter().map(|i| i.tenant.clone()).collect()
+            } else {
+                Vec::new()
+            },
         })?;
         lock.set_deployment(deployment);
         self.record(EventKind::RolloutStarted {
@@ -129,62 +136,18 @@ impl Deployer {
             self.events.instance(&i.tenant, InstanceState::Waiting, "");
         }
 
-        let halted = Arc::new(AtomicBool::new(false));
-        let mut reports: Vec<InstanceReport> =
-            futures::stream::iter(instances.iter().zip(runtimes).map(|(spec, runtime)| {
-                let halted = halted.clone();
-                async move {
-                    let started = Instant::now();
-                    let started_at = jiff::Timestamp::now().to_string();
-                    let stop = if let Some(signal) = self.interrupt.signal() {
-                        Some(format!("not attempted: stopped by {}", signal.name()))
-                    } else if halted.load(Ordering::SeqCst) {
-                        Some("not attempted: an earlier instance failed".to_string())
-                    } else {
-                        None
-                    };
-                    let mut report = if let Some(msg) = stop {
-                        self.events
-                            .instance(&spec.tenant, InstanceState::Skipped, &msg);
-                        InstanceReport {
-                            tenant: spec.tenant.clone(),
-                            name: spec.name.clone(),
-                            state: InstanceState::Skipped,
-                            message: msg,
-                            log_tail: vec![],
-                            duration_ms: 0,
-                            spec: None,
-                        }
-                    } else {
-                        self.roll_out_instance(runtime.as_ref(), spec, release, timeout, deployment)
-                            .await
-                    };
-                    report.duration_ms = millis(started.elapsed());
-                    if !matches!(
-                        report.state,
-                        InstanceState::Healthy | InstanceState::Unchanged | InstanceState::Skipped
-                    ) {
-                        halted.store(true, Ordering::SeqCst);
-                    }
-                    let outcome = InstanceOutcome {
-                        tenant: report.tenant.clone(),
-                        container: report.name.clone(),
-                        outcome: report.state.as_str().to_string(),
-                        message: report.message.clone(),
-                        started_at,
-                        duration_ms: report.duration_ms,
-                        spec: report.spec.as_ref().map(SpecDigest::to_label),
-                    };
-                    if let Err(e) = self.store.record_instance(deployment, &outcome) {
-                        self.events
-                            .warning(format!("recording {}: {e}", spec.tenant));
-                    }
-                    report
-                }
-            }))
-            .buffer_unordered(concurrency)
-            .collect()
-            .await;
+        let run = super::waves::WaveRun {
+            runtimes: instances
+                .iter()
+                .map(|i| i.tenant.clone())
+                .zip(runtimes)
+                .collect(),
+            release,
+            deployment,
+            timeout,
+            concurrency,
+        };
+        let mut reports = self.roll_out_waves(env, &instances, &run).await;
         reports.sort_by(|a, b| a.tenant.cmp(&b.tenant));
 
         let failed: Vec<&InstanceReport> = reports
@@ -227,15 +190,30 @@ impl Deployer {
             };
             (DeploymentOutcome::Succeeded, message)
         } else {
+            // The instance that failed, not one a rollback policy returned afterwards.
             let first = failed
                 .iter()
-                .find(|r| r.state != InstanceState::Skipped)
+                .find(|r| matches!(r.state, InstanceState::Failed | InstanceState::RolledBack))
+                .or_else(|| failed.iter().find(|r| r.state != InstanceState::Skipped))
                 .unwrap_or(&failed[0]);
+            let by_policy = reports
+                .iter()
+                .filter(|r| r.state == InstanceState::RolledBackByPolicy)
+                .count();
             (
                 DeploymentOutcome::Failed,
                 format!(
-                    "{} failed on {}: {}",
-                    release.version, first.tenant, first.message
+                    "{} failed on {}: {}{}",
+                    release.version,
+                    first.tenant,
+                    first.message,
+                    if by_policy > 0 {
+                        format!(
+                            "; the rollback policy returned {by_policy} instance(s) to their previous release"
+                        )
+                    } else {
+                        String::new()
+                    }
                 ),
             )
         };
@@ -271,6 +249,89 @@ impl Deployer {
             instances: reports,
             orphans,
         })
+    }
+
+    /// Rolls `release` out to `batch`, up to `concurrency` instances at once, recording
+    /// each outcome. Once an instance fails (`halted`), no further one starts.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn roll_out_batch(
+        &self,
+        runtimes: &BTreeMap<String, Arc<dyn Runtime>>,
+        batch: &[InstanceSpec],
+        release: &Release,
+        timeout: Duration,
+        concurrency: usize,
+        deployment: i64,
+        halted: &Arc<AtomicBool>,
+    ) -> Vec<InstanceReport> {
+        futures::stream::iter(batch.iter().map(|spec| {
+            let halted = halted.clone();
+            async move {
+                let started = Instant::now();
+                let started_at = jiff::Timestamp::now().to_string();
+                let stop = if let Some(signal) = self.interrupt.signal() {
+                    Some(format!("not attempted: stopped by {}", signal.name()))
+                } else if halted.load(Ordering::SeqCst) {
+                    Some("not attempted: an earlier instance failed".to_string())
+                } else {
+                    None
+                };
+                let mut report = if let Some(msg) = stop {
+                    self.events
+                        .instance(&spec.tenant, InstanceState::Skipped, &msg);
+                    InstanceReport {
+                        tenant: spec.tenant.clone(),
+                        name: spec.name.clone(),
+                        state: InstanceState::Skipped,
+                        message: msg,
+                        log_tail: vec![],
+                        duration_ms: 0,
+                        spec: None,
+                    }
+                } else {
+                    match runtimes.get(&spec.tenant) {
+                        Some(runtime) => {
+                            self.roll_out_instance(runtime.as_ref(), spec, release, timeout, deployment)
+                                .await
+                        }
+                        // Every instance's runtime was looked up before the rollout began.
+                        None => InstanceReport {
+                            tenant: spec.tenant.clone(),
+                            name: spec.name.clone(),
+                            state: InstanceState::Failed,
+                            message: format!("no runtime is set up for {}", spec.tenant),
+                            log_tail: vec![],
+                            duration_ms: 0,
+                            spec: None,
+                        },
+                    }
+                };
+                report.duration_ms = millis(started.elapsed());
+                if !matches!(
+                    report.state,
+                    InstanceState::Healthy | InstanceState::Unchanged | InstanceState::Skipped
+                ) {
+                    halted.store(true, Ordering::SeqCst);
+                }
+                let outcome = InstanceOutcome {
+                    tenant: report.tenant.clone(),
+                    container: report.name.clone(),
+                    outcome: report.state.as_str().to_string(),
+                    message: report.message.clone(),
+                    started_at,
+                    duration_ms: report.duration_ms,
+                    spec: report.spec.as_ref().map(SpecDigest::to_label),
+                };
+                if let Err(e) = self.store.record_instance(deployment, &outcome) {
+                    self.events
+                        .warning(format!("recording {}: {e}", spec.tenant));
+                }
+                report
+            }
+        }))
+        .buffer_unordered(concurrency)
+        .collect()
+        .await
     }
 
     async fn roll_out_instance(

@@ -11,7 +11,8 @@ use crate::events::EventKind;
 use crate::store::DeploymentKind;
 
 impl Deployer {
-    /// Hooks around a rollout, the rollout, and its notifications.
+    /// Hooks around a rollout, the rollout, and its notifications. `subset`: the tenants
+    /// to roll out to, when not every instance.
     pub(super) async fn ship(
         &self,
         environment: &str,
@@ -19,14 +20,18 @@ impl Deployer {
         kind: DeploymentKind,
         lock: &EnvLock,
         hooks: &Hooks,
+        subset: Option<&[String]>,
     ) -> Result<DeploymentReport, PipelineError> {
         let started = Instant::now();
         let version = &release.version;
         // Read before anything runs: a secret that cannot be read changes nothing.
-        let instances = match self.instances_with_secrets(environment).await {
+        let mut instances = match self.instances_with_secrets(environment).await {
             Ok(instances) => instances,
             Err(e) => return Err(self.record_failure(version, started, e).await),
         };
+        if let Some(tenants) = subset {
+            instances.retain(|i| tenants.contains(&i.tenant));
+        }
         let mut context = self.hook_context(environment, version, Some(release.image.clone()));
         self.run_hook(hooks, HookStage::BeforeDeploy, &context, version, started)
             .await?;

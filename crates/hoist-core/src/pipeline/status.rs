@@ -21,6 +21,8 @@ pub struct EnvironmentStatus {
     pub notes: Vec<String>,
     /// What runs for this app and environment that the config no longer names.
     pub orphans: Vec<Workload>,
+    /// Which tenants run which release, and who is behind the newest.
+    pub drift: super::drift::Drift,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -137,12 +139,15 @@ impl Deployer {
         });
         let instances = futures::future::try_join_all(checks).await?;
         let orphans = self.orphans(environment).await?;
+        let drift =
+            super::drift::drift_of(current.as_ref().map(|c| c.version.as_str()), &instances);
         Ok(EnvironmentStatus {
             environment: environment.to_string(),
             current,
             instances,
             notes: self.running_deployment_notes(environment)?,
             orphans,
+            drift,
         })
     }
 

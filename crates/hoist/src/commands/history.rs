@@ -86,6 +86,7 @@ pub fn history(global: &Global, environment: &str, limit: usize, json: bool) -> 
         )
     );
     super::task_runs::print(&super::task_runs::of(store.as_ref(), &deployments)?);
+    super::drift::print_subsets(&deployments);
     Ok(exit::OK)
 }
 

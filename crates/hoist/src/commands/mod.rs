@@ -1,6 +1,7 @@
 //! One function per subcommand. Each returns the process exit code.
 
 mod docs;
+mod drift;
 mod history;
 mod init;
 mod metrics;
@@ -16,7 +17,7 @@ use std::time::Duration;
 use hoist_core::pipeline::{DeployOptions, LockWait, Override, PipelineError, RetireOptions};
 use serde::Serialize;
 
-use crate::cli::{Cli, Command, JsonArg, LockArgs, PolicyArgs};
+use crate::cli::{Cli, Command, JsonArg, LockArgs, PolicyArgs, SubsetArgs};
 use crate::context::Setup;
 use crate::exit;
 
@@ -37,6 +38,7 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Deploy {
             environment,
             release_version,
+            subset,
             lock,
             policy,
             schedule,
@@ -48,6 +50,7 @@ pub async fn run(cli: Cli) -> u8 {
                 git_ref: None,
                 wait: lock_wait(lock),
                 overrides: overrides(policy),
+                subset: subset_of(subset),
             };
             let timing = release::Timing {
                 start_at: schedule.start_at(),
@@ -57,6 +60,7 @@ pub async fn run(cli: Cli) -> u8 {
         }
         Command::Release {
             git_ref,
+            subset,
             lock,
             policy,
             schedule,
@@ -73,6 +77,7 @@ pub async fn run(cli: Cli) -> u8 {
                 lock_wait(lock),
                 &overrides(policy),
                 &timing,
+                &subset_of(subset),
                 json,
             )
             .await
@@ -259,4 +264,11 @@ fn print_json(value: &impl Serialize) -> Result<(), Setup> {
         .map_err(|e| Setup::new(exit::FAILED, format!("cannot encode JSON: {e}")))?;
     println!("{text}");
     Ok(())
+}
+
+fn subset_of(args: SubsetArgs) -> hoist_core::pipeline::Subset {
+    hoist_core::pipeline::Subset {
+        tenants: args.tenants,
+        tags: args.tags,
+    }
 }

@@ -88,6 +88,7 @@ pub async fn plan(
             println!("  {}: {verb}: {changed}", i.tenant);
         }
     }
+    super::drift::print_waves(&plan.waves);
     super::status::print_orphans(&plan.environment, &plan.orphans);
     Ok(exit::OK)
 }
@@ -184,6 +185,7 @@ pub async fn release(
     wait: LockWait,
     overrides: &Override,
     timing: &Timing,
+    subset: &hoist_core::pipeline::Subset,
     json: bool,
 ) -> Result<u8, Setup> {
     let (mut d, renderer) = changing(global, json, Builds::Yes).await?;
@@ -200,7 +202,7 @@ pub async fn release(
         None => Ok(()),
     };
     let outcome = match waited {
-        Ok(()) => d.release(git_ref, wait, overrides).await,
+        Ok(()) => d.release_to(git_ref, wait, overrides, subset).await,
         Err(e) => Err(e),
     };
     renderer.finish();

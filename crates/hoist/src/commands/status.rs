@@ -95,6 +95,7 @@ pub async fn run(global: &Global, environment: &str, json: bool) -> Result<u8, S
                 );
             }
         }
+        super::drift::print_drift(environment, &status.drift);
         print_orphans(environment, &status.orphans);
         for note in &status.notes {
             println!("  {environment}: {note}");
