@@ -13,6 +13,7 @@
 #![allow(clippy::result_large_err)]
 
 mod error;
+pub mod hosts;
 pub mod kubernetes;
 mod load;
 mod mask;
@@ -31,6 +32,7 @@ mod validate;
 pub use error::ConfigError;
 pub use kubernetes::KubernetesConfig;
 pub use load::{load, load_for_build, parse};
+pub use hosts::HostSettings;
 pub use prune::PruneSettings;
 pub use runtime::{
     DockerConfig, FailureAction, PublishMode, RuntimeConfig, RuntimeKind, SwarmConfig,

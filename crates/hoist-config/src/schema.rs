@@ -36,6 +36,9 @@ pub struct Config {
     /// `[prune]`: what `hoist prune` and the prune after each deploy keep.
     #[serde(default)]
     pub prune: crate::prune::PruneTable,
+    /// `[hosts.NAME]`: remote Docker engines by name (address, TLS or ssh settings).
+    #[serde(default)]
+    pub hosts: crate::hosts::Hosts,
     /// Directory holding the config file; set by [`crate::load`], not read from the file.
     #[serde(skip)]
     pub root: PathBuf,

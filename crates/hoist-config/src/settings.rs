@@ -41,6 +41,8 @@ pub struct Settings {
     pub notifiers: BTreeMap<String, NotifierSpec>,
     /// `[prune]`.
     pub prune: crate::prune::PruneSettings,
+    /// `[hosts.NAME]`, by name; instances' `host` is already resolved to the address.
+    pub hosts: BTreeMap<String, crate::hosts::HostSettings>,
 }
 
 /// `[app]`.
@@ -157,7 +159,9 @@ impl Settings {
                             .collect();
                         InstanceSettings {
                             tenant: i.tenant.get_ref().clone(),
-                            host: engine.clone().unwrap_or_else(|| i.host.clone()),
+                            host: engine
+                                .clone()
+                                .unwrap_or_else(|| crate::hosts::resolve(&config.hosts, &i.host)),
                             name: i.workload_name(&app_name, name),
                             port: *i.port.get_ref(),
                             env: vars,
@@ -215,6 +219,7 @@ impl Settings {
             hooks: config.hooks.clone(),
             scan: config.scan.clone(),
             prune: config.prune.settings(),
+            hosts: crate::hosts::settings(&config.hosts, &root),
             // Validation built every spec already, so none fails here.
             notifiers: config
                 .notifiers
