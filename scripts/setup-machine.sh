@@ -38,12 +38,12 @@ fi
 # --- end of hoist-notify's block ---
 
 # --- remote Docker hosts ---
-# crates/hoist/tests/remote_hosts.rs reaches the engine as a remote one: through socat
+# crates/hoist/tests/remote_hosts.rs reaches the engine as a remote one: through stunnel
 # (TLS with client certificates in front of the socket) and through an sshd that the test
 # starts itself on its own port, host key and config (the system's sshd is never started
 # or changed here). `ssh`/`ssh-keygen` come with openssh-client, a dependency.
 remote_missing=()
-for p in openssh-server socat; do
+for p in openssh-server stunnel4; do
   dpkg -s "$p" >/dev/null 2>&1 || remote_missing+=("$p")
 done
 if [ ${#remote_missing[@]} -gt 0 ]; then

@@ -53,9 +53,10 @@ pub(crate) type Hosts = BTreeMap<String, Spanned<HostTable>>;
 
 /// The engine address `host` means: a `[hosts]` name's address, else `host` itself.
 pub(crate) fn resolve(hosts: &Hosts, host: &str) -> String {
-    hosts
-        .get(host)
-        .map_or_else(|| host.to_string(), |h| h.get_ref().address.get_ref().clone())
+    hosts.get(host).map_or_else(
+        || host.to_string(),
+        |h| h.get_ref().address.get_ref().clone(),
+    )
 }
 
 /// Every table, span-free.
@@ -92,7 +93,9 @@ pub(crate) fn address_problem(address: &str) -> Option<String> {
             } else if rest.contains('/') {
                 Some(format!("`{address}` has a path after the host"))
             } else if scheme == "tcp://" && rest.contains('@') {
-                Some(format!("`{address}` has a user; only ssh:// addresses take one"))
+                Some(format!(
+                    "`{address}` has a user; only ssh:// addresses take one"
+                ))
             } else {
                 None
             };
@@ -147,7 +150,9 @@ pub(crate) fn validate(hosts: &Hosts, path: &Path, text: &str, errors: &mut Vec<
                 errors.push(fail(
                     value.span(),
                     field,
-                    format!("`{field}` applies to {scheme} engines only, and `{address}` is not one"),
+                    format!(
+                        "`{field}` applies to {scheme} engines only, and `{address}` is not one"
+                    ),
                     &format!("remove the key, or give an {scheme} address"),
                 ));
             } else if value.get_ref().contains("-----BEGIN") || value.get_ref().is_empty() {

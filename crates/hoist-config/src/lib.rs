@@ -30,9 +30,9 @@ pub mod starter;
 mod validate;
 
 pub use error::ConfigError;
+pub use hosts::HostSettings;
 pub use kubernetes::KubernetesConfig;
 pub use load::{load, load_for_build, parse};
-pub use hosts::HostSettings;
 pub use prune::PruneSettings;
 pub use runtime::{
     DockerConfig, FailureAction, PublishMode, RuntimeConfig, RuntimeKind, SwarmConfig,

@@ -158,11 +158,12 @@ pub fn is_not_found(e: &bollard::errors::Error) -> bool {
     )
 }
 
-/// The engine's message for an error, without bollard's wrapper text.
+/// The engine's message for an error, without bollard's wrapper text; a transport error
+/// with its causes (a TLS alert, ssh's words).
 pub fn message(e: &bollard::errors::Error) -> String {
     match e {
         bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
-        other => other.to_string(),
+        other => chain(other),
     }
 }
 
