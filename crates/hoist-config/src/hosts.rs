@@ -3,8 +3,8 @@
 //! ```toml
 //! [hosts.web1]
 //! address = "tcp://10.0.0.5:2376"
-//! cert_path = "certs/web1"       # a directory with ca.pem, cert.pem and key.pem (Docker's
-//!                                # DOCKER_CERT_PATH layout): TLS with a client certificate
+//! cert_path = "/etc/hoist/certs/web1"  # ca.pem, cert.pem and key.pem (Docker's
+//!                                      # DOCKER_CERT_PATH layout): TLS, client certificate
 //!
 //! [hosts.web2]
 //! address = "ssh://deploy@10.0.0.6"

@@ -241,19 +241,24 @@ fn deploy_status_and_rollback_through_a_tls_engine_that_checks_client_certificat
     let _stunnel = tls_endpoint(&pki, dir.path());
 
     let app = App::new("hoist-rmt-tls", &[20210]);
-    pki.client_dir(&app.root().join("certs/remote"), &pki.ca_pem);
+    // Outside the build context: the secret scan refuses a private key in it.
+    let client = dir.path().join("client");
+    pki.client_dir(&client, &pki.ca_pem);
     let address = format!("tcp://127.0.0.1:{TLS_PORT}");
     on_remote_host(
         &app,
-        &format!("address = \"{address}\"\ncert_path = \"certs/remote\"\n"),
+        &format!(
+            "address = \"{address}\"\ncert_path = \"{}\"\n",
+            client.display()
+        ),
     );
     deploy_status_and_rollback(&app, &address);
 
     // A client certificate of another CA is refused by the endpoint: the error names the
     // engine and the TLS alert, and nothing changes.
     let stranger = Pki::new("hoist-rmt stranger CA");
-    std::fs::remove_dir_all(app.root().join("certs/remote")).unwrap();
-    stranger.client_dir(&app.root().join("certs/remote"), &pki.ca_pem);
+    std::fs::remove_dir_all(&client).unwrap();
+    stranger.client_dir(&client, &pki.ca_pem);
     let refused = app.hoist(&["rollback", "staging", "--to", "v2.0.0"]);
     assert_ne!(refused.code, 0, "{}", refused.stderr);
     assert!(
@@ -264,7 +269,7 @@ fn deploy_status_and_rollback_through_a_tls_engine_that_checks_client_certificat
     assert_eq!(version_on(app.ports[0]).as_deref(), Some("v1.0.0"));
 
     // A missing client file is named, with where it is looked for.
-    std::fs::remove_file(app.root().join("certs/remote/key.pem")).unwrap();
+    std::fs::remove_file(client.join("key.pem")).unwrap();
     let missing = app.hoist(&["status", "staging"]);
     assert!(
         missing.stderr.contains("key.pem") && missing.stderr.contains(&address),
@@ -297,13 +302,13 @@ fn unreachable_engines_fail_clearly_and_do_not_hang() {
     let silent = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], SILENT_PORT))).unwrap();
     let pki = Pki::new("hoist-rmt unused CA");
     let app = App::new("hoist-rmt-down", &[20212]);
-    pki.client_dir(&app.root().join("certs/remote"), &pki.ca_pem);
+    pki.client_dir(&dir.path().join("client"), &pki.ca_pem);
     std::fs::write(dir.path().join("ssh_config"), "Host *\n  LogLevel ERROR\n").unwrap();
     app.release("v1.0.0");
     for (address, extra, says) in [
         (
             format!("tcp://127.0.0.1:{CLOSED_PORT}"),
-            "cert_path = \"certs/remote\"\n".to_string(),
+            format!("cert_path = \"{}\"\n", dir.path().join("client").display()),
             "does not answer",
         ),
         (
