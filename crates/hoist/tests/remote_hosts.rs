@@ -222,8 +222,26 @@ fn deploy_status_and_rollback(app: &App, address: &str) {
 
     app.write("www/index.html", "two\n");
     app.release("v2.0.0");
-    app.hoist(&["deploy", "staging"]).ok();
+    let second = app.hoist(&["deploy", "staging"]).ok();
     assert_eq!(version_on(port).as_deref(), Some("v2.0.0"));
+    // The prune after the deploy went over the remote engine too, without a problem.
+    assert!(
+        !second.stderr.contains("prune after deploy"),
+        "{}",
+        second.stderr
+    );
+    let pruned = app
+        .hoist(&["prune", "staging", "--dry-run", "--json"])
+        .ok()
+        .json();
+    assert!(
+        pruned["engines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["engine"] == address && e["error"].is_null()),
+        "{pruned:#}"
+    );
     app.assert_all_on_current("v2.0.0");
     let status = app.hoist(&["status", "staging", "--json"]).ok().json();
     assert_eq!(status["instances"][0]["host"], address, "{status:#}");
@@ -232,6 +250,14 @@ fn deploy_status_and_rollback(app: &App, address: &str) {
     assert_eq!(rolled["release"]["version"], "v1.0.0");
     assert_eq!(version_on(port).as_deref(), Some("v1.0.0"));
     app.assert_all_on_current("v1.0.0");
+    let history = app.hoist(&["history", "staging", "--json"]).ok().json();
+    let kinds: Vec<&str> = history["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["rollback", "deploy", "deploy"], "{history:#}");
 }
 
 #[test]
