@@ -37,6 +37,24 @@ if ! "$hoist_test_venv/bin/python" -c "import standardwebhooks" >/dev/null 2>&1;
 fi
 # --- end of hoist-notify's block ---
 
+# --- remote Docker hosts ---
+# crates/hoist/tests/remote_hosts.rs reaches the engine as a remote one: through stunnel
+# (TLS with client certificates in front of the socket) and through an sshd that the test
+# starts itself on its own port, host key and config (the system's sshd is never started
+# or changed here). `ssh`/`ssh-keygen` come with openssh-client, a dependency.
+remote_missing=()
+for p in openssh-server stunnel4; do
+  dpkg -s "$p" >/dev/null 2>&1 || remote_missing+=("$p")
+done
+if [ ${#remote_missing[@]} -gt 0 ]; then
+  echo "setup: installing ${remote_missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${remote_missing[@]}" >/dev/null
+fi
+# --- end of remote Docker hosts ---
+
 # The engine is started by the machine; give it a moment if it is still coming up.
 for _ in $(seq 1 30); do
   docker info >/dev/null 2>&1 && break

@@ -5,6 +5,7 @@
 //!
 //! Adding a runtime kind means one arm in [`runtime_for`] and nothing else here.
 
+mod engines;
 mod http;
 mod kubernetes;
 
@@ -19,6 +20,7 @@ use hoist_config::{
 };
 use hoist_core::pipeline::{Deployer, Runtimes, resolve_actor};
 use hoist_core::{EventSink, Notifier, Runtime, Store};
+use hoist_engine::{Engines, ImageDelivery};
 use hoist_probe::HttpProber;
 use hoist_runtime_docker::{DockerPruner, DockerRuntime, DockerSettings};
 use hoist_runtime_swarm::{
@@ -75,13 +77,25 @@ pub async fn deployer(
         .build_host
         .clone()
         .unwrap_or_else(|| LOCAL_DOCKER_HOST.to_string());
-    check_single_engine(&config, &build_host)?;
-    let builder = DockerBuilder::connect(&build_host)
-        .await
-        .map_err(|e| WiringError::Unavailable(e.to_string()))?;
+    let engines = engines::engines(&config);
+    let builder = DockerBuilder::new(
+        engines
+            .get(&build_host)
+            .await
+            .map_err(|e| WiringError::Unavailable(e.to_string()))?,
+    );
     let store = open_store(&config, overrides)?;
-    let mut runtimes = runtimes(&config, &resolve_actor(overrides.actor.as_deref()));
-    runtimes.set_pruner(Arc::new(DockerPruner::new()), Some(build_host.clone()));
+    let delivery = engines::image_delivery(&build_host, &engines);
+    let mut runtimes = runtimes(
+        &config,
+        &resolve_actor(overrides.actor.as_deref()),
+        &engines,
+        &delivery,
+    );
+    runtimes.set_pruner(
+        Arc::new(DockerPruner::with_engines(engines)),
+        Some(build_host.clone()),
+    );
     Ok(Deployer {
         runtimes,
         builder: Arc::new(builder),
@@ -114,18 +128,31 @@ pub fn open_store(config: &Settings, overrides: &Overrides) -> Result<Arc<dyn St
 
 /// Each environment's runtime, from its `runtime` table.
 /// `actor` is who deploys, for runtimes that record it on what they change.
-fn runtimes(config: &Settings, actor: &str) -> Runtimes {
+fn runtimes(
+    config: &Settings,
+    actor: &str,
+    engines: &Engines,
+    delivery: &Arc<dyn ImageDelivery>,
+) -> Runtimes {
     // One Docker runtime serves every docker environment (it keeps one connection per
     // engine).
-    let docker = DockerRuntime::new();
+    let docker = DockerRuntime::with_engines(engines.clone(), Some(delivery.clone()));
     let mut runtimes = Runtimes::default();
     for (name, env) in &config.environments {
-        runtimes.insert(name.clone(), runtime_for(&env.runtime, &docker, actor));
+        runtimes.insert(
+            name.clone(),
+            runtime_for(&env.runtime, &docker, actor, engines, delivery),
+        );
         // Instances on a named runtime share it (one client, one credential read).
         let named: std::collections::BTreeMap<&String, Arc<dyn Runtime>> = env
             .runtimes
             .iter()
-            .map(|(label, runtime)| (label, runtime_for(runtime, &docker, actor)))
+            .map(|(label, runtime)| {
+                (
+                    label,
+                    runtime_for(runtime, &docker, actor, engines, delivery),
+                )
+            })
             .collect();
         for instance in &env.instances {
             if let Some(runtime) = instance.runtime.as_ref().and_then(|l| named.get(l)) {
@@ -137,13 +164,22 @@ fn runtimes(config: &Settings, actor: &str) -> Runtimes {
 }
 
 /// The one place that knows which crate runs which kind.
-fn runtime_for(runtime: &RuntimeConfig, docker: &DockerRuntime, actor: &str) -> Arc<dyn Runtime> {
+fn runtime_for(
+    runtime: &RuntimeConfig,
+    docker: &DockerRuntime,
+    actor: &str,
+    engines: &Engines,
+    delivery: &Arc<dyn ImageDelivery>,
+) -> Arc<dyn Runtime> {
     match runtime {
         RuntimeConfig::Docker(settings) => Arc::new(docker.with_settings(DockerSettings {
             stop_timeout: settings.stop_timeout,
             bind: settings.bind,
         })),
-        RuntimeConfig::Swarm(swarm) => Arc::new(SwarmRuntime::new(swarm_settings(swarm))),
+        RuntimeConfig::Swarm(swarm) => Arc::new(
+            SwarmRuntime::new(swarm_settings(swarm))
+                .with_engines(engines.clone(), Some(delivery.clone())),
+        ),
         RuntimeConfig::Kubernetes(k8s) => Arc::new(kubernetes::runtime(k8s, actor)),
         RuntimeConfig::Http(platform) => Arc::new(http::runtime(platform)),
     }
@@ -178,40 +214,4 @@ fn swarm_settings(config: &SwarmConfig) -> SwarmSettings {
             },
         },
     }
-}
-
-/// Images are built into the build engine's image store and run from there; an instance
-/// on another engine would need a registry in between, which hoist does not drive yet.
-fn check_single_engine(config: &Settings, build_host: &str) -> Result<(), WiringError> {
-    for (env_name, env) in &config.environments {
-        for instance in &env.instances {
-            // A cluster or a platform pulls the release's image reference itself (from the
-            // registry the app's `image` names); no engine of its own holds hoist's builds.
-            if matches!(
-                env.runtime_of(instance),
-                RuntimeConfig::Kubernetes(_) | RuntimeConfig::Http(_)
-            ) {
-                continue;
-            }
-            let host = &instance.host;
-            if !same_engine(host, build_host) {
-                return Err(WiringError::Config(format!(
-                    "{}: environments.{env_name} instance `{}` runs on {host}, but images are built on {build_host}; \
-                     hoist does not yet push images through a registry, so build on that engine (--build-host {host}) \
-                     or run the instance on {build_host}",
-                    config.path.display(),
-                    instance.tenant
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn same_engine(a: &str, b: &str) -> bool {
-    let norm = |s: &str| {
-        s.trim_end_matches('/')
-            .replace("unix:///run/", "unix:///var/run/")
-    };
-    norm(a) == norm(b)
 }

@@ -14,6 +14,7 @@
 
 mod error;
 pub mod http;
+pub mod hosts;
 pub mod kubernetes;
 mod load;
 mod mask;
@@ -35,6 +36,7 @@ mod validate;
 
 pub use error::ConfigError;
 pub use http::HttpConfig;
+pub use hosts::HostSettings;
 pub use kubernetes::KubernetesConfig;
 pub use load::{load, load_for_build, parse};
 pub use prune::PruneSettings;

@@ -469,7 +469,7 @@ pub(crate) fn resolve(
                         host.span(),
                         "host",
                         problem,
-                        "write the swarm manager's engine: `unix:///var/run/docker.sock` or `tcp://HOST:PORT`".into(),
+                        "write the swarm manager's engine: `unix:///var/run/docker.sock`, `tcp://HOST:PORT` or `ssh://[USER@]HOST[:PORT]`".into(),
                     ));
                 }
                 swarm.host = host.get_ref().clone();
@@ -556,9 +556,5 @@ pub(crate) fn resolve(
 
 /// Why `address` is not a Docker engine address, if it is not.
 pub(crate) fn engine_address_problem(address: &str) -> Option<String> {
-    if address.starts_with("unix://") || address.starts_with("tcp://") {
-        None
-    } else {
-        Some(format!("`{address}` is not a Docker engine address"))
-    }
+    crate::hosts::address_problem(address)
 }

@@ -39,6 +39,9 @@ pub struct Config {
     /// `[server]`: how `hoist serve` listens, runs jobs and checks webhooks.
     #[serde(default)]
     pub server: crate::server::ServerTable,
+    /// `[hosts.NAME]`: remote Docker engines by name (address, TLS or ssh settings).
+    #[serde(default)]
+    pub hosts: crate::hosts::Hosts,
     /// Directory holding the config file; set by [`crate::load`], not read from the file.
     #[serde(skip)]
     pub root: PathBuf,

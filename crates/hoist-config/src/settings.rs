@@ -43,6 +43,8 @@ pub struct Settings {
     pub prune: crate::prune::PruneSettings,
     /// `[server]`.
     pub server: crate::server::ServerSettings,
+    /// `[hosts.NAME]`, by name; instances' `host` is already resolved to the address.
+    pub hosts: BTreeMap<String, crate::hosts::HostSettings>,
 }
 
 /// `[app]`.
@@ -186,7 +188,8 @@ impl Settings {
                             .unwrap_or(&env.runtime);
                         InstanceSettings {
                             tenant: i.tenant.get_ref().clone(),
-                            host: engine_of(runtime).unwrap_or_else(|| i.host.clone()),
+                            host: engine_of(runtime)
+                                .unwrap_or_else(|| crate::hosts::resolve(&config.hosts, &i.host)),
                             runtime: label,
                             name: i.workload_name(&app_name, name),
                             port: *i.port.get_ref(),
@@ -250,6 +253,7 @@ impl Settings {
             scan: config.scan.clone(),
             prune: config.prune.settings(),
             server: config.server.settings(&root),
+            hosts: crate::hosts::settings(&config.hosts, &root),
             // Validation built every spec already, so none fails here.
             notifiers: config
                 .notifiers

@@ -69,6 +69,7 @@ pub(crate) fn validate(
 
     config.prune.validate(path, text, errors);
     config.server.validate(path, text, errors);
+    crate::hosts::validate(&config.hosts, path, text, errors);
 
     let deps = &config.build.dependencies;
     if deps.get_ref().is_empty() {
@@ -288,19 +289,23 @@ pub(crate) fn validate(
             ) else {
                 continue;
             };
+            // A `[hosts]` name and its address are one engine.
+            let resolved_host = crate::hosts::resolve(&config.hosts, &inst.host);
             let engine = match runtime {
                 RuntimeConfig::Docker(docker) => {
-                    if let Some(problem) = runtime::engine_address_problem(&inst.host) {
+                    if !config.hosts.contains_key(&inst.host)
+                        && let Some(problem) = runtime::engine_address_problem(&inst.host)
+                    {
                         errors.push(fail(
                             written("host").unwrap_or_else(|| instance.span()),
                             format!("{key}.host"),
-                            problem,
-                            "write `unix:///var/run/docker.sock` or `tcp://HOST:PORT`",
+                            format!("{problem}, nor a name of [hosts]"),
+                            "write a name of [hosts], `unix:///var/run/docker.sock`, `tcp://HOST:PORT` or `ssh://[USER@]HOST[:PORT]`",
                         ));
                         continue;
                     }
                     if docker.bind.is_loopback()
-                        && let Some(engine_host) = inst.host.strip_prefix("tcp://")
+                        && let Some(engine_host) = resolved_host.strip_prefix("tcp://")
                         && !is_loopback_host(engine_host)
                         && let Some(bind) = &env_ref.bind
                     {
@@ -315,7 +320,7 @@ pub(crate) fn validate(
                             "bind to an address of that host that this machine reaches, or run hoist on that host with the local engine",
                         ));
                     }
-                    &inst.host
+                    &resolved_host
                 }
                 RuntimeConfig::Swarm(swarm) => {
                     if let Some(span) = written("host") {

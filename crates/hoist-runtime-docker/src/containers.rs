@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::Docker;
@@ -24,7 +25,7 @@ use hoist_core::backend::{BackendError, Endpoint};
 use hoist_core::runtime::{InstanceSpec, Observed, WorkloadState};
 use hoist_core::spec_digest::SpecDigest;
 use hoist_core::{Release, labels};
-use hoist_engine::{Engines, is_not_found, message};
+use hoist_engine::{Engines, ImageDelivery, is_not_found, message};
 
 use crate::DockerSettings;
 
@@ -44,14 +45,17 @@ pub(crate) enum Role {
 pub(crate) struct Containers {
     pub(crate) engines: Engines,
     pub(crate) settings: DockerSettings,
+    /// Puts a release's image on an instance's engine before a container is made from it;
+    /// `None`: every engine already has it (it is the build engine).
+    pub(crate) delivery: Option<Arc<dyn ImageDelivery>>,
 }
 
 impl Containers {
     /// These containers' engines, with other settings (the connections are shared).
     pub(crate) fn with_settings(&self, settings: DockerSettings) -> Containers {
         Containers {
-            engines: self.engines.clone(),
             settings,
+            ..self.clone()
         }
     }
 
@@ -257,9 +261,12 @@ impl Containers {
         release: &Release,
     ) -> Result<Endpoint, BackendError> {
         let docker = self.docker(spec).await?;
+        if let Some(delivery) = &self.delivery {
+            delivery.deliver(&spec.host, &docker, release).await?;
+        }
         let name = container_name(spec, role);
         let port_key = format!("{}/tcp", spec.container_port);
-        let local = spec.host.starts_with("unix://");
+        let local = !hoist_engine::is_remote(&spec.host);
         let binding = match role {
             // The candidate is only for hoist's probes: loopback and any free port.
             Role::Candidate => PortBinding {

@@ -25,6 +25,7 @@ use hoist_core::spec_digest::SpecDigest;
 use hoist_core::target_lock::TargetLock;
 
 use containers::{Containers, Role, container_name};
+use hoist_engine::{Engines, ImageDelivery};
 pub use prune::DockerPruner;
 
 /// What an environment's settings tell the Docker runtime (hoist-config's `DockerConfig`,
@@ -72,6 +73,18 @@ impl DockerRuntime {
     /// A runtime with the default [`DockerSettings`].
     pub fn new() -> Self {
         DockerRuntime::default()
+    }
+
+    /// A runtime whose connections use `engines` (with its hosts' TLS or ssh options) and
+    /// that puts each release's image on an instance's engine through `delivery` first.
+    pub fn with_engines(engines: Engines, delivery: Option<Arc<dyn ImageDelivery>>) -> Self {
+        DockerRuntime {
+            containers: Containers {
+                engines,
+                delivery,
+                ..Containers::default()
+            },
+        }
     }
 
     /// This runtime with an environment's settings. The engine connections stay shared,

@@ -269,7 +269,7 @@ impl TargetLock for EngineLock {
 
     async fn release(&self, _key: &LockKey, token: &str) -> Result<(), BackendError> {
         // A connection of its own: this runs on a runtime of its own (see the trait).
-        let docker = hoist_engine::connect(&self.address).await?;
+        let docker = self.engines.connect_new(&self.address).await?;
         self.remove(&docker, token).await
     }
 

@@ -25,6 +25,11 @@ impl DockerPruner {
     pub fn new() -> Self {
         DockerPruner::default()
     }
+
+    /// A pruner whose connections use `engines` (with its hosts' TLS or ssh options).
+    pub fn with_engines(engines: Engines) -> Self {
+        DockerPruner { engines }
+    }
 }
 
 #[async_trait]

@@ -170,7 +170,7 @@ impl TargetLock for SwarmLock {
 
     async fn release(&self, _key: &LockKey, token: &str) -> Result<(), BackendError> {
         // A connection of its own: this runs on a runtime of its own (see the trait).
-        let docker = hoist_engine::connect(&self.host).await?;
+        let docker = self.engines.connect_new(&self.host).await?;
         self.remove(&docker, token).await
     }
 

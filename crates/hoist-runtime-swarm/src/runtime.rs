@@ -29,7 +29,7 @@ use hoist_core::spec_digest::SpecDigest;
 use hoist_core::target_lock::TargetLock;
 use hoist_core::verify::short_id;
 use hoist_core::{InstanceSpec, InstanceState, Release};
-use hoist_engine::Engines;
+use hoist_engine::{Engines, ImageDelivery};
 use tracing::{info, warn};
 
 use crate::api;
@@ -50,6 +50,10 @@ const SETTLE_POLL: Duration = Duration::from_millis(250);
 pub struct SwarmRuntime {
     settings: SwarmSettings,
     engines: Engines,
+    /// Puts a release's image on the manager before a service is made from it; `None`:
+    /// the manager is the build engine (or pulls from a registry). A swarm of several
+    /// nodes needs a registry: only the manager gets a copy.
+    delivery: Option<Arc<dyn ImageDelivery>>,
 }
 
 impl SwarmRuntime {
@@ -59,7 +63,20 @@ impl SwarmRuntime {
         SwarmRuntime {
             settings,
             engines: Engines::default(),
+            delivery: None,
         }
+    }
+
+    /// This runtime with connections through `engines` (with its hosts' TLS or ssh
+    /// options) and images put on the manager through `delivery`.
+    pub fn with_engines(
+        mut self,
+        engines: Engines,
+        delivery: Option<Arc<dyn ImageDelivery>>,
+    ) -> Self {
+        self.engines = engines;
+        self.delivery = delivery;
+        self
     }
 
     pub fn settings(&self) -> &SwarmSettings {
@@ -68,6 +85,16 @@ impl SwarmRuntime {
 
     async fn docker(&self) -> Result<Docker, BackendError> {
         self.engines.get(&self.settings.host).await
+    }
+
+    /// Whether Swarm's `PreviousSpec` can be read from the manager: it is read by plain
+    /// HTTP (bollard's `Service` lacks the field), which reaches a socket or a plain
+    /// `tcp://` manager only. Elsewhere a rollback deploys the previous release's spec
+    /// instead of using Swarm's own rollback.
+    fn previous_spec_readable(&self) -> bool {
+        let host = &self.settings.host;
+        host.starts_with("unix://")
+            || (host.starts_with("tcp://") && self.engines.options(host).cert_path.is_none())
     }
 
     /// Where published ports answer: the manager's host (a single-node swarm, or the
@@ -309,6 +336,11 @@ impl SwarmRuntime {
             Ok(None) => return,
             Err(e) => return rollout.warn(e.message),
         };
+        if !self.previous_spec_readable() {
+            return rollout.warn(format!(
+                "the secrets of earlier releases of {name} are kept: the previous spec of a swarm reached over TLS or ssh cannot be read yet"
+            ));
+        }
         let previous = match api::previous_spec(docker, &self.settings.host, name).await {
             Ok(previous) => previous.unwrap_or_default(),
             Err(e) => return rollout.warn(e.message),
@@ -422,6 +454,11 @@ impl Runtime for SwarmRuntime {
         for warning in self.settings.warnings() {
             rollout.warn(warning);
         }
+        if let Some(delivery) = &self.delivery {
+            delivery
+                .deliver(&self.settings.host, &docker, release)
+                .await?;
+        }
         let mut desired = spec::service_spec(instance, release, &self.settings);
         secrets::attach(&mut desired, secrets::ensure(&docker, instance).await?);
         let target = essentials(&desired);
@@ -458,7 +495,8 @@ impl Runtime for SwarmRuntime {
                                 | Update::ROLLBACK_COMPLETED
                                 | Update::ROLLBACK_PAUSED
                         )
-                    ) {
+                    ) || !self.previous_spec_readable()
+                    {
                         None
                     } else {
                         api::previous_spec(&docker, &self.settings.host, name).await?
@@ -499,6 +537,7 @@ impl Runtime for SwarmRuntime {
         let desired = essentials(&spec::service_spec(instance, previous, &self.settings));
         if let Some(service) = api::inspect(&docker, name).await?
             && service.spec.as_ref().map(essentials).as_ref() != Some(&desired)
+            && self.previous_spec_readable()
             && api::previous_spec(&docker, &self.settings.host, name)
                 .await?
                 .as_ref()

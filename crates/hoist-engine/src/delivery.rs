@@ -1,0 +1,144 @@
+//! Putting a release's image on the engine that runs it.
+//!
+//! [`ImageDelivery`] is the seam: the Docker runtimes call it before they create anything
+//! from a release, for the instance's engine. Without a registry, [`EngineTransfer`] copies
+//! the image from the build engine (`GET /images/{name}/get` streamed into
+//! `POST /images/load`), skipped when the engine already has the image. A registry's "pull
+//! by digest" is another implementation of the same trait, wired in its place.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use bollard::Docker;
+use bollard::query_parameters::ImportImageOptionsBuilder;
+use futures::{StreamExt, TryStreamExt};
+use hoist_core::Release;
+use hoist_core::backend::BackendError;
+
+use crate::{Engines, is_not_found, message};
+
+/// Makes a release's image present on an engine.
+#[async_trait]
+pub trait ImageDelivery: Send + Sync {
+    /// Puts `release`'s image on the engine at `address` (reached as `target`), or says
+    /// why it cannot be there. Cheap when it already is.
+    async fn deliver(
+        &self,
+        address: &str,
+        target: &Docker,
+        release: &Release,
+    ) -> Result<(), BackendError>;
+}
+
+/// Copies images from the engine that built them, engine to engine, for setups without a
+/// registry.
+#[derive(Clone)]
+pub struct EngineTransfer {
+    source_address: String,
+    engines: Engines,
+}
+
+impl EngineTransfer {
+    /// Copies from the engine at `source_address` (the build host), reached through `engines`.
+    pub fn new(source_address: &str, engines: Engines) -> Self {
+        EngineTransfer {
+            source_address: source_address.to_string(),
+            engines,
+        }
+    }
+}
+
+#[async_trait]
+impl ImageDelivery for EngineTransfer {
+    async fn deliver(
+        &self,
+        address: &str,
+        target: &Docker,
+        release: &Release,
+    ) -> Result<(), BackendError> {
+        if same_engine(address, &self.source_address)
+            || has_image(address, target, &release.image_id).await?
+        {
+            return Ok(());
+        }
+        let source = self.engines.get(&self.source_address).await?;
+        if !has_image(&self.source_address, &source, &release.image_id).await? {
+            return Err(BackendError::new(format!(
+                "{} is not on {address}, and the build engine {} no longer has it ({}) to copy; \
+                 deploy a release the build engine holds, or rebuild this one there",
+                release.image, self.source_address, release.image_id
+            )));
+        }
+        tracing::info!(
+            "copying {} from {} to {address}",
+            release.image,
+            self.source_address
+        );
+        // By tag when it still names the release's image, so the copy is tagged alike.
+        let tag_matches = source
+            .inspect_image(&release.image)
+            .await
+            .ok()
+            .and_then(|i| i.id)
+            .is_some_and(|id| id == release.image_id);
+        let name = if tag_matches {
+            &release.image
+        } else {
+            &release.image_id
+        };
+        let bytes = copy_image(&source, target, name)
+            .await
+            .map_err(|e| BackendError::new(format!("copying {name} to {address}: {e}")))?;
+        if !has_image(address, target, &release.image_id).await? {
+            return Err(BackendError::new(format!(
+                "{address} loaded {name} ({bytes} bytes) but has no image {} after it",
+                release.image_id
+            )));
+        }
+        tracing::info!("copied {name} to {address}: {bytes} bytes");
+        Ok(())
+    }
+}
+
+/// One engine under two spellings (`/run` is `/var/run` on Debian; a trailing `/`).
+fn same_engine(a: &str, b: &str) -> bool {
+    let norm = |s: &str| {
+        s.trim_end_matches('/')
+            .replace("unix:///run/", "unix:///var/run/")
+    };
+    norm(a) == norm(b)
+}
+
+async fn has_image(address: &str, docker: &Docker, id: &str) -> Result<bool, BackendError> {
+    match docker.inspect_image(id).await {
+        Ok(_) => Ok(true),
+        Err(e) if is_not_found(&e) => Ok(false),
+        Err(e) => Err(BackendError::new(format!(
+            "cannot inspect image {id} on {address}: {}",
+            message(&e)
+        ))),
+    }
+}
+
+/// Streams the image `name` out of `from` and into `to` (`docker save | docker load`,
+/// without a file in between); returns the bytes sent.
+pub async fn copy_image(from: &Docker, to: &Docker, name: &str) -> Result<u64, String> {
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = sent.clone();
+    let export = from.export_image(name).inspect_ok(move |chunk| {
+        counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+    });
+    let mut load = to.import_image_stream(
+        ImportImageOptionsBuilder::new().quiet(true).build(),
+        export,
+        None,
+    );
+    while let Some(step) = load.next().await {
+        let step = step.map_err(|e| message(&e))?;
+        if let Some(detail) = step.error_detail.and_then(|d| d.message) {
+            return Err(detail);
+        }
+    }
+    Ok(sent.load(Ordering::Relaxed))
+}
