@@ -18,6 +18,7 @@ mod load;
 mod mask;
 pub mod notify;
 pub mod prune;
+pub mod registry;
 pub(crate) mod release;
 pub mod runtime;
 mod scan;
@@ -32,6 +33,7 @@ pub use error::ConfigError;
 pub use kubernetes::KubernetesConfig;
 pub use load::{load, load_for_build, parse};
 pub use prune::PruneSettings;
+pub use registry::RegistrySettings;
 pub use runtime::{
     DockerConfig, FailureAction, PublishMode, RuntimeConfig, RuntimeKind, SwarmConfig,
     UpdateConfig, UpdateOrder,

@@ -36,6 +36,9 @@ pub struct Config {
     /// `[prune]`: what `hoist prune` and the prune after each deploy keep.
     #[serde(default)]
     pub prune: crate::prune::PruneTable,
+    /// `[registry]`: the OCI registry images go through (none: the local engine only).
+    #[serde(default)]
+    pub registry: Option<crate::registry::RegistryTable>,
     /// Directory holding the config file; set by [`crate::load`], not read from the file.
     #[serde(skip)]
     pub root: PathBuf,

@@ -41,6 +41,8 @@ pub struct Settings {
     pub notifiers: BTreeMap<String, NotifierSpec>,
     /// `[prune]`.
     pub prune: crate::prune::PruneSettings,
+    /// `[registry]`, when images go through one.
+    pub registry: Option<crate::registry::RegistrySettings>,
 }
 
 /// `[app]`.
@@ -215,6 +217,7 @@ impl Settings {
             hooks: config.hooks.clone(),
             scan: config.scan.clone(),
             prune: config.prune.settings(),
+            registry: config.registry.as_ref().map(|r| r.settings(&config.root)),
             // Validation built every spec already, so none fails here.
             notifiers: config
                 .notifiers

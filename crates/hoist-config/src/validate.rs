@@ -67,6 +67,9 @@ pub(crate) fn validate(
     }
 
     config.prune.validate(path, text, errors);
+    if let Some(registry) = &config.registry {
+        registry.validate(path, text, &config.root, errors);
+    }
 
     let deps = &config.build.dependencies;
     if deps.get_ref().is_empty() {
