@@ -3,6 +3,7 @@
 
 mod context;
 mod layer;
+mod reproducible;
 
 use std::collections::{HashMap, VecDeque};
 
