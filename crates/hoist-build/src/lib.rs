@@ -3,6 +3,7 @@
 
 mod context;
 mod layer;
+mod registry_builder;
 mod registry_push;
 mod reproducible;
 
@@ -17,6 +18,7 @@ use hoist_core::{EventKind, EventSink};
 
 pub use context::{DOCKERFILE_NAME, context_files, pack};
 pub use layer::{LayerPlan, plan as layer_plan};
+pub use registry_builder::{RegistryBuilder, read_ca};
 pub use registry_push::{PushError, PushedImage, push_layer_image};
 pub use reproducible::{ReproducibleLayer, reproducible_layer};
 

@@ -60,7 +60,9 @@ pub async fn push_layer_image(
     let created = labels
         .get(hoist_core::labels::CREATED)
         .cloned()
-        .ok_or_else(|| PushError::Build("the image has no created label (the commit time)".into()))?;
+        .ok_or_else(|| {
+            PushError::Build("the image has no created label (the commit time)".into())
+        })?;
     let mtime = created
         .parse::<jiff::Timestamp>()
         .map_err(|e| PushError::Build(format!("the created label `{created}` is not a time: {e}")))?
@@ -117,7 +119,13 @@ pub async fn push_layer_image(
     let tags: Vec<String> = target.tag.iter().cloned().collect();
     let bytes = manifest.to_bytes();
     let report = client
-        .push_image(&target.repository, &blobs, &manifest.media_type, &bytes, &tags)
+        .push_image(
+            &target.repository,
+            &blobs,
+            &manifest.media_type,
+            &bytes,
+            &tags,
+        )
         .await?;
     Ok(PushedImage {
         reference: target.at_digest(&report.manifest_digest).to_string(),
@@ -144,7 +152,9 @@ async fn read_base(
     let mut manifest = Manifest::parse(&body, &media_type).map_err(PushError::Build)?;
     if let Manifest::Index(index) = &manifest {
         let entry = index.for_platform(OS, ARCHITECTURE).ok_or_else(|| {
-            PushError::Build(format!("the base image {base} has no {OS}/{ARCHITECTURE} image"))
+            PushError::Build(format!(
+                "the base image {base} has no {OS}/{ARCHITECTURE} image"
+            ))
         })?;
         let (body, media_type, _) = client
             .get_manifest(&base.repository, &entry.digest)
@@ -153,11 +163,16 @@ async fn read_base(
         manifest = Manifest::parse(&body, &media_type).map_err(PushError::Build)?;
     }
     let Manifest::Image(manifest) = manifest else {
-        return Err(PushError::Build(format!("the base image {base} is an index of indexes")));
+        return Err(PushError::Build(format!(
+            "the base image {base} is an index of indexes"
+        )));
     };
-    let config = client.get_blob(&base.repository, &manifest.config.digest).await?;
-    let config = serde_json::from_slice(&config)
-        .map_err(|e| PushError::Build(format!("the base image {base}'s config is not JSON: {e}")))?;
+    let config = client
+        .get_blob(&base.repository, &manifest.config.digest)
+        .await?;
+    let config = serde_json::from_slice(&config).map_err(|e| {
+        PushError::Build(format!("the base image {base}'s config is not JSON: {e}"))
+    })?;
     Ok((manifest, config))
 }
 
@@ -171,11 +186,12 @@ fn app_config(
     diff_id: &str,
 ) -> Result<Vec<u8>, PushError> {
     let bad = |what: &str| PushError::Build(format!("the base image's config {what}"));
-    let object = image.as_object_mut().ok_or_else(|| bad("is not an object"))?;
+    let object = image
+        .as_object_mut()
+        .ok_or_else(|| bad("is not an object"))?;
     let mut config: bollard::models::ImageConfig = match object.get("config") {
-        Some(value) if !value.is_null() => {
-            serde_json::from_value(value.clone()).map_err(|e| bad(&format!("has an odd `config`: {e}")))?
-        }
+        Some(value) if !value.is_null() => serde_json::from_value(value.clone())
+            .map_err(|e| bad(&format!("has an odd `config`: {e}")))?,
         _ => Default::default(),
     };
     apply(&mut config, &plan.settings);

@@ -16,7 +16,10 @@ use hoist_registry::{Client, ClientOptions, Reference, digest_of};
 use support::TestRegistry;
 
 fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("docker CLI");
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI");
     assert!(
         out.status.success(),
         "docker {args:?}: {}",
@@ -88,13 +91,19 @@ async fn code_only_changes_upload_one_layer_and_identical_trees_upload_nothing()
     };
 
     let first = push(one.path(), "v1").await;
-    assert_eq!(first.report.blobs_mounted, 1, "the base's layer is mounted, not sent");
+    assert_eq!(
+        first.report.blobs_mounted, 1,
+        "the base's layer is mounted, not sent"
+    );
     assert_eq!(first.report.blobs_uploaded, 2, "{:?}", first.report);
     assert!(first.report.manifest_uploaded);
     let raw = registry.skopeo_raw("hoist-reg-app:v1").unwrap();
     assert_eq!(digest_of(&raw), first.manifest_digest);
     let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
-    assert_eq!(manifest["mediaType"], DOCKER_MANIFEST, "the base's media-type family");
+    assert_eq!(
+        manifest["mediaType"], DOCKER_MANIFEST,
+        "the base's media-type family"
+    );
     assert_eq!(
         manifest["layers"][1]["mediaType"],
         "application/vnd.docker.image.rootfs.diff.tar.gzip"
@@ -105,7 +114,10 @@ async fn code_only_changes_upload_one_layer_and_identical_trees_upload_nothing()
     let same = push(two.path(), "v1").await;
     assert_eq!(same.manifest_digest, first.manifest_digest);
     assert_eq!(same.config_digest, first.config_digest);
-    assert_eq!((same.report.blobs_uploaded, same.report.bytes_uploaded), (0, 0));
+    assert_eq!(
+        (same.report.blobs_uploaded, same.report.bytes_uploaded),
+        (0, 0)
+    );
     assert!(!same.report.manifest_uploaded);
     assert_eq!(registry.blob_puts_since(before), Vec::<String>::new());
     assert_eq!(registry.manifest_puts_since(before), Vec::<String>::new());
@@ -127,10 +139,16 @@ async fn code_only_changes_upload_one_layer_and_identical_trees_upload_nothing()
 
     // The engine pulls it by digest and runs it.
     let pinned = second.reference.clone();
-    assert_eq!(pinned, format!("{host}/hoist-reg-app@{}", second.manifest_digest));
+    assert_eq!(
+        pinned,
+        format!("{host}/hoist-reg-app@{}", second.manifest_digest)
+    );
     docker(&["pull", "-q", &pinned]);
     let id = docker(&["image", "inspect", "-f", "{{.Id}}", &pinned]);
-    assert_eq!(id, second.config_digest, "the engine's image id is the config's digest");
+    assert_eq!(
+        id, second.config_digest,
+        "the engine's image id is the config's digest"
+    );
     let out = docker(&["run", "--rm", "--name", "hoist-reg-daemonless", &pinned]);
     assert_eq!(out, "release two");
     let env = docker(&["image", "inspect", "-f", "{{json .Config.Env}}", &pinned]);

@@ -3,7 +3,6 @@
 //! ```toml
 //! [registry]
 //! image = "registry.example.com/clinic/app"   # required: host/path of release images
-//! base = "registry.example.com/clinic/app-base" # default: "<image>-base"
 //! username = "ci"                              # or { env = "..." } / { file = "..." }
 //! password = { env = "REGISTRY_PASSWORD" }     # never a literal: { env }, { file } or { command }
 //! ca_file = "certs/registry-ca.pem"            # a private CA, relative to hoist.toml
@@ -26,8 +25,6 @@ use crate::ConfigError;
 #[serde(deny_unknown_fields)]
 pub struct RegistryTable {
     pub image: Spanned<String>,
-    #[serde(default)]
-    pub base: Option<Spanned<String>>,
     #[serde(default)]
     pub username: Option<Spanned<toml::Value>>,
     #[serde(default)]
@@ -53,7 +50,8 @@ pub struct RegistrySettings {
     pub host: String,
     /// Release images' repository, `host/path`.
     pub image: String,
-    /// Base images' repository, `host/path` on the same host.
+    /// Base images' repository: `<image>-base`, on the same registry so that base layers
+    /// are mounted into the app's repository rather than copied.
     pub base: String,
     pub username: Option<CredentialValue>,
     pub password: Option<SecretSource>,
@@ -85,10 +83,7 @@ fn valid_repository(image: &str) -> bool {
 
 impl RegistryTable {
     fn base(&self) -> String {
-        match &self.base {
-            Some(base) => base.get_ref().clone(),
-            None => format!("{}-base", self.image.get_ref()),
-        }
+        format!("{}-base", self.image.get_ref())
     }
 
     /// The settings; call after [`RegistryTable::validate`] found nothing.
@@ -138,27 +133,6 @@ impl RegistryTable {
                 format!("`{image}` does not name a registry host and a repository path"),
                 "write host[:port]/path in lowercase, e.g. \"registry.example.com/clinic/app\" or \"127.0.0.1:5000/clinic\"",
             );
-        }
-        if let Some(base) = &self.base {
-            let base_host = host_of(base.get_ref());
-            if !valid_repository(base.get_ref()) {
-                fail(
-                    base.span(),
-                    "registry.base",
-                    format!(
-                        "`{}` does not name a registry host and a repository path",
-                        base.get_ref()
-                    ),
-                    "write host[:port]/path on the same host as `image`, or leave it out for \"<image>-base\"",
-                );
-            } else if base_host != host_of(image) {
-                fail(
-                    base.span(),
-                    "registry.base",
-                    "the base repository is on another registry than `image`".into(),
-                    "keep both on one registry (layers are mounted between them), or leave `base` out",
-                );
-            }
         }
         let secret_help = "write { env = \"REGISTRY_PASSWORD\" }, { file = \"/run/secrets/registry\" } or { command = [...] }; hoist.toml is committed";
         for (key, value, literal_ok) in [

@@ -199,7 +199,11 @@ impl Settings {
             state_path: config.state_path(),
             app: AppSettings {
                 name: app_name,
-                image: config.app.image.get_ref().clone(),
+                // With a registry, release images (and `<image>-base`) live there.
+                image: match &config.registry {
+                    Some(registry) => registry.image.get_ref().clone(),
+                    None => config.app.image.get_ref().clone(),
+                },
                 port: config.app.port,
             },
             build: BuildSettings {
