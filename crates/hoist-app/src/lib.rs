@@ -6,6 +6,7 @@
 //! Adding a runtime kind means one arm in [`runtime_for`] and nothing else here.
 
 mod kubernetes;
+pub mod registry;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -75,15 +76,25 @@ pub async fn deployer(
         .clone()
         .unwrap_or_else(|| LOCAL_DOCKER_HOST.to_string());
     check_single_engine(&config, &build_host)?;
-    let builder = DockerBuilder::connect(&build_host)
-        .await
-        .map_err(|e| WiringError::Unavailable(e.to_string()))?;
+    let builder: Arc<dyn hoist_core::backend::Builder> = match &config.registry {
+        Some(settings) => {
+            let docker = hoist_engine::connect(&build_host)
+                .await
+                .map_err(|e| WiringError::Unavailable(e.to_string()))?;
+            Arc::new(registry::builder(settings, &config.app.name, &config.root, docker).await?)
+        }
+        None => Arc::new(
+            DockerBuilder::connect(&build_host)
+                .await
+                .map_err(|e| WiringError::Unavailable(e.to_string()))?,
+        ),
+    };
     let store = open_store(&config, overrides)?;
     let mut runtimes = runtimes(&config, &resolve_actor(overrides.actor.as_deref()));
     runtimes.set_pruner(Arc::new(DockerPruner::new()), Some(build_host.clone()));
     Ok(Deployer {
         runtimes,
-        builder: Arc::new(builder),
+        builder,
         prober: Arc::new(HttpProber::default()),
         store,
         notifier,
