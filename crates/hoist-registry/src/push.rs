@@ -110,6 +110,16 @@ impl Client {
         let body = match &blob.source {
             BlobSource::Bytes(bytes) => Body::Bytes(bytes.clone()),
             BlobSource::File(path) => Body::File(path.clone()),
+            // The mount was refused but the source repository has it: copy it through.
+            BlobSource::Remote
+                if blob.mount_from.is_some()
+                    && self
+                        .blob_exists_for_pull(blob.mount_from.as_deref().unwrap_or_default(), &blob.digest)
+                        .await? =>
+            {
+                let from = blob.mount_from.as_deref().unwrap_or_default();
+                Body::Bytes(self.get_blob(from, &blob.digest).await?)
+            }
             BlobSource::Remote => {
                 return Err(RegistryError::Invalid(format!(
                     "the registry {} has no blob {} in {repository}{}, and hoist has no copy to upload",
@@ -138,6 +148,29 @@ impl Client {
         report.blobs_uploaded += 1;
         report.bytes_uploaded += blob.size;
         Ok(())
+    }
+
+    /// Whether `repository` has `digest`, asking with pull rights only.
+    async fn blob_exists_for_pull(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<bool, RegistryError> {
+        let answer = self
+            .send(
+                Method::HEAD,
+                &self.url(&format!("{repository}/blobs/{digest}")),
+                &[auth::scope(repository, false)],
+                &[],
+                &Body::Empty,
+                &format!("checking the blob {digest} in {repository}"),
+            )
+            .await;
+        match answer {
+            Ok(answer) => Ok(answer.status.is_success()),
+            Err(RegistryError::Denied { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     async fn mount_blob(
