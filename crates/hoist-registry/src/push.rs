@@ -114,7 +114,10 @@ impl Client {
             BlobSource::Remote
                 if blob.mount_from.is_some()
                     && self
-                        .blob_exists_for_pull(blob.mount_from.as_deref().unwrap_or_default(), &blob.digest)
+                        .blob_exists_for_pull(
+                            blob.mount_from.as_deref().unwrap_or_default(),
+                            &blob.digest,
+                        )
                         .await? =>
             {
                 let from = blob.mount_from.as_deref().unwrap_or_default();
