@@ -55,6 +55,25 @@ if [ ${#remote_missing[@]} -gt 0 ]; then
 fi
 # --- end of remote Docker hosts ---
 
+# --- registry ---
+# crates/hoist-registry and crates/hoist-build tests start Debian's docker-registry on
+# loopback themselves (plain, and TLS with htpasswd under a CA made by the test with
+# openssl), and check what hoist pushed with skopeo. The package's own service is not
+# started: the tests run their own registries on ports 20150-20169.
+registry_packages=(docker-registry skopeo apache2-utils openssl)
+registry_missing=()
+for p in "${registry_packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || registry_missing+=("$p")
+done
+if [ ${#registry_missing[@]} -gt 0 ]; then
+  echo "setup: installing ${registry_missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${registry_missing[@]}" >/dev/null
+fi
+# --- end of registry ---
+
 # The engine is started by the machine; give it a moment if it is still coming up.
 for _ in $(seq 1 30); do
   docker info >/dev/null 2>&1 && break

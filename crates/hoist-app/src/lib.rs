@@ -8,6 +8,7 @@
 mod engines;
 mod http;
 mod kubernetes;
+pub mod registry;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -78,12 +79,16 @@ pub async fn deployer(
         .clone()
         .unwrap_or_else(|| LOCAL_DOCKER_HOST.to_string());
     let engines = engines::engines(&config);
-    let builder = DockerBuilder::new(
-        engines
-            .get(&build_host)
-            .await
-            .map_err(|e| WiringError::Unavailable(e.to_string()))?,
-    );
+    let build_engine = engines
+        .get(&build_host)
+        .await
+        .map_err(|e| WiringError::Unavailable(e.to_string()))?;
+    let builder: Arc<dyn hoist_core::backend::Builder> = match &config.registry {
+        Some(settings) => Arc::new(
+            registry::builder(settings, &config.app.name, &config.root, build_engine).await?,
+        ),
+        None => Arc::new(DockerBuilder::new(build_engine)),
+    };
     let store = open_store(&config, overrides)?;
     let delivery = engines::image_delivery(&build_host, &engines);
     let mut runtimes = runtimes(
@@ -98,7 +103,7 @@ pub async fn deployer(
     );
     Ok(Deployer {
         runtimes,
-        builder: Arc::new(builder),
+        builder,
         prober: Arc::new(HttpProber::default()),
         store,
         notifier,

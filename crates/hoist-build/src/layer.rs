@@ -409,6 +409,20 @@ pub fn layer_tar(
     for dir in &plan.workdirs {
         add_dir(&mut tar, dir)?;
     }
+    for (target, source) in placements(plan, context, context_files)? {
+        append_file(&mut tar, &source, &target)?;
+    }
+    tar.into_inner().map_err(|e| e.to_string())
+}
+
+/// Where each copied file goes: (absolute path in the image, file in the context), in
+/// Dockerfile order (a later COPY of the same path wins when unpacked).
+pub fn placements(
+    plan: &LayerPlan,
+    context: &Path,
+    context_files: &[PathBuf],
+) -> Result<Vec<(String, PathBuf)>, Unsupported> {
+    let mut placed = Vec::new();
     for copy in &plan.copies {
         let dest_is_dir = copy.dest.ends_with('/') || copy.sources.len() > 1;
         for source in &copy.sources {
@@ -423,7 +437,7 @@ pub fn layer_tar(
                 for file in inside {
                     let rel = file.strip_prefix(&source_rel).unwrap_or(file);
                     let target = format!("{}/{}", copy.dest.trim_end_matches('/'), rel.display());
-                    append_file(&mut tar, &context.join(file), &target)?;
+                    placed.push((target, context.join(file)));
                 }
             } else {
                 if !context_files.contains(&source_rel) {
@@ -440,11 +454,11 @@ pub fn layer_tar(
                 } else {
                     copy.dest.clone()
                 };
-                append_file(&mut tar, &full, &target)?;
+                placed.push((target, full));
             }
         }
     }
-    tar.into_inner().map_err(|e| e.to_string())
+    Ok(placed)
 }
 
 fn append_file(

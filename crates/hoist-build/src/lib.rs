@@ -3,6 +3,9 @@
 
 mod context;
 mod layer;
+mod registry_builder;
+mod registry_push;
+mod reproducible;
 
 use std::collections::{HashMap, VecDeque};
 
@@ -13,7 +16,11 @@ use futures::StreamExt;
 use hoist_core::backend::{BackendError, BuildContext, BuildRequest, Builder};
 use hoist_core::{EventKind, EventSink};
 
-pub use context::{DOCKERFILE_NAME, pack};
+pub use context::{DOCKERFILE_NAME, context_files, pack};
+pub use layer::{LayerPlan, plan as layer_plan};
+pub use registry_builder::{RegistryBuilder, read_ca};
+pub use registry_push::{PushError, PushedImage, push_layer_image};
+pub use reproducible::{ReproducibleLayer, reproducible_layer};
 
 /// Lines of build output kept to explain a failure.
 const TAIL_LINES: usize = 30;

@@ -21,6 +21,7 @@ mod mask;
 mod named_runtimes;
 pub mod notify;
 pub mod prune;
+pub mod registry;
 pub(crate) mod release;
 pub mod rollout;
 pub mod runtime;
@@ -41,6 +42,7 @@ pub use kubernetes::KubernetesConfig;
 pub use load::{load, load_for_build, parse};
 pub use prune::PruneSettings;
 pub use rollout::{BatchSize, OnFailure, WaveSettings};
+pub use registry::RegistrySettings;
 pub use runtime::{
     DockerConfig, FailureAction, PublishMode, RuntimeConfig, RuntimeKind, SwarmConfig,
     UpdateConfig, UpdateOrder,

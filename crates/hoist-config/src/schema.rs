@@ -42,6 +42,9 @@ pub struct Config {
     /// `[hosts.NAME]`: remote Docker engines by name (address, TLS or ssh settings).
     #[serde(default)]
     pub hosts: crate::hosts::Hosts,
+    /// `[registry]`: the OCI registry images go through (none: the local engine only).
+    #[serde(default)]
+    pub registry: Option<crate::registry::RegistryTable>,
     /// Directory holding the config file; set by [`crate::load`], not read from the file.
     #[serde(skip)]
     pub root: PathBuf,

@@ -45,6 +45,8 @@ pub struct Settings {
     pub server: crate::server::ServerSettings,
     /// `[hosts.NAME]`, by name; instances' `host` is already resolved to the address.
     pub hosts: BTreeMap<String, crate::hosts::HostSettings>,
+    /// `[registry]`, when images go through one.
+    pub registry: Option<crate::registry::RegistrySettings>,
 }
 
 /// `[app]`.
@@ -234,7 +236,11 @@ impl Settings {
             state_path: config.state_path(),
             app: AppSettings {
                 name: app_name,
-                image: config.app.image.get_ref().clone(),
+                // With a registry, release images (and `<image>-base`) live there.
+                image: match &config.registry {
+                    Some(registry) => registry.image.get_ref().clone(),
+                    None => config.app.image.get_ref().clone(),
+                },
                 port: config.app.port,
             },
             build: BuildSettings {
@@ -254,6 +260,7 @@ impl Settings {
             prune: config.prune.settings(),
             server: config.server.settings(&root),
             hosts: crate::hosts::settings(&config.hosts, &root),
+            registry: config.registry.as_ref().map(|r| r.settings(&config.root)),
             // Validation built every spec already, so none fails here.
             notifiers: config
                 .notifiers

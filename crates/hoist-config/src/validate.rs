@@ -70,6 +70,9 @@ pub(crate) fn validate(
     config.prune.validate(path, text, errors);
     config.server.validate(path, text, errors);
     crate::hosts::validate(&config.hosts, path, text, errors);
+    if let Some(registry) = &config.registry {
+        registry.validate(path, text, &config.root, errors);
+    }
 
     let deps = &config.build.dependencies;
     if deps.get_ref().is_empty() {

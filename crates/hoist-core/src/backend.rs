@@ -70,6 +70,11 @@ pub trait Builder: Send + Sync {
         request: &BuildRequest,
         events: &EventSink,
     ) -> Result<String, BackendError>;
+    /// The registry manifest digest `reference` was pushed as, when the builder pushes
+    /// to a registry; `None` for images that live only in an engine.
+    async fn pushed_digest(&self, _reference: &str) -> Result<Option<String>, BackendError> {
+        Ok(None)
+    }
 }
 
 /// Where an instance's HTTP endpoints answer.

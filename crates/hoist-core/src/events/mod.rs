@@ -284,6 +284,15 @@ pub enum EventKind {
         image_id: String,
         took_ms: u64,
     },
+    /// An image went to a registry: what crossed the wire, blob by blob counted.
+    ImagePushed {
+        /// `repo@sha256:...`.
+        reference: String,
+        blobs_uploaded: usize,
+        bytes_uploaded: u64,
+        blobs_mounted: usize,
+        blobs_present: usize,
+    },
     /// The release was built before and its image is still there: nothing is built.
     ReleaseReused {
         version: String,

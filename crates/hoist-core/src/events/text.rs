@@ -188,6 +188,20 @@ pub fn describe(event: &Event) -> Option<Described> {
             format!("built {reference}"),
             Some(*took_ms),
         ),
+        K::ImagePushed {
+            reference,
+            blobs_uploaded,
+            bytes_uploaded,
+            blobs_mounted,
+            blobs_present,
+        } => Described::stage(
+            StageNote,
+            Stage::AppImage,
+            format!(
+                "pushed {reference}: {blobs_uploaded} blob(s), {bytes_uploaded} bytes uploaded; {blobs_mounted} mounted, {blobs_present} already there"
+            ),
+            None,
+        ),
         K::ReleaseReused { version, reference } => Described::stage(
             StageFinished,
             Stage::AppImage,

@@ -207,13 +207,21 @@ impl Deployer {
             took_ms: millis(started.elapsed()),
         });
 
+        let digest = self
+            .builder
+            .pushed_digest(&plan.app_image)
+            .await
+            .map_err(|e| PipelineError::Build {
+                image: plan.app_image.clone(),
+                source: e,
+            })?;
         let release = Release {
             app: self.app_name().to_string(),
             version: source.version.clone(),
             commit: source.commit.clone(),
             image: plan.app_image,
             image_id,
-            digest: None,
+            digest,
             fingerprint: plan.fingerprint.hex,
             base_image: plan.base_image,
             created_by: self.actor.clone(),
