@@ -17,6 +17,7 @@ pub mod kubernetes;
 mod load;
 mod mask;
 pub mod notify;
+pub mod proxy_switch;
 pub mod prune;
 pub(crate) mod release;
 pub mod runtime;
@@ -31,6 +32,7 @@ mod validate;
 pub use error::ConfigError;
 pub use kubernetes::KubernetesConfig;
 pub use load::{load, load_for_build, parse};
+pub use proxy_switch::{DockerSwitch, ProxySwitch};
 pub use prune::PruneSettings;
 pub use runtime::{
     DockerConfig, FailureAction, PublishMode, RuntimeConfig, RuntimeKind, SwarmConfig,
