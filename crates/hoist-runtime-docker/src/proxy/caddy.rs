@@ -4,10 +4,16 @@
 //!
 //! Each instance's server is one object under `/config/apps/http/servers/`, set with one
 //! `POST` (Caddy's "set or replace"), so instances switched at the same time never
-//! overwrite each other's routes. Caddy applies a change gracefully: connections already
-//! accepted finish on the old config (up to its `grace_period`) while new ones get the new
-//! upstream, and the listener socket is kept across the change, so no connection is
-//! refused.
+//! overwrite each other's routes. Caddy keeps the listener socket across a change, so no
+//! connection is refused, and requests already running on the old config go on to the old
+//! upstream until they end.
+//!
+//! The drain needs one more thing. Caddy counts in-flight requests per upstream address
+//! (`/reverse_proxy/upstreams`), but forgets an address as soon as no config names it —
+//! which, on Caddy 2.6, is right after the change, while old requests still run. So the
+//! switch first keeps the old upstream in a route that never matches (`"expression":
+//! "false"`): the count stays, shared with the old requests, until it reaches 0; then a
+//! second change drops that route.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -37,26 +43,34 @@ pub(crate) fn server_id(container: &str) -> String {
     format!("hoist-{container}")
 }
 
-/// An instance's server: `listen`, everything to `upstream` (`HOST:PORT`).
-pub(crate) fn server(listen: &str, upstream: &str) -> Value {
+fn proxy_to(upstream: &str) -> Value {
+    json!([{ "handler": "reverse_proxy", "upstreams": [{ "dial": upstream }] }])
+}
+
+/// An instance's server: `listen`, every request to `upstream` (`HOST:PORT`); with
+/// `draining`, a route that never matches keeps Caddy counting that upstream's requests.
+pub(crate) fn server(listen: &str, upstream: &str, draining: Option<&str>) -> Value {
+    let mut routes = Vec::new();
+    if let Some(old) = draining {
+        routes.push(json!({ "match": [{ "expression": "false" }], "handle": proxy_to(old) }));
+    }
+    routes.push(json!({ "handle": proxy_to(upstream) }));
     json!({
         "listen": [listen],
         // Plain HTTP on the instance's port, as the port switch serves it; TLS is the
         // front proxy's business.
         "automatic_https": { "disable": true },
-        "routes": [{
-            "handle": [{
-                "handler": "reverse_proxy",
-                "upstreams": [{ "dial": upstream }]
-            }]
-        }]
+        "routes": routes
     })
 }
 
-/// The upstream of a server written by [`server`].
+/// The upstream a server written by [`server`] sends requests to (its last route's).
 pub(crate) fn upstream_of(server: &Value) -> Option<String> {
     server
-        .pointer("/routes/0/handle/0/upstreams/0/dial")
+        .get("routes")?
+        .as_array()?
+        .last()?
+        .pointer("/handle/0/upstreams/0/dial")
         .and_then(Value::as_str)
         .map(str::to_string)
 }
@@ -163,16 +177,18 @@ impl Caddy {
         Ok(upstream_of(&server))
     }
 
-    /// Points the instance's server (listening on `listen`) at `upstream`.
+    /// Points the instance's server (listening on `listen`) at `upstream`, keeping the
+    /// count of `draining`'s requests.
     pub(crate) async fn set_route(
         &self,
         id: &str,
         listen: &str,
         upstream: &str,
+        draining: Option<&str>,
     ) -> Result<(), BackendError> {
         self.set(
             &format!("/config/apps/http/servers/{id}"),
-            &server(listen, upstream),
+            &server(listen, upstream, draining),
         )
         .await
     }
@@ -190,10 +206,21 @@ mod tests {
 
     #[test]
     fn a_server_listens_on_the_instance_port_and_names_its_upstream() {
-        let s = server(":20401", "127.0.0.1:32768");
+        let s = server(":20401", "127.0.0.1:32768", None);
         assert_eq!(s["listen"], json!([":20401"]));
         assert_eq!(upstream_of(&s).as_deref(), Some("127.0.0.1:32768"));
         assert_eq!(upstream_of(&Value::Null), None);
+    }
+
+    #[test]
+    fn a_draining_upstream_is_kept_in_a_route_that_never_matches() {
+        let s = server(":20401", "127.0.0.1:2", Some("127.0.0.1:1"));
+        assert_eq!(s["routes"][0]["match"], json!([{ "expression": "false" }]));
+        assert_eq!(
+            s["routes"][0]["handle"][0]["upstreams"][0]["dial"],
+            "127.0.0.1:1"
+        );
+        assert_eq!(upstream_of(&s).as_deref(), Some("127.0.0.1:2"));
     }
 
     #[test]

@@ -190,7 +190,11 @@ pub(crate) async fn switch(
     );
     let new_upstream = upstream(&endpoint);
     let through_proxy = containers.live_endpoint(spec);
-    let switched = match caddy.set_route(&id, &listen, &new_upstream).await {
+    // The old upstream stays in the config (a route that never matches) until drained.
+    let draining = old_upstream
+        .as_deref()
+        .filter(|old| live.is_running() && *old != new_upstream);
+    let switched = match caddy.set_route(&id, &listen, &new_upstream, draining).await {
         Ok(()) => {
             rollout
                 .wait_verified(spec, release, InstanceState::Verifying, || async {
@@ -204,7 +208,9 @@ pub(crate) async fn switch(
         let why = format!("the instance did not verify through the proxy: {why}");
         rollout.progress(InstanceState::RollingBack, &why);
         let restored = match &old_upstream {
-            Some(old) if live.is_running() => caddy.set_route(&id, &listen, old).await.is_ok(),
+            Some(old) if live.is_running() => {
+                caddy.set_route(&id, &listen, old, None).await.is_ok()
+            }
             _ => false,
         };
         let logs = containers
@@ -223,10 +229,15 @@ pub(crate) async fn switch(
     }
 
     // Drain, then stop the old container and keep it for a rollback.
-    if live.is_running() {
-        if let Some(old) = old_upstream.filter(|old| *old != new_upstream) {
-            drain(&caddy, &old, settings.drain_timeout, rollout).await;
+    if let Some(old) = draining {
+        drain(&caddy, old, settings.drain_timeout, rollout).await;
+        if let Err(e) = caddy.set_route(&id, &listen, &new_upstream, None).await {
+            rollout.warn(format!(
+                "could not drop the drained container from the proxy's config: {e}"
+            ));
         }
+    }
+    if live.is_running() {
         rollout.progress(InstanceState::Switching, "stopping the old container");
         if let Err(e) = containers.stop_live(spec).await {
             rollout.warn(format!("could not stop the old container: {e}"));
@@ -350,7 +361,9 @@ pub(crate) async fn recover(
         && !containers.publishes_port(spec).await?
     {
         let listen = caddy::listen_address(containers.settings.bind, spec.port);
-        caddy.set_route(&id, &listen, &upstream(&live)).await?;
+        caddy
+            .set_route(&id, &listen, &upstream(&live), None)
+            .await?;
         done.push(format!(
             "pointed the proxy at {} again (its port had changed)",
             spec.name
