@@ -16,10 +16,15 @@
 //! second change drops that route.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use hoist_core::backend::BackendError;
 use serde_json::{Value, json};
+
+/// How often a request the admin API did not take is sent again, and how long apart.
+const ATTEMPTS: u32 = 20;
+const RETRY_AFTER: Duration = Duration::from_millis(100);
 
 /// A Caddy admin API.
 #[derive(Clone)]
@@ -115,14 +120,28 @@ impl Caddy {
         self.http.get(self.url("/config/")).send().await.is_ok()
     }
 
+    /// Sends a request, again when it could not be sent: Caddy 2.6 restarts its admin
+    /// listener after every config change, so a request at that moment finds it closed.
+    async fn send(
+        &self,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, BackendError> {
+        let mut attempt = 0;
+        loop {
+            match request().send().await {
+                Ok(response) => return Ok(response),
+                Err(e) if attempt < ATTEMPTS && (e.is_connect() || e.is_request()) => {
+                    attempt += 1;
+                    tokio::time::sleep(RETRY_AFTER).await;
+                }
+                Err(e) => return Err(self.error("did not answer", e)),
+            }
+        }
+    }
+
     /// The config at `path` (`null` when absent).
     pub(crate) async fn get(&self, path: &str) -> Result<Value, BackendError> {
-        let response = self
-            .http
-            .get(self.url(path))
-            .send()
-            .await
-            .map_err(|e| self.error("did not answer", e))?;
+        let response = self.send(|| self.http.get(self.url(path))).await?;
         let status = response.status();
         let body = response
             .text()
@@ -136,13 +155,15 @@ impl Caddy {
 
     /// Sets (or replaces) the object at `path`.
     pub(crate) async fn set(&self, path: &str, value: &Value) -> Result<(), BackendError> {
+        // One change at a time from this process: each one reloads Caddy's whole config.
+        static CHANGES: OnceLock<tokio::sync::Mutex<()>> = OnceLock::new();
+        let _one = CHANGES
+            .get_or_init(|| tokio::sync::Mutex::new(()))
+            .lock()
+            .await;
         let response = self
-            .http
-            .post(self.url(path))
-            .json(value)
-            .send()
-            .await
-            .map_err(|e| self.error("did not answer", e))?;
+            .send(|| self.http.post(self.url(path)).json(value))
+            .await?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
