@@ -74,6 +74,22 @@ if [ ${#registry_missing[@]} -gt 0 ]; then
 fi
 # --- end of registry ---
 
+# --- the proxy switch (issue 10 part 5) ---
+# The Docker runtime's `switch = "proxy"` drives Caddy's admin API and starts `caddy run`
+# itself when none answers (crates/hoist/tests/proxy.rs). Only the binary is needed: the
+# package's own service (Caddy on :80) is not wanted and is stopped if it started.
+if ! command -v caddy >/dev/null 2>&1; then
+  echo "setup: installing caddy"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends caddy >/dev/null
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet caddy 2>/dev/null; then
+    $sudo_cmd systemctl disable --now caddy >/dev/null 2>&1 || true
+  fi
+fi
+# --- end of the proxy switch ---
+
 # The engine is started by the machine; give it a moment if it is still coming up.
 for _ in $(seq 1 30); do
   docker info >/dev/null 2>&1 && break

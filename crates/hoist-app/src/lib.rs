@@ -23,7 +23,7 @@ use hoist_core::pipeline::{Deployer, Runtimes, resolve_actor};
 use hoist_core::{EventSink, Notifier, Runtime, Store};
 use hoist_engine::{Engines, ImageDelivery};
 use hoist_probe::HttpProber;
-use hoist_runtime_docker::{DockerPruner, DockerRuntime, DockerSettings};
+use hoist_runtime_docker::{DockerPruner, DockerRuntime, DockerSettings, ProxySettings};
 use hoist_runtime_swarm::{
     FailureAction, Order, Publish, SwarmRuntime, SwarmSettings, UpdateSettings,
 };
@@ -180,6 +180,7 @@ fn runtime_for(
         RuntimeConfig::Docker(settings) => Arc::new(docker.with_settings(DockerSettings {
             stop_timeout: settings.stop_timeout,
             bind: settings.bind,
+            proxy: proxy_settings(settings.switch),
         })),
         RuntimeConfig::Swarm(swarm) => Arc::new(
             SwarmRuntime::new(swarm_settings(swarm))
@@ -187,6 +188,17 @@ fn runtime_for(
         ),
         RuntimeConfig::Kubernetes(k8s) => Arc::new(kubernetes::runtime(k8s, actor)),
         RuntimeConfig::Http(platform) => Arc::new(http::runtime(platform)),
+    }
+}
+
+/// The config's `switch` as the Docker runtime's proxy settings (`None`: the port switch).
+fn proxy_settings(switch: hoist_config::DockerSwitch) -> Option<ProxySettings> {
+    match switch {
+        hoist_config::DockerSwitch::Port => None,
+        hoist_config::DockerSwitch::Proxy(p) => Some(ProxySettings {
+            admin: p.admin,
+            drain_timeout: p.drain_timeout,
+        }),
     }
 }
 

@@ -7,14 +7,21 @@
 //! - (c) the same single Dockerfile with a warm layer cache after a code-only change,
 //!   rolled out the same way;
 //! - (d) `hoist deploy` of the version already running;
-//! - (e) `hoist rollback`.
+//! - (e) `hoist rollback`;
+//! - (b') `hoist deploy` after a code-only change, switched through the proxy
+//!   (`switch = "proxy"`), and hoist's peak RSS during it;
+//! - (e') `hoist rollback` through the proxy (after an untimed code-only deploy, so the
+//!   previous container is the one rolled back to);
+//! - (i) `hoist deploy` after a code-only change to 30 tenants through the proxy, 6 at a
+//!   time.
 //!
 //! (a) and (c) are built through the same Engine API builder and rolled out by the same
 //! rollout code as hoist (the library, in-process), so the rows differ only in what they
 //! build. (b), (d) and (e) run the release `hoist` binary as a user would, and (b) reports
 //! its peak resident memory.
 //!
-//! Usage: `hoist-bench --hoist target/release/hoist --example examples/clinic [--runs 3] [--json FILE]`
+//! Usage: `hoist-bench --hoist target/release/hoist --example examples/clinic [--runs 3] [--json FILE] [--proxy-only]`
+//! (`--proxy-only`: only (b'), (e') and (i)).
 
 mod work;
 
@@ -38,9 +45,15 @@ struct Results {
     machine: String,
     tenants: usize,
     rows: Vec<Row>,
-    hoist_code_only_peak_rss_kib: u64,
-    ratio_a_over_b: f64,
-    ratio_c_over_b: f64,
+    hoist_code_only_peak_rss_kib: Option<u64>,
+    ratio_a_over_b: Option<f64>,
+    ratio_c_over_b: Option<f64>,
+    hoist_proxy_code_only_peak_rss_kib: u64,
+    fleet_tenants: u16,
+    fleet_concurrency: u16,
+    fleet_seconds_per_tenant: f64,
+    ratio_i_over_b_proxy: f64,
+    ratio_a_over_b_proxy: Option<f64>,
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -67,6 +80,7 @@ async fn main() -> anyhow::Result<()> {
     let mut example = PathBuf::from("examples/clinic");
     let mut runs = 3usize;
     let mut json = PathBuf::from("bench/results/deploy.json");
+    let mut proxy_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
@@ -75,6 +89,7 @@ async fn main() -> anyhow::Result<()> {
             "--example" => example = value()?.into(),
             "--runs" => runs = value()?.parse().context("--runs takes a number")?,
             "--json" => json = value()?.into(),
+            "--proxy-only" => proxy_only = true,
             other => bail!(
                 "unknown argument {other}; see the doc comment of crates/hoist-bench/src/main.rs"
             ),
@@ -94,49 +109,89 @@ async fn main() -> anyhow::Result<()> {
     let bench = work::Bench::prepare(&example, &hoist).await?;
     eprintln!("bench: working copy {}", bench.root().display());
 
-    let mut a = Vec::new();
-    for i in 1..=runs {
-        a.push(secs(
-            bench
-                .single_dockerfile_deploy(&format!("a{i}"), true)
-                .await?,
-        ));
-        eprintln!("bench: (a) run {i}: {:.2}s", a.last().unwrap_or(&0.0));
+    let (mut a, mut b, mut c, mut d, mut e, mut peak) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        0u64,
+    );
+    if !proxy_only {
+        for i in 1..=runs {
+            a.push(secs(
+                bench
+                    .single_dockerfile_deploy(&format!("a{i}"), true)
+                    .await?,
+            ));
+            eprintln!("bench: (a) run {i}: {:.2}s", a.last().unwrap_or(&0.0));
+        }
+        // Warm the layer cache once, untimed; then code-only changes.
+        bench.single_dockerfile_deploy("c0", false).await?;
+        for i in 1..=runs {
+            c.push(secs(
+                bench
+                    .single_dockerfile_deploy(&format!("c{i}"), false)
+                    .await?,
+            ));
+            eprintln!("bench: (c) run {i}: {:.2}s", c.last().unwrap_or(&0.0));
+        }
+        // hoist: a first release (base built or reused), untimed; then code-only releases.
+        bench.commit_code_change("v0.1.0")?;
+        bench.hoist(&["deploy", "bench"])?;
+        for i in 1..=runs {
+            bench.commit_code_change(&format!("v0.1.{i}"))?;
+            let (took, rss) = bench.hoist(&["deploy", "bench"])?;
+            peak = peak.max(rss);
+            b.push(secs(took));
+            eprintln!(
+                "bench: (b) run {i}: {:.2}s, peak RSS {rss} KiB",
+                b.last().unwrap_or(&0.0)
+            );
+        }
+        for i in 1..=runs {
+            d.push(secs(bench.hoist(&["deploy", "bench"])?.0));
+            eprintln!("bench: (d) run {i}: {:.2}s", d.last().unwrap_or(&0.0));
+        }
+        for i in 1..=runs {
+            e.push(secs(bench.hoist(&["rollback", "bench"])?.0));
+            eprintln!("bench: (e) run {i}: {:.2}s", e.last().unwrap_or(&0.0));
+        }
     }
-    // Warm the layer cache once, untimed; then code-only changes.
-    bench.single_dockerfile_deploy("c0", false).await?;
-    let mut c = Vec::new();
+
+    // Through the proxy: a first deploy (untimed) starts Caddy and each tenant's
+    // container; then code-only releases.
+    let (proxy_env, fleet_env) = (work::PROXY_ENVIRONMENT, work::FLEET_ENVIRONMENT);
+    bench.commit_code_change("v0.2.0")?;
+    bench.hoist(&["deploy", proxy_env])?;
+    let (mut b_proxy, mut peak_proxy) = (Vec::new(), 0u64);
     for i in 1..=runs {
-        c.push(secs(
-            bench
-                .single_dockerfile_deploy(&format!("c{i}"), false)
-                .await?,
-        ));
-        eprintln!("bench: (c) run {i}: {:.2}s", c.last().unwrap_or(&0.0));
-    }
-    // hoist: a first release (base built or reused), untimed; then code-only releases.
-    bench.commit_code_change("v0.1.0")?;
-    bench.hoist(&["deploy", "bench"])?;
-    let (mut b, mut peak) = (Vec::new(), 0u64);
-    for i in 1..=runs {
-        bench.commit_code_change(&format!("v0.1.{i}"))?;
-        let (took, rss) = bench.hoist(&["deploy", "bench"])?;
-        peak = peak.max(rss);
-        b.push(secs(took));
+        bench.commit_code_change(&format!("v0.2.{i}"))?;
+        let (took, rss) = bench.hoist(&["deploy", proxy_env])?;
+        peak_proxy = peak_proxy.max(rss);
+        b_proxy.push(secs(took));
         eprintln!(
-            "bench: (b) run {i}: {:.2}s, peak RSS {rss} KiB",
-            b.last().unwrap_or(&0.0)
+            "bench: (b') run {i}: {:.2}s, peak RSS {rss} KiB",
+            b_proxy.last().unwrap_or(&0.0)
         );
     }
-    let mut d = Vec::new();
+    let mut e_proxy = Vec::new();
     for i in 1..=runs {
-        d.push(secs(bench.hoist(&["deploy", "bench"])?.0));
-        eprintln!("bench: (d) run {i}: {:.2}s", d.last().unwrap_or(&0.0));
+        bench.commit_code_change(&format!("v0.3.{i}"))?;
+        bench.hoist(&["deploy", proxy_env])?;
+        e_proxy.push(secs(bench.hoist(&["rollback", proxy_env])?.0));
+        eprintln!(
+            "bench: (e') run {i}: {:.2}s",
+            e_proxy.last().unwrap_or(&0.0)
+        );
     }
-    let mut e = Vec::new();
+    bench.commit_code_change("v0.4.0")?;
+    bench.hoist(&["deploy", fleet_env])?;
+    let mut i_fleet = Vec::new();
     for i in 1..=runs {
-        e.push(secs(bench.hoist(&["rollback", "bench"])?.0));
-        eprintln!("bench: (e) run {i}: {:.2}s", e.last().unwrap_or(&0.0));
+        bench.commit_code_change(&format!("v0.4.{i}"))?;
+        i_fleet.push(secs(bench.hoist(&["deploy", fleet_env])?.0));
+        eprintln!("bench: (i) run {i}: {:.2}s", i_fleet.last().unwrap_or(&0.0));
     }
 
     let row = |id, what, runs_s: Vec<f64>| Row {
@@ -145,21 +200,37 @@ async fn main() -> anyhow::Result<()> {
         median_s: median(&runs_s),
         runs_s,
     };
-    let rows = vec![
-        row(
-            "a",
-            "single Dockerfile, no cache, then rollout (the seeds' before)",
-            a,
-        ),
-        row("b", "hoist deploy, code-only change", b),
-        row(
-            "c",
-            "single Dockerfile, warm cache, code-only change, same rollout",
-            c,
-        ),
-        row("d", "hoist deploy of the version already running", d),
-        row("e", "hoist rollback", e),
-    ];
+    let mut rows = Vec::new();
+    if !proxy_only {
+        rows = vec![
+            row(
+                "a",
+                "single Dockerfile, no cache, then rollout (the seeds' before)",
+                a,
+            ),
+            row("b", "hoist deploy, code-only change", b),
+            row(
+                "c",
+                "single Dockerfile, warm cache, code-only change, same rollout",
+                c,
+            ),
+            row("d", "hoist deploy of the version already running", d),
+            row("e", "hoist rollback", e),
+        ];
+    }
+    let classic = rows.len() == 5;
+    let (b_proxy_median, i_median) = (median(&b_proxy), median(&i_fleet));
+    rows.push(row(
+        "b'",
+        "hoist deploy, code-only change, through the proxy",
+        b_proxy,
+    ));
+    rows.push(row("e'", "hoist rollback through the proxy", e_proxy));
+    rows.push(row(
+        "i",
+        "hoist deploy, code-only change, 30 tenants at concurrency 6, through the proxy",
+        i_fleet,
+    ));
     let results = Results {
         date: jiff::Timestamp::now().to_string(),
         machine: format!(
@@ -169,9 +240,15 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or(0)
         ),
         tenants: bench.tenants(),
-        ratio_a_over_b: rows[0].median_s / rows[1].median_s,
-        ratio_c_over_b: rows[2].median_s / rows[1].median_s,
-        hoist_code_only_peak_rss_kib: peak,
+        ratio_a_over_b: classic.then(|| rows[0].median_s / rows[1].median_s),
+        ratio_c_over_b: classic.then(|| rows[2].median_s / rows[1].median_s),
+        hoist_code_only_peak_rss_kib: classic.then_some(peak),
+        hoist_proxy_code_only_peak_rss_kib: peak_proxy,
+        fleet_tenants: work::FLEET_TENANTS,
+        fleet_concurrency: work::FLEET_CONCURRENCY,
+        fleet_seconds_per_tenant: i_median / f64::from(work::FLEET_TENANTS),
+        ratio_i_over_b_proxy: i_median / b_proxy_median,
+        ratio_a_over_b_proxy: classic.then(|| rows[0].median_s / b_proxy_median),
         rows,
     };
     println!("| row | what | median (s) | runs (s) |");
@@ -187,9 +264,18 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     println!();
+    if classic {
+        println!(
+            "(a)/(b) = {:.1}x; (c)/(b) = {:.2}x; hoist peak RSS during (b): {} KiB; (a)/(b') = {:.1}x",
+            results.ratio_a_over_b.unwrap_or(f64::NAN),
+            results.ratio_c_over_b.unwrap_or(f64::NAN),
+            peak,
+            results.ratio_a_over_b_proxy.unwrap_or(f64::NAN)
+        );
+    }
     println!(
-        "(a)/(b) = {:.1}x; (c)/(b) = {:.2}x; hoist peak RSS during (b): {} KiB",
-        results.ratio_a_over_b, results.ratio_c_over_b, peak
+        "hoist peak RSS during (b'): {} KiB; (i): {:.2} s per tenant, (i)/(b') = {:.1}x",
+        peak_proxy, results.fleet_seconds_per_tenant, results.ratio_i_over_b_proxy
     );
     if let Some(dir) = json.parent() {
         std::fs::create_dir_all(dir)?;

@@ -18,6 +18,49 @@ const ENVIRONMENT: &str = "bench";
 const PORTS: [u16; 3] = [18301, 18302, 18303];
 const TENANTS: [&str; 3] = ["northside", "riverside", "lakeside"];
 
+/// (b') and (e'): the same three tenants through the proxy switch (issue 10), on ports and
+/// names of their own.
+pub const PROXY_ENVIRONMENT: &str = "bench-proxy";
+const PROXY_PORTS: [u16; 3] = [20431, 20432, 20433];
+/// (i): a fleet of 30 tenants through the proxy, 6 at a time.
+pub const FLEET_ENVIRONMENT: &str = "bench-fleet";
+pub const FLEET_TENANTS: u16 = 30;
+pub const FLEET_CONCURRENCY: u16 = 6;
+const FLEET_FIRST_PORT: u16 = 20436;
+/// The Caddy admin API the proxy environments use; hoist starts Caddy there.
+const PROXY_ADMIN: &str = "127.0.0.1:20420";
+
+/// The proxy environments' runtime table.
+fn proxy_runtime(environment: &str) -> String {
+    format!(
+        "\n[environments.{environment}.runtime]\nkind = \"docker\"\nswitch = \"proxy\"\nproxy_admin = \"{PROXY_ADMIN}\"\n"
+    )
+}
+
+/// The (b'), (e') and (i) environments.
+fn proxy_environments() -> String {
+    let mut config = format!(
+        "\n[environments.{PROXY_ENVIRONMENT}]\nbind = \"127.0.0.1\"\nrollout = {{ concurrency = 3, health_timeout = \"60s\" }}\n"
+    );
+    for (tenant, port) in TENANTS.iter().zip(PROXY_PORTS) {
+        config.push_str(&format!(
+            "\n[[environments.{PROXY_ENVIRONMENT}.instances]]\ntenant = \"{tenant}\"\nport = {port}\ncontainer = \"hoist-pxy-bench-{tenant}\"\nenv = {{ CLINIC_TENANT = \"{tenant}\" }}\n"
+        ));
+    }
+    config.push_str(&proxy_runtime(PROXY_ENVIRONMENT));
+    config.push_str(&format!(
+        "\n[environments.{FLEET_ENVIRONMENT}]\nbind = \"127.0.0.1\"\nrollout = {{ concurrency = {FLEET_CONCURRENCY}, health_timeout = \"120s\" }}\n"
+    ));
+    for n in 0..FLEET_TENANTS {
+        config.push_str(&format!(
+            "\n[[environments.{FLEET_ENVIRONMENT}.instances]]\ntenant = \"t{n:02}\"\nport = {}\ncontainer = \"hoist-pxy-fleet-t{n:02}\"\nenv = {{ CLINIC_TENANT = \"t{n:02}\" }}\n",
+            FLEET_FIRST_PORT + n
+        ));
+    }
+    config.push_str(&proxy_runtime(FLEET_ENVIRONMENT));
+    config
+}
+
 pub struct Bench {
     dir: tempfile::TempDir,
     hoist: PathBuf,
@@ -51,6 +94,7 @@ impl Bench {
                 "\n[[environments.{ENVIRONMENT}.instances]]\ntenant = \"{tenant}\"\nport = {port}\ncontainer = \"clinic-bench-{tenant}\"\nenv = {{ CLINIC_TENANT = \"{tenant}\" }}\n"
             ));
         }
+        config.push_str(&proxy_environments());
         std::fs::write(dir.path().join("hoist.toml"), config)?;
         git(dir.path(), &["init", "-q"])?;
         git(dir.path(), &["add", "-A"])?;
@@ -185,13 +229,30 @@ impl Bench {
         Ok((took, rss))
     }
 
-    /// Removes the benchmark's containers.
+    /// Removes the benchmark's containers, and stops the Caddy the proxy rows started.
     pub async fn cleanup(&self) {
         for tenant in TENANTS {
             let _ = Command::new("docker")
                 .args(["rm", "-f", &format!("clinic-bench-{tenant}")])
                 .output();
         }
+        let proxied = Command::new("docker")
+            .args(["ps", "-aq", "--filter", "name=^hoist-pxy-"])
+            .output();
+        if let Ok(out) = proxied {
+            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect();
+            if !ids.is_empty() {
+                let _ = Command::new("docker")
+                    .args(["rm", "-f"])
+                    .args(&ids)
+                    .output();
+            }
+        }
+        // Caddy's admin API: POST /stop ends it gracefully.
+        let _ = stop_caddy(PROXY_ADMIN);
     }
 }
 
@@ -246,5 +307,17 @@ fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
             std::fs::copy(entry.path(), &target)?;
         }
     }
+    Ok(())
+}
+
+/// `POST /stop` to a Caddy admin API (plain HTTP/1.1, no client needed).
+fn stop_caddy(admin: &str) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(admin)?;
+    write!(
+        stream,
+        "POST /stop HTTP/1.1\r\nHost: {admin}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    stream.read_to_end(&mut Vec::new())?;
     Ok(())
 }

@@ -116,6 +116,9 @@ pub struct DockerConfig {
     /// and where hoist probes them. Default `0.0.0.0`: every address of the engine's host
     /// (probed at the engine's address).
     pub bind: IpAddr,
+    /// `[environments.NAME.runtime] switch`: through the instance's port (the default) or
+    /// a reverse proxy ([`crate::proxy_switch`]).
+    pub switch: crate::DockerSwitch,
 }
 
 impl Default for DockerConfig {
@@ -123,6 +126,7 @@ impl Default for DockerConfig {
         DockerConfig {
             stop_timeout: crate::schema::DEFAULT_STOP_TIMEOUT,
             bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            switch: crate::DockerSwitch::Port,
         }
     }
 }
@@ -306,6 +310,13 @@ pub(crate) struct RawRuntime {
     pub(crate) wait: Option<Spanned<crate::http::RawRequest>>,
     #[serde(default)]
     pub(crate) rollback: Option<Spanned<crate::http::RawRequest>>,
+    // Kind "docker"'s proxy switch, read by `crate::proxy_switch`.
+    #[serde(default)]
+    pub(crate) switch: Option<Spanned<crate::proxy_switch::SwitchKey>>,
+    #[serde(default)]
+    pub(crate) proxy_admin: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) drain_timeout: Option<Spanned<HumanDuration>>,
 }
 
 /// `[environments.NAME.runtime.update]` as written.
@@ -361,6 +372,16 @@ pub(crate) fn resolve(
     };
     let raw = raw.get_ref();
     let kind = *raw.kind.get_ref();
+    if kind != RuntimeKind::Docker
+        && let Some((field, span)) = crate::proxy_switch::first_proxy_key(raw)
+    {
+        return Err(fail(
+            span,
+            field,
+            format!("`{field}` does not apply to kind \"{}\"", kind.as_str()),
+            "it is a key of kind \"docker\" (the proxy switch); remove it".into(),
+        ));
+    }
     if kind != RuntimeKind::Http
         && let Some((field, span)) = crate::http::first_http_key(raw)
     {
@@ -458,7 +479,10 @@ pub(crate) fn resolve(
                         SWARM_KEYS.join(", ")
                     ),
                 )),
-                None => Ok(RuntimeConfig::Docker(DockerConfig::default())),
+                None => Ok(RuntimeConfig::Docker(DockerConfig {
+                    switch: crate::proxy_switch::resolve(raw, fail)?,
+                    ..DockerConfig::default()
+                })),
             }
         }
         RuntimeKind::Swarm => {

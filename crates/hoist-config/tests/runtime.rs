@@ -108,6 +108,7 @@ fn no_runtime_table_means_docker_on_the_instance_host() {
         RuntimeConfig::Docker(DockerConfig {
             stop_timeout: Duration::from_secs(10),
             bind: "0.0.0.0".parse().unwrap(),
+            switch: hoist_config::DockerSwitch::Port,
         })
     );
     assert_eq!(staging.runtime.kind(), RuntimeKind::Docker);

@@ -73,28 +73,61 @@ impl Fingerprint {
         let mut hasher = Sha256::new();
         // Every field is length-prefixed so that no two different input sets can produce the
         // same byte stream (e.g. moving bytes from one file's end to the next one's name).
-        let mut field = |tag: &str, bytes: &[u8]| {
+        let field = |hasher: &mut Sha256, tag: &str, bytes: &[u8]| {
             hasher.update(tag.as_bytes());
             hasher.update((bytes.len() as u64).to_le_bytes());
             hasher.update(bytes);
         };
-        field("hoist-fingerprint", b"v1");
-        field("platform", inputs.platform.as_bytes());
+        field(&mut hasher, "hoist-fingerprint", b"v1");
+        field(&mut hasher, "platform", inputs.platform.as_bytes());
         for (key, value) in inputs.base_args {
-            field("arg", key.as_bytes());
-            field("value", value.as_bytes());
+            field(&mut hasher, "arg", key.as_bytes());
+            field(&mut hasher, "value", value.as_bytes());
         }
         let dockerfile = read(inputs.base_dockerfile)?;
-        field("dockerfile", &dockerfile);
+        field(&mut hasher, "dockerfile", &dockerfile);
         for rel in &files {
-            field("path", portable(rel).as_bytes());
-            field("content", &read(&inputs.root.join(rel))?);
+            field(&mut hasher, "path", portable(rel).as_bytes());
+            // Streamed: a wheelhouse's files are large, and holding one whole in memory
+            // set hoist's peak memory.
+            hash_file(&mut hasher, "content", &inputs.root.join(rel))?;
         }
         Ok(Fingerprint {
             hex: hex::encode(hasher.finalize()),
             files,
         })
     }
+}
+
+/// Hashes a file as one length-prefixed field, the same bytes as `field(tag, content)`,
+/// reading it in blocks. A file that changes size while it is read is an error, since the
+/// length went in first.
+fn hash_file(hasher: &mut Sha256, tag: &str, path: &Path) -> Result<(), FingerprintError> {
+    use std::io::Read;
+    let error = |source| FingerprintError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(error)?;
+    let len = file.metadata().map_err(error)?.len();
+    hasher.update(tag.as_bytes());
+    hasher.update(len.to_le_bytes());
+    let mut block = vec![0u8; 64 * 1024];
+    let mut hashed = 0u64;
+    loop {
+        let n = file.read(&mut block).map_err(error)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&block[..n]);
+        hashed += n as u64;
+    }
+    if hashed != len {
+        return Err(error(std::io::Error::other(format!(
+            "it changed while hoist read it ({len} bytes, then {hashed})"
+        ))));
+    }
+    Ok(())
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, FingerprintError> {
@@ -273,6 +306,22 @@ mod tests {
         app.write("docs/requirements.txt", "not an input: * does not cross /");
         app.write(".git/requirements.txt", "never an input");
         assert_eq!(app.fingerprint(), before);
+    }
+
+    #[test]
+    fn a_streamed_file_hashes_as_its_bytes_in_one_field() {
+        let app = App::new();
+        // Larger than one read block, and not a multiple of it.
+        let content: Vec<u8> = (0..200_001u32).map(|i| (i % 251) as u8).collect();
+        let path = app.dir.path().join("big.whl");
+        std::fs::write(&path, &content).unwrap();
+        let mut streamed = Sha256::new();
+        hash_file(&mut streamed, "content", &path).unwrap();
+        let mut whole = Sha256::new();
+        whole.update(b"content");
+        whole.update((content.len() as u64).to_le_bytes());
+        whole.update(&content);
+        assert_eq!(streamed.finalize(), whole.finalize());
     }
 
     #[test]

@@ -59,7 +59,7 @@ impl Containers {
         }
     }
 
-    async fn docker(&self, spec: &InstanceSpec) -> Result<Docker, BackendError> {
+    pub(crate) async fn docker(&self, spec: &InstanceSpec) -> Result<Docker, BackendError> {
         self.engines.get(&spec.host).await
     }
 
@@ -160,7 +160,12 @@ impl Containers {
         }
     }
 
-    async fn rename(&self, docker: &Docker, from: &str, to: &str) -> Result<(), BackendError> {
+    pub(crate) async fn rename(
+        &self,
+        docker: &Docker,
+        from: &str,
+        to: &str,
+    ) -> Result<(), BackendError> {
         docker
             .rename_container(
                 from,
@@ -173,7 +178,7 @@ impl Containers {
     }
 
     /// The host port the engine assigned to a candidate's container port.
-    async fn assigned_port(
+    pub(crate) async fn assigned_port(
         &self,
         docker: &Docker,
         name: &str,
@@ -284,13 +289,20 @@ impl Containers {
         };
         let mut container_labels: HashMap<String, String> =
             spec.labels(release).into_iter().collect();
-        container_labels.insert(labels::ROLE.to_string(), role_label(role).to_string());
+        // Through a proxy the candidate itself becomes the live container (labels cannot
+        // change), so it is labelled and restarted as one.
+        let proxied = self.settings.proxy.is_some();
+        let role_labelled = if proxied { Role::Live } else { role };
+        container_labels.insert(
+            labels::ROLE.to_string(),
+            role_label(role_labelled).to_string(),
+        );
         container_labels.insert(
             labels::SPEC.to_string(),
             SpecDigest::of(spec, &crate::spec_settings(&self.settings)).to_label(),
         );
         let restart = match role {
-            Role::Candidate => RestartPolicyNameEnum::NO,
+            Role::Candidate if !proxied => RestartPolicyNameEnum::NO,
             _ => RestartPolicyNameEnum::UNLESS_STOPPED,
         };
         let body = ContainerCreateBody {

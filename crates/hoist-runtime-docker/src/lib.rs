@@ -1,10 +1,12 @@
 //! hoist's Docker runtime: each instance is a container on the Docker engine its `host`
 //! names, changed by Docker's own strategy ([`switch`]): a verified candidate, a port
-//! switch, and a restore of the previous container on failure.
+//! switch, and a restore of the previous container on failure; or, with a proxy in front,
+//! the zero-downtime switch of [`proxy`].
 
 mod containers;
 mod inventory;
 mod lock;
+mod proxy;
 mod prune;
 mod stop;
 mod switch;
@@ -26,6 +28,7 @@ use hoist_core::target_lock::TargetLock;
 
 use containers::{Containers, Role, container_name};
 use hoist_engine::{Engines, ImageDelivery};
+pub use proxy::ProxySettings;
 pub use prune::DockerPruner;
 
 /// What an environment's settings tell the Docker runtime (hoist-config's `DockerConfig`,
@@ -38,6 +41,8 @@ pub struct DockerSettings {
     /// The host address instances' ports are published on (`[environments.NAME] bind`).
     /// Default `0.0.0.0`: every address of the engine's host.
     pub bind: IpAddr,
+    /// The proxy switch (`switch = "proxy"`); `None`: the port switch.
+    pub proxy: Option<ProxySettings>,
 }
 
 /// [`DockerSettings::stop_timeout`] when not set: Docker's own default.
@@ -48,19 +53,25 @@ impl Default for DockerSettings {
         DockerSettings {
             stop_timeout: DEFAULT_STOP_TIMEOUT,
             bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            proxy: None,
         }
     }
 }
 
 /// The settings that shape every container, as they enter an instance's spec digest.
 pub(crate) fn spec_settings(settings: &DockerSettings) -> BTreeMap<String, String> {
-    BTreeMap::from([
+    let mut spec = BTreeMap::from([
         ("bind".to_string(), settings.bind.to_string()),
         (
             "stop_timeout".to_string(),
             format!("{}s", settings.stop_timeout.as_secs()),
         ),
-    ])
+    ]);
+    // Only when set, so instances of the port switch keep the digest they had.
+    if settings.proxy.is_some() {
+        spec.insert("switch".to_string(), "proxy".to_string());
+    }
+    spec
 }
 
 /// Runs instances as containers on the Docker engines their config names.
@@ -108,7 +119,10 @@ impl Runtime for DockerRuntime {
     }
 
     async fn recover(&self, instance: &InstanceSpec) -> Result<Vec<String>, BackendError> {
-        self.containers.recover(instance).await
+        match &self.containers.settings.proxy {
+            Some(proxy) => proxy::recover(&self.containers, proxy, instance).await,
+            None => self.containers.recover(instance).await,
+        }
     }
 
     async fn observe(&self, instance: &InstanceSpec) -> Result<Observed, BackendError> {
@@ -118,6 +132,8 @@ impl Runtime for DockerRuntime {
             .observe_role(instance, Role::Live, &endpoint)
             .await?;
         // Leftovers say a rollout was interrupted; the next deploy undoes them.
+        // Through a proxy the stopped previous container is kept on purpose.
+        let proxied = self.containers.settings.proxy.is_some();
         for (role, what) in [
             (
                 Role::Previous,
@@ -128,8 +144,9 @@ impl Runtime for DockerRuntime {
                 "a candidate container of an interrupted rollout",
             ),
         ] {
-            if self.containers.inspect(instance, role).await?
-                != hoist_core::runtime::WorkloadState::Missing
+            if !(proxied && role == Role::Previous)
+                && self.containers.inspect(instance, role).await?
+                    != hoist_core::runtime::WorkloadState::Missing
             {
                 observed.notes.push(format!(
                     "{} is left: {what}; the next deploy or rollback undoes it",
@@ -146,7 +163,10 @@ impl Runtime for DockerRuntime {
         release: &Release,
         rollout: &Rollout<'_>,
     ) -> Result<Applied, InstanceFailure> {
-        switch::switch(&self.containers, instance, release, rollout).await
+        match &self.containers.settings.proxy {
+            Some(proxy) => proxy::switch(&self.containers, proxy, instance, release, rollout).await,
+            None => switch::switch(&self.containers, instance, release, rollout).await,
+        }
     }
 
     fn spec_settings(&self) -> BTreeMap<String, String> {

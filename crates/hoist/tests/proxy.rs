@@ -1,0 +1,134 @@
+//! The zero-downtime switch through a real Caddy (`switch = "proxy"`): clients requesting a
+//! tenant throughout a deploy and a rollback see no failed request, including slow requests
+//! in flight to the old container when it is switched away from (the drain). Needs the
+//! engine, busybox-static and Caddy (`scripts/setup-machine.sh` installs them); hoist starts
+//! Caddy itself on the test's admin port.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use support::{App, http_get};
+
+const PORT: u16 = 20401;
+const ADMIN: u16 = 20419;
+
+/// What a client saw: every answer's body (trimmed), or why it failed.
+type Seen = Vec<Result<String, String>>;
+
+/// Requests `path` on the tenant's port until `stop`, one connection per request.
+fn client(path: &'static str, stop: Arc<AtomicBool>) -> JoinHandle<Seen> {
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            seen.push(match http_get(PORT, path) {
+                Some((200, body)) => Ok(body.trim().to_string()),
+                Some((status, body)) => Err(format!("{status}: {}", body.trim())),
+                None => Err("no answer".to_string()),
+            });
+        }
+        seen
+    })
+}
+
+/// Runs hoist with `args` while a fast client (`/version`) and a slow one (a CGI that
+/// takes a second, so requests are in flight at the switch) request the tenant; at least
+/// 100 fast requests before and after. Returns what each saw.
+fn under_load(app: &App, args: &[&str]) -> (Seen, Seen) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let fast = client("/version", stop.clone());
+    let slow = client("/cgi-bin/slow", stop.clone());
+    let count = || {
+        let mut n = 0;
+        while http_get(PORT, "/version").is_some() && n < 100 {
+            n += 1;
+        }
+    };
+    count();
+    app.hoist(args).ok();
+    count();
+    stop.store(true, Ordering::Relaxed);
+    (fast.join().unwrap(), slow.join().unwrap())
+}
+
+/// No failure, at least `min` requests, and the versions only move from `from` to `to`.
+fn assert_switched(seen: &Seen, min: usize, from: &str, to: &str, what: &str) {
+    let failures: Vec<_> = seen.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(failures.is_empty(), "{what}: failed requests: {failures:?}");
+    assert!(seen.len() >= min, "{what}: only {} requests", seen.len());
+    let versions: Vec<&str> = seen
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .map(|body| body.rsplit(' ').next().unwrap_or(body))
+        .collect();
+    let first_new = versions
+        .iter()
+        .position(|v| *v == to)
+        .unwrap_or(versions.len());
+    assert!(
+        versions[..first_new].iter().all(|v| *v == from)
+            && versions[first_new..].iter().all(|v| *v == to),
+        "{what}: versions went {from} → {to} and back: {versions:?}"
+    );
+    assert_eq!(versions.last().copied(), Some(to), "{what}: ends on {to}");
+}
+
+fn stop_caddy() {
+    use std::io::Write;
+    if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", ADMIN)) {
+        let _ = write!(
+            s,
+            "POST /stop HTTP/1.1\r\nHost: 127.0.0.1:{ADMIN}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        let _ = std::io::Read::read_to_end(&mut s, &mut Vec::new());
+    }
+}
+
+#[test]
+fn deploy_and_rollback_through_the_proxy_fail_no_request() {
+    let app = App::new("hoist-pxy-zd", &[PORT]);
+    app.staging_keys("bind = \"127.0.0.1\"");
+    app.append_config(&format!(
+        "[environments.staging.runtime]\nkind = \"docker\"\nswitch = \"proxy\"\n\
+         proxy_admin = \"127.0.0.1:{ADMIN}\"\ndrain_timeout = \"10s\"\n"
+    ));
+    // A slow endpoint: the request is in flight for a second.
+    app.write(
+        "www/cgi-bin/slow",
+        "#!/bin/sh\nsleep 1\nprintf 'Content-Type: text/plain\\r\\n\\r\\nslow %s\\n' \"$APP_VERSION\"\n",
+    );
+    let slow = app.root().join("www/cgi-bin/slow");
+    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    app.release("v1.0.0");
+    app.hoist(&["deploy", "staging"]).ok();
+    assert_eq!(
+        http_get(PORT, "/version")
+            .map(|(_, b)| b.trim().to_string())
+            .as_deref(),
+        Some("v1.0.0")
+    );
+
+    app.write("www/index.html", "<h1>v2</h1>\n");
+    app.release("v2.0.0");
+    let (fast, slow) = under_load(&app, &["deploy", "staging"]);
+    assert_switched(&fast, 200, "v1.0.0", "v2.0.0", "deploy, /version");
+    assert_switched(&slow, 1, "v1.0.0", "v2.0.0", "deploy, /cgi-bin/slow");
+    // The old container is kept, stopped, for a rollback.
+    assert_eq!(
+        app.containers(),
+        ["hoist-pxy-zd-staging-t0", "hoist-pxy-zd-staging-t0--prev"]
+    );
+    app.assert_all_on_current("v2.0.0");
+
+    let (fast, slow) = under_load(&app, &["rollback", "staging"]);
+    assert_switched(&fast, 200, "v2.0.0", "v1.0.0", "rollback, /version");
+    assert_switched(&slow, 1, "v2.0.0", "v1.0.0", "rollback, /cgi-bin/slow");
+    app.assert_all_on_current("v1.0.0");
+    assert_eq!(
+        app.containers(),
+        ["hoist-pxy-zd-staging-t0", "hoist-pxy-zd-staging-t0--prev"]
+    );
+    stop_caddy();
+}
