@@ -13,8 +13,8 @@
 #![allow(clippy::result_large_err)]
 
 mod error;
-pub mod http;
 pub mod hosts;
+pub mod http;
 pub mod kubernetes;
 mod load;
 mod mask;
@@ -37,14 +37,14 @@ pub mod tasks;
 mod validate;
 
 pub use error::ConfigError;
-pub use http::HttpConfig;
 pub use hosts::HostSettings;
+pub use http::HttpConfig;
 pub use kubernetes::KubernetesConfig;
 pub use load::{load, load_for_build, parse};
 pub use proxy_switch::{DockerSwitch, ProxySwitch};
 pub use prune::PruneSettings;
-pub use rollout::{BatchSize, OnFailure, WaveSettings};
 pub use registry::RegistrySettings;
+pub use rollout::{BatchSize, OnFailure, WaveSettings};
 pub use runtime::{
     DockerConfig, FailureAction, PublishMode, RuntimeConfig, RuntimeKind, SwarmConfig,
     UpdateConfig, UpdateOrder,

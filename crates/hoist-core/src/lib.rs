@@ -22,8 +22,8 @@ pub mod runtime;
 pub mod spec_digest;
 pub mod store;
 pub mod target_lock;
-pub mod tokens;
 pub mod task;
+pub mod tokens;
 pub mod verify;
 pub mod version;
 

@@ -42,8 +42,8 @@
 
 mod jobs;
 mod schema;
-mod tokens;
 mod tasks;
+mod tokens;
 
 use std::path::Path;
 use std::sync::Mutex;

@@ -16,8 +16,8 @@ mod schedule;
 mod secrets;
 mod ship;
 mod status;
-mod tasks;
 mod subset;
+mod tasks;
 mod waves;
 
 use std::sync::Arc;

@@ -291,8 +291,14 @@ impl Deployer {
                 } else {
                     match runtimes.get(&spec.tenant) {
                         Some(runtime) => {
-                            self.roll_out_instance(runtime.as_ref(), spec, release, timeout, deployment)
-                                .await
+                            self.roll_out_instance(
+                                runtime.as_ref(),
+                                spec,
+                                release,
+                                timeout,
+                                deployment,
+                            )
+                            .await
                         }
                         // Every instance's runtime was looked up before the rollout began.
                         None => InstanceReport {
