@@ -348,6 +348,22 @@ impl<'de> Deserialize<'de> for HumanDuration {
 /// The keys of kind "swarm", in the order the reference documents them.
 const SWARM_KEYS: [&str; 4] = ["host", "replicas", "publish", "update"];
 
+/// The first key of kind "swarm" written in the table (by position in the file, so an
+/// error names the one a reader meets first), for the kinds that take none of them.
+fn first_swarm_key(raw: &RawRuntime) -> Option<(&'static str, Range<usize>)> {
+    let given = [
+        raw.host.as_ref().map(Spanned::span),
+        raw.replicas.as_ref().map(Spanned::span),
+        raw.publish.as_ref().map(Spanned::span),
+        raw.update.as_ref().map(Spanned::span),
+    ];
+    SWARM_KEYS
+        .iter()
+        .zip(given)
+        .filter_map(|(field, span)| span.map(|s| (*field, s)))
+        .min_by_key(|(_, span)| span.start)
+}
+
 /// Checks `raw` (the table at `table_key`, such as `environments.NAME.runtime`; absent:
 /// the default) and returns the runtime it describes. `env_span` is where to point when a
 /// defaulted value is at fault.
@@ -372,65 +388,42 @@ pub(crate) fn resolve(
     };
     let raw = raw.get_ref();
     let kind = *raw.kind.get_ref();
-    if kind != RuntimeKind::Docker
-        && let Some((field, span)) = crate::proxy_switch::first_proxy_key(raw)
-    {
-        return Err(fail(
-            span,
-            field,
-            format!("`{field}` does not apply to kind \"{}\"", kind.as_str()),
-            "it is a key of kind \"docker\" (the proxy switch); remove it".into(),
-        ));
-    }
-    if kind != RuntimeKind::Http
-        && let Some((field, span)) = crate::http::first_http_key(raw)
-    {
-        return Err(fail(
-            span,
-            field,
-            format!("`{field}` does not apply to kind \"{}\"", kind.as_str()),
-            "it is a key of kind \"http\"; remove it, or set kind = \"http\"".into(),
-        ));
-    }
     // `timeout` is kind "http"'s too.
     let kubernetes_key = crate::kubernetes::first_kubernetes_key(raw)
         .filter(|(field, _)| !(kind == RuntimeKind::Http && *field == "timeout"));
-    if kind == RuntimeKind::Http
-        && let Some((field, span)) = kubernetes_key.clone()
-    {
-        return Err(fail(
-            span,
-            field,
-            format!("`{field}` does not apply to kind \"http\""),
-            "it is a key of kind \"kubernetes\"; remove it, or set kind = \"kubernetes\"".into(),
-        ));
-    }
-    if kind != RuntimeKind::Kubernetes
-        && let Some((field, span)) = kubernetes_key
-    {
-        return Err(fail(
-            span,
-            field,
-            format!(
-                "`{field}` does not apply to kind \"{}\"",
-                raw.kind.get_ref().as_str()
-            ),
-            "it is a key of kind \"kubernetes\"; remove it, or set kind = \"kubernetes\"".into(),
-        ));
+    // Another kind's keys are refused, naming the kind they belong to.
+    let foreign = [
+        (
+            RuntimeKind::Docker,
+            crate::proxy_switch::first_proxy_key(raw),
+            "it is a key of kind \"docker\" (the proxy switch); remove it",
+        ),
+        (
+            RuntimeKind::Http,
+            crate::http::first_http_key(raw),
+            "it is a key of kind \"http\"; remove it, or set kind = \"http\"",
+        ),
+        (
+            RuntimeKind::Kubernetes,
+            kubernetes_key,
+            "it is a key of kind \"kubernetes\"; remove it, or set kind = \"kubernetes\"",
+        ),
+    ];
+    for (owner, key, help) in foreign {
+        if kind != owner
+            && let Some((field, span)) = key
+        {
+            return Err(fail(
+                span,
+                field,
+                format!("`{field}` does not apply to kind \"{}\"", kind.as_str()),
+                help.into(),
+            ));
+        }
     }
     match kind {
         RuntimeKind::Http => {
-            let given = [
-                raw.host.as_ref().map(Spanned::span),
-                raw.replicas.as_ref().map(Spanned::span),
-                raw.publish.as_ref().map(Spanned::span),
-                raw.update.as_ref().map(Spanned::span),
-            ];
-            let other = SWARM_KEYS
-                .iter()
-                .zip(given)
-                .filter_map(|(field, span)| span.map(|s| (*field, s)))
-                .min_by_key(|(_, span)| span.start);
+            let other = first_swarm_key(raw);
             crate::http::resolve(
                 raw,
                 other,
@@ -441,50 +434,26 @@ pub(crate) fn resolve(
             )
         }
         RuntimeKind::Kubernetes => {
-            let given = [
-                raw.host.as_ref().map(Spanned::span),
-                raw.replicas.as_ref().map(Spanned::span),
-                raw.publish.as_ref().map(Spanned::span),
-                raw.update.as_ref().map(Spanned::span),
-            ];
-            let other = SWARM_KEYS
-                .iter()
-                .zip(given)
-                .filter_map(|(field, span)| span.map(|s| (*field, s)))
-                .min_by_key(|(_, span)| span.start);
+            let other = first_swarm_key(raw);
             crate::kubernetes::resolve(raw, other, path, |span, field, message, help| {
                 fail(span, field, message, help)
             })
         }
-        RuntimeKind::Docker => {
-            // The first such key in the file, so the error is the one a reader meets first.
-            let given = [
-                raw.host.as_ref().map(Spanned::span),
-                raw.replicas.as_ref().map(Spanned::span),
-                raw.publish.as_ref().map(Spanned::span),
-                raw.update.as_ref().map(Spanned::span),
-            ];
-            let first = SWARM_KEYS
-                .iter()
-                .zip(given)
-                .filter_map(|(field, span)| span.map(|s| (*field, s)))
-                .min_by_key(|(_, span)| span.start);
-            match first {
-                Some((field, span)) => Err(fail(
-                    span,
-                    field,
-                    format!("`{field}` does not apply to kind \"docker\""),
-                    format!(
-                        "kind \"docker\" runs each instance as a container on the instance's own `host` and takes no other keys; {} are keys of kind \"swarm\"",
-                        SWARM_KEYS.join(", ")
-                    ),
-                )),
-                None => Ok(RuntimeConfig::Docker(DockerConfig {
-                    switch: crate::proxy_switch::resolve(raw, fail)?,
-                    ..DockerConfig::default()
-                })),
-            }
-        }
+        RuntimeKind::Docker => match first_swarm_key(raw) {
+            Some((field, span)) => Err(fail(
+                span,
+                field,
+                format!("`{field}` does not apply to kind \"docker\""),
+                format!(
+                    "kind \"docker\" runs each instance as a container on the instance's own `host` and takes no other keys; {} are keys of kind \"swarm\"",
+                    SWARM_KEYS.join(", ")
+                ),
+            )),
+            None => Ok(RuntimeConfig::Docker(DockerConfig {
+                switch: crate::proxy_switch::resolve(raw, fail)?,
+                ..DockerConfig::default()
+            })),
+        },
         RuntimeKind::Swarm => {
             let mut swarm = SwarmConfig::default();
             if let Some(host) = &raw.host {
