@@ -375,6 +375,34 @@ impl Client {
             })
     }
 
+    /// A `GET` or `HEAD` of the manifest at `reference` accepting every manifest type
+    /// hoist reads: the successful answer, `None` on 404, an error on anything else.
+    async fn manifest_request(
+        &self,
+        method: Method,
+        repository: &str,
+        reference: &str,
+        action: &str,
+    ) -> Result<Option<Answer>, RegistryError> {
+        let answer = self
+            .send(
+                method,
+                &self.url(&format!("{repository}/manifests/{reference}")),
+                &[crate::auth::scope(repository, false)],
+                &[(header::ACCEPT, MANIFEST_ACCEPT.join(", "))],
+                &Body::Empty,
+                action,
+            )
+            .await?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !answer.status.is_success() {
+            return Err(self.unexpected(&answer, action));
+        }
+        Ok(Some(answer))
+    }
+
     /// The manifest at `reference` in `repository`: its bytes, media type and digest;
     /// `None` when the registry has none.
     pub async fn get_manifest(
@@ -383,22 +411,12 @@ impl Client {
         reference: &str,
     ) -> Result<Option<(bytes::Bytes, String, String)>, RegistryError> {
         let action = format!("reading the manifest {repository}:{reference}");
-        let answer = self
-            .send(
-                Method::GET,
-                &self.url(&format!("{repository}/manifests/{reference}")),
-                &[crate::auth::scope(repository, false)],
-                &[(header::ACCEPT, MANIFEST_ACCEPT.join(", "))],
-                &Body::Empty,
-                &action,
-            )
-            .await?;
-        if answer.status == StatusCode::NOT_FOUND {
+        let Some(answer) = self
+            .manifest_request(Method::GET, repository, reference, &action)
+            .await?
+        else {
             return Ok(None);
-        }
-        if !answer.status.is_success() {
-            return Err(self.unexpected(&answer, &action));
-        }
+        };
         let media_type = header_str(&answer.headers, header::CONTENT_TYPE).unwrap_or_default();
         let digest = crate::digest_of(&answer.body);
         Ok(Some((answer.body, media_type, digest)))
@@ -411,22 +429,12 @@ impl Client {
         reference: &str,
     ) -> Result<Option<String>, RegistryError> {
         let action = format!("looking up {repository}:{reference}");
-        let answer = self
-            .send(
-                Method::HEAD,
-                &self.url(&format!("{repository}/manifests/{reference}")),
-                &[crate::auth::scope(repository, false)],
-                &[(header::ACCEPT, MANIFEST_ACCEPT.join(", "))],
-                &Body::Empty,
-                &action,
-            )
-            .await?;
-        if answer.status == StatusCode::NOT_FOUND {
+        let Some(answer) = self
+            .manifest_request(Method::HEAD, repository, reference, &action)
+            .await?
+        else {
             return Ok(None);
-        }
-        if !answer.status.is_success() {
-            return Err(self.unexpected(&answer, &action));
-        }
+        };
         match header_str(&answer.headers, "docker-content-digest") {
             Some(digest) => Ok(Some(digest)),
             // Without the header, the body's digest is the answer.
