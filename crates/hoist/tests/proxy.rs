@@ -2,7 +2,8 @@
 //! tenant throughout a deploy and a rollback see no failed request, including slow requests
 //! in flight to the old container when it is switched away from (the drain). Needs the
 //! engine, busybox-static and Caddy (`scripts/setup-machine.sh` installs them); hoist starts
-//! Caddy itself on the test's admin port.
+//! Caddy itself on the test's admin port, with its state in the test's directory, and the
+//! test stops it at the start (a Caddy left by a killed run) and at the end, pass or fail.
 
 mod support;
 
@@ -10,33 +11,79 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
-use support::{App, http_get};
+use support::{App, Run, http_get};
 
 const PORT: u16 = 20401;
 const ADMIN: u16 = 20419;
 
-/// What a client saw: every answer's body (trimmed), or why it failed.
+/// What a client saw: every answer's body (trimmed), or why it failed (with when, in ms
+/// since the client started, to set beside hoist's output).
 type Seen = Vec<Result<String, String>>;
 
 /// Requests `path` on the tenant's port until `stop`, one connection per request.
 fn client(path: &'static str, stop: Arc<AtomicBool>) -> JoinHandle<Seen> {
     std::thread::spawn(move || {
+        let started = std::time::Instant::now();
         let mut seen = Vec::new();
         while !stop.load(Ordering::Relaxed) {
+            let at = started.elapsed().as_millis();
             seen.push(match http_get(PORT, path) {
                 Some((200, body)) => Ok(body.trim().to_string()),
-                Some((status, body)) => Err(format!("{status}: {}", body.trim())),
-                None => Err("no answer".to_string()),
+                Some((status, body)) => Err(format!("{status}: {} (at {at} ms)", body.trim())),
+                None => Err(format!("no answer (at {at} ms)")),
             });
         }
         seen
     })
 }
 
+/// The Caddy hoist starts for this test: stopped before (one a killed run left) and when
+/// the test ends, even by a panic.
+struct TestCaddy;
+
+impl TestCaddy {
+    fn fresh() -> TestCaddy {
+        stop_caddy();
+        let _ = std::fs::remove_dir_all(proxy_state());
+        TestCaddy
+    }
+}
+
+impl Drop for TestCaddy {
+    fn drop(&mut self) {
+        stop_caddy();
+    }
+}
+
+/// Where the Caddy of this test keeps its state: outside the app's tree (which is the
+/// build context and committed), emptied when the test starts.
+fn proxy_state() -> std::path::PathBuf {
+    std::env::temp_dir().join("hoist-pxy-zd-proxy-state")
+}
+
+/// hoist with the proxy's state (config autosave, log) kept apart for this test, so no
+/// other run's saved config is resumed.
+fn hoist(app: &App, args: &[&str]) -> Run {
+    let out = app
+        .hoist_command(args)
+        .env("XDG_STATE_HOME", proxy_state())
+        .output()
+        .expect("run hoist");
+    Run::from(out)
+}
+
+/// The end of the Caddy log of this test, for a failure message.
+fn caddy_log() -> String {
+    let log = proxy_state().join(format!("hoist/caddy-{ADMIN}/caddy.log"));
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
 /// Runs hoist with `args` while a fast client (`/version`) and a slow one (a CGI that
 /// takes a second, so requests are in flight at the switch) request the tenant; at least
 /// 100 fast requests before and after. Returns what each saw.
-fn under_load(app: &App, args: &[&str]) -> (Seen, Seen) {
+fn under_load(app: &App, args: &[&str]) -> (Seen, Seen, String) {
     let stop = Arc::new(AtomicBool::new(false));
     let fast = client("/version", stop.clone());
     let slow = client("/cgi-bin/slow", stop.clone());
@@ -47,16 +94,25 @@ fn under_load(app: &App, args: &[&str]) -> (Seen, Seen) {
         }
     };
     count();
-    app.hoist(args).ok();
+    let run = hoist(app, args).ok();
     count();
     stop.store(true, Ordering::Relaxed);
-    (fast.join().unwrap(), slow.join().unwrap())
+    let context = format!(
+        "hoist said:\n{}\n{}\nCaddy's log ends:\n{}",
+        run.stdout,
+        run.stderr,
+        caddy_log()
+    );
+    (fast.join().unwrap(), slow.join().unwrap(), context)
 }
 
 /// No failure, at least `min` requests, and the versions only move from `from` to `to`.
-fn assert_switched(seen: &Seen, min: usize, from: &str, to: &str, what: &str) {
+fn assert_switched(seen: &Seen, min: usize, from: &str, to: &str, what: &str, context: &str) {
     let failures: Vec<_> = seen.iter().filter_map(|r| r.as_ref().err()).collect();
-    assert!(failures.is_empty(), "{what}: failed requests: {failures:?}");
+    assert!(
+        failures.is_empty(),
+        "{what}: failed requests: {failures:?}\n{context}"
+    );
     assert!(seen.len() >= min, "{what}: only {} requests", seen.len());
     let versions: Vec<&str> = seen
         .iter()
@@ -88,6 +144,7 @@ fn stop_caddy() {
 
 #[test]
 fn deploy_and_rollback_through_the_proxy_fail_no_request() {
+    let _caddy = TestCaddy::fresh();
     let app = App::new("hoist-pxy-zd", &[PORT]);
     app.staging_keys("bind = \"127.0.0.1\"");
     app.append_config(&format!(
@@ -102,7 +159,7 @@ fn deploy_and_rollback_through_the_proxy_fail_no_request() {
     let slow = app.root().join("www/cgi-bin/slow");
     std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     app.release("v1.0.0");
-    app.hoist(&["deploy", "staging"]).ok();
+    hoist(&app, &["deploy", "staging"]).ok();
     assert_eq!(
         http_get(PORT, "/version")
             .map(|(_, b)| b.trim().to_string())
@@ -112,9 +169,16 @@ fn deploy_and_rollback_through_the_proxy_fail_no_request() {
 
     app.write("www/index.html", "<h1>v2</h1>\n");
     app.release("v2.0.0");
-    let (fast, slow) = under_load(&app, &["deploy", "staging"]);
-    assert_switched(&fast, 200, "v1.0.0", "v2.0.0", "deploy, /version");
-    assert_switched(&slow, 1, "v1.0.0", "v2.0.0", "deploy, /cgi-bin/slow");
+    let (fast, slow, context) = under_load(&app, &["deploy", "staging"]);
+    assert_switched(&fast, 200, "v1.0.0", "v2.0.0", "deploy, /version", &context);
+    assert_switched(
+        &slow,
+        1,
+        "v1.0.0",
+        "v2.0.0",
+        "deploy, /cgi-bin/slow",
+        &context,
+    );
     // The old container is kept, stopped, for a rollback.
     assert_eq!(
         app.containers(),
@@ -122,13 +186,26 @@ fn deploy_and_rollback_through_the_proxy_fail_no_request() {
     );
     app.assert_all_on_current("v2.0.0");
 
-    let (fast, slow) = under_load(&app, &["rollback", "staging"]);
-    assert_switched(&fast, 200, "v2.0.0", "v1.0.0", "rollback, /version");
-    assert_switched(&slow, 1, "v2.0.0", "v1.0.0", "rollback, /cgi-bin/slow");
+    let (fast, slow, context) = under_load(&app, &["rollback", "staging"]);
+    assert_switched(
+        &fast,
+        200,
+        "v2.0.0",
+        "v1.0.0",
+        "rollback, /version",
+        &context,
+    );
+    assert_switched(
+        &slow,
+        1,
+        "v2.0.0",
+        "v1.0.0",
+        "rollback, /cgi-bin/slow",
+        &context,
+    );
     app.assert_all_on_current("v1.0.0");
     assert_eq!(
         app.containers(),
         ["hoist-pxy-zd-staging-t0", "hoist-pxy-zd-staging-t0--prev"]
     );
-    stop_caddy();
 }
