@@ -151,9 +151,9 @@ pub fn per_day(
     since: jiff::Timestamp,
     until: jiff::Timestamp,
 ) -> Vec<DayCount> {
-    let utc = jiff::tz::TimeZone::UTC;
-    let first = since.to_zoned(utc.clone()).date();
-    let last = until.to_zoned(utc.clone()).date();
+    let utc = jiff::tz::Offset::UTC;
+    let first = utc.to_datetime(since).date();
+    let last = utc.to_datetime(until).date();
     let mut days: Vec<DayCount> = first
         .series(jiff::ToSpan::day(1))
         .take_while(|d| *d <= last)
@@ -173,7 +173,7 @@ pub fn per_day(
         if end < since || end > until {
             continue;
         }
-        let day = end.to_zoned(utc.clone()).date();
+        let day = utc.to_datetime(end).date();
         let Some(count) = days.iter_mut().find(|c| c.day == day) else {
             continue;
         };

@@ -133,6 +133,7 @@ pub(crate) async fn deployment(
         Err(e) => return store_failed(e),
     };
     let running = record.outcome == DeploymentOutcome::Running;
+    let instances = instance_rows(&record, journal.steps);
     page(
         &shared,
         Some(&viewer),
@@ -140,7 +141,7 @@ pub(crate) async fn deployment(
         context! {
             d => record,
             running => running,
-            instances => instance_rows(&record, journal.steps),
+            instances => instances,
             tail => journal.tail,
             tasks => tasks,
         },
