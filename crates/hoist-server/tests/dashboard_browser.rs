@@ -92,7 +92,7 @@ fn example_app() -> App {
         .map(|(i, t)| (t.to_string(), 20711 + i as u16))
         .collect();
     let mut production = String::from(
-        "[environments.production]\ndeploy_from = [{ semver = \"release\" }]\nrollout = { health_timeout = \"10s\", concurrency = 3 }\n",
+        "[environments.production]\nrollout = { health_timeout = \"10s\", concurrency = 3 }\n",
     );
     for (i, tenant) in TENANTS.iter().enumerate() {
         production.push_str(&format!(
