@@ -9,9 +9,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
+use hoist_core::EventSink;
 use hoist_core::events::text::Tone;
 use hoist_core::events::{Event, EventKind, InstanceState, describe};
-use hoist_core::EventSink;
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 

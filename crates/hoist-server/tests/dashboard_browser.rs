@@ -153,7 +153,13 @@ fn the_matrix_shows_each_tenants_release_and_follows_a_deploy_live() {
         assert!(browser.current_url().await.unwrap().path() == "/signin");
         let field = browser.find(Locator::Id("token")).await.unwrap();
         field.send_keys("hoist_not-a-token").await.unwrap();
-        browser.find(Locator::Id("signin")).await.unwrap().click().await.unwrap();
+        browser
+            .find(Locator::Id("signin"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         let error = browser
             .wait()
             .at_most(PATIENCE)
@@ -165,7 +171,13 @@ fn the_matrix_shows_each_tenants_release_and_follows_a_deploy_live() {
         // The read token signs in and lands on the matrix.
         let field = browser.find(Locator::Id("token")).await.unwrap();
         field.send_keys(&reader).await.unwrap();
-        browser.find(Locator::Id("signin")).await.unwrap().click().await.unwrap();
+        browser
+            .find(Locator::Id("signin"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         browser
             .wait()
             .at_most(PATIENCE)
@@ -182,7 +194,12 @@ fn the_matrix_shows_each_tenants_release_and_follows_a_deploy_live() {
             }
         }
         // A read token is offered no deploy form.
-        assert!(browser.find(Locator::Css("form[action=\"/deploy\"]")).await.is_err());
+        assert!(
+            browser
+                .find(Locator::Css("form[action=\"/deploy\"]"))
+                .await
+                .is_err()
+        );
 
         // With the page open and following the event stream, a deploy through the API.
         browser
@@ -265,9 +282,24 @@ fn the_matrix_shows_each_tenants_release_and_follows_a_deploy_live() {
         let tail = browser.find(Locator::Id("tail")).await.unwrap();
         assert!(!tail.text().await.unwrap().is_empty());
 
+        // A page following the event stream does not hold the server's stop: the stream
+        // ends, and the page says it lost it.
+        browser.goto(&serving.url("/")).await.unwrap();
+        browser
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css("body[data-live-state=\"connected\"]"))
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(60), serving.stop())
+            .await
+            .expect("the server stops although a page follows its events");
+        browser
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css("body[data-live-state=\"reconnecting\"]"))
+            .await
+            .unwrap();
         browser.close().await.unwrap();
-        serving.stop().await;
     });
 }
-
-

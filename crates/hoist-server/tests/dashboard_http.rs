@@ -79,7 +79,10 @@ async fn page(client: &reqwest::Client, serving: &Serving, path: &str, cookie: &
 
 /// The CSRF token in a page's forms.
 fn csrf_of(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 19;
     html[at..at + 64].to_string()
 }
 
@@ -324,7 +327,10 @@ fn names_and_messages_from_the_store_are_escaped_on_every_page() {
         }
         let history = page(&client, &serving, "/history/staging", &session).await;
         assert!(history.contains("&lt;script&gt;alert("), "{history}");
-        assert!(history.contains("&lt;img src=x onerror=alert(1)&gt;"), "{history}");
+        assert!(
+            history.contains("&lt;img src=x onerror=alert(1)&gt;"),
+            "{history}"
+        );
         let jobs = page(&client, &serving, "/jobs", &session).await;
         assert!(jobs.contains("&lt;script&gt;"), "{jobs}");
         let metrics = page(&client, &serving, "/metrics", &session).await;

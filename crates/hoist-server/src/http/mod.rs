@@ -76,7 +76,13 @@ impl Shared {
             dedupe_key: None,
         };
         let (Enqueued::New(id) | Enqueued::Duplicate(id)) = self.store.enqueue(&job)?;
-        tracing::info!(job = id, kind = job.request.kind(), environment = job.request.environment().unwrap_or("-"), actor, "job queued");
+        tracing::info!(
+            job = id,
+            kind = job.request.kind(),
+            environment = job.request.environment().unwrap_or("-"),
+            actor,
+            "job queued"
+        );
         self.wake.notify_one();
         Ok(id)
     }

@@ -81,10 +81,7 @@ fn forbidden(shared: &Shared, viewer: &Viewer, need: &Need, what: &str) -> Respo
         &viewer.owner,
         environment,
         "dashboard.forbidden",
-        format!(
-            "{what}: token `{}` lacks `{need}`",
-            viewer.token_name
-        ),
+        format!("{what}: token `{}` lacks `{need}`", viewer.token_name),
     );
     plain(
         StatusCode::FORBIDDEN,

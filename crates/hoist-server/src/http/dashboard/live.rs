@@ -61,10 +61,13 @@ fn follow(
     receiver: broadcast::Receiver<Arc<LiveEvent>>,
     stopping: watch::Receiver<bool>,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
-    stream::unfold((receiver, stopping), |(mut receiver, mut stopping)| async move {
-        let message = next(&mut receiver, &mut stopping).await?;
-        Some((Ok(message), (receiver, stopping)))
-    })
+    stream::unfold(
+        (receiver, stopping),
+        |(mut receiver, mut stopping)| async move {
+            let message = next(&mut receiver, &mut stopping).await?;
+            Some((Ok(message), (receiver, stopping)))
+        },
+    )
 }
 
 /// The next message to send; `None` once the server stops.

@@ -173,7 +173,10 @@ pub(crate) async fn index(State(shared): State<Arc<Shared>>, headers: HeaderMap)
     let rows: Vec<Row> = all_tenants
         .into_iter()
         .map(|tenant| Row {
-            cells: by_env.iter().map(|cells| cells.get(&tenant).cloned()).collect(),
+            cells: by_env
+                .iter()
+                .map(|cells| cells.get(&tenant).cloned())
+                .collect(),
             tenant,
         })
         .collect();

@@ -200,7 +200,12 @@ pub(crate) async fn jobs(State(shared): State<Arc<Shared>>, headers: HeaderMap) 
             job,
         })
         .collect();
-    page(&shared, Some(&viewer), "jobs.html", context! { jobs => rows })
+    page(
+        &shared,
+        Some(&viewer),
+        "jobs.html",
+        context! { jobs => rows },
+    )
 }
 
 fn describe(request: &hoist_core::jobs::JobRequest) -> String {

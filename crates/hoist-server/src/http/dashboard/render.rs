@@ -60,7 +60,10 @@ pub(crate) fn page(shared: &Shared, viewer: Option<&Viewer>, name: &str, ctx: Va
         Ok(html) => Html(html).into_response(),
         Err(e) => {
             tracing::error!(error = %e, template = name, "cannot render a dashboard page");
-            plain(StatusCode::INTERNAL_SERVER_ERROR, "the page cannot be shown")
+            plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page cannot be shown",
+            )
         }
     }
 }

@@ -288,7 +288,10 @@ pub(crate) async fn signout(
         .same_site(SameSite::Strict)
         .max_age(cookie::time::Duration::ZERO)
         .build();
-    with_cookie(Redirect::to("/signin").into_response(), &cleared.to_string())
+    with_cookie(
+        Redirect::to("/signin").into_response(),
+        &cleared.to_string(),
+    )
 }
 
 /// A reverse proxy that terminates TLS says so; the cookie is then sent over HTTPS only.
