@@ -27,19 +27,21 @@ const PATIENCE: Duration = Duration::from_secs(180);
 /// `chromedriver` on its port, stopped when dropped.
 struct Chromedriver(Child);
 
+/// Fails (never skips) when the browser is missing, saying how to install it.
+fn require_browser() {
+    for binary in ["chromedriver", "chromium"] {
+        let found = std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(binary).is_file()));
+        assert!(
+            found,
+            "`{binary}` is not installed: run scripts/setup-machine.sh (it installs Debian's \
+             chromium and chromium-driver)"
+        );
+    }
+}
+
 impl Chromedriver {
     fn start() -> Chromedriver {
-        for binary in ["chromedriver", "chromium"] {
-            let found = Command::new("sh")
-                .args(["-c", &format!("command -v {binary}")])
-                .output()
-                .is_ok_and(|o| o.status.success());
-            assert!(
-                found,
-                "`{binary}` is not installed: run scripts/setup-machine.sh (it installs Debian's \
-                 chromium and chromium-driver)"
-            );
-        }
         let child = Command::new("chromedriver")
             .arg(format!("--port={CHROMEDRIVER_PORT}"))
             .stdout(Stdio::null())
@@ -129,6 +131,7 @@ async fn cell(browser: &Client, environment: &str, tenant: &str) -> (String, Str
 
 #[test]
 fn the_matrix_shows_each_tenants_release_and_follows_a_deploy_live() {
+    require_browser();
     let app = example_app();
     app.release("v1.0.0", "<h1>one</h1>\n");
     runtime().block_on(async {
