@@ -90,6 +90,22 @@ if ! command -v caddy >/dev/null 2>&1; then
 fi
 # --- end of the proxy switch ---
 
+# --- the dashboard's browser tests ---
+# crates/hoist-server/tests/dashboard_browser.rs drives a real headless Chromium through
+# WebDriver: it starts Debian's chromedriver itself on its own port (20700-20749).
+dashboard_missing=()
+for p in chromium chromium-driver; do
+  dpkg -s "$p" >/dev/null 2>&1 || dashboard_missing+=("$p")
+done
+if [ ${#dashboard_missing[@]} -gt 0 ]; then
+  echo "setup: installing ${dashboard_missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${dashboard_missing[@]}" >/dev/null
+fi
+# --- end of the dashboard's browser tests ---
+
 # The engine is started by the machine; give it a moment if it is still coming up.
 for _ in $(seq 1 30); do
   docker info >/dev/null 2>&1 && break

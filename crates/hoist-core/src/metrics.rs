@@ -135,6 +135,94 @@ pub fn compute(
     }
 }
 
+/// The changes (deploys and promotions) that ended on one day (UTC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DayCount {
+    pub day: jiff::civil::Date,
+    pub succeeded: usize,
+    pub failed: usize,
+}
+
+/// Each day of `[since, until]` (UTC) with the changes of `environment` that ended then,
+/// oldest first, days without changes included: the deployment-frequency chart.
+pub fn per_day(
+    environment: &str,
+    deployments: &[DeploymentRecord],
+    since: jiff::Timestamp,
+    until: jiff::Timestamp,
+) -> Vec<DayCount> {
+    let utc = jiff::tz::Offset::UTC;
+    let first = utc.to_datetime(since).date();
+    let last = utc.to_datetime(until).date();
+    let mut days: Vec<DayCount> = first
+        .series(jiff::ToSpan::day(1))
+        .take_while(|d| *d <= last)
+        .map(|day| DayCount {
+            day,
+            succeeded: 0,
+            failed: 0,
+        })
+        .collect();
+    for d in deployments {
+        if d.environment != environment || d.kind == DeploymentKind::Rollback {
+            continue;
+        }
+        let Some(end) = d.finished_at.as_deref().and_then(at) else {
+            continue;
+        };
+        if end < since || end > until {
+            continue;
+        }
+        let day = utc.to_datetime(end).date();
+        let Some(count) = days.iter_mut().find(|c| c.day == day) else {
+            continue;
+        };
+        match d.outcome {
+            DeploymentOutcome::Succeeded => count.succeeded += 1,
+            DeploymentOutcome::Failed => count.failed += 1,
+            _ => {}
+        }
+    }
+    days
+}
+
+/// The commit time of each release in `deployments`, for the lead time: `commits` maps a
+/// release version to its commit, whose committer time is read with `git show` in the
+/// repository at `root`. Releases whose commit is not there are left out.
+pub fn commit_times(
+    root: &std::path::Path,
+    commits: &BTreeMap<String, String>,
+    deployments: &[DeploymentRecord],
+) -> BTreeMap<String, jiff::Timestamp> {
+    let mut times = BTreeMap::new();
+    for d in deployments {
+        if times.contains_key(&d.version) {
+            continue;
+        }
+        if let Some(t) = commits.get(&d.version).and_then(|c| commit_time(root, c)) {
+            times.insert(d.version.clone(), t);
+        }
+    }
+    times
+}
+
+/// The committer time of `commit` in the repository at `root`.
+fn commit_time(root: &std::path::Path, commit: &str) -> Option<jiff::Timestamp> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["show", "-s", "--format=%cI", commit, "--"])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse::<jiff::Timestamp>()
+        .ok()
+}
+
 /// `30d`, `12h`, `2w`: a window length for `hoist metrics --since`.
 pub fn parse_window(text: &str) -> Result<jiff::SignedDuration, String> {
     let bad = || {
@@ -273,6 +361,31 @@ mod tests {
         assert_eq!(m.deployments_per_day, 0.0);
         assert_eq!(m.change_failure_rate, None);
         assert_eq!(m.lead_time_secs, None);
+    }
+
+    #[test]
+    fn changes_are_counted_per_day_without_rollbacks() {
+        let days = per_day(
+            "production",
+            &history(),
+            t("2026-12-01T00:00:00Z"),
+            t("2026-12-04T12:00:00Z"),
+        );
+        let counts: Vec<_> = days
+            .iter()
+            .map(|c| (c.day.to_string(), c.succeeded, c.failed))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                ("2026-12-01".to_string(), 1, 0),
+                ("2026-12-02".to_string(), 1, 1),
+                // v4 went live; its rollback is not a change.
+                ("2026-12-03".to_string(), 1, 0),
+                // Interrupted: nothing.
+                ("2026-12-04".to_string(), 0, 0),
+            ]
+        );
     }
 
     #[test]

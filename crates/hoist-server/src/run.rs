@@ -12,6 +12,7 @@ use hoist_core::pipeline::{DeployOptions, DeploymentReport, LockWait, Override};
 use hoist_core::{EventSink, Interrupt};
 
 use crate::fetch::{self, Pushed};
+use crate::live::Hub;
 
 /// What a job runner needs, shared by every job of a server.
 #[derive(Clone)]
@@ -25,6 +26,8 @@ pub struct Runner {
     /// How long a job waits for an environment's lock held by someone else (a CLI deploy,
     /// another server).
     pub lock_wait: Duration,
+    /// Where each job's events go (logged, and published to the dashboard).
+    pub hub: Arc<Hub>,
 }
 
 /// How a job ended.
@@ -59,7 +62,7 @@ impl Runner {
 
     /// Runs `job` to its end. `interrupt` stops it the way SIGTERM stops the CLI.
     pub async fn run(&self, job: &Job, interrupt: Interrupt) -> Ended {
-        let events = job_events(job.id);
+        let events = self.hub.sink(job.id);
         let wait = LockWait::Wait(self.lock_wait);
         let none = Override::default();
         match &job.request {
@@ -244,13 +247,4 @@ fn report(
             refused: false,
         },
     }
-}
-
-/// The pipeline's events as structured log lines, tagged with the job.
-fn job_events(job: i64) -> EventSink {
-    EventSink::new(move |event| {
-        if let Ok(json) = serde_json::to_string(event) {
-            tracing::info!(job, event = %json, "pipeline event");
-        }
-    })
 }

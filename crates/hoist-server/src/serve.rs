@@ -12,7 +12,9 @@ use hoist_core::store::{AuditEntry, StoreError};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
+use crate::http::dashboard::Dashboard;
 use crate::http::{Shared, router};
+use crate::live::Hub;
 use crate::run::Runner;
 use crate::store::{self, ServerStore};
 use crate::webhook::{HookSecret, HookSecrets, SeenDeliveries};
@@ -78,6 +80,7 @@ impl Server {
             .await
             .map_err(|source| ServeError::Bind { addr, source })?;
         let wake = Arc::new(Notify::new());
+        let hub = Arc::new(Hub::default());
         let shared = Arc::new(Shared {
             store: store.clone(),
             app: app.clone(),
@@ -85,6 +88,8 @@ impl Server {
             secrets,
             seen: SeenDeliveries::new(SEEN_DELIVERIES),
             wake: wake.clone(),
+            hub: hub.clone(),
+            dashboard: Dashboard::new(config),
         });
         let worker = Worker {
             store,
@@ -94,6 +99,7 @@ impl Server {
                 state: options.state.clone(),
                 build_host: options.build_host.clone(),
                 lock_wait: options.lock_wait,
+                hub,
             },
             workers: settings.workers,
             wake,
@@ -119,6 +125,7 @@ impl Server {
     ) -> Result<(), ServeError> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let worker = tokio::spawn(self.worker.run(stop_rx));
+        let hub = self.shared.hub.clone();
         let app = router(self.shared, self.max_body);
         tracing::info!(address = %self.listener.local_addr().map_err(ServeError::Serve)?, "hoist serve listening");
         let served = axum::serve(self.listener, app)
@@ -126,6 +133,8 @@ impl Server {
                 shutdown.await;
                 tracing::info!("stopping: no new requests or jobs");
                 let _ = stop_tx.send(true);
+                // Open event streams end, so the server is not held by them.
+                hub.stop();
             })
             .await
             .map_err(ServeError::Serve);

@@ -21,12 +21,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use hoist_core::jobs::{Cancel, Enqueued, JobRequest, NewJob};
+use hoist_core::jobs::{Cancel, JobRequest};
 use hoist_core::tokens::Need;
 use serde::Deserialize;
 
 use super::auth::authorize;
-use super::{Shared, error};
+use super::{Shared, cancel_need, error};
 
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 1000;
@@ -178,33 +178,17 @@ async fn cancel(
         Ok(_) => return error(StatusCode::NOT_FOUND, format!("no job {id}")),
         Err(e) => return store_failed(e),
     };
-    let need = match &job.environment {
-        Some(env) => Need::Deploy(env.clone()),
-        // A release goes where the rules of its commit say: only an admin may stop it.
-        None => Need::Admin,
-    };
+    let need = cancel_need(&job);
     let token = match authorize(&shared, &headers, &need, "POST /api/v1/jobs/{id}/cancel") {
         Ok(t) => t,
         Err(r) => return r,
     };
-    match shared.store.cancel(id) {
-        Ok(Cancel::Cancelled) => {
-            shared.audit(
-                &token.owner,
-                job.environment.as_deref(),
-                "job.cancelled",
-                format!(
-                    "job {id} ({}) cancelled with token `{}`",
-                    job.request.kind(),
-                    token.name
-                ),
-            );
-            match shared.store.job(id) {
-                Ok(Some(j)) => Json(j).into_response(),
-                Ok(None) => error(StatusCode::NOT_FOUND, format!("no job {id}")),
-                Err(e) => store_failed(e),
-            }
-        }
+    match shared.cancel(&job, &token.owner, &token.name) {
+        Ok(Cancel::Cancelled) => match shared.store.job(id) {
+            Ok(Some(j)) => Json(j).into_response(),
+            Ok(None) => error(StatusCode::NOT_FOUND, format!("no job {id}")),
+            Err(e) => store_failed(e),
+        },
         Ok(Cancel::NotFound) => error(StatusCode::NOT_FOUND, format!("no job {id}")),
         Ok(Cancel::NotQueued(state)) => error(
             StatusCode::CONFLICT,
@@ -307,23 +291,13 @@ fn queue(shared: &Shared, headers: &HeaderMap, request: JobRequest, what: &str) 
     if let Some(r) = unknown_environment(shared, &environment) {
         return r;
     }
-    let job = NewJob {
-        app: shared.app.clone(),
-        request,
-        actor: token.owner.clone(),
-        source: format!("token:{}", token.name),
-        dedupe_key: None,
-    };
-    match shared.store.enqueue(&job) {
-        Ok(Enqueued::New(id) | Enqueued::Duplicate(id)) => {
-            tracing::info!(job = id, kind = job.request.kind(), %environment, actor = %token.owner, "job queued through the API");
-            shared.wake.notify_one();
-            match shared.store.job(id) {
-                Ok(Some(j)) => (StatusCode::ACCEPTED, Json(j)).into_response(),
-                Ok(None) => error(StatusCode::NOT_FOUND, format!("no job {id}")),
-                Err(e) => store_failed(e),
-            }
-        }
+    let source = format!("token:{}", token.name);
+    match shared.enqueue(request, &token.owner, source) {
+        Ok(id) => match shared.store.job(id) {
+            Ok(Some(j)) => (StatusCode::ACCEPTED, Json(j)).into_response(),
+            Ok(None) => error(StatusCode::NOT_FOUND, format!("no job {id}")),
+            Err(e) => store_failed(e),
+        },
         Err(e) => store_failed(e),
     }
 }

@@ -1,6 +1,7 @@
 //! A busybox app in a git repository (as crates/hoist/tests/support builds one: busybox
 //! httpd on `FROM scratch`, built by hoist on the real Docker engine), and a `hoist serve`
-//! running in this process on a loopback port. Every name starts with `hoist-srv-`.
+//! running in this process on a loopback port. Every name starts with `hoist-srv-` (the
+//! dashboard's tests: `dash-`).
 
 #![allow(dead_code)]
 
@@ -45,9 +46,19 @@ pub struct App {
 impl App {
     /// `hoist-srv-<suffix>` with one staging instance per port, taking every semver tag.
     pub fn new(suffix: &str, ports: &[u16], extra: &str) -> App {
+        let tenants: Vec<(String, u16)> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, port)| (format!("t{i}"), *port))
+            .collect();
+        App::named(&format!("hoist-srv-{suffix}"), &tenants, extra)
+    }
+
+    /// An app called `name` with a staging instance for each (tenant, port).
+    pub fn named(name: &str, tenants: &[(String, u16)], extra: &str) -> App {
         let app = App {
             dir: tempfile::tempdir().unwrap(),
-            name: format!("hoist-srv-{suffix}"),
+            name: name.to_string(),
         };
         app.remove_containers();
         std::fs::create_dir_all(app.root().join("vendor")).unwrap();
@@ -79,9 +90,9 @@ impl App {
              [environments.staging]\ndeploy_from = [{{ semver = \"any\" }}]\nrollout = {{ health_timeout = \"10s\" }}\n",
             name = app.name
         );
-        for (i, port) in ports.iter().enumerate() {
+        for (tenant, port) in tenants {
             config.push_str(&format!(
-                "\n[[environments.staging.instances]]\ntenant = \"t{i}\"\nport = {port}\n"
+                "\n[[environments.staging.instances]]\ntenant = \"{tenant}\"\nport = {port}\n"
             ));
         }
         config.push('\n');

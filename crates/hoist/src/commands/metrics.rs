@@ -2,9 +2,8 @@
 //! (computed by `hoist_core::metrics`); commit times come from the app's git repository.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
-use hoist_core::metrics::{Metrics, compute, parse_window};
+use hoist_core::metrics::{Metrics, commit_times, compute, parse_window};
 
 use super::print_json;
 use crate::cli::Global;
@@ -45,18 +44,7 @@ pub fn run(
     let mut all = Vec::new();
     for env in &environments {
         let deployments = store.deployments(app, env, HISTORY_LIMIT).map_err(failed)?;
-        let mut times = BTreeMap::new();
-        for d in &deployments {
-            if times.contains_key(&d.version) {
-                continue;
-            }
-            if let Some(t) = commits
-                .get(&d.version)
-                .and_then(|c| commit_time(&config.root, c))
-            {
-                times.insert(d.version.clone(), t);
-            }
-        }
+        let times = commit_times(&config.root, &commits, &deployments);
         all.push(compute(env, &deployments, &times, since, until));
     }
     if json {
@@ -65,23 +53,6 @@ pub fn run(
         print_table(&all, since);
     }
     Ok(exit::OK)
-}
-
-/// The committer time of `commit` in the repository at `root`.
-fn commit_time(root: &Path, commit: &str) -> Option<jiff::Timestamp> {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["show", "-s", "--format=%cI", commit, "--"])
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse::<jiff::Timestamp>()
-        .ok()
 }
 
 fn secs(value: Option<i64>) -> String {
