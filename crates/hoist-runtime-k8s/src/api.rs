@@ -266,12 +266,20 @@ pub async fn create_job(
     match api.create(&params, job).await {
         Ok(job) => Ok(Some(job)),
         Err(kube::Error::Api(status)) if status.code == 409 => Ok(None),
-        Err(e) => Err(KubeError::from_kube(e, "create", &describe_job(namespace, name))),
+        Err(e) => Err(KubeError::from_kube(
+            e,
+            "create",
+            &describe_job(namespace, name),
+        )),
     }
 }
 
 /// The Job, or `None` when it does not exist.
-pub async fn get_job(client: &Client, namespace: &str, name: &str) -> Result<Option<Job>, KubeError> {
+pub async fn get_job(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Job>, KubeError> {
     let api: Api<Job> = Api::namespaced(client.clone(), namespace);
     api.get_opt(name)
         .await
@@ -285,7 +293,11 @@ pub async fn delete_job(client: &Client, namespace: &str, name: &str) -> Result<
     match api.delete(name, &DeleteParams::background()).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-        Err(e) => Err(KubeError::from_kube(e, "delete", &describe_job(namespace, name))),
+        Err(e) => Err(KubeError::from_kube(
+            e,
+            "delete",
+            &describe_job(namespace, name),
+        )),
     }
 }
 
@@ -321,7 +333,11 @@ pub async fn pod_log_tail(
         ..Default::default()
     };
     let text = api.logs(pod, &params).await.map_err(|e| {
-        KubeError::from_kube(e, "read the log of", &format!("pod {pod:?} in namespace {namespace:?}"))
+        KubeError::from_kube(
+            e,
+            "read the log of",
+            &format!("pod {pod:?} in namespace {namespace:?}"),
+        )
     })?;
     Ok(text.lines().map(str::to_string).collect())
 }

@@ -189,7 +189,9 @@ pub fn job(
 /// The task's timeout in whole seconds, rounded up, at least 1.
 pub fn deadline_seconds(task: &TaskSpec) -> i64 {
     let millis = task.timeout.as_millis();
-    i64::try_from(millis.div_ceil(1000)).unwrap_or(i64::MAX).max(1)
+    i64::try_from(millis.div_ceil(1000))
+        .unwrap_or(i64::MAX)
+        .max(1)
 }
 
 /// Where a Job stands, from its status conditions.
@@ -198,7 +200,10 @@ pub enum JobState {
     Running,
     Complete,
     /// `Failed` with its reason (`BackoffLimitExceeded`, `DeadlineExceeded`, ...).
-    Failed { reason: String, message: String },
+    Failed {
+        reason: String,
+        message: String,
+    },
 }
 
 /// The Job's state as its conditions say (kubectl's `wait --for=condition=complete`).
@@ -293,7 +298,8 @@ mod tests {
             version: "v1.2.0".into(),
             commit: "abc".into(),
             image: "registry.example.com/emr:v1.2.0".into(),
-            image_id: "sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff".into(),
+            image_id: "sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+                .into(),
             digest: Some(
                 "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".into(),
             ),
@@ -314,11 +320,19 @@ mod tests {
 
     #[test]
     fn the_job_name_is_a_dns_label_with_the_release_and_fits_63_characters() {
-        let name = job_name(&instance("emr-production-north"), &task("migrate"), &release());
+        let name = job_name(
+            &instance("emr-production-north"),
+            &task("migrate"),
+            &release(),
+        );
         assert_eq!(name, "emr-production-north-migrate-01234567");
         let long = "a-very-long-application-name-production-a-tenant-with-a-long-name";
         let a = job_name(&instance(long), &task("Migrate_DB"), &release());
-        let b = job_name(&instance(&format!("{long}2")), &task("Migrate_DB"), &release());
+        let b = job_name(
+            &instance(&format!("{long}2")),
+            &task("Migrate_DB"),
+            &release(),
+        );
         assert!(a.len() <= 63 && b.len() <= 63, "{a} {b}");
         assert_ne!(a, b);
         assert!(a.ends_with("-01234567"), "{a}");
@@ -330,7 +344,11 @@ mod tests {
         let mut untagged = release();
         untagged.digest = None;
         untagged.image_id = "hoist-test/emr:v1".into();
-        let c = job_name(&instance("emr-production-north"), &task("migrate"), &untagged);
+        let c = job_name(
+            &instance("emr-production-north"),
+            &task("migrate"),
+            &untagged,
+        );
         assert_eq!(c.len(), "emr-production-north-migrate-".len() + 8, "{c}");
     }
 
@@ -365,7 +383,14 @@ mod tests {
         }))
         .unwrap();
         let target = Target::of(&release(), "spec".into());
-        let job = job("emr-migrate-01234567", &instance("emr-production-north"), &target, &task("migrate"), &deployment, "app");
+        let job = job(
+            "emr-migrate-01234567",
+            &instance("emr-production-north"),
+            &target,
+            &task("migrate"),
+            &deployment,
+            "app",
+        );
         let value = serde_json::to_value(&job).unwrap();
         let spec = &value["spec"];
         assert_eq!(spec["backoffLimit"], 0);
@@ -375,7 +400,10 @@ mod tests {
         assert_eq!(pod["restartPolicy"], "Never");
         assert_eq!(pod["serviceAccountName"], "emr");
         assert_eq!(pod["imagePullSecrets"], json!([{"name": "registry"}]));
-        assert_eq!(pod["volumes"], json!([{"name": "db", "secret": {"secretName": "north-db"}}]));
+        assert_eq!(
+            pod["volumes"],
+            json!([{"name": "db", "secret": {"secretName": "north-db"}}])
+        );
         let containers = pod["containers"].as_array().unwrap();
         assert_eq!(containers.len(), 1, "no sidecar: {pod:#}");
         let c = &containers[0];
@@ -383,21 +411,32 @@ mod tests {
         assert_eq!(c["args"], json!(["python", "manage.py", "migrate"]));
         assert_eq!(c["env"][1]["valueFrom"]["secretKeyRef"]["name"], "north-db");
         assert_eq!(c["envFrom"][0]["configMapRef"]["name"], "emr-config");
-        assert_eq!(c["volumeMounts"], json!([{"name": "db", "mountPath": "/run/db"}]));
-        assert!(c.get("ports").is_none() && c.get("readinessProbe").is_none(), "{c:#}");
+        assert_eq!(
+            c["volumeMounts"],
+            json!([{"name": "db", "mountPath": "/run/db"}])
+        );
+        assert!(
+            c.get("ports").is_none() && c.get("readinessProbe").is_none(),
+            "{c:#}"
+        );
         let labels = &spec["template"]["metadata"]["labels"];
         assert_eq!(labels["dev.hoist.tenant"], "north");
         assert_eq!(labels["dev.hoist.release"], "v1.2.0");
         assert_eq!(labels["dev.hoist.role"], "task");
-        assert!(labels.get("app").is_none(), "the Service's selector must not pick it");
+        assert!(
+            labels.get("app").is_none(),
+            "the Service's selector must not pick it"
+        );
         assert_eq!(value["metadata"]["labels"], *labels);
     }
 
     #[test]
     fn the_run_follows_the_jobs_conditions_and_the_pods_exit_code() {
         let job_with = |conditions: serde_json::Value| -> Job {
-            serde_json::from_value(json!({"metadata": {"name": "j"}, "status": {"conditions": conditions}}))
-                .unwrap()
+            serde_json::from_value(
+                json!({"metadata": {"name": "j"}, "status": {"conditions": conditions}}),
+            )
+            .unwrap()
         };
         assert_eq!(job_state(&job_with(json!([]))), JobState::Running);
         let complete = job_state(&job_with(json!([{"type": "Complete", "status": "True"}])));

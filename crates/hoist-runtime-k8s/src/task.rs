@@ -62,7 +62,10 @@ pub(crate) async fn run(
     if exit.is_none()
         && let JobState::Failed { reason, message } = &finished
     {
-        output.push(format!("{}: {reason}: {message}", describe_job(namespace, &name)));
+        output.push(format!(
+            "{}: {reason}: {message}",
+            describe_job(namespace, &name)
+        ));
     }
     Ok(job::task_run(&finished, exit, output))
 }

@@ -23,8 +23,7 @@ fn namespace(tenant: &str) -> String {
 }
 
 fn image(fake: &FakeApiServer, tenant: &str) -> String {
-    fake.deployment(&namespace(tenant), "emr")["spec"]["template"]["spec"]["containers"][0]
-        ["image"]
+    fake.deployment(&namespace(tenant), "emr")["spec"]["template"]["spec"]["containers"][0]["image"]
         .as_str()
         .unwrap()
         .to_string()
@@ -98,8 +97,7 @@ fn assert_nothing_left(fake: &FakeApiServer) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tasks_run_as_jobs_before_the_patch_block_it_when_they_fail_and_are_skipped_when_done()
-{
+async fn tasks_run_as_jobs_before_the_patch_block_it_when_they_fail_and_are_skipped_when_done() {
     let fake = FakeApiServer::start_in(Scenario::default(), 20900..=20909).await;
     let app = App::new("roll-k8s-tasks", &[20910]);
     for tenant in TENANTS {
@@ -134,7 +132,11 @@ async fn tasks_run_as_jobs_before_the_patch_block_it_when_they_fail_and_are_skip
         first.stderr
     );
     for tenant in TENANTS {
-        assert!(image(&fake, tenant).ends_with(":v1.0.0"), "{}", first.stderr);
+        assert!(
+            image(&fake, tenant).ends_with(":v1.0.0"),
+            "{}",
+            first.stderr
+        );
         let jobs = jobs_for(&fake, tenant, "v1.0.0");
         assert_eq!(jobs.len(), 1, "{jobs:#?}");
         let job = &jobs[0];
@@ -151,26 +153,29 @@ async fn tasks_run_as_jobs_before_the_patch_block_it_when_they_fail_and_are_skip
         assert_eq!(pod["restartPolicy"], "Never");
         let container = &pod["containers"][0];
         assert_eq!(container["name"], "app");
-        assert!(
-            container["image"]
-                .as_str()
-                .unwrap()
-                .ends_with(":v1.0.0")
-        );
+        assert!(container["image"].as_str().unwrap().ends_with(":v1.0.0"));
         assert_eq!(container["args"], json!(["sh", "-c", MIGRATE]));
-        assert_eq!(container["env"][0], json!({"name": "TENANT", "value": tenant}));
+        assert_eq!(
+            container["env"][0],
+            json!({"name": "TENANT", "value": tenant})
+        );
         assert_eq!(job["metadata"]["labels"]["dev.hoist.app"], "roll-k8s-tasks");
         assert_eq!(job["metadata"]["labels"]["dev.hoist.role"], "task");
         // The Job was created before the Deployment was patched.
         let seen = fake.seen();
         let ns = namespace(tenant);
-        let created = seen
-            .iter()
-            .position(|s| s.method == "POST" && s.path_and_query.contains(&format!("/namespaces/{ns}/jobs")));
-        let patched = seen.iter().position(|s| {
-            s.method == "PATCH" && s.path_and_query.contains(&format!("/namespaces/{ns}/deployments/emr"))
+        let created = seen.iter().position(|s| {
+            s.method == "POST" && s.path_and_query.contains(&format!("/namespaces/{ns}/jobs"))
         });
-        assert!(created < patched && created.is_some(), "{created:?} {patched:?}");
+        let patched = seen.iter().position(|s| {
+            s.method == "PATCH"
+                && s.path_and_query
+                    .contains(&format!("/namespaces/{ns}/deployments/emr"))
+        });
+        assert!(
+            created < patched && created.is_some(),
+            "{created:?} {patched:?}"
+        );
     }
     let runs = runs_of(&app, &kubeconfig, "v1.0.0").await;
     assert_eq!(runs.len(), 2, "{runs:#?}");
@@ -180,7 +185,9 @@ async fn tasks_run_as_jobs_before_the_patch_block_it_when_they_fail_and_are_skip
         assert_eq!(run["exit_code"], 0);
         assert_eq!(
             run["output"],
-            json!([format!("migrated {tenant} with <secret {tenant}-db/password>")])
+            json!([format!(
+                "migrated {tenant} with <secret {tenant}-db/password>"
+            )])
         );
     }
     assert_nothing_left(&fake);
@@ -208,7 +215,10 @@ async fn tasks_run_as_jobs_before_the_patch_block_it_when_they_fail_and_are_skip
         assert_eq!(run["exit_code"], 3, "{run:#}");
         assert_eq!(
             run["output"],
-            json!([format!("cannot migrate {}", run["tenant"].as_str().unwrap())])
+            json!([format!(
+                "cannot migrate {}",
+                run["tenant"].as_str().unwrap()
+            )])
         );
     }
     assert_nothing_left(&fake);
@@ -263,7 +273,11 @@ async fn tasks_run_as_jobs_before_the_patch_block_it_when_they_fail_and_are_skip
         retry.stderr
     );
     for tenant in TENANTS {
-        assert!(image(&fake, tenant).ends_with(":v4.0.0"), "{}", retry.stderr);
+        assert!(
+            image(&fake, tenant).ends_with(":v4.0.0"),
+            "{}",
+            retry.stderr
+        );
         assert_eq!(
             jobs_for(&fake, tenant, "v4.0.0").len(),
             1,

@@ -277,6 +277,13 @@ impl FakeApiServer {
         self.state.lock().unwrap().scenario.stall_image = image;
     }
 
+    /// Creates a Job as a client would (what a hoist killed mid-task leaves behind).
+    pub fn add_job(&self, namespace: &str, job: Value) {
+        let mut state = self.state.lock().unwrap();
+        let response = create_job(&mut state, namespace, "application/json", &job);
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+
     /// The Jobs that exist now, by namespace and name.
     pub fn jobs(&self) -> Vec<(String, String)> {
         self.state.lock().unwrap().jobs.keys().cloned().collect()
@@ -554,7 +561,11 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
                 .jobs
                 .values()
                 .filter(|j| j.object["metadata"]["namespace"] == *ns)
-                .find(|j| j.pod.as_ref().is_some_and(|p| p["metadata"]["name"] == *pod))
+                .find(|j| {
+                    j.pod
+                        .as_ref()
+                        .is_some_and(|p| p["metadata"]["name"] == *pod)
+                })
             else {
                 return not_found("pods", pod);
             };
@@ -721,8 +732,12 @@ pub mod job_controller {
                     // The fake has no Secrets: it shows where the value would come from.
                     None => format!(
                         "<secret {}/{}>",
-                        e["valueFrom"]["secretKeyRef"]["name"].as_str().unwrap_or("?"),
-                        e["valueFrom"]["secretKeyRef"]["key"].as_str().unwrap_or("?")
+                        e["valueFrom"]["secretKeyRef"]["name"]
+                            .as_str()
+                            .unwrap_or("?"),
+                        e["valueFrom"]["secretKeyRef"]["key"]
+                            .as_str()
+                            .unwrap_or("?")
                     ),
                 };
                 (name, value)
@@ -769,7 +784,9 @@ pub mod job_controller {
         let mut sorted: Vec<&(String, String)> = env.iter().collect();
         sorted.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
         for (k, v) in sorted {
-            out = out.replace(&format!("${{{k}}}"), v).replace(&format!("${k}"), v);
+            out = out
+                .replace(&format!("${{{k}}}"), v)
+                .replace(&format!("${k}"), v);
         }
         out
     }
@@ -782,8 +799,14 @@ pub mod job_controller {
         if job.object["status"]["conditions"].is_array() {
             return;
         }
-        let name = job.object["metadata"]["name"].as_str().unwrap_or("").to_string();
-        let ns = job.object["metadata"]["namespace"].as_str().unwrap_or("").to_string();
+        let name = job.object["metadata"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let ns = job.object["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         let container = job.object["spec"]["template"]["spec"]["containers"][0]["name"]
             .as_str()
             .unwrap_or("")
@@ -807,7 +830,8 @@ pub mod job_controller {
                     {"name": container, "ready": true, "restartCount": 0, "image": "", "imageID": "", "state": {"running": {}}}
                 ]},
             }));
-            job.object["status"] = json!({"active": 1, "ready": 1, "startTime": "2026-12-06T00:00:01Z"});
+            job.object["status"] =
+                json!({"active": 1, "ready": 1, "startTime": "2026-12-06T00:00:01Z"});
             return;
         }
         let deadline = job.object["spec"]["activeDeadlineSeconds"]
