@@ -304,11 +304,13 @@ pub trait Runtime: Send + Sync {
         release: &Release,
         task: &TaskSpec,
     ) -> Result<TaskRun, BackendError> {
-        let _ = (instance, release, task);
+        let _ = (release, task);
         Err(BackendError::new(format!(
-            "release tasks are not supported on the {} runtime yet; remove the environment's \
-             [[tasks]] or use the docker or swarm runtime",
-            self.kind()
+            "release tasks are not supported on the {kind} runtime yet (environment {env}): \
+             remove [[environments.{env}.tasks]], or run the environment on the docker, swarm \
+             or kubernetes runtime",
+            kind = self.kind(),
+            env = instance.environment,
         )))
     }
 }

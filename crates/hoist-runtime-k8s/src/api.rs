@@ -2,8 +2,9 @@
 //! act on: which namespace and Deployment, and what to do about 401, 403 and 409.
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 use serde_json::Value;
@@ -243,4 +244,100 @@ fn owned_by(
                 .as_ref()
                 .is_none_or(|uid| *uid == o.uid)
     })
+}
+
+/// `job "x" in namespace "y"`.
+pub fn describe_job(namespace: &str, job: &str) -> String {
+    format!("job {job:?} in namespace {namespace:?}")
+}
+
+/// Creates the Job; `Ok(None)` when one of that name exists already (409 AlreadyExists).
+pub async fn create_job(
+    client: &Client,
+    namespace: &str,
+    job: &Job,
+) -> Result<Option<Job>, KubeError> {
+    let api: Api<Job> = Api::namespaced(client.clone(), namespace);
+    let params = PostParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    };
+    let name = job.metadata.name.as_deref().unwrap_or_default();
+    match api.create(&params, job).await {
+        Ok(job) => Ok(Some(job)),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(None),
+        Err(e) => Err(KubeError::from_kube(
+            e,
+            "create",
+            &describe_job(namespace, name),
+        )),
+    }
+}
+
+/// The Job, or `None` when it does not exist.
+pub async fn get_job(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Job>, KubeError> {
+    let api: Api<Job> = Api::namespaced(client.clone(), namespace);
+    api.get_opt(name)
+        .await
+        .map_err(|e| KubeError::from_kube(e, "get", &describe_job(namespace, name)))
+}
+
+/// Deletes the Job with `propagationPolicy: Background`: the Job goes at once and the
+/// garbage collector removes its pods. One already gone is no error.
+pub async fn delete_job(client: &Client, namespace: &str, name: &str) -> Result<(), KubeError> {
+    let api: Api<Job> = Api::namespaced(client.clone(), namespace);
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(e) => Err(KubeError::from_kube(
+            e,
+            "delete",
+            &describe_job(namespace, name),
+        )),
+    }
+}
+
+/// The pods the Job controller made for the Job (label `job-name`), newest first.
+pub async fn job_pods(client: &Client, namespace: &str, job: &str) -> Result<Vec<Pod>, KubeError> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let params = ListParams::default().labels(&format!("{}={job}", crate::job::JOB_NAME_LABEL));
+    let mut pods = api
+        .list(&params)
+        .await
+        .map_err(|e| KubeError::from_kube(e, "list the pods of", &describe_job(namespace, job)))?
+        .items;
+    pods.sort_by(|a, b| {
+        b.metadata
+            .creation_timestamp
+            .cmp(&a.metadata.creation_timestamp)
+    });
+    Ok(pods)
+}
+
+/// The last `lines` lines the pod's `container` wrote (`kubectl logs --tail`).
+pub async fn pod_log_tail(
+    client: &Client,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+    lines: usize,
+) -> Result<Vec<String>, KubeError> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let params = LogParams {
+        container: Some(container.to_string()),
+        tail_lines: Some(i64::try_from(lines).unwrap_or(i64::MAX)),
+        ..Default::default()
+    };
+    let text = api.logs(pod, &params).await.map_err(|e| {
+        KubeError::from_kube(
+            e,
+            "read the log of",
+            &format!("pod {pod:?} in namespace {namespace:?}"),
+        )
+    })?;
+    Ok(text.lines().map(str::to_string).collect())
 }

@@ -18,6 +18,7 @@ use hoist_core::runtime::{
 };
 use hoist_core::spec_digest::SpecDigest;
 use hoist_core::target_lock::TargetLock;
+use hoist_core::task::{TaskRun, TaskSpec};
 use hoist_core::{InstanceSpec, InstanceState, Release};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
@@ -37,13 +38,13 @@ pub struct KubernetesRuntime {
 }
 
 /// One instance's place in the cluster.
-struct Place {
-    namespace: String,
-    deployment: String,
+pub(crate) struct Place {
+    pub(crate) namespace: String,
+    pub(crate) deployment: String,
 }
 
 impl Place {
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         describe(&self.namespace, &self.deployment)
     }
 }
@@ -69,13 +70,13 @@ impl KubernetesRuntime {
         &self.settings
     }
 
-    async fn client(&self) -> Result<&Client, KubeError> {
+    pub(crate) async fn client(&self) -> Result<&Client, KubeError> {
         self.client
             .get_or_try_init(|| api::connect(&self.settings))
             .await
     }
 
-    fn place(&self, instance: &InstanceSpec) -> Place {
+    pub(crate) fn place(&self, instance: &InstanceSpec) -> Place {
         Place {
             namespace: self.settings.namespace_of(instance),
             deployment: self.settings.deployment_of(instance),
@@ -115,7 +116,7 @@ impl KubernetesRuntime {
     }
 
     /// The container hoist sets: the configured one, else the pod template's only one.
-    fn container(
+    pub(crate) fn container(
         &self,
         instance: &InstanceSpec,
         deployment: &Deployment,
@@ -565,5 +566,16 @@ impl Runtime for KubernetesRuntime {
             Ok(_) | Err(KubeError::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// A `batch/v1` Job of the release's image with the Deployment's pod configuration
+    /// (see [`crate::job`]), waited for, its pod's log tail read, then deleted.
+    async fn run_task(
+        &self,
+        instance: &InstanceSpec,
+        release: &Release,
+        task: &TaskSpec,
+    ) -> Result<TaskRun, BackendError> {
+        crate::task::run(self, instance, release, task).await
     }
 }

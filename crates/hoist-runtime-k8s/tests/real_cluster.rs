@@ -5,7 +5,10 @@
 //!   cluster can pull and that pass the Deployment's readiness probe;
 //! - `HOIST_TEST_K8S_NAMESPACE` (default `hoist-k8s-test`) and `HOIST_TEST_K8S_DEPLOYMENT`
 //!   (default `hoist-k8s-test`): an existing Deployment with one container, which the test
-//!   sets to A, then B (a roll-out), then A again (a rollback).
+//!   sets to A, then B (a roll-out), then A again (a rollback);
+//! - `HOIST_TEST_K8S_TASK` (default `sh -c "echo hoist-task-ok"`, words split on spaces
+//!   after `sh -c`): a release task run as a Job with image B, which must succeed (and,
+//!   with the default, print `hoist-task-ok`).
 //!
 //! Without them it prints that it was skipped, and why.
 
@@ -17,6 +20,7 @@ use std::time::Duration;
 use common::{NoProber, Recorded, instance};
 use hoist_core::Release;
 use hoist_core::runtime::{Rollout, Runtime, WorkloadState};
+use hoist_core::task::{TaskOutcome, TaskSpec};
 use hoist_runtime_k8s::{KubernetesRuntime, KubernetesSettings};
 
 fn release(version: &str, image: &str) -> Release {
@@ -78,6 +82,21 @@ async fn the_same_scenario_on_a_real_cluster() {
         .roll_out(&instance(), &second, &rollout)
         .await
         .unwrap();
+    let command = match std::env::var("HOIST_TEST_K8S_TASK") {
+        Ok(words) => words.split_whitespace().map(str::to_string).collect(),
+        Err(_) => vec!["sh".into(), "-c".into(), "echo hoist-task-ok".into()],
+    };
+    let default_task = std::env::var_os("HOIST_TEST_K8S_TASK").is_none();
+    let task = TaskSpec {
+        name: "check".into(),
+        command,
+        timeout: Duration::from_secs(120),
+    };
+    let run = runtime.run_task(&instance(), &second, &task).await.unwrap();
+    assert_eq!(run.outcome(), TaskOutcome::Succeeded, "{run:?}");
+    if default_task {
+        assert!(run.output.iter().any(|l| l == "hoist-task-ok"), "{run:?}");
+    }
     let observed = runtime.observe(&instance()).await.unwrap();
     assert!(
         matches!(&observed.workload, WorkloadState::Running { release, .. } if release.as_deref() == Some("v2")),

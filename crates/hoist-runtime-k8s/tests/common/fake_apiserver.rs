@@ -12,6 +12,14 @@
 //! - ReplicaSets and pods are listed by label selector, pods labelled with their
 //!   ReplicaSet's `pod-template-hash` and reporting `imageID` as a kubelet does
 //!   (`docker.io/REPO@sha256:…`);
+//! - `batch/v1` Jobs (release tasks): created, read, deleted; the Job controller's and
+//!   kubelet's part is played by [`job_controller`], which makes one pod per Job and
+//!   DECIDES ITS OUTCOME FROM THE COMMAND instead of running an image: a `sh -c` script of
+//!   `echo`, `sleep N`, `exit N`, `true` and `false` statements (`;`-separated, `$VAR` from
+//!   the container's env). A pod's log (`pods/NAME/log`) is what the `echo`s printed;
+//!   `activeDeadlineSeconds` is enforced against the wall clock, `backoffLimit: 0` fails
+//!   the Job on the first failed pod, and a delete with `propagationPolicy: Background`
+//!   removes the Job's pods (without one, they are orphaned, as the API's default is);
 //! - [`Scenario`] makes one image stall until its progress deadline, makes one image's
 //!   pods run another digest, answers the first patch 409, or every request 401/403.
 //!
@@ -30,7 +38,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-/// This suite's port range (20500-20549); the fake takes the first free one.
+/// The Kubernetes suites' port range (20500-20549); the fake takes the first free one.
+/// Another suite passes its own to [`FakeApiServer::start_in`].
 const PORTS: std::ops::RangeInclusive<u16> = 20500..=20549;
 /// The token the kubeconfig carries and the fake demands.
 pub const TOKEN: &str = "hoist-k8s-test-token-5c1e0a";
@@ -79,9 +88,24 @@ struct DeploymentState {
     stalled_reads: u32,
 }
 
+/// A Job, with the pod the fake's Job controller made for it.
+pub struct JobRecord {
+    object: Value,
+    created: std::time::Instant,
+    /// Reads of the Job so far: its pod starts on the first.
+    reads: u32,
+    /// What the command does, decided once at creation.
+    plan: job_controller::Plan,
+    /// Its pod, until deleted (with the Job, in the background).
+    pod: Option<Value>,
+}
+
 struct State {
     scenario: Scenario,
     deployments: BTreeMap<(String, String), DeploymentState>,
+    jobs: BTreeMap<(String, String), JobRecord>,
+    /// Pods whose Job was deleted without propagation: orphans, as on a real cluster.
+    orphan_pods: Vec<Value>,
     /// `coordination.k8s.io/v1` Leases, as stored objects.
     leases: BTreeMap<(String, String), Value>,
     uids: u64,
@@ -105,18 +129,29 @@ impl Drop for FakeApiServer {
 
 impl FakeApiServer {
     pub async fn start(scenario: Scenario) -> FakeApiServer {
+        Self::start_in(scenario, PORTS).await
+    }
+
+    /// The fake on the first free port of `ports` (each suite has its own range).
+    pub async fn start_in(
+        scenario: Scenario,
+        ports: std::ops::RangeInclusive<u16>,
+    ) -> FakeApiServer {
+        let range = format!("{ports:?}");
         let mut bound = None;
-        for port in PORTS {
+        for port in ports {
             if let Ok(listener) = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await
             {
                 bound = Some((port, listener));
                 break;
             }
         }
-        let (port, listener) = bound.expect("a free port in 20500-20549");
+        let (port, listener) = bound.unwrap_or_else(|| panic!("no free port in {range}"));
         let state = Arc::new(Mutex::new(State {
             scenario,
             deployments: BTreeMap::new(),
+            jobs: BTreeMap::new(),
+            orphan_pods: Vec::new(),
             leases: BTreeMap::new(),
             uids: 0,
             resource_version: 1000,
@@ -224,6 +259,55 @@ impl FakeApiServer {
             .leases
             .get(&(namespace.to_string(), name.to_string()))
             .cloned()
+    }
+
+    /// Sets the env of the Deployment's first container (what its pods, and so its task
+    /// Jobs, get): `[{"name": "TENANT", "value": "north"}]`.
+    pub fn set_env(&self, namespace: &str, name: &str, env: Value) {
+        let mut state = self.state.lock().unwrap();
+        let d = state
+            .deployments
+            .get_mut(&(namespace.to_string(), name.to_string()))
+            .expect("the deployment");
+        d.object["spec"]["template"]["spec"]["containers"][0]["env"] = env;
+    }
+
+    /// Changes which image's rollouts stall from now on.
+    pub fn set_stall_image(&self, image: Option<String>) {
+        self.state.lock().unwrap().scenario.stall_image = image;
+    }
+
+    /// Creates a Job as a client would (what a hoist killed mid-task leaves behind).
+    pub fn add_job(&self, namespace: &str, job: Value) {
+        let mut state = self.state.lock().unwrap();
+        let response = create_job(&mut state, namespace, "application/json", &job);
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+
+    /// The Jobs that exist now, by namespace and name.
+    pub fn jobs(&self) -> Vec<(String, String)> {
+        self.state.lock().unwrap().jobs.keys().cloned().collect()
+    }
+
+    /// Pods of Jobs that remain: a Job's own, and orphans of Jobs deleted without
+    /// propagation.
+    pub fn job_pods(&self) -> Vec<Value> {
+        let state = self.state.lock().unwrap();
+        state
+            .jobs
+            .values()
+            .filter_map(|j| j.pod.clone())
+            .chain(state.orphan_pods.iter().cloned())
+            .collect()
+    }
+
+    /// The bodies of the Jobs hoist created, in order.
+    pub fn created_jobs(&self) -> Vec<Value> {
+        self.seen()
+            .into_iter()
+            .filter(|s| s.method == "POST" && s.path_and_query.contains("/apis/batch/v1/"))
+            .map(|s| s.body)
+            .collect()
     }
 
     /// Every request so far.
@@ -444,6 +528,66 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
                 json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": {"name": name, "group": "coordination.k8s.io", "kind": "leases", "uid": uid}}),
             )
         }
+        (Method::POST, ["apis", "batch", "v1", "namespaces", ns, "jobs"]) => {
+            create_job(&mut state, ns, &content_type, &body)
+        }
+        (Method::GET, ["apis", "batch", "v1", "namespaces", ns, "jobs", name]) => {
+            match state.jobs.get_mut(&(ns.to_string(), name.to_string())) {
+                Some(job) => {
+                    job_controller::sync(job);
+                    ok(job.object.clone())
+                }
+                None => not_found("jobs.batch", name),
+            }
+        }
+        (Method::DELETE, ["apis", "batch", "v1", "namespaces", ns, "jobs", name]) => {
+            let Some(mut job) = state.jobs.remove(&(ns.to_string(), name.to_string())) else {
+                return not_found("jobs.batch", name);
+            };
+            // The REST API's default for Jobs orphans their pods; kubectl and hoist ask for
+            // Background (the garbage collector deletes them).
+            match body["propagationPolicy"].as_str() {
+                Some("Background") | Some("Foreground") => {}
+                _ => state.orphan_pods.extend(job.pod.take()),
+            }
+            let mut object = job.object;
+            object["metadata"]["deletionTimestamp"] = json!("2026-12-06T00:00:00Z");
+            ok(object)
+        }
+        (Method::GET, ["api", "v1", "namespaces", ns, "pods", pod, "log"]) => {
+            let container = query_param(&query, "container").unwrap_or_default();
+            let tail = query_param(&query, "tailLines").and_then(|t| t.parse::<usize>().ok());
+            let Some(job) = state
+                .jobs
+                .values()
+                .filter(|j| j.object["metadata"]["namespace"] == *ns)
+                .find(|j| {
+                    j.pod
+                        .as_ref()
+                        .is_some_and(|p| p["metadata"]["name"] == *pod)
+                })
+            else {
+                return not_found("pods", pod);
+            };
+            let pod_container = job.object["spec"]["template"]["spec"]["containers"][0]["name"]
+                .as_str()
+                .unwrap_or("");
+            if !container.is_empty() && container != pod_container {
+                return status(
+                    400,
+                    "BadRequest",
+                    &format!("container {container} is not valid for pod {pod}"),
+                );
+            }
+            let lines = job_controller::log(job);
+            let skip = tail.map_or(0, |t| lines.len().saturating_sub(t));
+            let text: String = lines[skip..].iter().map(|l| format!("{l}\n")).collect();
+            Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "text/plain")
+                .body(Full::new(Bytes::from(text)))
+                .unwrap()
+        }
         (Method::GET, ["api", "v1", "namespaces", ns, "pods"]) => {
             let scenario = state.scenario.clone();
             let items: Vec<Value> = state
@@ -451,6 +595,14 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
                 .iter()
                 .filter(|((n, _), _)| n == ns)
                 .flat_map(|(_, d)| render_pods(d, &scenario))
+                .chain(
+                    state
+                        .jobs
+                        .values()
+                        .filter_map(|j| j.pod.clone())
+                        .chain(state.orphan_pods.iter().cloned())
+                        .filter(|p| p["metadata"]["namespace"] == *ns),
+                )
                 .filter(|p| matches_selector(p, &selector))
                 .collect();
             ok(
@@ -462,6 +614,274 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
             "NotFound",
             "the server could not find the requested resource",
         ),
+    }
+}
+
+fn create_job(
+    state: &mut State,
+    ns: &str,
+    content_type: &str,
+    body: &Value,
+) -> Response<Full<Bytes>> {
+    if content_type != "application/json" {
+        return status(
+            415,
+            "UnsupportedMediaType",
+            &format!("the fake takes Jobs as application/json; got {content_type}"),
+        );
+    }
+    let name = body["metadata"]["name"].as_str().unwrap_or("").to_string();
+    if let Err(why) = job_controller::validate(body) {
+        return status(
+            422,
+            "Invalid",
+            &format!("Job.batch \"{name}\" is invalid: {why}"),
+        );
+    }
+    let key = (ns.to_string(), name.clone());
+    if state.jobs.contains_key(&key) {
+        return status(
+            409,
+            "AlreadyExists",
+            &format!("jobs.batch \"{name}\" already exists"),
+        );
+    }
+    state.uids += 1;
+    state.resource_version += 1;
+    let mut object = body.clone();
+    object["kind"] = json!("Job");
+    object["apiVersion"] = json!("batch/v1");
+    object["metadata"]["namespace"] = json!(ns);
+    object["metadata"]["uid"] = json!(format!("job-uid-{}", state.uids));
+    object["metadata"]["resourceVersion"] = json!(state.resource_version.to_string());
+    object["metadata"]["creationTimestamp"] = json!("2026-12-06T00:00:00Z");
+    object["status"] = json!({});
+    let plan = job_controller::plan(&object);
+    state.jobs.insert(
+        key,
+        JobRecord {
+            object: object.clone(),
+            created: std::time::Instant::now(),
+            reads: 0,
+            plan,
+            pod: None,
+        },
+    );
+    respond(StatusCode::CREATED, object)
+}
+
+/// The Job controller's and the kubelet's part, for the fake's Jobs: one pod per Job,
+/// whose outcome is decided from its command (no image runs).
+pub mod job_controller {
+    use std::time::Duration;
+
+    use serde_json::{Value, json};
+
+    use super::JobRecord;
+
+    /// What a Job's command does.
+    #[derive(Debug, Clone)]
+    pub struct Plan {
+        pub output: Vec<String>,
+        pub exit_code: i64,
+        pub runs_for: Duration,
+    }
+
+    /// What the real API server refuses of a Job that hoist could send.
+    pub fn validate(job: &Value) -> Result<(), String> {
+        let pod = &job["spec"]["template"]["spec"];
+        match pod["restartPolicy"].as_str() {
+            Some("Never") | Some("OnFailure") => {}
+            other => {
+                return Err(format!(
+                    "spec.template.spec.restartPolicy: Unsupported value: {other:?}: supported values: \"OnFailure\", \"Never\""
+                ));
+            }
+        }
+        let name = job["metadata"]["name"].as_str().unwrap_or("");
+        if name.is_empty() || name.len() > 63 {
+            return Err(format!(
+                "metadata.name: Invalid value: {name:?}: must be no more than 63 characters"
+            ));
+        }
+        if pod["containers"].as_array().is_none_or(|c| c.is_empty()) {
+            return Err("spec.template.spec.containers: Required value".into());
+        }
+        Ok(())
+    }
+
+    /// Reads the container's command as a tiny shell: `sh -c SCRIPT` with `;`-separated
+    /// `echo WORDS`, `sleep N`, `exit N`, `true`, `false`; or one such statement as argv.
+    pub fn plan(job: &Value) -> Plan {
+        let container = &job["spec"]["template"]["spec"]["containers"][0];
+        let argv: Vec<String> = container["command"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(container["args"].as_array().into_iter().flatten())
+            .filter_map(|a| a.as_str().map(str::to_string))
+            .collect();
+        let env: Vec<(String, String)> = container["env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                let name = e["name"].as_str().unwrap_or("").to_string();
+                let value = match e["value"].as_str() {
+                    Some(v) => v.to_string(),
+                    // The fake has no Secrets: it shows where the value would come from.
+                    None => format!(
+                        "<secret {}/{}>",
+                        e["valueFrom"]["secretKeyRef"]["name"]
+                            .as_str()
+                            .unwrap_or("?"),
+                        e["valueFrom"]["secretKeyRef"]["key"]
+                            .as_str()
+                            .unwrap_or("?")
+                    ),
+                };
+                (name, value)
+            })
+            .collect();
+        let script = match argv.as_slice() {
+            [sh, c, script, ..] if sh == "sh" && c == "-c" => script.clone(),
+            words => words.join(" "),
+        };
+        let mut plan = Plan {
+            output: Vec::new(),
+            exit_code: 0,
+            runs_for: Duration::ZERO,
+        };
+        for statement in script.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            let expanded = expand(statement, &env);
+            let (word, rest) = expanded.split_once(' ').unwrap_or((&expanded, ""));
+            match word {
+                "echo" => plan.output.push(rest.trim().trim_matches('"').to_string()),
+                "sleep" => {
+                    plan.runs_for += Duration::from_secs_f64(rest.trim().parse().unwrap_or(0.0))
+                }
+                "true" => {}
+                "false" => {
+                    plan.exit_code = 1;
+                    return plan;
+                }
+                "exit" => {
+                    plan.exit_code = rest.trim().parse().unwrap_or(0);
+                    return plan;
+                }
+                other => {
+                    plan.output.push(format!("sh: {other}: not found"));
+                    plan.exit_code = 127;
+                    return plan;
+                }
+            }
+        }
+        plan
+    }
+
+    fn expand(text: &str, env: &[(String, String)]) -> String {
+        let mut out = text.to_string();
+        let mut sorted: Vec<&(String, String)> = env.iter().collect();
+        sorted.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
+        for (k, v) in sorted {
+            out = out
+                .replace(&format!("${{{k}}}"), v)
+                .replace(&format!("${k}"), v);
+        }
+        out
+    }
+
+    /// The controller's view on a read: the pod starts on the first read; the Job ends
+    /// once the command has run for its time, or fails at `activeDeadlineSeconds`
+    /// (deleting its running pod), or when the pod failed and `backoffLimit` is 0.
+    pub fn sync(job: &mut JobRecord) {
+        job.reads += 1;
+        if job.object["status"]["conditions"].is_array() {
+            return;
+        }
+        let name = job.object["metadata"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let ns = job.object["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let container = job.object["spec"]["template"]["spec"]["containers"][0]["name"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let elapsed = job.created.elapsed();
+        if job.pod.is_none() {
+            let mut labels = job.object["spec"]["template"]["metadata"]["labels"].clone();
+            if !labels.is_object() {
+                labels = json!({});
+            }
+            labels["job-name"] = json!(name);
+            labels["batch.kubernetes.io/job-name"] = json!(name);
+            labels["controller-uid"] = job.object["metadata"]["uid"].clone();
+            job.pod = Some(json!({
+                "kind": "Pod", "apiVersion": "v1",
+                "metadata": {"name": format!("{name}-x7k2p"), "namespace": ns, "labels": labels,
+                             "creationTimestamp": "2026-12-06T00:00:01Z",
+                             "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": job.object["metadata"]["uid"], "controller": true}]},
+                "spec": job.object["spec"]["template"]["spec"].clone(),
+                "status": {"phase": "Running", "containerStatuses": [
+                    {"name": container, "ready": true, "restartCount": 0, "image": "", "imageID": "", "state": {"running": {}}}
+                ]},
+            }));
+            job.object["status"] =
+                json!({"active": 1, "ready": 1, "startTime": "2026-12-06T00:00:01Z"});
+            return;
+        }
+        let deadline = job.object["spec"]["activeDeadlineSeconds"]
+            .as_u64()
+            .map(Duration::from_secs);
+        if let Some(deadline) = deadline
+            && elapsed >= deadline
+            && job.plan.runs_for > deadline
+        {
+            job.pod = None;
+            job.object["status"] = json!({"failed": 1, "conditions": [
+                {"type": "Failed", "status": "True", "reason": "DeadlineExceeded",
+                 "message": "Job was active longer than specified deadline"}
+            ]});
+            return;
+        }
+        if elapsed < job.plan.runs_for || job.reads < 2 {
+            return;
+        }
+        let code = job.plan.exit_code;
+        if let Some(pod) = job.pod.as_mut() {
+            pod["status"]["phase"] = json!(if code == 0 { "Succeeded" } else { "Failed" });
+            pod["status"]["containerStatuses"][0]["ready"] = json!(false);
+            pod["status"]["containerStatuses"][0]["state"] = json!({"terminated": {
+                "exitCode": code, "reason": if code == 0 { "Completed" } else { "Error" }}});
+        }
+        job.object["status"] = if code == 0 {
+            json!({"succeeded": 1, "conditions": [
+                {"type": "Complete", "status": "True"}
+            ]})
+        } else {
+            let limit = job.object["spec"]["backoffLimit"].as_i64().unwrap_or(6);
+            if limit > 0 {
+                // hoist sends 0; a Job with retries would start another pod here.
+                json!({"failed": 1, "active": 1})
+            } else {
+                json!({"failed": 1, "conditions": [
+                    {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                     "message": "Job has reached the specified backoff limit"}
+                ]})
+            }
+        };
+    }
+
+    /// What the pod's container printed so far.
+    pub fn log(job: &JobRecord) -> Vec<String> {
+        if job.reads == 0 {
+            return Vec::new();
+        }
+        job.plan.output.clone()
     }
 }
 
