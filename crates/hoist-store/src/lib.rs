@@ -60,6 +60,10 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 /// The schema version this code reads and writes. See the crate docs.
 pub const SCHEMA_VERSION: i64 = schema::VERSION;
 
+/// The numbered schema steps, each in SQLite's and PostgreSQL's dialect; the PostgreSQL
+/// store (`hoist-store-pg`) applies the same list.
+pub use schema::{MIGRATIONS, Migration};
+
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
     conn: Mutex<Connection>,
