@@ -43,8 +43,8 @@ impl Connection {
         let outcome = std::thread::scope(|scope| {
             scope
                 .spawn(move || {
-                    let client = match slot {
-                        Some(client) if !client.is_closed() => client,
+                    let client = match slot.take() {
+                        Some(client) if !client.is_closed() => slot.insert(client),
                         _ => slot.insert(config.connect(NoTls)?),
                     };
                     f(client)
@@ -52,5 +52,22 @@ impl Connection {
                 .join()
         });
         outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let client = self
+            .client
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        // Closing a client blocks on its runtime too: not on the caller's thread, which
+        // may be a runtime's (a store dropped inside `hoist serve`).
+        if let Some(client) = client {
+            std::thread::scope(|scope| {
+                scope.spawn(move || drop(client));
+            });
+        }
     }
 }

@@ -31,7 +31,7 @@ impl Cluster {
             .get_or_init(Default::default)
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if let Some(found) = all.iter().find(|c| c.port == port) {
+        if let Some(found) = all.iter().copied().find(|c| c.port == port) {
             return found;
         }
         let started = Cluster::start(port)

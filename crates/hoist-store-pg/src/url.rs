@@ -38,16 +38,39 @@ fn redact_parameter(text: &str) -> String {
     out
 }
 
-/// `message` with any password from `url` removed, for errors that might echo it.
+/// `message` with any password from `url` removed, for errors that might echo it (read
+/// from the text, so it works for a URL that does not parse too).
 pub(crate) fn scrub(message: &str, url: &str) -> String {
-    let config: Result<postgres::Config, _> = url.parse();
-    match config.ok().and_then(|c| c.get_password().map(<[u8]>::to_vec)) {
-        Some(password) if !password.is_empty() => {
-            let password = String::from_utf8_lossy(&password).into_owned();
-            message.replace(&password, "***")
+    let mut scrubbed = message.to_string();
+    for password in passwords(url) {
+        if !password.is_empty() {
+            scrubbed = scrubbed.replace(password, "***");
         }
-        _ => message.to_string(),
     }
+    scrubbed
+}
+
+/// The passwords written in `url`: the user part's and any `password=` value.
+fn passwords(url: &str) -> Vec<&str> {
+    let mut found = Vec::new();
+    if let Some(scheme_end) = url.find("://") {
+        let authority = &url[scheme_end + 3..];
+        let authority = &authority[..authority.find(['/', '?', '#']).unwrap_or(authority.len())];
+        if let Some((userinfo, _)) = authority.rsplit_once('@') {
+            if let Some((_, password)) = userinfo.split_once(':') {
+                found.push(password);
+            }
+        }
+    }
+    let lower = url.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(i) = lower[from..].find("password=") {
+        let start = from + i + "password=".len();
+        let end = url[start..].find(['&', ' ', '#']).map_or(url.len(), |j| start + j);
+        found.push(&url[start..end]);
+        from = end;
+    }
+    found
 }
 
 /// `postgres://USER@HOST:PORT/DATABASE` from a parsed config: where the store is, as
