@@ -146,7 +146,9 @@ pub enum StateStore {
 /// or else the SQLite file at `sqlite_path`: the one place that choice is made.
 pub fn open_state(sqlite_path: &std::path::Path) -> Result<StateStore, hoist_core::StoreError> {
     match hoist_store_pg::url_from_env() {
-        Some(url) => Ok(StateStore::Postgres(hoist_store_pg::PgStore::connect(&url)?)),
+        Some(url) => Ok(StateStore::Postgres(hoist_store_pg::PgStore::connect(
+            &url,
+        )?)),
         None => SqliteStore::open(sqlite_path).map(StateStore::Sqlite),
     }
 }

@@ -15,8 +15,7 @@ use postgres::Row;
 
 use crate::{Fail, PgStore, locks};
 
-const RELEASE_COLUMNS: &str =
-    "app, version, commit_sha, image, image_id, digest, fingerprint, base_image, created_by, created_at";
+const RELEASE_COLUMNS: &str = "app, version, commit_sha, image, image_id, digest, fingerprint, base_image, created_by, created_at";
 
 fn release_from_row(row: &Row) -> Result<Release, Fail> {
     Ok(Release {

@@ -84,13 +84,19 @@ impl JobStore for PgStore {
                 &[&app],
             )?;
             let queued = tx.query(
-                &format!("SELECT {COLUMNS} FROM jobs WHERE app = $1 AND state = 'queued' ORDER BY id"),
+                &format!(
+                    "SELECT {COLUMNS} FROM jobs WHERE app = $1 AND state = 'queued' ORDER BY id"
+                ),
                 &[&app],
             )?;
             let mut next = None;
             for row in &queued {
                 let job = job_from_row(row)?;
-                if job.environment.as_ref().is_none_or(|env| !busy.contains(env)) {
+                if job
+                    .environment
+                    .as_ref()
+                    .is_none_or(|env| !busy.contains(env))
+                {
                     next = Some(job);
                     break;
                 }

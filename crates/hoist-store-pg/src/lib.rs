@@ -94,10 +94,12 @@ impl PgStore {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(OpenError::NotPostgres { url: shown });
         }
-        let config: postgres::Config = url.parse().map_err(|e: postgres::Error| OpenError::BadUrl {
-            url: shown.clone(),
-            reason: url::scrub(&e.to_string(), url),
-        })?;
+        let config: postgres::Config =
+            url.parse()
+                .map_err(|e: postgres::Error| OpenError::BadUrl {
+                    url: shown.clone(),
+                    reason: url::scrub(&e.to_string(), url),
+                })?;
         let location = url::location(&config);
         let conn = bridge::Connection::open(config).map_err(|e| OpenError::Connect {
             location: location.clone(),
@@ -119,7 +121,9 @@ impl PgStore {
         &self,
         f: impl FnOnce(&mut postgres::Client) -> Result<R, Fail> + Send,
     ) -> Result<R, StoreError> {
-        self.conn.run(f).map_err(|Fail(message)| StoreError { message })
+        self.conn
+            .run(f)
+            .map_err(|Fail(message)| StoreError { message })
     }
 }
 

@@ -79,7 +79,13 @@ pub(crate) fn heartbeat(
             "UPDATE locks SET heartbeat_at = {DB_NOW}, holder = $5
              WHERE app = $1 AND environment = $2 AND {HOLDER_IS}"
         ),
-        &[&app, &environment, &holder.pid.to_string(), &holder.hostname, &json],
+        &[
+            &app,
+            &environment,
+            &holder.pid.to_string(),
+            &holder.hostname,
+            &json,
+        ],
     )?;
     Ok(())
 }
@@ -92,7 +98,12 @@ pub(crate) fn unlock(
 ) -> Result<(), Fail> {
     c.execute(
         &format!("DELETE FROM locks WHERE app = $1 AND environment = $2 AND {HOLDER_IS}"),
-        &[&app, &environment, &holder.pid.to_string(), &holder.hostname],
+        &[
+            &app,
+            &environment,
+            &holder.pid.to_string(),
+            &holder.hostname,
+        ],
     )?;
     Ok(())
 }

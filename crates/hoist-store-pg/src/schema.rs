@@ -54,7 +54,10 @@ pub(crate) fn migrate(client: &mut Client) -> Result<(), SchemaError> {
             })?;
     }
     tx.execute("DELETE FROM hoist_schema", &[])?;
-    tx.execute("INSERT INTO hoist_schema (version) VALUES ($1)", &[&SCHEMA_VERSION])?;
+    tx.execute(
+        "INSERT INTO hoist_schema (version) VALUES ($1)",
+        &[&SCHEMA_VERSION],
+    )?;
     tx.commit()?;
     Ok(())
 }

@@ -34,8 +34,9 @@ impl Cluster {
         if let Some(found) = all.iter().copied().find(|c| c.port == port) {
             return found;
         }
-        let started = Cluster::start(port)
-            .unwrap_or_else(|e| panic!("cannot start a PostgreSQL test cluster on port {port}: {e}"));
+        let started = Cluster::start(port).unwrap_or_else(|e| {
+            panic!("cannot start a PostgreSQL test cluster on port {port}: {e}")
+        });
         let leaked: &'static Cluster = Box::leak(Box::new(started));
         all.push(leaked);
         leaked
@@ -53,9 +54,12 @@ impl Cluster {
             run(Command::new("chown").arg("postgres:").arg(&cluster.dir))?;
         }
         cluster.server_command("initdb", |c| {
-            c.arg("-D")
-                .arg(cluster.data())
-                .args(["--auth=trust", "--username=postgres", "--encoding=UTF8", "--locale=C.UTF-8"]);
+            c.arg("-D").arg(cluster.data()).args([
+                "--auth=trust",
+                "--username=postgres",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+            ]);
         })?;
         cluster.server_command("pg_ctl", |c| {
             c.arg("-D")
@@ -121,7 +125,11 @@ impl Cluster {
 
     fn stop_when_this_process_exits(&self) -> Result<(), String> {
         let pg_ctl = self.bin.join("pg_ctl");
-        let as_owner = if is_root() { "runuser -u postgres -- " } else { "" };
+        let as_owner = if is_root() {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        };
         let script = format!(
             "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; \
              {as_owner}'{pg_ctl}' -D '{data}' -m immediate -w stop >/dev/null 2>&1; rm -rf '{dir}'",

@@ -66,7 +66,9 @@ fn passwords(url: &str) -> Vec<&str> {
     let mut from = 0;
     while let Some(i) = lower[from..].find("password=") {
         let start = from + i + "password=".len();
-        let end = url[start..].find(['&', ' ', '#']).map_or(url.len(), |j| start + j);
+        let end = url[start..]
+            .find(['&', ' ', '#'])
+            .map_or(url.len(), |j| start + j);
         found.push(&url[start..end]);
         from = end;
     }
@@ -136,7 +138,10 @@ mod tests {
 
     #[test]
     fn a_url_without_a_password_is_unchanged() {
-        assert_eq!(redact("postgres://hoist@db/hoist"), "postgres://hoist@db/hoist");
+        assert_eq!(
+            redact("postgres://hoist@db/hoist"),
+            "postgres://hoist@db/hoist"
+        );
     }
 
     #[test]

@@ -33,7 +33,10 @@ fn main() {
     let mut failed = 0;
     for (name, test) in tests {
         let outcome = std::panic::catch_unwind(test);
-        println!("test {name} ... {}", if outcome.is_ok() { "ok" } else { "FAILED" });
+        println!(
+            "test {name} ... {}",
+            if outcome.is_ok() { "ok" } else { "FAILED" }
+        );
         failed += usize::from(outcome.is_err());
     }
     println!("{} passed, {failed} failed", tests.len() - failed);
@@ -67,7 +70,10 @@ fn hold(url: &str) {
         .unwrap();
     let mut me = LockHolder::this_process("racer");
     me.deployment = Some(deployment);
-    match store.try_lock("clinic", "staging", &me, STALE_AFTER).unwrap() {
+    match store
+        .try_lock("clinic", "staging", &me, STALE_AFTER)
+        .unwrap()
+    {
         LockAttempt::Acquired { .. } => {
             println!("acquired {deployment}");
             let mut line = String::new();
@@ -104,22 +110,26 @@ fn race() {
     // The schema first, so the racers race for the lock and not the migration.
     PgStore::connect(&url).unwrap();
     let mut racers: Vec<Child> = (0..4).map(|_| competitor(&url)).collect();
-    let said: Vec<(u32, String)> = racers
-        .iter_mut()
-        .map(|c| (c.id(), first_line(c)))
-        .collect();
+    let said: Vec<(u32, String)> = racers.iter_mut().map(|c| (c.id(), first_line(c))).collect();
     let winners: Vec<u32> = said
         .iter()
         .filter(|(_, line)| line.starts_with("acquired"))
         .map(|(pid, _)| *pid)
         .collect();
-    assert_eq!(winners.len(), 1, "exactly one process takes the lock: {said:?}");
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one process takes the lock: {said:?}"
+    );
     for (_, line) in said.iter().filter(|(_, l)| !l.starts_with("acquired")) {
         assert_eq!(*line, format!("held {}", winners[0]), "{said:?}");
     }
     let store = PgStore::connect(&url).unwrap();
     assert_eq!(
-        store.lock_holder("clinic", "staging").unwrap().map(|h| h.pid),
+        store
+            .lock_holder("clinic", "staging")
+            .unwrap()
+            .map(|h| h.pid),
         Some(winners[0])
     );
     for mut racer in racers {
@@ -147,11 +157,20 @@ fn reclaim_after_kill() {
     holder.kill().unwrap();
     holder.wait().unwrap();
     let store = PgStore::connect(&url).unwrap();
-    assert_eq!(store.lock_holder("clinic", "staging").unwrap().map(|h| h.pid), Some(pid));
+    assert_eq!(
+        store
+            .lock_holder("clinic", "staging")
+            .unwrap()
+            .map(|h| h.pid),
+        Some(pid)
+    );
 
     let mut next = competitor(&url);
     let line = first_line(&mut next);
-    assert!(line.starts_with("acquired "), "the dead holder's lock is taken over: {line}");
+    assert!(
+        line.starts_with("acquired "),
+        "the dead holder's lock is taken over: {line}"
+    );
     let interrupted = store
         .deployments("clinic", "staging", 10)
         .unwrap()

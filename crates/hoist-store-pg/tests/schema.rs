@@ -28,8 +28,16 @@ fn version(url: &str) -> i64 {
 fn every_step_is_written_for_both_databases_and_numbered_one_by_one() {
     for (i, step) in MIGRATIONS.iter().enumerate() {
         assert_eq!(step.version, i as i64 + 1, "{}", step.summary);
-        assert!(!step.sqlite.trim().is_empty(), "step {} has no SQLite text", step.version);
-        assert!(!step.postgres.trim().is_empty(), "step {} has no PostgreSQL text", step.version);
+        assert!(
+            !step.sqlite.trim().is_empty(),
+            "step {} has no SQLite text",
+            step.version
+        );
+        assert!(
+            !step.postgres.trim().is_empty(),
+            "step {} has no PostgreSQL text",
+            step.version
+        );
     }
     assert_eq!(MIGRATIONS.last().unwrap().version, SCHEMA_VERSION);
 }
@@ -134,11 +142,17 @@ fn a_database_from_a_newer_hoist_is_refused() {
     let url = Cluster::shared(PORT).database("pg_newer");
     PgStore::connect(&url).unwrap();
     client(&url)
-        .execute("UPDATE hoist_schema SET version = $1", &[&(SCHEMA_VERSION + 1)])
+        .execute(
+            "UPDATE hoist_schema SET version = $1",
+            &[&(SCHEMA_VERSION + 1)],
+        )
         .unwrap();
     let err = PgStore::connect(&url).err().expect("refused").to_string();
     assert!(err.contains("newer than this hoist knows"), "{err}");
-    assert!(err.contains(&format!("version {}", SCHEMA_VERSION + 1)), "{err}");
+    assert!(
+        err.contains(&format!("version {}", SCHEMA_VERSION + 1)),
+        "{err}"
+    );
     // Refused without writing to it.
     assert_eq!(version(&url), SCHEMA_VERSION + 1);
 }
@@ -157,7 +171,10 @@ fn a_failing_step_leaves_the_database_at_its_version() {
     )
     .unwrap();
     let err = PgStore::connect(&url).err().expect("refused").to_string();
-    assert!(err.contains("cannot migrate its schema to version 4"), "{err}");
+    assert!(
+        err.contains("cannot migrate its schema to version 4"),
+        "{err}"
+    );
     assert_eq!(version(&url), 3);
     let api_tokens: bool = c
         .query_one("SELECT to_regclass('api_tokens') IS NOT NULL", &[])
@@ -169,9 +186,15 @@ fn a_failing_step_leaves_the_database_at_its_version() {
 #[test]
 fn the_password_never_appears_in_an_error_or_the_location() {
     let url = format!("postgres://hoist:hunter2-secret@127.0.0.1:{CLOSED_PORT}/team");
-    let err = PgStore::connect(&url).err().expect("nothing listens there").to_string();
+    let err = PgStore::connect(&url)
+        .err()
+        .expect("nothing listens there")
+        .to_string();
     assert!(!err.contains("hunter2"), "{err}");
-    assert!(err.contains(&format!("postgres://hoist@127.0.0.1:{CLOSED_PORT}/team")), "{err}");
+    assert!(
+        err.contains(&format!("postgres://hoist@127.0.0.1:{CLOSED_PORT}/team")),
+        "{err}"
+    );
 
     let cluster = Cluster::shared(PORT);
     cluster.database("pg_password");
@@ -183,7 +206,10 @@ fn the_password_never_appears_in_an_error_or_the_location() {
     let location = store.location().unwrap();
     assert_eq!(
         location,
-        format!("postgres://postgres@127.0.0.1:{}/pg_password", cluster.port())
+        format!(
+            "postgres://postgres@127.0.0.1:{}/pg_password",
+            cluster.port()
+        )
     );
     let err = PgStore::connect("postgres://hoist:hunter2-secret@127.0.0.1:notaport/x")
         .err()

@@ -56,10 +56,12 @@ impl Backend for Postgres {
 
     fn execute_raw(&self, sql: &str) -> Result<(), String> {
         let mut client = ::postgres::Client::connect(&self.url, ::postgres::NoTls).unwrap();
-        client.batch_execute(sql).map_err(|e| match e.as_db_error() {
-            Some(db) => db.to_string(),
-            None => e.to_string(),
-        })
+        client
+            .batch_execute(sql)
+            .map_err(|e| match e.as_db_error() {
+                Some(db) => db.to_string(),
+                None => e.to_string(),
+            })
     }
 }
 

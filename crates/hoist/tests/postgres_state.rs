@@ -34,7 +34,8 @@ fn a_deploy_records_its_history_in_postgresql_and_history_reads_it_back() {
     hoist_with(&app, &url, &["deploy", "staging"]).ok();
     for port in &app.ports {
         assert_eq!(
-            app.get(*port, "/version").map(|(_, body)| body.trim().to_string()),
+            app.get(*port, "/version")
+                .map(|(_, body)| body.trim().to_string()),
             Some("v1.0.0".to_string())
         );
     }
@@ -79,12 +80,24 @@ fn a_deploy_records_its_history_in_postgresql_and_history_reads_it_back() {
     assert!(!format!("{}{}", human.stdout, human.stderr).contains("hunter2"));
 
     let status = hoist_with(&app, &url, &["status", "staging"]).ok();
-    assert!(status.stdout.contains("current release v1.0.0"), "{}", status.stdout);
-    assert!(status.stdout.contains(&format!("state: {location}")), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("current release v1.0.0"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains(&format!("state: {location}")),
+        "{}",
+        status.stdout
+    );
 
     // Without the variable the same checkout uses its (empty) SQLite file.
     let sqlite = app.hoist(&["history", "staging"]).ok();
-    assert!(sqlite.stdout.contains("no deployments yet"), "{}", sqlite.stdout);
+    assert!(
+        sqlite.stdout.contains("no deployments yet"),
+        "{}",
+        sqlite.stdout
+    );
     assert!(sqlite.stdout.contains("state.db"), "{}", sqlite.stdout);
 }
 
@@ -100,7 +113,8 @@ fn an_unreachable_database_fails_the_command_without_showing_the_password() {
     );
     assert_ne!(run.code, 0);
     assert!(
-        run.stderr.contains("cannot connect to PostgreSQL at postgres://hoist@127.0.0.1:20799/team"),
+        run.stderr
+            .contains("cannot connect to PostgreSQL at postgres://hoist@127.0.0.1:20799/team"),
         "{}",
         run.stderr
     );

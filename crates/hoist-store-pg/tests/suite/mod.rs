@@ -105,7 +105,11 @@ pub fn history_survives_reopening_and_lists_newest_first(db: &dyn Backend) {
     assert!(history[0].finished_at.is_some());
     assert_eq!(store.deployments("clinic", "staging", 1).unwrap().len(), 1);
     assert_eq!(
-        store.find_release("clinic", "v1.0.0").unwrap().unwrap().image_id,
+        store
+            .find_release("clinic", "v1.0.0")
+            .unwrap()
+            .unwrap()
+            .image_id,
         "sha256:1"
     );
     assert_eq!(store.find_release("clinic", "v9").unwrap(), None);
@@ -123,7 +127,12 @@ pub fn instances_are_listed_by_tenant_and_rerecorded_in_place(db: &dyn Backend) 
     let r = release("v1", "sha256:a");
     store.save_release(&r).unwrap();
     let id = begin(&*store, "staging", &r, "ada");
-    for (tenant, outcome) in [("zeta", "healthy"), ("Acme", "failed"), ("acme", "healthy"), ("Acme", "healthy")] {
+    for (tenant, outcome) in [
+        ("zeta", "healthy"),
+        ("Acme", "failed"),
+        ("acme", "healthy"),
+        ("Acme", "healthy"),
+    ] {
         store
             .record_instance(
                 id,
@@ -146,8 +155,18 @@ pub fn instances_are_listed_by_tenant_and_rerecorded_in_place(db: &dyn Backend) 
         .map(|i| (i.tenant.as_str(), i.outcome.as_str()))
         .collect();
     // Byte order (upper case first), as SQLite sorts: the same on both databases.
-    assert_eq!(seen, [("Acme", "healthy"), ("acme", "healthy"), ("zeta", "healthy")]);
-    assert_eq!(record.instances[0].spec.as_deref(), Some(r#"{"image":"sha256:a"}"#));
+    assert_eq!(
+        seen,
+        [
+            ("Acme", "healthy"),
+            ("acme", "healthy"),
+            ("zeta", "healthy")
+        ]
+    );
+    assert_eq!(
+        record.instances[0].spec.as_deref(),
+        Some(r#"{"image":"sha256:a"}"#)
+    );
     assert_eq!(record.outcome, DeploymentOutcome::Running);
 }
 
@@ -183,7 +202,11 @@ pub fn a_deployment_to_some_tenants_keeps_them_and_does_not_verify_the_version(d
     let staging = &store.deployments("clinic", "staging", 1).unwrap()[0];
     assert!(staging.subset.is_empty());
     assert_eq!(
-        store.verified_in("clinic", "v1").unwrap().into_iter().collect::<Vec<_>>(),
+        store
+            .verified_in("clinic", "v1")
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>(),
         ["staging"]
     );
 }
@@ -237,7 +260,10 @@ pub fn audit_log_is_append_only(db: &dyn Backend) {
         ["deploy.succeeded", "deploy.started"]
     );
     assert_eq!(store.audit_log("clinic", None, 10).unwrap().len(), 3);
-    assert_eq!(store.audit_log("clinic", None, 1).unwrap()[0].action, "token.created");
+    assert_eq!(
+        store.audit_log("clinic", None, 1).unwrap()[0].action,
+        "token.created"
+    );
     assert!(
         store
             .audit_log("clinic", Some("production"), 10)
@@ -265,7 +291,10 @@ pub fn a_live_holder_keeps_the_lock(db: &dyn Backend) {
             reclaimed_from: None
         }
     );
-    assert_eq!(store.lock_holder("clinic", "staging").unwrap(), Some(me.clone()));
+    assert_eq!(
+        store.lock_holder("clinic", "staging").unwrap(),
+        Some(me.clone())
+    );
     let mut other = LockHolder::this_process("bob");
     other.pid = 1; // pid 1 is alive on every Linux host
     other.process_start = 0;
@@ -307,7 +336,11 @@ pub fn a_heartbeat_records_the_deployment_the_lock_covers(db: &dyn Backend) {
     me.deployment = Some(42);
     store.heartbeat("clinic", "staging", &me).unwrap();
     assert_eq!(
-        store.lock_holder("clinic", "staging").unwrap().unwrap().deployment,
+        store
+            .lock_holder("clinic", "staging")
+            .unwrap()
+            .unwrap()
+            .deployment,
         Some(42)
     );
     // Another process's heartbeat does not take the lock over.
@@ -316,7 +349,11 @@ pub fn a_heartbeat_records_the_deployment_the_lock_covers(db: &dyn Backend) {
     other.deployment = Some(7);
     store.heartbeat("clinic", "staging", &other).unwrap();
     assert_eq!(
-        store.lock_holder("clinic", "staging").unwrap().unwrap().actor,
+        store
+            .lock_holder("clinic", "staging")
+            .unwrap()
+            .unwrap()
+            .actor,
         "ada"
     );
 }
@@ -352,7 +389,14 @@ pub fn a_dead_holders_lock_is_reclaimed_and_its_deployment_marked_interrupted(db
     }
     let history = store.deployments("clinic", "staging", 1).unwrap();
     assert_eq!(history[0].outcome, DeploymentOutcome::Interrupted);
-    assert_eq!(store.lock_holder("clinic", "staging").unwrap().unwrap().actor, "ada");
+    assert_eq!(
+        store
+            .lock_holder("clinic", "staging")
+            .unwrap()
+            .unwrap()
+            .actor,
+        "ada"
+    );
 }
 
 pub fn a_holder_on_another_host_expires_by_heartbeat_only(db: &dyn Backend) {
@@ -403,7 +447,11 @@ pub fn force_unlock_returns_the_holder_and_interrupts_its_deployment(db: &dyn Ba
     assert_eq!(store.force_unlock("clinic", "staging").unwrap(), None);
     let record = &store.deployments("clinic", "staging", 1).unwrap()[0];
     assert_eq!(record.outcome, DeploymentOutcome::Interrupted);
-    assert!(record.message.contains("hoist unlock"), "{}", record.message);
+    assert!(
+        record.message.contains("hoist unlock"),
+        "{}",
+        record.message
+    );
 }
 
 pub fn a_release_saved_with_a_digest_comes_back_with_it(db: &dyn Backend) {
@@ -417,8 +465,14 @@ pub fn a_release_saved_with_a_digest_comes_back_with_it(db: &dyn Backend) {
         deploy(&*store, "staging", &pushed, DeploymentOutcome::Succeeded);
     }
     let store = db.open();
-    assert_eq!(store.find_release("clinic", "v1").unwrap(), Some(pushed.clone()));
-    assert_eq!(store.releases("clinic").unwrap(), std::slice::from_ref(&pushed));
+    assert_eq!(
+        store.find_release("clinic", "v1").unwrap(),
+        Some(pushed.clone())
+    );
+    assert_eq!(
+        store.releases("clinic").unwrap(),
+        std::slice::from_ref(&pushed)
+    );
     assert_eq!(
         store.deployed_releases("clinic", "staging").unwrap(),
         std::slice::from_ref(&pushed)
@@ -426,7 +480,10 @@ pub fn a_release_saved_with_a_digest_comes_back_with_it(db: &dyn Backend) {
     // A local-only release has none.
     let local = release("v2", "sha256:b");
     store.save_release(&local).unwrap();
-    assert_eq!(store.find_release("clinic", "v2").unwrap().unwrap().digest, None);
+    assert_eq!(
+        store.find_release("clinic", "v2").unwrap().unwrap().digest,
+        None
+    );
 }
 
 pub fn a_digest_belongs_to_its_image(db: &dyn Backend) {
@@ -455,7 +512,10 @@ pub fn a_digest_belongs_to_its_image(db: &dyn Backend) {
     // the old image still say what they rolled out.
     let rebuilt = release("v1", "sha256:b");
     store.save_release(&rebuilt).unwrap();
-    assert_eq!(store.find_release("clinic", "v1").unwrap(), Some(rebuilt.clone()));
+    assert_eq!(
+        store.find_release("clinic", "v1").unwrap(),
+        Some(rebuilt.clone())
+    );
     let production = &store.deployed_releases("clinic", "production").unwrap()[0];
     assert_eq!(
         (production.image_id.as_str(), production.digest.as_deref()),
@@ -467,7 +527,10 @@ pub fn a_digest_belongs_to_its_image(db: &dyn Backend) {
         ("sha256:a", None)
     );
     deploy(&*store, "staging", &rebuilt, DeploymentOutcome::Succeeded);
-    assert_eq!(store.deployed_releases("clinic", "staging").unwrap(), [rebuilt]);
+    assert_eq!(
+        store.deployed_releases("clinic", "staging").unwrap(),
+        [rebuilt]
+    );
 }
 
 pub fn a_rebuild_by_an_older_hoist_drops_the_stale_digest(db: &dyn Backend) {
@@ -516,7 +579,12 @@ pub fn deployment_summaries_list_every_environment_newest_first_for_one_app(db: 
         [
             ("production", "v2", "sha256:two", DeploymentOutcome::Running),
             ("staging", "v2", "sha256:two", DeploymentOutcome::Failed),
-            ("production", "v1", "sha256:one", DeploymentOutcome::Succeeded),
+            (
+                "production",
+                "v1",
+                "sha256:one",
+                DeploymentOutcome::Succeeded
+            ),
             ("staging", "v1", "sha256:one", DeploymentOutcome::Succeeded),
         ]
     );
@@ -534,8 +602,13 @@ fn task_run(deployment: i64, tenant: &str, outcome: TaskOutcome) -> TaskRunRecor
         tenant: tenant.into(),
         task: "migrate".into(),
         outcome,
-        exit_code: (outcome != TaskOutcome::TimedOut)
-            .then_some(if outcome == TaskOutcome::Succeeded { 0 } else { 2 }),
+        exit_code: (outcome != TaskOutcome::TimedOut).then_some(
+            if outcome == TaskOutcome::Succeeded {
+                0
+            } else {
+                2
+            },
+        ),
         started_at: "2026-12-05T21:00:00Z".into(),
         duration_ms: 12,
         output: vec!["line 1".into(), "line 2".into()],
@@ -555,7 +628,11 @@ pub fn only_a_successful_task_run_counts_as_done(db: &dyn Backend) {
     for run in &runs {
         store.record_task_run(run).unwrap();
     }
-    assert!(store.task_succeeded("clinic", "staging", "v1", "t0", "migrate").unwrap());
+    assert!(
+        store
+            .task_succeeded("clinic", "staging", "v1", "t0", "migrate")
+            .unwrap()
+    );
     for (env, version, tenant, task) in [
         ("staging", "v1", "t1", "migrate"),
         ("staging", "v2", "t0", "migrate"),
@@ -563,7 +640,9 @@ pub fn only_a_successful_task_run_counts_as_done(db: &dyn Backend) {
         ("staging", "v1", "t0", "seed"),
     ] {
         assert!(
-            !store.task_succeeded("clinic", env, version, tenant, task).unwrap(),
+            !store
+                .task_succeeded("clinic", env, version, tenant, task)
+                .unwrap(),
             "{env} {version} {tenant} {task}"
         );
     }
@@ -615,13 +694,20 @@ pub fn jobs_are_claimed_oldest_first_one_per_busy_environment(db: &dyn Backend) 
     // Another app's queue is its own.
     assert!(store.claim_next("other", &[]).unwrap().is_none());
 
-    store.finish_job(a, JobState::Succeeded, "deployed v1").unwrap();
+    store
+        .finish_job(a, JobState::Succeeded, "deployed v1")
+        .unwrap();
     let done = store.job(a).unwrap().unwrap();
     assert_eq!(done.state, JobState::Succeeded);
     assert_eq!(done.message, "deployed v1");
     assert!(done.finished_at.is_some());
     assert_eq!(store.claim_next("clinic", &[]).unwrap().unwrap().id, b);
-    let listed: Vec<i64> = store.jobs("clinic", 10).unwrap().iter().map(|j| j.id).collect();
+    let listed: Vec<i64> = store
+        .jobs("clinic", 10)
+        .unwrap()
+        .iter()
+        .map(|j| j.id)
+        .collect();
     assert_eq!(listed, vec![c, b, a]);
     assert_eq!(store.jobs("clinic", 1).unwrap().len(), 1);
 }
@@ -653,10 +739,16 @@ pub fn only_a_queued_job_can_be_cancelled(db: &dyn Backend) {
     let a = new_id(store.enqueue(&queue_deploy("staging")).unwrap());
     let b = new_id(store.enqueue(&queue_deploy("staging")).unwrap());
     store.claim_next("clinic", &[]).unwrap();
-    assert_eq!(store.cancel(a).unwrap(), Cancel::NotQueued(JobState::Running));
+    assert_eq!(
+        store.cancel(a).unwrap(),
+        Cancel::NotQueued(JobState::Running)
+    );
     assert_eq!(store.cancel(b).unwrap(), Cancel::Cancelled);
     assert_eq!(store.job(b).unwrap().unwrap().state, JobState::Cancelled);
-    assert_eq!(store.cancel(b).unwrap(), Cancel::NotQueued(JobState::Cancelled));
+    assert_eq!(
+        store.cancel(b).unwrap(),
+        Cancel::NotQueued(JobState::Cancelled)
+    );
     assert_eq!(store.cancel(999).unwrap(), Cancel::NotFound);
     assert!(store.claim_next("clinic", &[]).unwrap().is_none());
 }
@@ -671,8 +763,14 @@ pub fn jobs_survive_reopening_and_running_ones_become_interrupted(db: &dyn Backe
     };
     let store = db.open();
     let interrupted = store.interrupt_running("clinic").unwrap();
-    assert_eq!(interrupted.iter().map(|j| j.id).collect::<Vec<_>>(), vec![running]);
-    assert_eq!(store.job(running).unwrap().unwrap().state, JobState::Interrupted);
+    assert_eq!(
+        interrupted.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![running]
+    );
+    assert_eq!(
+        store.job(running).unwrap().unwrap().state,
+        JobState::Interrupted
+    );
     assert_eq!(store.job(queued).unwrap().unwrap().state, JobState::Queued);
     // A job handed back before it changed anything runs again.
     let again = store.claim_next("clinic", &[]).unwrap().unwrap();
@@ -700,7 +798,10 @@ pub fn two_handles_claiming_at_once_never_take_the_same_job(db: &dyn Backend) {
                 })
             })
             .collect();
-        workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
     });
     claimed.sort_unstable();
     assert_eq!(claimed, ids, "each job claimed exactly once");
@@ -722,7 +823,10 @@ pub fn tokens_are_found_by_hash_listed_and_revoked(db: &dyn Backend) {
     };
     assert!(store.create_token(&ci, "hash-of-ci").unwrap());
     assert!(store.create_token(&admin, "hash-of-admin").unwrap());
-    assert!(!store.create_token(&ci, "another-hash").unwrap(), "a name is one token");
+    assert!(
+        !store.create_token(&ci, "another-hash").unwrap(),
+        "a name is one token"
+    );
     assert_eq!(store.token_by_hash("hash-of-ci").unwrap(), Some(ci.clone()));
     assert_eq!(store.token_by_hash("nope").unwrap(), None);
     assert_eq!(store.tokens().unwrap(), vec![admin, ci]);
