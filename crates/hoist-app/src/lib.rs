@@ -119,7 +119,7 @@ pub async fn deployer(
 /// the config (or `--state`) names.
 pub fn open_store(config: &Settings, overrides: &Overrides) -> Result<Arc<dyn Store>, WiringError> {
     let store = if overrides.in_memory_state {
-        SqliteStore::in_memory().map(StateStore::Sqlite)
+        SqliteStore::in_memory().map(|s| StateStore::Sqlite(Arc::new(s)))
     } else {
         let path = overrides
             .state
@@ -129,8 +129,8 @@ pub fn open_store(config: &Settings, overrides: &Overrides) -> Result<Arc<dyn St
     };
     store
         .map(|s| match s {
-            StateStore::Sqlite(s) => Arc::new(s) as Arc<dyn Store>,
-            StateStore::Postgres(s) => Arc::new(s),
+            StateStore::Sqlite(s) => s as Arc<dyn Store>,
+            StateStore::Postgres(s) => s,
         })
         .map_err(|e| WiringError::Unavailable(e.to_string()))
 }
@@ -138,18 +138,18 @@ pub fn open_store(config: &Settings, overrides: &Overrides) -> Result<Arc<dyn St
 /// The store `open_state` chose; each caller keeps it behind the traits it needs (the
 /// pipeline [`Store`], the server also the job queue and tokens).
 pub enum StateStore {
-    Sqlite(SqliteStore),
-    Postgres(hoist_store_pg::PgStore),
+    Sqlite(Arc<SqliteStore>),
+    Postgres(Arc<hoist_store_pg::PgStore>),
 }
 
 /// Opens the PostgreSQL database `HOIST_DATABASE_URL` names (its password never shown),
 /// or else the SQLite file at `sqlite_path`: the one place that choice is made.
 pub fn open_state(sqlite_path: &std::path::Path) -> Result<StateStore, hoist_core::StoreError> {
     match hoist_store_pg::url_from_env() {
-        Some(url) => Ok(StateStore::Postgres(hoist_store_pg::PgStore::connect(
-            &url,
-        )?)),
-        None => SqliteStore::open(sqlite_path).map(StateStore::Sqlite),
+        Some(url) => Ok(StateStore::Postgres(Arc::new(
+            hoist_store_pg::PgStore::connect(&url)?,
+        ))),
+        None => SqliteStore::open(sqlite_path).map(|s| StateStore::Sqlite(Arc::new(s))),
     }
 }
 

@@ -19,7 +19,7 @@ impl<T: Store + JobStore + TokenStore> ServerStore for T {}
 /// `HOIST_DATABASE_URL` is set, else the SQLite file at `path`.
 pub fn open(path: &Path) -> Result<Arc<dyn ServerStore>, StoreError> {
     Ok(match hoist_app::open_state(path)? {
-        StateStore::Sqlite(store) => Arc::new(store),
-        StateStore::Postgres(store) => Arc::new(store),
+        StateStore::Sqlite(store) => store,
+        StateStore::Postgres(store) => store,
     })
 }

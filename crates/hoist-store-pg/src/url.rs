@@ -56,10 +56,10 @@ fn passwords(url: &str) -> Vec<&str> {
     if let Some(scheme_end) = url.find("://") {
         let authority = &url[scheme_end + 3..];
         let authority = &authority[..authority.find(['/', '?', '#']).unwrap_or(authority.len())];
-        if let Some((userinfo, _)) = authority.rsplit_once('@') {
-            if let Some((_, password)) = userinfo.split_once(':') {
-                found.push(password);
-            }
+        if let Some((userinfo, _)) = authority.rsplit_once('@')
+            && let Some((_, password)) = userinfo.split_once(':')
+        {
+            found.push(password);
         }
     }
     let lower = url.to_ascii_lowercase();

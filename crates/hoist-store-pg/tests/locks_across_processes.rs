@@ -21,10 +21,10 @@ const STALE_AFTER: Duration = Duration::from_secs(300);
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if let [_, flag, url] = args.as_slice() {
-        if flag == "--hold" {
-            return hold(url);
-        }
+    if let [_, flag, url] = args.as_slice()
+        && flag == "--hold"
+    {
+        return hold(url);
     }
     let tests: [(&str, fn()); 2] = [
         ("processes_racing_for_one_environment_get_it_once", race),
