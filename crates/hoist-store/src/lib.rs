@@ -11,7 +11,9 @@
 //! The schema is versioned by `PRAGMA user_version` and migrated when the database is
 //! opened ([`SqliteStore::open`]), one numbered step per change, all the steps a database
 //! lacks in one transaction. A database written by a newer hoist (a version above
-//! [`SCHEMA_VERSION`]) is refused with an error saying so, never opened.
+//! [`SCHEMA_VERSION`]) is refused with an error saying so, never opened. Each step
+//! carries its PostgreSQL text beside the SQLite one ([`MIGRATIONS`]): `hoist-store-pg`
+//! applies the same steps, so both databases share one version number.
 //!
 //! | version | step |
 //! |---------|------|
