@@ -105,6 +105,23 @@ if [ ${#dashboard_missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${dashboard_missing[@]}" >/dev/null
 fi
 # --- end of the dashboard's browser tests ---
+# --- PostgreSQL for teams (issue 11 part 7) ---
+# crates/hoist-store-pg (the store suite against both databases, locks across processes)
+# and crates/hoist/tests/postgres_state.rs start their own throwaway clusters with
+# Debian's server binaries (/usr/lib/postgresql/*/bin: initdb, pg_ctl, run as the
+# `postgres` user under root) on ports 20750-20799. The package's own cluster is not
+# used, and is stopped if the install started it.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "setup: installing postgresql"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet postgresql 2>/dev/null; then
+    $sudo_cmd systemctl disable --now postgresql >/dev/null 2>&1 || true
+  fi
+fi
+# --- end of PostgreSQL for teams ---
 
 # The engine is started by the machine; give it a moment if it is still coming up.
 for _ in $(seq 1 30); do

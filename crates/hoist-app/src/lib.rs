@@ -115,20 +115,42 @@ pub async fn deployer(
     })
 }
 
-/// The state database the config (or `--state`) names.
+/// The state database: PostgreSQL if `HOIST_DATABASE_URL` is set, else the SQLite file
+/// the config (or `--state`) names.
 pub fn open_store(config: &Settings, overrides: &Overrides) -> Result<Arc<dyn Store>, WiringError> {
     let store = if overrides.in_memory_state {
-        SqliteStore::in_memory()
+        SqliteStore::in_memory().map(|s| StateStore::Sqlite(Arc::new(s)))
     } else {
         let path = overrides
             .state
             .clone()
             .unwrap_or_else(|| config.state_path.clone());
-        SqliteStore::open(&path)
+        open_state(&path)
     };
     store
-        .map(|s| Arc::new(s) as Arc<dyn Store>)
+        .map(|s| match s {
+            StateStore::Sqlite(s) => s as Arc<dyn Store>,
+            StateStore::Postgres(s) => s,
+        })
         .map_err(|e| WiringError::Unavailable(e.to_string()))
+}
+
+/// The store `open_state` chose; each caller keeps it behind the traits it needs (the
+/// pipeline [`Store`], the server also the job queue and tokens).
+pub enum StateStore {
+    Sqlite(Arc<SqliteStore>),
+    Postgres(Arc<hoist_store_pg::PgStore>),
+}
+
+/// Opens the PostgreSQL database `HOIST_DATABASE_URL` names (its password never shown),
+/// or else the SQLite file at `sqlite_path`: the one place that choice is made.
+pub fn open_state(sqlite_path: &std::path::Path) -> Result<StateStore, hoist_core::StoreError> {
+    match hoist_store_pg::url_from_env() {
+        Some(url) => Ok(StateStore::Postgres(Arc::new(
+            hoist_store_pg::PgStore::connect(&url)?,
+        ))),
+        None => SqliteStore::open(sqlite_path).map(|s| StateStore::Sqlite(Arc::new(s))),
+    }
 }
 
 /// Each environment's runtime, from its `runtime` table.

@@ -1,10 +1,11 @@
 //! What the server keeps: history, audit and locks ([`Store`]), the job queue
-//! ([`JobStore`]) and API tokens ([`TokenStore`]), from one database. SQLite today; a
-//! PostgreSQL store implements the same three traits.
+//! ([`JobStore`]) and API tokens ([`TokenStore`]), from one database: SQLite, or
+//! PostgreSQL when `HOIST_DATABASE_URL` is set (both implement the same three traits).
 
 use std::path::Path;
 use std::sync::Arc;
 
+use hoist_app::StateStore;
 use hoist_core::jobs::JobStore;
 use hoist_core::store::{Store, StoreError};
 use hoist_core::tokens::TokenStore;
@@ -14,7 +15,11 @@ pub trait ServerStore: Store + JobStore + TokenStore {}
 
 impl<T: Store + JobStore + TokenStore> ServerStore for T {}
 
-/// Opens the SQLite state database at `path` (creating it, migrating its schema).
+/// Opens the state database (creating it, migrating its schema): PostgreSQL if
+/// `HOIST_DATABASE_URL` is set, else the SQLite file at `path`.
 pub fn open(path: &Path) -> Result<Arc<dyn ServerStore>, StoreError> {
-    Ok(Arc::new(hoist_store::SqliteStore::open(path)?))
+    Ok(match hoist_app::open_state(path)? {
+        StateStore::Sqlite(store) => store,
+        StateStore::Postgres(store) => store,
+    })
 }

@@ -11,7 +11,9 @@
 //! The schema is versioned by `PRAGMA user_version` and migrated when the database is
 //! opened ([`SqliteStore::open`]), one numbered step per change, all the steps a database
 //! lacks in one transaction. A database written by a newer hoist (a version above
-//! [`SCHEMA_VERSION`]) is refused with an error saying so, never opened.
+//! [`SCHEMA_VERSION`]) is refused with an error saying so, never opened. Each step
+//! carries its PostgreSQL text beside the SQLite one ([`MIGRATIONS`]): `hoist-store-pg`
+//! applies the same steps, so both databases share one version number.
 //!
 //! | version | step |
 //! |---------|------|
@@ -59,6 +61,10 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 /// The schema version this code reads and writes. See the crate docs.
 pub const SCHEMA_VERSION: i64 = schema::VERSION;
+
+/// The numbered schema steps, each in SQLite's and PostgreSQL's dialect; the PostgreSQL
+/// store (`hoist-store-pg`) applies the same list.
+pub use schema::{MIGRATIONS, Migration};
 
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {

@@ -26,6 +26,9 @@ pub fn history(global: &Global, environment: &str, limit: usize, json: bool) -> 
             deployments: &'a [DeploymentRecord],
             releases: Vec<hoist_core::Release>,
             tasks: Vec<hoist_core::task::TaskRunRecord>,
+            /// Where the history is kept (the SQLite file, or the PostgreSQL URL
+            /// without its password).
+            store: Option<String>,
         }
         let releases = store.releases(app).map_err(failed)?;
         print_json(&History {
@@ -33,11 +36,13 @@ pub fn history(global: &Global, environment: &str, limit: usize, json: bool) -> 
             deployments: &deployments,
             releases,
             tasks: super::task_runs::of(store.as_ref(), &deployments)?,
+            store: store.location(),
         })?;
         return Ok(exit::OK);
     }
     if deployments.is_empty() {
         println!("{environment}: no deployments yet");
+        print_store(store.as_ref());
         return Ok(exit::OK);
     }
     let rows: Vec<Vec<String>> = deployments
@@ -87,7 +92,16 @@ pub fn history(global: &Global, environment: &str, limit: usize, json: bool) -> 
     );
     super::task_runs::print(&super::task_runs::of(store.as_ref(), &deployments)?);
     super::drift::print_subsets(&deployments);
+    print_store(store.as_ref());
     Ok(exit::OK)
+}
+
+/// The last line of `history` and `status`: which database they read (a SQLite file, or
+/// a PostgreSQL URL without its password), since a team may keep several.
+pub fn print_store(store: &dyn hoist_core::Store) {
+    if let Some(location) = store.location() {
+        println!("state: {location}");
+    }
 }
 
 pub fn audit(

@@ -100,6 +100,7 @@ pub async fn run(global: &Global, environment: &str, json: bool) -> Result<u8, S
         for note in &status.notes {
             println!("  {environment}: {note}");
         }
+        super::history::print_store(d.store.as_ref());
     }
     Ok(if all_good { exit::OK } else { exit::FAILED })
 }

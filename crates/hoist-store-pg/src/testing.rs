@@ -1,0 +1,206 @@
+//! A throwaway PostgreSQL cluster for tests (feature `testing`): Debian's server binaries,
+//! `initdb` into a directory of its own, listening on 127.0.0.1 at a port the caller
+//! picks and on a unix socket in that directory, with the trust method (no passwords).
+//!
+//! `initdb` refuses to run as root, so under root every server command runs as the
+//! `postgres` user (`runuser`), in a directory that user owns. The cluster stops when the
+//! process that started it exits (a watchdog shell waits for it), and a cluster left
+//! behind by a killed run at the same port is stopped and removed before a new one starts.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+/// A running cluster.
+pub struct Cluster {
+    dir: PathBuf,
+    bin: PathBuf,
+    port: u16,
+}
+
+static SHARED: OnceLock<Mutex<Vec<&'static Cluster>>> = OnceLock::new();
+
+impl Cluster {
+    /// The cluster at `port` this process started, starting it on first use.
+    ///
+    /// # Panics
+    ///
+    /// When the cluster cannot start (it is for tests: the message says why).
+    pub fn shared(port: u16) -> &'static Cluster {
+        let mut all = SHARED
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(found) = all.iter().copied().find(|c| c.port == port) {
+            return found;
+        }
+        let started = Cluster::start(port).unwrap_or_else(|e| {
+            panic!("cannot start a PostgreSQL test cluster on port {port}: {e}")
+        });
+        let leaked: &'static Cluster = Box::leak(Box::new(started));
+        all.push(leaked);
+        leaked
+    }
+
+    /// Starts a new cluster at `port`, removing one a killed run left there.
+    pub fn start(port: u16) -> Result<Cluster, String> {
+        let bin = server_binaries()?;
+        let dir = std::env::temp_dir().join(format!("hoist-pg-test-{port}"));
+        let cluster = Cluster { dir, bin, port };
+        cluster.remove_leftover();
+        std::fs::create_dir_all(&cluster.dir)
+            .map_err(|e| format!("cannot create {}: {e}", cluster.dir.display()))?;
+        if is_root() {
+            run(Command::new("chown").arg("postgres:").arg(&cluster.dir))?;
+        }
+        cluster.server_command("initdb", |c| {
+            c.arg("-D").arg(cluster.data()).args([
+                "--auth=trust",
+                "--username=postgres",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+            ]);
+        })?;
+        cluster.server_command("pg_ctl", |c| {
+            c.arg("-D")
+                .arg(cluster.data())
+                .arg("-l")
+                .arg(cluster.dir.join("server.log"))
+                .arg("-o")
+                .arg(format!(
+                    "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+                    cluster.dir.display()
+                ))
+                .args(["-w", "-t", "60", "start"]);
+        })?;
+        cluster.stop_when_this_process_exits()?;
+        Ok(cluster)
+    }
+
+    /// The URL of a new, empty database `name` (an old one of that name is dropped).
+    pub fn database(&self, name: &str) -> String {
+        let admin = self.url("postgres");
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        // Outside any async runtime the test may run in (see the crate's bridge).
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut client = postgres::Client::connect(&admin, postgres::NoTls)
+                    .unwrap_or_else(|e| panic!("cannot reach the test cluster: {e}"));
+                client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
+                    .and_then(|()| client.batch_execute(&format!("CREATE DATABASE {quoted}")))
+                    .unwrap_or_else(|e| panic!("cannot create database {name}: {e}"));
+            })
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        });
+        self.url(name)
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT/DATABASE`.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// A server left by a run that was killed before its watchdog stopped it.
+    fn remove_leftover(&self) {
+        if self.data().join("postmaster.pid").exists() {
+            let _ = self.server_command("pg_ctl", |c| {
+                c.arg("-D")
+                    .arg(self.data())
+                    .args(["-m", "immediate", "-w", "stop"]);
+            });
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    fn stop_when_this_process_exits(&self) -> Result<(), String> {
+        let pg_ctl = self.bin.join("pg_ctl");
+        let as_owner = if is_root() {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        };
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; \
+             {as_owner}'{pg_ctl}' -D '{data}' -m immediate -w stop >/dev/null 2>&1; rm -rf '{dir}'",
+            pid = std::process::id(),
+            pg_ctl = pg_ctl.display(),
+            data = self.data().display(),
+            dir = self.dir.display(),
+        );
+        Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map(drop)
+            .map_err(|e| format!("cannot start the cluster's watchdog: {e}"))
+    }
+
+    /// Runs a server binary, as the `postgres` user when this process is root.
+    fn server_command(&self, name: &str, args: impl FnOnce(&mut Command)) -> Result<(), String> {
+        let program = self.bin.join(name);
+        let mut command = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&program);
+            c
+        } else {
+            Command::new(&program)
+        };
+        args(&mut command);
+        run(&mut command)
+    }
+}
+
+fn run(command: &mut Command) -> Result<(), String> {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {command:?}: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{command:?} failed ({}): {}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Debian's server binaries (`/usr/lib/postgresql/VERSION/bin`, the newest), or
+/// `HOIST_TEST_PG_BIN`.
+fn server_binaries() -> Result<PathBuf, String> {
+    if let Some(dir) = std::env::var_os("HOIST_TEST_PG_BIN") {
+        return Ok(PathBuf::from(dir));
+    }
+    let root = Path::new("/usr/lib/postgresql");
+    let newest = std::fs::read_dir(root)
+        .map_err(|e| {
+            format!(
+                "{}: {e}: install Debian's `postgresql` package (scripts/setup-machine.sh does)",
+                root.display()
+            )
+        })?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .max()
+        .ok_or_else(|| format!("no PostgreSQL version under {}", root.display()))?;
+    Ok(root.join(newest.to_string()).join("bin"))
+}
