@@ -34,6 +34,7 @@ mod error;
 pub mod manifest;
 pub mod push;
 mod reference;
+mod tags;
 
 pub use client::{Client, ClientOptions};
 pub use credentials::Credentials;
