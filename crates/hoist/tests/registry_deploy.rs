@@ -102,20 +102,10 @@ impl RegistryApp {
             .collect()
     }
 
-    /// Removes the engine's copy of the image `id` (its tags and repo digests).
+    /// Removes the engine's copy of the image `id` (every tag and repo digest of it; no
+    /// container uses it yet).
     fn remove_local_image(&self, id: &str) {
-        let names = docker(&[
-            "image",
-            "inspect",
-            "--format",
-            "{{range .RepoTags}}{{println .}}{{end}}{{range .RepoDigests}}{{println .}}{{end}}",
-            id,
-        ])
-        .expect("the image is on the engine");
-        let names: Vec<&str> = names.lines().filter(|l| !l.is_empty()).collect();
-        let mut args = vec!["rmi"];
-        args.extend(names);
-        docker(&args).expect("remove the app image");
+        docker(&["rmi", "-f", id]).expect("remove the app image");
         assert!(
             docker(&["image", "inspect", id]).is_err(),
             "{id} is still on the engine"
