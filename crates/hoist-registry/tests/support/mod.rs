@@ -110,18 +110,24 @@ impl TestRegistry {
     /// 127.0.0.1:`port`: the Docker engine pulls from loopback over HTTP without any
     /// daemon setting, so this proves credentials reach the engine (`X-Registry-Auth`).
     pub fn plain_with_auth(port: u16) -> TestRegistry {
-        Self::start_with(port, false, true)
+        Self::start_with(port, false, true, true)
+    }
+
+    /// A plain-HTTP registry without auth whose storage refuses deletes (405), as
+    /// Distribution's default is.
+    pub fn plain_without_deletes(port: u16) -> TestRegistry {
+        Self::start_with(port, false, false, false)
     }
 
     fn start(port: u16, secure: bool) -> TestRegistry {
-        Self::start_with(port, secure, secure)
+        Self::start_with(port, secure, secure, true)
     }
 
-    fn start_with(port: u16, secure: bool, auth: bool) -> TestRegistry {
+    fn start_with(port: u16, secure: bool, auth: bool, deletes: bool) -> TestRegistry {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let mut config = format!(
-            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: {deletes}\nhttp:\n  addr: 127.0.0.1:{port}\n",
             root.join("data").display()
         );
         let mut ca_pem = None;
