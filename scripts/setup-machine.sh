@@ -59,7 +59,8 @@ fi
 # crates/hoist-registry and crates/hoist-build tests start Debian's docker-registry on
 # loopback themselves (plain, and TLS with htpasswd under a CA made by the test with
 # openssl), and check what hoist pushed with skopeo. The package's own service is not
-# started: the tests run their own registries on ports 20150-20169.
+# started: the tests run their own registries on ports 20150-20169 (and
+# crates/hoist/tests/registry_deploy.rs, registry_prune.rs on 20800-20849).
 registry_packages=(docker-registry skopeo apache2-utils openssl)
 registry_missing=()
 for p in "${registry_packages[@]}"; do

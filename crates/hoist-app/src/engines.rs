@@ -4,8 +4,11 @@
 
 use std::sync::Arc;
 
+use bollard::auth::DockerCredentials;
 use hoist_config::Settings;
-use hoist_engine::{EngineOptions, EngineTransfer, Engines, HostOptions, ImageDelivery};
+use hoist_engine::{
+    EngineOptions, EngineTransfer, Engines, HostOptions, ImageDelivery, RegistryPull,
+};
 
 /// Connections for every engine `config` names, made on first use.
 pub(crate) fn engines(config: &Settings) -> Engines {
@@ -22,10 +25,19 @@ pub(crate) fn engines(config: &Settings) -> Engines {
     Engines::new(hosts)
 }
 
-/// **The image-delivery seam.** How a release's image gets onto an instance's engine when
-/// that is not the build engine: copied engine to engine from `build_host` (no registry
-/// needed). A registry's pull by digest is the other implementation of
-/// [`ImageDelivery`], chosen here when the config has a registry.
-pub(crate) fn image_delivery(build_host: &str, engines: &Engines) -> Arc<dyn ImageDelivery> {
-    Arc::new(EngineTransfer::new(build_host, engines.clone()))
+/// **The image-delivery seam.** How a release's image gets onto an instance's engine:
+/// without a registry, copied engine to engine from `build_host`; with one (`registry`
+/// holds its credentials as the engine wants them, `None` for anonymous pulls), every
+/// engine pulls the release by digest, and releases recorded before they had a digest
+/// are still copied.
+pub(crate) fn image_delivery(
+    build_host: &str,
+    engines: &Engines,
+    registry: Option<Option<DockerCredentials>>,
+) -> Arc<dyn ImageDelivery> {
+    let transfer = EngineTransfer::new(build_host, engines.clone());
+    match registry {
+        Some(credentials) => Arc::new(RegistryPull::new(credentials, transfer)),
+        None => Arc::new(transfer),
+    }
 }

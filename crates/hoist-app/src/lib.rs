@@ -13,6 +13,7 @@ pub mod registry;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use bollard::auth::DockerCredentials;
 use hoist_build::DockerBuilder;
 use std::num::NonZeroU32;
 
@@ -83,24 +84,37 @@ pub async fn deployer(
         .get(&build_host)
         .await
         .map_err(|e| WiringError::Unavailable(e.to_string()))?;
-    let builder: Arc<dyn hoist_core::backend::Builder> = match &config.registry {
-        Some(settings) => Arc::new(
-            registry::builder(settings, &config.app.name, &config.root, build_engine).await?,
-        ),
+    let registry_client = match &config.registry {
+        Some(settings) => Some(Arc::new(
+            registry::client(settings, &config.app.name, &config.root).await?,
+        )),
+        None => None,
+    };
+    let builder: Arc<dyn hoist_core::backend::Builder> = match &registry_client {
+        Some(client) => Arc::new(registry::builder(client.clone(), build_engine)),
         None => Arc::new(DockerBuilder::new(build_engine)),
     };
     let store = open_store(&config, overrides)?;
-    let delivery = engines::image_delivery(&build_host, &engines);
+    let registry_auth = registry_client.as_deref().map(registry::engine_credentials);
+    let delivery = engines::image_delivery(&build_host, &engines, registry_auth.clone());
     let mut runtimes = runtimes(
         &config,
         &resolve_actor(overrides.actor.as_deref()),
         &engines,
         &delivery,
+        &registry_auth.flatten(),
     );
     runtimes.set_pruner(
         Arc::new(DockerPruner::with_engines(engines)),
         Some(build_host.clone()),
     );
+    if let (Some(client), Some(settings)) = (&registry_client, &config.registry) {
+        runtimes.set_registry_tags(
+            Arc::new(registry::RegistryTags(client.clone())),
+            settings.image.clone(),
+            format!("{}-base", settings.image),
+        );
+    }
     Ok(Deployer {
         runtimes,
         builder,
@@ -160,6 +174,7 @@ fn runtimes(
     actor: &str,
     engines: &Engines,
     delivery: &Arc<dyn ImageDelivery>,
+    registry_auth: &Option<DockerCredentials>,
 ) -> Runtimes {
     // One Docker runtime serves every docker environment (it keeps one connection per
     // engine).
@@ -168,7 +183,14 @@ fn runtimes(
     for (name, env) in &config.environments {
         runtimes.insert(
             name.clone(),
-            runtime_for(&env.runtime, &docker, actor, engines, delivery),
+            runtime_for(
+                &env.runtime,
+                &docker,
+                actor,
+                engines,
+                delivery,
+                registry_auth,
+            ),
         );
         // Instances on a named runtime share it (one client, one credential read).
         let named: std::collections::BTreeMap<&String, Arc<dyn Runtime>> = env
@@ -177,7 +199,7 @@ fn runtimes(
             .map(|(label, runtime)| {
                 (
                     label,
-                    runtime_for(runtime, &docker, actor, engines, delivery),
+                    runtime_for(runtime, &docker, actor, engines, delivery, registry_auth),
                 )
             })
             .collect();
@@ -197,6 +219,7 @@ fn runtime_for(
     actor: &str,
     engines: &Engines,
     delivery: &Arc<dyn ImageDelivery>,
+    registry_auth: &Option<DockerCredentials>,
 ) -> Arc<dyn Runtime> {
     match runtime {
         RuntimeConfig::Docker(settings) => Arc::new(docker.with_settings(DockerSettings {
@@ -206,7 +229,8 @@ fn runtime_for(
         })),
         RuntimeConfig::Swarm(swarm) => Arc::new(
             SwarmRuntime::new(swarm_settings(swarm))
-                .with_engines(engines.clone(), Some(delivery.clone())),
+                .with_engines(engines.clone(), Some(delivery.clone()))
+                .with_registry_auth(registry_auth.clone()),
         ),
         RuntimeConfig::Kubernetes(k8s) => Arc::new(kubernetes::runtime(k8s, actor)),
         RuntimeConfig::Http(platform) => Arc::new(http::runtime(platform)),

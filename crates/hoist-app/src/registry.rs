@@ -79,15 +79,66 @@ async fn credentials(
     Credentials::from_docker_config(&settings.host).map_err(|e| WiringError::Config(e.to_string()))
 }
 
-/// The builder for `[registry]`: images on the registry, engine builds on `docker`.
-pub async fn builder(
-    settings: &RegistrySettings,
-    app: &str,
-    root: &std::path::Path,
-    docker: bollard::Docker,
-) -> Result<RegistryBuilder, WiringError> {
-    Ok(RegistryBuilder::new(
-        docker,
-        Arc::new(client(settings, app, root).await?),
-    ))
+/// The builder for `[registry]`: images on `client`'s registry, engine builds on `docker`.
+pub fn builder(client: Arc<Client>, docker: bollard::Docker) -> RegistryBuilder {
+    RegistryBuilder::new(docker, client)
+}
+
+/// The client's credentials as an engine takes them (`X-Registry-Auth`), so engines pull
+/// what hoist pushed; `None` for a registry used anonymously.
+pub fn engine_credentials(client: &Client) -> Option<bollard::auth::DockerCredentials> {
+    let (username, password) = client.credentials().expose()?;
+    Some(bollard::auth::DockerCredentials {
+        username: Some(username.to_string()),
+        password: Some(password.to_string()),
+        serveraddress: Some(client.registry().to_string()),
+        ..Default::default()
+    })
+}
+
+/// The registry client as a prune source (`[prune] registry_tags`): each tag of a
+/// repository with the digest of its manifest (a `HEAD` per tag), and deletes by digest.
+/// Repositories are named in full (`host/path`), as `[registry] image` writes them.
+pub struct RegistryTags(pub Arc<Client>);
+
+impl RegistryTags {
+    /// The repository path inside the registry, from `host/path`.
+    fn path<'a>(&self, repository: &'a str) -> &'a str {
+        repository
+            .strip_prefix(self.0.registry())
+            .and_then(|rest| rest.strip_prefix('/'))
+            .unwrap_or(repository)
+    }
+}
+
+#[async_trait::async_trait]
+impl hoist_core::prune::RegistryTagSource for RegistryTags {
+    async fn list_tags(
+        &self,
+        repository: &str,
+    ) -> Result<Vec<(String, String)>, hoist_core::backend::BackendError> {
+        let path = self.path(repository);
+        let error = |e: hoist_registry::RegistryError| {
+            hoist_core::backend::BackendError::new(e.to_string())
+        };
+        let mut tags = Vec::new();
+        for tag in self.0.list_tags(path).await.map_err(error)? {
+            // A tag deleted meanwhile is simply gone.
+            if let Some(digest) = self.0.manifest_digest(path, &tag).await.map_err(error)? {
+                tags.push((tag, digest));
+            }
+        }
+        Ok(tags)
+    }
+
+    async fn delete_manifest(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<(), hoist_core::backend::BackendError> {
+        self.0
+            .delete_manifest(self.path(repository), digest)
+            .await
+            .map_err(|e| hoist_core::backend::BackendError::new(e.to_string()))
+    }
 }

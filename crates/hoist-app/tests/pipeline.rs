@@ -65,6 +65,7 @@ impl Runtime for FakeRuntime {
             Some(image_id) => WorkloadState::Running {
                 image_id,
                 release: None,
+                digests: Vec::new(),
             },
             None => WorkloadState::Missing,
         };

@@ -36,6 +36,7 @@ impl Runtime for FakeRuntime {
             Some(image_id) => WorkloadState::Running {
                 image_id: image_id.clone(),
                 release: None,
+                digests: Vec::new(),
             },
             None => WorkloadState::Missing,
         };

@@ -52,6 +52,7 @@ impl Runtime for FakeRuntime {
             Some((image_id, version)) => WorkloadState::Running {
                 image_id: image_id.clone(),
                 release: Some(version.clone()),
+                digests: Vec::new(),
             },
             None => WorkloadState::Missing,
         };

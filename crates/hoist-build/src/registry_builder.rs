@@ -231,6 +231,24 @@ impl Builder for RegistryBuilder {
         Ok(id)
     }
 
+    /// The engine's copy, or the registry's manifest at the release's digest (not pulled
+    /// here: each engine that runs it pulls it by digest).
+    async fn has_release(&self, release: &hoist_core::Release) -> Result<bool, BackendError> {
+        if self.engine.image_id(&release.image_id).await?.is_some() {
+            return Ok(true);
+        }
+        let (Some(digest), Some(parsed)) = (&release.digest, self.in_registry(&release.image))
+        else {
+            return Ok(false);
+        };
+        let found = self
+            .client
+            .manifest_digest(&parsed.repository, digest)
+            .await
+            .map_err(|e| self.registry_error(e))?;
+        Ok(found.is_some())
+    }
+
     async fn pushed_digest(&self, reference: &str) -> Result<Option<String>, BackendError> {
         Ok(self.pushed.lock().await.get(reference).cloned())
     }

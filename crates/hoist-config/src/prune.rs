@@ -5,7 +5,7 @@
 //! after_deploy = true   # default: prune the build host and the environment's engines after each successful deploy
 //! keep = 5              # default 5, at least 1: successful releases kept per environment
 //! keep_bases = 2        # default 2, at least 1: base images kept for the newest fingerprints
-//! registry_tags = false # default false: also delete old release tags in the registry
+//! registry_tags = false # default false: also delete old release and base tags in [registry]
 //! ```
 
 use serde::Deserialize;

@@ -70,6 +70,12 @@ pub trait Builder: Send + Sync {
         request: &BuildRequest,
         events: &EventSink,
     ) -> Result<String, BackendError>;
+    /// Whether `release`'s image can still be deployed, so the release is reused rather
+    /// than built again: the engine has it, or (for a builder with a registry) the
+    /// registry still holds its digest, which every engine can pull.
+    async fn has_release(&self, release: &crate::Release) -> Result<bool, BackendError> {
+        Ok(self.image_id(&release.image_id).await?.is_some())
+    }
     /// The registry manifest digest `reference` was pushed as, when the builder pushes
     /// to a registry; `None` for images that live only in an engine.
     async fn pushed_digest(&self, _reference: &str) -> Result<Option<String>, BackendError> {

@@ -68,7 +68,9 @@ impl Deployer {
             };
             let action = match (&live, &build.existing) {
                 (WorkloadState::Missing, _) => "create",
-                (WorkloadState::Running { image_id, .. }, Some(r)) if *image_id == r.image_id => {
+                (running @ WorkloadState::Running { .. }, Some(r))
+                    if running.runs_image_of(&r.image_id, r.digest.as_deref()) =>
+                {
                     if changed.is_some() {
                         "redeploy"
                     } else {

@@ -125,11 +125,10 @@ pub struct PruneScope {
 
 /// Where pruned things live.
 ///
-/// Engines are pruned today. **`RegistryTags` is the marked place for a registry source**
-/// (`[prune] registry_tags`, off by default): the integrator wires a [`RegistryTagSource`]
-/// (the registry client's `list_tags`/`delete_manifest`), and a tag is decided like an
-/// image, by its manifest digest. Deleting a tag frees nothing by itself: the registry's
-/// garbage collection frees the bytes.
+/// Engines, and with `[prune] registry_tags` (off by default) the registry's release and
+/// base repositories, through a [`RegistryTagSource`]: a tag is decided like an image, by
+/// its manifest digest ([`plan_registry_tags`]). Deleting a manifest frees nothing by
+/// itself: the registry's garbage collection frees the bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PruneTarget {
@@ -139,8 +138,8 @@ pub enum PruneTarget {
     RegistryTags { repository: String },
 }
 
-/// A registry's tags, as a prune source: what the registry client offers for it. Not
-/// implemented by any crate yet; see [`PruneTarget::RegistryTags`].
+/// A registry's tags, as a prune source: what the registry client offers for it
+/// (`hoist-app` adapts `hoist_registry::Client`); see [`PruneTarget::RegistryTags`].
 #[async_trait]
 pub trait RegistryTagSource: Send + Sync {
     /// Each tag of `repository` with the digest of the manifest it names.
@@ -183,6 +182,16 @@ pub enum PruneItem {
         environment: String,
         release: Option<String>,
     },
+    /// A manifest in a registry repository and the tags naming it (deleting the manifest
+    /// deletes them all).
+    Tag {
+        /// The manifest digest (`sha256:…`).
+        digest: String,
+        /// `repository:tag` references.
+        tags: Vec<String>,
+        version: Option<String>,
+        fingerprint: Option<String>,
+    },
 }
 
 impl PruneItem {
@@ -195,6 +204,10 @@ impl PruneItem {
                 .cloned()
                 .unwrap_or_else(|| short_id(id).to_string()),
             PruneItem::Container { name, .. } => name.clone(),
+            PruneItem::Tag { digest, tags, .. } => tags
+                .first()
+                .cloned()
+                .unwrap_or_else(|| short_id(digest).to_string()),
         }
     }
     /// `image` or `container`.
@@ -202,12 +215,13 @@ impl PruneItem {
         match self {
             PruneItem::Image { .. } => "image",
             PruneItem::Container { .. } => "container",
+            PruneItem::Tag { .. } => "tag",
         }
     }
     fn image_size(&self) -> u64 {
         match self {
             PruneItem::Image { size, .. } => *size,
-            PruneItem::Container { .. } => 0,
+            PruneItem::Container { .. } | PruneItem::Tag { .. } => 0,
         }
     }
 }
@@ -549,6 +563,120 @@ pub fn plan_engine(
     }
 }
 
+/// Which of the app's registry repositories tags come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagRepository {
+    /// `<image>`: release tags (the release's version, as its image tag).
+    Releases,
+    /// `<image>-base`: `fp-<16 hex>` tags of base images.
+    Bases,
+}
+
+/// The plan for a registry repository's tags (`tags`: each tag with the manifest digest it
+/// names), by the engines' rules: a manifest is a release image or a base image of the
+/// app, matched to the store's releases by digest (a release tag also by its version,
+/// a base tag by its fingerprint). `running` are the running containers of the engines
+/// just read: the release whose image one of them runs keeps its manifest. Anything the
+/// store cannot attribute stays (`never_deployed`, `unknown_fingerprint`, `not_hoists`).
+///
+/// The registry serves every environment, so `scope.environments` should be all of the
+/// app's: each keeps its last N releases there whichever environment is pruned.
+pub fn plan_registry_tags(
+    repository: &str,
+    kind: TagRepository,
+    tags: &[(String, String)],
+    running: &[ContainerInfo],
+    history: &History,
+    scope: &PruneScope,
+) -> EnginePlan {
+    let mut by_digest: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (tag, digest) in tags {
+        by_digest.entry(digest).or_default().push(tag);
+    }
+    let images: Vec<ImageInfo> = by_digest
+        .into_iter()
+        .map(|(digest, tags)| {
+            let mut labels = BTreeMap::from([(labels::APP.to_string(), scope.app.clone())]);
+            match kind {
+                TagRepository::Releases => {
+                    let release = history
+                        .releases
+                        .iter()
+                        .find(|r| r.digest.as_deref() == Some(digest))
+                        .or_else(|| {
+                            history.releases.iter().find(|r| {
+                                tags.contains(&crate::version::image_tag(&r.version).as_str())
+                            })
+                        });
+                    let version =
+                        release.map_or_else(|| tags[0].to_string(), |r| r.version.clone());
+                    labels.insert(labels::VERSION.to_string(), version);
+                }
+                TagRepository::Bases => {
+                    if let Some(prefix) = tags.iter().find_map(|t| t.strip_prefix("fp-")) {
+                        let fingerprint = history
+                            .releases
+                            .iter()
+                            .find(|r| r.fingerprint.starts_with(prefix))
+                            .map_or_else(|| prefix.to_string(), |r| r.fingerprint.clone());
+                        labels.insert(labels::FINGERPRINT.to_string(), fingerprint);
+                    }
+                }
+            }
+            ImageInfo {
+                id: digest.to_string(),
+                tags: tags.iter().map(|t| format!("{repository}:{t}")).collect(),
+                digests: vec![format!("{repository}@{digest}")],
+                labels,
+                size: 0,
+            }
+        })
+        .collect();
+    // What engines run, by the digest of the release whose image it is.
+    let containers: Vec<ContainerInfo> = running
+        .iter()
+        .filter(|c| c.is_running())
+        .flat_map(|c| {
+            history
+                .releases
+                .iter()
+                .filter(|r| r.image_id == c.image_id)
+                .filter_map(|r| r.digest.clone())
+                .map(|digest| ContainerInfo {
+                    image_id: digest,
+                    ..c.clone()
+                })
+        })
+        .collect();
+    let inventory = EngineInventory {
+        engine: repository.to_string(),
+        images,
+        containers,
+    };
+    let mut plan = plan_engine(&inventory, history, scope);
+    plan.target = PruneTarget::RegistryTags {
+        repository: repository.to_string(),
+    };
+    for decision in plan.remove.iter_mut().chain(plan.keep.iter_mut()) {
+        if let PruneItem::Image {
+            id,
+            tags,
+            version,
+            fingerprint,
+            ..
+        } = &decision.item
+        {
+            decision.item = PruneItem::Tag {
+                digest: id.clone(),
+                tags: tags.clone(),
+                version: version.clone(),
+                fingerprint: fingerprint.clone(),
+            };
+        }
+    }
+    plan
+}
+
 /// `None` for a container prune does not consider at all (another app's or environment's,
 /// a running one, a Swarm task, a lock).
 fn decide_container(
@@ -707,7 +835,7 @@ fn decide_image(
 
 fn removal_order(item: &PruneItem) -> u8 {
     match item {
-        PruneItem::Container { .. } => 0,
+        PruneItem::Container { .. } | PruneItem::Tag { .. } => 0,
         PruneItem::Image {
             version: Some(_), ..
         } => 1,
@@ -1317,5 +1445,156 @@ mod tests {
         assert_eq!(human_bytes(512), "512 B");
         assert_eq!(human_bytes(1_234_567), "1.2 MB");
         assert_eq!(human_bytes(4_300_000_000), "4.3 GB");
+    }
+
+    /// The history with every release pushed: digest `sha256:m-<version>`.
+    fn pushed(mut h: History) -> History {
+        for r in &mut h.releases {
+            r.digest = Some(format!("sha256:m-{}", r.version));
+        }
+        for d in &mut h.deployments {
+            d.digest = Some(format!("sha256:m-{}", d.version));
+        }
+        h
+    }
+
+    const REPO: &str = "registry.example.com/clinic";
+
+    fn tag(tag: &str, digest: &str) -> (String, String) {
+        (tag.to_string(), digest.to_string())
+    }
+
+    #[test]
+    fn registry_tags_keep_each_environments_last_n_and_delete_older_manifests() {
+        let h = pushed(history(
+            &[
+                ("staging", "v1", Succeeded),
+                ("staging", "v2", Succeeded),
+                ("production", "v1", Succeeded),
+                ("staging", "v3", Succeeded),
+            ],
+            &[("v1", "fp1"), ("v2", "fp1"), ("v3", "fp1"), ("v4", "fp1")],
+        ));
+        let tags = [
+            tag("v1", "sha256:m-v1"),
+            tag("v2", "sha256:m-v2"),
+            tag("v3", "sha256:m-v3"),
+            tag("v4", "sha256:m-v4"),
+            tag("latest", "sha256:m-v3"),
+            tag("hand-pushed", "sha256:other"),
+        ];
+        let plan = plan_registry_tags(
+            REPO,
+            TagRepository::Releases,
+            &tags,
+            &[],
+            &h,
+            &scope(&["staging", "production"], 1, 1),
+        );
+        assert_eq!(
+            plan.target,
+            PruneTarget::RegistryTags {
+                repository: REPO.into()
+            }
+        );
+        // v2 is neither staging's newest nor production's.
+        assert_eq!(removed(&plan), [format!("{REPO}:v2")]);
+        assert!(matches!(
+            &plan.remove[0].item,
+            PruneItem::Tag { digest, .. } if digest == "sha256:m-v2"
+        ));
+        assert!(matches!(
+            reason_for(&plan, &format!("{REPO}:v1")),
+            PruneReason::RecentRelease { environment, .. } if environment == "production"
+        ));
+        // Two tags on one manifest are one item, kept for its release.
+        let v3 = plan
+            .keep
+            .iter()
+            .find(|d| d.item.name() == format!("{REPO}:v3"))
+            .unwrap();
+        assert!(matches!(
+            &v3.item,
+            PruneItem::Tag { tags, .. } if tags == &[format!("{REPO}:v3"), format!("{REPO}:latest")]
+        ));
+        assert!(matches!(
+            &v3.reason,
+            PruneReason::RecentRelease { version, .. } if version == "v3"
+        ));
+        assert_eq!(
+            reason_for(&plan, &format!("{REPO}:v4")),
+            &PruneReason::NeverDeployed
+        );
+        assert_eq!(
+            reason_for(&plan, &format!("{REPO}:hand-pushed")),
+            &PruneReason::NeverDeployed
+        );
+    }
+
+    #[test]
+    fn a_registry_tag_whose_release_an_engine_runs_stays() {
+        let h = pushed(history(
+            &[("staging", "v1", Succeeded), ("staging", "v2", Succeeded)],
+            &[("v1", "fp1"), ("v2", "fp1")],
+        ));
+        // Somebody started v1 again by hand on an engine.
+        let running = [container(
+            "clinic-staging-north",
+            "staging",
+            "v1",
+            "running",
+        )];
+        let plan = plan_registry_tags(
+            REPO,
+            TagRepository::Releases,
+            &[tag("v1", "sha256:m-v1"), tag("v2", "sha256:m-v2")],
+            &running,
+            &h,
+            &scope(&["staging"], 1, 1),
+        );
+        assert!(removed(&plan).is_empty(), "{plan:#?}");
+        assert!(matches!(
+            reason_for(&plan, &format!("{REPO}:v1")),
+            PruneReason::Running { .. }
+        ));
+    }
+
+    #[test]
+    fn base_tags_beyond_the_last_m_fingerprints_go_and_unknown_ones_stay() {
+        let fp = |c: char| c.to_string().repeat(64);
+        let (a, b, c) = (fp('a'), fp('b'), fp('c'));
+        let h = pushed(history(
+            &[
+                ("staging", "v1", Succeeded),
+                ("staging", "v2", Succeeded),
+                ("staging", "v3", Succeeded),
+            ],
+            &[("v1", &a), ("v2", &b), ("v3", &c)],
+        ));
+        let tags = [
+            tag(&format!("fp-{}", &a[..16]), "sha256:ba"),
+            tag(&format!("fp-{}", &b[..16]), "sha256:bb"),
+            tag(&format!("fp-{}", &c[..16]), "sha256:bc"),
+            tag(&format!("fp-{}", "d".repeat(16)), "sha256:bd"),
+        ];
+        let plan = plan_registry_tags(
+            &format!("{REPO}-base"),
+            TagRepository::Bases,
+            &tags,
+            &[],
+            &h,
+            &scope(&["staging"], 1, 1),
+        );
+        assert_eq!(
+            removed(&plan),
+            [
+                format!("{REPO}-base:fp-{}", &a[..16]),
+                format!("{REPO}-base:fp-{}", &b[..16])
+            ]
+        );
+        assert!(matches!(
+            reason_for(&plan, &format!("{REPO}-base:fp-{}", "d".repeat(16))),
+            PruneReason::UnknownFingerprint { .. }
+        ));
     }
 }

@@ -38,6 +38,33 @@ pub struct Release {
     pub created_at: String,
 }
 
+impl Release {
+    /// `registry:5000/app` from the release's `registry:5000/app:v1` (a port's colon is not
+    /// a tag's).
+    pub fn repository(&self) -> &str {
+        let image = self.image.split('@').next().unwrap_or(&self.image);
+        match image.rfind(':') {
+            Some(colon) if !image[colon..].contains('/') => &image[..colon],
+            _ => image,
+        }
+    }
+
+    /// `repo@sha256:…`: what an engine pulls to get exactly this release from its
+    /// registry. `None` while the release was never pushed.
+    pub fn pinned_image(&self) -> Option<String> {
+        let digest = self.digest.as_ref()?;
+        Some(format!("{}@{digest}", self.repository()))
+    }
+
+    /// `repo:tag@sha256:…`: the tag for people reading `docker service ls`, the digest for
+    /// what runs (Swarm resolves the digest and ignores the tag).
+    pub fn tagged_pinned_image(&self) -> Option<String> {
+        let digest = self.digest.as_ref()?;
+        let tagged = self.image.split('@').next().unwrap_or(&self.image);
+        Some(format!("{tagged}@{digest}"))
+    }
+}
+
 /// Label keys hoist puts on images and containers.
 pub mod labels {
     pub const REVISION: &str = "org.opencontainers.image.revision";
@@ -65,5 +92,53 @@ pub mod labels {
             .into_iter()
             .filter_map(|(k, v)| Some((k.strip_prefix(SECRET_PREFIX)?.to_string(), v.clone())))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod pinned_tests {
+    use super::*;
+
+    fn release(image: &str, digest: Option<&str>) -> Release {
+        Release {
+            app: "clinic".into(),
+            version: "v1".into(),
+            commit: "abc".into(),
+            image: image.into(),
+            image_id: "sha256:id".into(),
+            digest: digest.map(str::to_string),
+            fingerprint: "fp".into(),
+            base_image: "base".into(),
+            created_by: "me".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn a_pushed_release_is_pulled_by_its_repository_and_digest() {
+        let r = release("127.0.0.1:5000/clinic/app:v1", Some("sha256:d1"));
+        assert_eq!(r.repository(), "127.0.0.1:5000/clinic/app");
+        assert_eq!(
+            r.pinned_image().unwrap(),
+            "127.0.0.1:5000/clinic/app@sha256:d1"
+        );
+        assert_eq!(
+            r.tagged_pinned_image().unwrap(),
+            "127.0.0.1:5000/clinic/app:v1@sha256:d1"
+        );
+    }
+
+    #[test]
+    fn a_port_without_a_tag_stays_in_the_repository() {
+        let r = release("registry:5000/app", Some("sha256:d1"));
+        assert_eq!(r.repository(), "registry:5000/app");
+        assert_eq!(r.pinned_image().unwrap(), "registry:5000/app@sha256:d1");
+    }
+
+    #[test]
+    fn a_release_never_pushed_has_no_pinned_image() {
+        let r = release("clinic:v1", None);
+        assert_eq!(r.pinned_image(), None);
+        assert_eq!(r.tagged_pinned_image(), None);
     }
 }

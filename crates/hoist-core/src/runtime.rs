@@ -120,6 +120,11 @@ pub enum WorkloadState {
     Running {
         image_id: String,
         release: Option<String>,
+        /// The registry digests the engine knows the running image by
+        /// (`repo@sha256:…`, Docker's `RepoDigests`); empty when the runtime cannot tell
+        /// or the image was never pulled or pushed.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        digests: Vec<String>,
     },
     /// It stopped.
     Exited {
@@ -150,6 +155,28 @@ impl WorkloadState {
     }
     pub fn is_running(&self) -> bool {
         matches!(self, Self::Running { .. })
+    }
+
+    /// Whether it runs `release`'s image. By the registry digest when the release has one
+    /// and the runtime shows digest evidence (a `repo@sha256:…` it runs, or the image's
+    /// repo digests): what a registry serves is the release, whatever id an engine gives
+    /// it. Otherwise by the engine's image id.
+    pub fn runs_image_of(&self, image_id: &str, digest: Option<&str>) -> bool {
+        let (running, digests) = match self {
+            Self::Running {
+                image_id, digests, ..
+            } => (image_id, digests.as_slice()),
+            // A stopped container shows no digests; its id still says what it ran.
+            Self::Exited { image_id: id, .. } => (id, &[][..]),
+            _ => return false,
+        };
+        match digest {
+            Some(digest) if running.contains('@') || !digests.is_empty() => {
+                let pinned = format!("@{digest}");
+                running.ends_with(&pinned) || digests.iter().any(|d| d.ends_with(&pinned))
+            }
+            _ => running == image_id,
+        }
     }
 }
 

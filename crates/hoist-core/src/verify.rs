@@ -11,6 +11,9 @@ use crate::runtime::{InstanceSpec, WorkloadState};
 #[derive(Debug, Clone)]
 pub struct Expectation<'a> {
     pub image_id: &'a str,
+    /// The release's registry digest: when the runtime shows digests, what runs is
+    /// compared with this rather than with the image id.
+    pub digest: Option<&'a str>,
     pub version: &'a str,
     pub health_path: &'a str,
     pub version_path: Option<&'a str>,
@@ -21,6 +24,7 @@ impl<'a> Expectation<'a> {
     pub fn of(release: &'a Release, instance: &'a InstanceSpec) -> Self {
         Expectation {
             image_id: &release.image_id,
+            digest: release.digest.as_deref(),
             version: &release.version,
             health_path: &instance.health_path,
             version_path: instance.version_path.as_deref(),
@@ -57,11 +61,21 @@ pub fn verify(observed: &Observation, expected: &Expectation<'_>) -> Verdict {
         WorkloadState::Failed { message } => return Verdict::Failed(message.clone()),
         WorkloadState::Running { image_id, .. } => image_id,
     };
-    if running_image != expected.image_id {
+    if !observed
+        .workload
+        .runs_image_of(expected.image_id, expected.digest)
+    {
+        let wanted = match expected.digest {
+            Some(digest) => format!(
+                "{} (digest {})",
+                short_id(expected.image_id),
+                short_id(digest)
+            ),
+            None => short_id(expected.image_id).to_string(),
+        };
         return Verdict::Failed(format!(
-            "it runs image {}, not the release's {}",
-            short_id(running_image),
-            short_id(expected.image_id)
+            "it runs image {}, not the release's {wanted}",
+            short_id(running_image.rsplit('@').next().unwrap_or(running_image)),
         ));
     }
     let path = expected.health_path;
@@ -119,6 +133,7 @@ mod tests {
     fn expect(version_path: Option<&'static str>) -> Expectation<'static> {
         Expectation {
             image_id: IMAGE,
+            digest: None,
             version: "v1.2.0",
             health_path: "/healthz",
             version_path,
@@ -129,6 +144,7 @@ mod tests {
         WorkloadState::Running {
             image_id: IMAGE.into(),
             release: Some("v1.2.0".into()),
+            digests: Vec::new(),
         }
     }
 
@@ -177,6 +193,7 @@ mod tests {
         let other = WorkloadState::Running {
             image_id: "sha256:bbbbbbbbbbbbbbbb".into(),
             release: None,
+            digests: Vec::new(),
         };
         let v = verify(
             &obs(other, Some(Ok((200, String::new()))), None),
@@ -188,6 +205,70 @@ mod tests {
                 "it runs image sha256:bbbbbbbbbbbb, not the release's sha256:aaaaaaaaaaaa".into()
             )
         );
+    }
+
+    const DIGEST: &str = "sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd";
+
+    fn healthy(workload: WorkloadState) -> Observation {
+        obs(workload, Some(Ok((200, String::new()))), None)
+    }
+
+    fn by_digest() -> Expectation<'static> {
+        Expectation {
+            digest: Some(DIGEST),
+            ..expect(None)
+        }
+    }
+
+    #[test]
+    fn a_container_whose_image_has_the_release_digest_is_verified() {
+        let pulled = WorkloadState::Running {
+            image_id: IMAGE.into(),
+            release: Some("v1.2.0".into()),
+            digests: vec![format!("127.0.0.1:5000/clinic@{DIGEST}")],
+        };
+        assert_eq!(verify(&healthy(pulled), &by_digest()), Verdict::Verified);
+    }
+
+    #[test]
+    fn the_same_image_id_under_another_digest_fails_when_a_registry_is_used() {
+        let other = WorkloadState::Running {
+            image_id: IMAGE.into(),
+            release: Some("v1.2.0".into()),
+            digests: vec!["127.0.0.1:5000/clinic@sha256:eeeeeeeeeeeeeeee".into()],
+        };
+        assert_eq!(
+            verify(&healthy(other), &by_digest()),
+            Verdict::Failed(
+                "it runs image sha256:aaaaaaaaaaaa, not the release's sha256:aaaaaaaaaaaa (digest sha256:dddddddddddd)"
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn a_service_running_repo_tag_at_digest_is_verified_by_the_digest() {
+        let service = WorkloadState::Running {
+            image_id: format!("127.0.0.1:5000/clinic:v1.2.0@{DIGEST}"),
+            release: Some("v1.2.0".into()),
+            digests: Vec::new(),
+        };
+        assert_eq!(verify(&healthy(service), &by_digest()), Verdict::Verified);
+        let old = WorkloadState::Running {
+            image_id: "127.0.0.1:5000/clinic:v1.1.0@sha256:ffffffffffffffff".into(),
+            release: Some("v1.1.0".into()),
+            digests: Vec::new(),
+        };
+        assert!(matches!(
+            verify(&healthy(old), &by_digest()),
+            Verdict::Failed(_)
+        ));
+    }
+
+    #[test]
+    fn without_digest_evidence_the_image_id_decides() {
+        // A runtime that shows no digest (an image only in the engine's store).
+        assert_eq!(verify(&healthy(running()), &by_digest()), Verdict::Verified);
     }
 
     #[test]

@@ -3,15 +3,16 @@
 //! [`ImageDelivery`] is the seam: the Docker runtimes call it before they create anything
 //! from a release, for the instance's engine. Without a registry, [`EngineTransfer`] copies
 //! the image from the build engine (`GET /images/{name}/get` streamed into
-//! `POST /images/load`), skipped when the engine already has the image. A registry's "pull
-//! by digest" is another implementation of the same trait, wired in its place.
+//! `POST /images/load`), skipped when the engine already has the image. With a registry,
+//! [`RegistryPull`] has each engine pull the release by digest instead.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use bollard::Docker;
-use bollard::query_parameters::ImportImageOptionsBuilder;
+use bollard::auth::DockerCredentials;
+use bollard::query_parameters::{CreateImageOptions, ImportImageOptionsBuilder};
 use futures::{StreamExt, TryStreamExt};
 use hoist_core::Release;
 use hoist_core::backend::BackendError;
@@ -99,6 +100,101 @@ impl ImageDelivery for EngineTransfer {
         tracing::info!("copied {name} to {address}: {bytes} bytes");
         Ok(())
     }
+}
+
+/// Has each engine pull a pushed release from the registry by digest (`repo@sha256:…`),
+/// with the registry's credentials sent as `X-Registry-Auth`, for setups with a registry.
+/// A release recorded before it had a digest is copied from the build engine instead.
+pub struct RegistryPull {
+    credentials: Option<DockerCredentials>,
+    fallback: EngineTransfer,
+}
+
+impl RegistryPull {
+    /// Pulls with `credentials` (`None`: anonymously); releases without a digest go
+    /// through `fallback`.
+    pub fn new(credentials: Option<DockerCredentials>, fallback: EngineTransfer) -> Self {
+        RegistryPull {
+            credentials,
+            fallback,
+        }
+    }
+}
+
+#[async_trait]
+impl ImageDelivery for RegistryPull {
+    async fn deliver(
+        &self,
+        address: &str,
+        target: &Docker,
+        release: &Release,
+    ) -> Result<(), BackendError> {
+        let (Some(pinned), Some(digest)) = (release.pinned_image(), release.digest.as_deref())
+        else {
+            return self.fallback.deliver(address, target, release).await;
+        };
+        // Present and known by this digest: nothing to do. Present without it (loaded, or
+        // built here and tagged elsewhere), the pull only records the digest, which is
+        // what verification compares.
+        if known_by_digest(address, target, &release.image_id, digest).await? {
+            return Ok(());
+        }
+        tracing::info!("{address} pulls {pinned}");
+        pull(target, &pinned, self.credentials.clone())
+            .await
+            .map_err(|e| BackendError::new(format!("{address} could not pull {pinned}: {e}")))?;
+        if !has_image(address, target, &release.image_id).await? {
+            return Err(BackendError::new(format!(
+                "{address} pulled {pinned} but has no image {} after it: the registry's \
+                 manifest is not the release hoist recorded",
+                release.image_id
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Whether the engine has `image_id` with `digest` among its repo digests.
+async fn known_by_digest(
+    address: &str,
+    docker: &Docker,
+    image_id: &str,
+    digest: &str,
+) -> Result<bool, BackendError> {
+    match docker.inspect_image(image_id).await {
+        Ok(image) => Ok(image
+            .repo_digests
+            .unwrap_or_default()
+            .iter()
+            .any(|d| d.ends_with(&format!("@{digest}")))),
+        Err(e) if is_not_found(&e) => Ok(false),
+        Err(e) => Err(BackendError::new(format!(
+            "cannot inspect image {image_id} on {address}: {}",
+            message(&e)
+        ))),
+    }
+}
+
+/// `POST /images/create?fromImage=reference` until the engine's stream ends; the error
+/// the engine reports, if any. `credentials` travel as `X-Registry-Auth`, which bollard
+/// encodes as the Engine API documents (base64url JSON); hoist never logs them.
+pub async fn pull(
+    docker: &Docker,
+    reference: &str,
+    credentials: Option<DockerCredentials>,
+) -> Result<(), String> {
+    let options = CreateImageOptions {
+        from_image: Some(reference.to_string()),
+        ..Default::default()
+    };
+    let mut stream = docker.create_image(Some(options), None, credentials);
+    while let Some(item) = stream.next().await {
+        let info = item.map_err(|e| message(&e))?;
+        if let Some(detail) = info.error_detail {
+            return Err(detail.message.unwrap_or_else(|| "no details".into()));
+        }
+    }
+    Ok(())
 }
 
 /// One engine under two spellings (`/run` is `/var/run` on Debian; a trailing `/`).

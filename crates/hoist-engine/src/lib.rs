@@ -16,7 +16,7 @@ mod delivery;
 mod endpoint;
 mod ssh;
 
-pub use delivery::{EngineTransfer, ImageDelivery, copy_image};
+pub use delivery::{EngineTransfer, ImageDelivery, RegistryPull, copy_image, pull};
 pub use endpoint::{EngineOptions, HostOptions, TLS_FILES};
 pub use ssh::SshDestination;
 

@@ -17,6 +17,9 @@
 //!   on connection errors and `5xx`, and the manifest last, so a tag never names a blob the
 //!   registry lacks, whatever failed half-way.
 //! - **Manifests** ([`manifest`]): OCI and Docker schema 2 image manifests and indexes.
+//! - **Tags** (`Client::list_tags`, `Client::delete_manifest`): a repository's tags with
+//!   `Link` pagination, and deletes by digest, for pruning (a 405 says the registry does
+//!   not allow deletes).
 //!
 //! ## Written here rather than taken from `oci-client`
 //! The HTTP calls are hand-written on `reqwest`, which the workspace already uses. oci-client
@@ -34,6 +37,7 @@ mod error;
 pub mod manifest;
 pub mod push;
 mod reference;
+mod tags;
 
 pub use client::{Client, ClientOptions};
 pub use credentials::Credentials;

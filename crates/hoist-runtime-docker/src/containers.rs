@@ -102,6 +102,17 @@ fn role_label(role: Role) -> &'static str {
     }
 }
 
+/// The registry digests the engine knows `image_id` by (`RepoDigests`), which is what a
+/// release pulled by digest is verified against. An image gone since the container was
+/// made shows none.
+async fn repo_digests(docker: &Docker, image_id: &str) -> Result<Vec<String>, BackendError> {
+    match docker.inspect_image(image_id).await {
+        Ok(image) => Ok(image.repo_digests.unwrap_or_default()),
+        Err(e) if is_not_found(&e) => Ok(Vec::new()),
+        Err(e) => Err(engine_error("cannot inspect image", image_id, &e)),
+    }
+}
+
 pub(crate) fn engine_error(what: &str, name: &str, e: &bollard::errors::Error) -> BackendError {
     BackendError::new(format!("{what} {name}: {}", message(e)))
 }
@@ -132,7 +143,12 @@ impl Containers {
         let secrets = labels::secret_fingerprints(&container_labels);
         let state = info.state.unwrap_or_default();
         let workload = if state.running == Some(true) {
-            WorkloadState::Running { image_id, release }
+            let digests = repo_digests(docker, &image_id).await?;
+            WorkloadState::Running {
+                image_id,
+                release,
+                digests,
+            }
         } else {
             WorkloadState::Exited {
                 image_id,

@@ -119,6 +119,10 @@ impl EnginePruner for DockerPruner {
         match item {
             PruneItem::Container { id, name, .. } => remove_container(&docker, id, name).await,
             PruneItem::Image { id, tags, .. } => remove_image(&docker, id, tags).await,
+            PruneItem::Tag { .. } => Err(BackendError::new(format!(
+                "{} is a registry tag, not on the engine {engine}",
+                item.name()
+            ))),
         }
     }
 }

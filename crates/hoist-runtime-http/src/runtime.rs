@@ -358,6 +358,7 @@ impl Runtime for HttpRuntime {
             WorkloadState::Running {
                 image_id: reading.image_id.unwrap_or(image),
                 release: reading.release,
+                digests: Vec::new(),
             }
         };
         Ok(Observed {

@@ -65,6 +65,7 @@ async fn a_release_is_deployed_then_reported_deploying_then_running_with_its_dig
         WorkloadState::Running {
             image_id: "sha256:local-v2.0.0".into(),
             release: Some("v2.0.0".into()),
+            digests: Vec::new(),
         }
     );
     assert_eq!(fake.app("north")["digest"], NEW);

@@ -341,6 +341,7 @@ impl Runtime for KubernetesRuntime {
                         .or_else(|| running_digest(&new_pods, &container))
                         .unwrap_or(image),
                     release,
+                    digests: Vec::new(),
                 }
             }
             Verdict::Waiting(message) => WorkloadState::Converging { message },

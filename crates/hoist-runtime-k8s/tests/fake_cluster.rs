@@ -130,7 +130,8 @@ async fn a_release_rolls_out_by_digest_and_is_judged_as_kubectl_does() {
         observed.workload,
         WorkloadState::Running {
             image_id: release.image_id.clone(),
-            release: Some("v2.0.0".into())
+            release: Some("v2.0.0".into()),
+            digests: Vec::new(),
         }
     );
     assert!(s.runtime.applied_spec(&instance()).await.unwrap().is_some());

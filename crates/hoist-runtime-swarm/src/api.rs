@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use bollard::Docker;
+use bollard::auth::DockerCredentials;
 use bollard::models::{Service, ServiceSpec, Task};
 use bollard::query_parameters::{
     InspectServiceOptions, ListServicesOptions, ListTasksOptions, LogsOptions, UpdateServiceOptions,
@@ -65,11 +66,16 @@ pub async fn remove(docker: &Docker, name: &str) -> Result<(), BackendError> {
     }
 }
 
-/// Creates the service; returns the engine's warnings.
-pub async fn create(docker: &Docker, spec: ServiceSpec) -> Result<Vec<String>, BackendError> {
+/// Creates the service; returns the engine's warnings. `auth` (the registry's
+/// credentials, sent as `X-Registry-Auth`) lets the nodes pull a pinned image.
+pub async fn create(
+    docker: &Docker,
+    spec: ServiceSpec,
+    auth: Option<DockerCredentials>,
+) -> Result<Vec<String>, BackendError> {
     let name = spec.name.clone().unwrap_or_default();
     docker
-        .create_service(spec, None)
+        .create_service(spec, auth)
         .await
         .map(|r| r.warnings.unwrap_or_default())
         .map_err(|e| error("create", &name, &e))
@@ -82,6 +88,7 @@ pub async fn update(
     docker: &Docker,
     service: &Service,
     spec: ServiceSpec,
+    auth: Option<DockerCredentials>,
 ) -> Result<Vec<String>, BackendError> {
     let name = spec.name.clone().unwrap_or_default();
     let options = UpdateServiceOptions {
@@ -89,7 +96,7 @@ pub async fn update(
         ..Default::default()
     };
     docker
-        .update_service(&name, spec, options, None)
+        .update_service(&name, spec, options, auth)
         .await
         .map(|r| r.warnings.unwrap_or_default())
         .map_err(|e| error("update", &name, &e))
@@ -97,7 +104,11 @@ pub async fn update(
 
 /// Asks Swarm to roll the service back to its previous spec (`docker service rollback`),
 /// moving tasks by the service's rollback config.
-pub async fn roll_back(docker: &Docker, service: &Service) -> Result<(), BackendError> {
+pub async fn roll_back(
+    docker: &Docker,
+    service: &Service,
+    auth: Option<DockerCredentials>,
+) -> Result<(), BackendError> {
     let spec = service.spec.clone().unwrap_or_default();
     let name = spec.name.clone().unwrap_or_default();
     let options = UpdateServiceOptions {
@@ -107,7 +118,7 @@ pub async fn roll_back(docker: &Docker, service: &Service) -> Result<(), Backend
         ..Default::default()
     };
     docker
-        .update_service(&name, spec, options, None)
+        .update_service(&name, spec, options, auth)
         .await
         .map(|_| ())
         .map_err(|e| error("roll back", &name, &e))

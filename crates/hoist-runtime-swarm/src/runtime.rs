@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bollard::Docker;
+use bollard::auth::DockerCredentials;
 use bollard::models::{Service, ServiceSpec, ServiceUpdateStatusStateEnum as Update};
 use hoist_core::backend::{BackendError, Endpoint};
 use std::collections::BTreeMap;
@@ -54,6 +55,9 @@ pub struct SwarmRuntime {
     /// the manager is the build engine (or pulls from a registry). A swarm of several
     /// nodes needs a registry: only the manager gets a copy.
     delivery: Option<Arc<dyn ImageDelivery>>,
+    /// The registry's credentials, passed on create and update so nodes can pull the
+    /// pinned image. Never logged (this type has no `Debug`).
+    registry_auth: Option<DockerCredentials>,
 }
 
 impl SwarmRuntime {
@@ -64,6 +68,7 @@ impl SwarmRuntime {
             settings,
             engines: Engines::default(),
             delivery: None,
+            registry_auth: None,
         }
     }
 
@@ -76,6 +81,13 @@ impl SwarmRuntime {
     ) -> Self {
         self.engines = engines;
         self.delivery = delivery;
+        self
+    }
+
+    /// This runtime passing `auth` to the engine (`X-Registry-Auth`) when it creates or
+    /// updates a service, so the nodes can pull a release pinned by digest.
+    pub fn with_registry_auth(mut self, auth: Option<DockerCredentials>) -> Self {
+        self.registry_auth = auth;
         self
     }
 
@@ -179,7 +191,7 @@ impl SwarmRuntime {
         if let Some(template) = spec.task_template.as_mut() {
             template.force_update = Some(template.force_update.unwrap_or(0).wrapping_add(1));
         }
-        api::update(docker, &service, spec).await?;
+        api::update(docker, &service, spec, self.registry_auth.clone()).await?;
         Ok(Some(why))
     }
 
@@ -273,7 +285,7 @@ impl SwarmRuntime {
         };
         let ours = service.spec.as_ref().map(essentials).as_ref() == Some(target);
         if ours {
-            api::roll_back(docker, &service).await?;
+            api::roll_back(docker, &service, self.registry_auth.clone()).await?;
         } else if !matches!(
             update_state(&service),
             Some(Update::ROLLBACK_STARTED | Update::ROLLBACK_COMPLETED | Update::ROLLBACK_PAUSED)
@@ -410,7 +422,7 @@ impl Runtime for SwarmRuntime {
         let done = match update_state(&service) {
             Some(Update::UPDATING | Update::PAUSED) => {
                 info!(service = %name, state = %describe_state(&service), "rolling back an interrupted update");
-                api::roll_back(&docker, &service).await?;
+                api::roll_back(&docker, &service, self.registry_auth.clone()).await?;
                 let (settled, mut done) = self.settle(&docker, name).await?;
                 done.insert(
                     0,
@@ -472,7 +484,7 @@ impl Runtime for SwarmRuntime {
                         release.version, self.settings.replicas
                     ),
                 );
-                for warning in api::create(&docker, desired).await? {
+                for warning in api::create(&docker, desired, self.registry_auth.clone()).await? {
                     rollout.warn(warning);
                 }
                 None
@@ -511,7 +523,9 @@ impl Runtime for SwarmRuntime {
                             describe_update(&self.settings)
                         ),
                     );
-                    for warning in api::update(&docker, &service, desired).await? {
+                    for warning in
+                        api::update(&docker, &service, desired, self.registry_auth.clone()).await?
+                    {
                         rollout.warn(warning);
                     }
                     Some(current)
@@ -550,7 +564,7 @@ impl Runtime for SwarmRuntime {
                 InstanceState::RollingBack,
                 format!("Swarm rolls service {name} back to {}", previous.version),
             );
-            api::roll_back(&docker, &service).await?;
+            api::roll_back(&docker, &service, self.registry_auth.clone()).await?;
             return self
                 .verify_or_roll_back(&docker, instance, previous, &desired, service.spec, rollout)
                 .await;
@@ -569,7 +583,15 @@ impl Runtime for SwarmRuntime {
         task: &hoist_core::task::TaskSpec,
     ) -> Result<hoist_core::task::TaskRun, BackendError> {
         let docker = self.docker().await?;
-        crate::task::run(&docker, &self.settings, instance, release, task).await
+        crate::task::run(
+            &docker,
+            &self.settings,
+            instance,
+            release,
+            task,
+            self.registry_auth.clone(),
+        )
+        .await
     }
 
     async fn applied_spec(
@@ -696,6 +718,8 @@ fn fallback_release(
     }
     let previous = Release {
         version: label.unwrap_or_else(|| short_id(&image).to_string()),
+        // A pinned spec image carries its own digest; the new release's is not its.
+        digest: image.split_once('@').map(|(_, d)| d.to_string()),
         image_id: image,
         ..release.clone()
     };

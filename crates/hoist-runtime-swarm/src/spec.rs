@@ -20,16 +20,19 @@ use crate::settings::{FailureAction, Order, Publish, SwarmSettings};
 /// How long a task gets to stop on SIGTERM before it is killed (as for Docker containers).
 pub const STOP_GRACE_PERIOD: Duration = Duration::from_secs(10);
 
-/// The image string a service runs for `release`: the engine's image id (`sha256:…`).
+/// The image string a service runs for `release`: `repo:tag@sha256:…` once the release is
+/// in a registry (every node pulls exactly that manifest, with the credentials passed on
+/// create and update), else the engine's image id (`sha256:…`).
 ///
 /// Swarm's agent skips its pull only for a reference that parses as a bare digest; for
 /// `repo:tag` it first asks the registry (`registry-1.docker.io` for an unqualified name)
 /// and falls back to the local image when that fails. That lookup costs time, leaks the
 /// image name, and could pull somebody else's public image of the same name. The id names
-/// exactly the image hoist built, and on one node it is all a task needs. A pushed
-/// release's `repo@sha256:digest` comes with the registry work.
+/// exactly the image hoist built, and on one node it is all a task needs.
 pub fn image_reference(release: &Release) -> String {
-    release.image_id.clone()
+    release
+        .tagged_pinned_image()
+        .unwrap_or_else(|| release.image_id.clone())
 }
 
 /// The full spec of `instance`'s service running `release`. An update sends all of it:
@@ -336,6 +339,18 @@ mod tests {
             created_by: String::new(),
             created_at: String::new(),
         }
+    }
+
+    #[test]
+    fn a_pushed_release_runs_pinned_by_its_digest() {
+        let mut pushed = release();
+        pushed.image = "127.0.0.1:5000/shop:v1.2.0".into();
+        pushed.digest = Some("sha256:d1".into());
+        let spec = service_spec(&instance(), &pushed, &SwarmSettings::default());
+        assert_eq!(
+            image_of(&spec),
+            Some("127.0.0.1:5000/shop:v1.2.0@sha256:d1")
+        );
     }
 
     #[test]

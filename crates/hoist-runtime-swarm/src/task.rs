@@ -70,13 +70,14 @@ pub(crate) async fn run(
     instance: &InstanceSpec,
     release: &Release,
     task: &TaskSpec,
+    auth: Option<bollard::auth::DockerCredentials>,
 ) -> Result<TaskRun, BackendError> {
     let name = workload_name(instance, task);
     let mut job = job_spec(instance, release, settings, task);
     secrets::attach(&mut job, secrets::ensure(docker, instance).await?);
     // One left by a run of hoist that died mid-task would block the name.
     api::remove(docker, &name).await?;
-    api::create(docker, job).await?;
+    api::create(docker, job, auth).await?;
     let ended = wait(docker, &name, task.timeout).await;
     let output = match &ended {
         Ok(Ended {

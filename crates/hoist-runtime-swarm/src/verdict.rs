@@ -90,6 +90,8 @@ pub fn workload_state(
         return WorkloadState::Running {
             image_id: image.to_string(),
             release: view.release.map(str::to_string),
+            // A pinned spec image (`repo:tag@sha256:…`) is itself the digest evidence.
+            digests: Vec::new(),
         };
     }
     let want = view.want;

@@ -64,6 +64,7 @@ fn running(image: &str, release: &str) -> WorkloadState {
     WorkloadState::Running {
         image_id: image.into(),
         release: Some(release.into()),
+        digests: Vec::new(),
     }
 }
 

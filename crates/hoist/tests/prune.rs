@@ -317,7 +317,7 @@ fn a_keep_of_zero_is_refused_at_its_line() {
 }
 
 #[test]
-fn prune_without_an_environment_covers_every_one_and_says_registry_tags_are_not_wired() {
+fn prune_without_an_environment_covers_every_one_and_says_registry_tags_need_a_registry() {
     let app = App::new("hoist-prn-e", &[20255]);
     app.append_config(&environment("production", &[20256], ""));
     app.append_config("[prune]\nregistry_tags = true\n");
@@ -337,10 +337,11 @@ fn prune_without_an_environment_covers_every_one_and_says_registry_tags_are_not_
     assert_eq!(result["engines"].as_array().map(Vec::len), Some(1));
     assert!(removal_names(&result).is_empty(), "{result:#}");
     assert_eq!(result["bytes"], 0);
+    assert_eq!(result["registries"], serde_json::json!([]));
     assert!(
         result["registry_tags"]
             .as_str()
-            .is_some_and(|n| n.contains("engines only")),
+            .is_some_and(|n| n.contains("no [registry]")),
         "{result:#}"
     );
     // An unknown environment is bad input.

@@ -79,9 +79,7 @@ impl Deployer {
         let app_image = format!("{repository}:{}", version::image_tag(&source.version));
         // A dirty tree's version names no fixed content, so its release is never reused.
         let existing = match self.store.find_release(self.app_name(), &source.version)? {
-            Some(r) if !source.dirty && self.builder.image_id(&r.image_id).await?.is_some() => {
-                Some(r)
-            }
+            Some(r) if !source.dirty && self.builder.has_release(&r).await? => Some(r),
             _ => None,
         };
         Ok(BuildPlan {

@@ -33,7 +33,9 @@ pub use gate::Override;
 pub use lock::{EnvLock, ForcedUnlock};
 pub use observer::{audit_of, notice_of};
 pub use orphans::{RetireOptions, RetireReport, orphans_among};
-pub use prune::{EngineReport, FailedRemoval, PruneOptions, PruneReport, PruneWiring};
+pub use prune::{
+    EngineReport, FailedRemoval, PruneOptions, PruneReport, PruneWiring, RegistryTagWiring,
+};
 pub use release::{EnvironmentResult, ReleaseOutcome};
 pub use rollout::{DeploymentReport, InstanceReport};
 pub use schedule::{Slot, StartAt, time_left};
@@ -81,6 +83,9 @@ pub struct Runtimes {
     fallback: Option<Arc<dyn Runtime>>,
     /// The engine side of `hoist prune` and the build host; `None`: pruning is off.
     prune: Option<PruneWiring>,
+    /// The registry's tags as a prune source, with the release and base repositories;
+    /// `None` without a registry.
+    registry_tags: Option<RegistryTagWiring>,
 }
 
 impl Runtimes {
@@ -91,6 +96,7 @@ impl Runtimes {
             by_instance: Default::default(),
             fallback: Some(runtime),
             prune: None,
+            registry_tags: None,
         }
     }
     /// Sets what prunes engines (`hoist prune`, the prune after a deploy), and the engine
@@ -107,6 +113,25 @@ impl Runtimes {
         self.prune
             .as_ref()
             .map(|w| (w.pruner.clone(), w.build_host.clone()))
+    }
+    /// Sets the registry whose tags `[prune] registry_tags` prunes: `releases` is the
+    /// release repository (`[registry] image`), `bases` its `-base` repository, both as
+    /// the source names them.
+    pub fn set_registry_tags(
+        &mut self,
+        source: Arc<dyn crate::prune::RegistryTagSource>,
+        releases: String,
+        bases: String,
+    ) {
+        self.registry_tags = Some(RegistryTagWiring {
+            source,
+            releases,
+            bases,
+        });
+    }
+    /// The registry tag source, when set.
+    pub fn registry_tags(&self) -> Option<&RegistryTagWiring> {
+        self.registry_tags.as_ref()
     }
     /// Sets `environment`'s runtime.
     pub fn insert(&mut self, environment: impl Into<String>, runtime: Arc<dyn Runtime>) {

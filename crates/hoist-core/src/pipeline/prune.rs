@@ -14,7 +14,8 @@ use super::{Deployer, EnvLock, LockWait, PipelineError};
 use crate::Release;
 use crate::events::EventKind;
 use crate::prune::{
-    EnginePlan, EnginePruner, History, KeepCounts, PruneDecision, PruneScope, plan_engine,
+    ContainerInfo, EnginePlan, EnginePruner, History, KeepCounts, PruneDecision, PruneItem,
+    PruneScope, RegistryTagSource, TagRepository, plan_engine, plan_registry_tags,
 };
 
 /// How `hoist prune` runs.
@@ -41,6 +42,9 @@ pub struct PruneReport {
     /// Whether `[prune] registry_tags` asked for the registry's tags too, and what came of
     /// it (`null` when off).
     pub registry_tags: Option<String>,
+    /// With `[prune] registry_tags`, one report per registry repository (the release and
+    /// the base repository; `engine` is the repository, items are `tag`s).
+    pub registries: Vec<EngineReport>,
 }
 
 impl PruneReport {
@@ -48,6 +52,7 @@ impl PruneReport {
     pub fn complete(&self) -> bool {
         self.engines
             .iter()
+            .chain(&self.registries)
             .all(|e| e.error.is_none() && e.failed.is_empty())
     }
 }
@@ -185,13 +190,65 @@ impl Deployer {
             keep,
         };
         let mut reports = Vec::new();
+        let mut running = Vec::new();
         for engine in &engines {
             reports.push(
-                self.prune_engine(pruner.as_ref(), engine, &history, &scope, dry_run)
-                    .await,
+                self.prune_engine(
+                    pruner.as_ref(),
+                    engine,
+                    &history,
+                    &scope,
+                    dry_run,
+                    &mut running,
+                )
+                .await,
             );
         }
         let bytes = reports.iter().map(|r| r.bytes).sum();
+        let (registries, registry_tags) = match (
+            settings.registry_tags,
+            self.runtimes.registry_tags(),
+        ) {
+            (false, _) => (Vec::new(), None),
+            (true, None) => (
+                Vec::new(),
+                Some("not pruned: hoist.toml has no [registry]".to_string()),
+            ),
+            (true, Some(wiring)) => {
+                // The registry serves every environment: each keeps its last N there,
+                // whichever is pruned now.
+                let registry_scope = PruneScope {
+                    environments: self.config.environments.keys().cloned().collect(),
+                    ..scope.clone()
+                };
+                let mut registries = Vec::new();
+                for (repository, kind) in [
+                    (&wiring.releases, TagRepository::Releases),
+                    (&wiring.bases, TagRepository::Bases),
+                ] {
+                    registries.push(
+                        self.prune_registry(
+                            wiring.source.as_ref(),
+                            repository,
+                            kind,
+                            &running,
+                            &history,
+                            &registry_scope,
+                            dry_run,
+                        )
+                        .await,
+                    );
+                }
+                let deleted: usize = registries.iter().map(|r| r.remove.len()).sum();
+                let note = format!(
+                    "{} {deleted} manifest(s) in {} and {}; the registry's garbage collection frees their bytes",
+                    if dry_run { "would delete" } else { "deleted" },
+                    wiring.releases,
+                    wiring.bases
+                );
+                (registries, Some(note))
+            }
+        };
         Ok(PruneReport {
             dry_run,
             environments: environments.to_vec(),
@@ -199,12 +256,75 @@ impl Deployer {
             engines: reports,
             bytes,
             bytes_upper_bound: true,
-            // The marked place for registry tags (see `crate::prune::PruneTarget`): no
-            // registry source is wired in this build.
-            registry_tags: settings.registry_tags.then(|| {
-                "not pruned: no registry is wired for pruning in this build; engines only".into()
-            }),
+            registry_tags,
+            registries,
         })
+    }
+
+    /// One registry repository's tags: listed, planned by [`plan_registry_tags`], and
+    /// (unless `dry_run`) each manifest that goes deleted.
+    #[allow(clippy::too_many_arguments)]
+    async fn prune_registry(
+        &self,
+        source: &dyn RegistryTagSource,
+        repository: &str,
+        kind: TagRepository,
+        running: &[ContainerInfo],
+        history: &History,
+        scope: &PruneScope,
+        dry_run: bool,
+    ) -> EngineReport {
+        let tags = match source.list_tags(repository).await {
+            Ok(tags) => tags,
+            Err(e) => {
+                return EngineReport {
+                    engine: repository.to_string(),
+                    remove: Vec::new(),
+                    keep: Vec::new(),
+                    bytes: 0,
+                    failed: Vec::new(),
+                    error: Some(format!("cannot list the tags of {repository}: {e}")),
+                };
+            }
+        };
+        let EnginePlan { remove, keep, .. } =
+            plan_registry_tags(repository, kind, &tags, running, history, scope);
+        let mut failed = Vec::new();
+        if !dry_run {
+            for decision in &remove {
+                if let PruneItem::Tag { digest, .. } = &decision.item
+                    && let Err(e) = source.delete_manifest(repository, digest).await
+                {
+                    failed.push(FailedRemoval {
+                        name: decision.item.name(),
+                        error: e.to_string(),
+                    });
+                }
+            }
+        }
+        self.note(EventKind::Pruned {
+            engine: repository.to_string(),
+            dry_run,
+            removed: remove
+                .iter()
+                .map(|d| d.item.name())
+                .filter(|n| !failed.iter().any(|f| &f.name == n))
+                .collect(),
+            kept: keep.len(),
+            bytes: 0,
+            failed: failed
+                .iter()
+                .map(|f| format!("{}: {}", f.name, f.error))
+                .collect(),
+        });
+        EngineReport {
+            engine: repository.to_string(),
+            remove,
+            keep,
+            bytes: 0,
+            failed,
+            error: None,
+        }
     }
 
     async fn prune_engine(
@@ -214,9 +334,19 @@ impl Deployer {
         history: &History,
         scope: &PruneScope,
         dry_run: bool,
+        running: &mut Vec<ContainerInfo>,
     ) -> EngineReport {
         let inventory = match pruner.inventory(engine, &scope.app).await {
-            Ok(inventory) => inventory,
+            Ok(inventory) => {
+                running.extend(
+                    inventory
+                        .containers
+                        .iter()
+                        .filter(|c| c.is_running())
+                        .cloned(),
+                );
+                inventory
+            }
             Err(e) => {
                 return EngineReport {
                     engine: engine.to_string(),
@@ -254,8 +384,8 @@ impl Deployer {
             .iter()
             .filter(|d| failed.iter().any(|f| f.name == d.item.name()))
             .map(|d| match &d.item {
-                crate::prune::PruneItem::Image { size, .. } => *size,
-                crate::prune::PruneItem::Container { .. } => 0,
+                PruneItem::Image { size, .. } => *size,
+                PruneItem::Container { .. } | PruneItem::Tag { .. } => 0,
             })
             .sum();
         let bytes = bytes.saturating_sub(failed_bytes);
@@ -279,6 +409,16 @@ impl Deployer {
             error: None,
         }
     }
+}
+
+/// A registry's tags as a prune source: the source and the app's two repositories.
+#[derive(Clone)]
+pub struct RegistryTagWiring {
+    pub source: Arc<dyn RegistryTagSource>,
+    /// `[registry] image`: release tags.
+    pub releases: String,
+    /// `<image>-base`: base tags.
+    pub bases: String,
 }
 
 /// What the wiring hands the pipeline for pruning: the engine side, and the engine images

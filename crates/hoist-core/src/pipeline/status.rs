@@ -100,13 +100,16 @@ impl Deployer {
                 let observed =
                     probe_runtime(runtime.as_ref(), self.prober.as_ref(), spec, observed).await;
                 let image_id = observed.workload.image_id().map(str::to_string);
-                let matches_current = current
-                    .as_ref()
-                    .is_some_and(|c| Some(&c.image_id) == image_id.as_ref());
+                let matches_current = current.as_ref().is_some_and(|c| {
+                    observed
+                        .workload
+                        .runs_image_of(&c.image_id, c.digest.as_deref())
+                });
                 // Health only: the version check belongs to "matches current".
                 let running_version = observed.workload.release().unwrap_or("").to_string();
                 let expect = Expectation {
                     image_id: image_id.as_deref().unwrap_or(""),
+                    digest: None,
                     version: &running_version,
                     health_path: &spec.health_path,
                     version_path: None,

@@ -17,6 +17,8 @@ pub struct TestRegistry {
     pub dir: tempfile::TempDir,
     /// The CA's certificate (PEM), for a TLS registry.
     pub ca_pem: Option<Vec<u8>>,
+    /// Whether it asks for [`USER`]/[`PASSWORD`].
+    pub auth: bool,
     log: PathBuf,
 }
 
@@ -104,16 +106,43 @@ impl TestRegistry {
         Self::start(port, true)
     }
 
+    /// A plain-HTTP registry with htpasswd auth ([`USER`]/[`PASSWORD`]) on
+    /// 127.0.0.1:`port`: the Docker engine pulls from loopback over HTTP without any
+    /// daemon setting, so this proves credentials reach the engine (`X-Registry-Auth`).
+    pub fn plain_with_auth(port: u16) -> TestRegistry {
+        Self::start_with(port, false, true, true)
+    }
+
+    /// A plain-HTTP registry without auth whose storage refuses deletes (405), as
+    /// Distribution's default is.
+    pub fn plain_without_deletes(port: u16) -> TestRegistry {
+        Self::start_with(port, false, false, false)
+    }
+
     fn start(port: u16, secure: bool) -> TestRegistry {
+        Self::start_with(port, secure, secure, true)
+    }
+
+    fn start_with(port: u16, secure: bool, auth: bool, deletes: bool) -> TestRegistry {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let mut config = format!(
-            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: {deletes}\nhttp:\n  addr: 127.0.0.1:{port}\n",
             root.join("data").display()
         );
         let mut ca_pem = None;
         if secure {
             make_certificates(root);
+            config.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                root.join("server.crt").display(),
+                root.join("server.key").display(),
+            ));
+            ca_pem = Some(std::fs::read(root.join("ca.crt")).unwrap());
+            std::fs::create_dir(root.join("certs")).unwrap();
+            std::fs::copy(root.join("ca.crt"), root.join("certs/ca.crt")).unwrap();
+        }
+        if auth {
             let out = Command::new("htpasswd")
                 .args(["-Bbn", USER, PASSWORD])
                 .output()
@@ -121,14 +150,9 @@ impl TestRegistry {
             assert!(out.status.success());
             std::fs::write(root.join("htpasswd"), out.stdout).unwrap();
             config.push_str(&format!(
-                "  tls:\n    certificate: {}\n    key: {}\nauth:\n  htpasswd:\n    realm: hoist-reg\n    path: {}\n",
-                root.join("server.crt").display(),
-                root.join("server.key").display(),
+                "auth:\n  htpasswd:\n    realm: hoist-reg\n    path: {}\n",
                 root.join("htpasswd").display()
             ));
-            ca_pem = Some(std::fs::read(root.join("ca.crt")).unwrap());
-            std::fs::create_dir(root.join("certs")).unwrap();
-            std::fs::copy(root.join("ca.crt"), root.join("certs/ca.crt")).unwrap();
         }
         std::fs::write(root.join("config.yml"), config).unwrap();
         let log = root.join("registry.log");
@@ -146,6 +170,7 @@ impl TestRegistry {
             port,
             dir,
             ca_pem,
+            auth,
             log,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -215,13 +240,25 @@ impl TestRegistry {
 
     /// `skopeo inspect --raw` of `reference` (`repo:tag`): the manifest bytes it read.
     pub fn skopeo_raw(&self, reference: &str) -> Result<Vec<u8>, String> {
+        self.skopeo_inspect(&["--raw"], reference)
+    }
+
+    /// The manifest digest `skopeo inspect` reports for `reference` (`repo:tag`).
+    pub fn skopeo_digest(&self, reference: &str) -> Result<String, String> {
+        let out = self.skopeo_inspect(&["--format", "{{.Digest}}"], reference)?;
+        Ok(String::from_utf8_lossy(&out).trim().to_string())
+    }
+
+    fn skopeo_inspect(&self, args: &[&str], reference: &str) -> Result<Vec<u8>, String> {
         let mut cmd = Command::new("skopeo");
-        cmd.args(["inspect", "--raw"]);
+        cmd.arg("inspect").args(args);
         if self.ca_pem.is_some() {
             cmd.arg("--cert-dir").arg(self.cert_dir());
-            cmd.args(["--creds", &format!("{USER}:{PASSWORD}")]);
         } else {
             cmd.arg("--tls-verify=false");
+        }
+        if self.auth {
+            cmd.args(["--creds", &format!("{USER}:{PASSWORD}")]);
         }
         cmd.arg(format!("docker://{}/{reference}", self.host()));
         let out = cmd.output().map_err(|e| format!("skopeo: {e}"))?;

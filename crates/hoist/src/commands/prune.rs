@@ -45,7 +45,7 @@ fn print_report(report: &PruneReport) {
     } else {
         "removed"
     };
-    for engine in &report.engines {
+    for engine in report.engines.iter().chain(&report.registries) {
         println!("{}:", engine.engine);
         if let Some(error) = &engine.error {
             println!("  error: {error}");
@@ -58,7 +58,7 @@ fn print_report(report: &PruneReport) {
             let failed = engine.failed.iter().find(|f| f.name == d.item.name());
             let size = match &d.item {
                 PruneItem::Image { size, .. } => format!(", {}", human_bytes(*size)),
-                PruneItem::Container { .. } => String::new(),
+                PruneItem::Container { .. } | PruneItem::Tag { .. } => String::new(),
             };
             match failed {
                 None => println!(
