@@ -96,15 +96,21 @@ fn make_certificates(dir: &Path) {
 impl TestRegistry {
     /// A plain-HTTP registry without auth on 127.0.0.1:`port`.
     pub fn plain(port: u16) -> TestRegistry {
-        Self::start(port, false)
+        Self::start(port, false, "")
+    }
+
+    /// A plain-HTTP registry on 127.0.0.1:`port` with `config` (YAML, top-level keys such
+    /// as an `auth:` section) appended to its configuration.
+    pub fn plain_with(port: u16, config: &str) -> TestRegistry {
+        Self::start(port, false, config)
     }
 
     /// A TLS registry with htpasswd auth ([`USER`]/[`PASSWORD`]) on 127.0.0.1:`port`.
     pub fn tls(port: u16) -> TestRegistry {
-        Self::start(port, true)
+        Self::start(port, true, "")
     }
 
-    fn start(port: u16, secure: bool) -> TestRegistry {
+    fn start(port: u16, secure: bool, extra_config: &str) -> TestRegistry {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let mut config = format!(
@@ -130,6 +136,7 @@ impl TestRegistry {
             std::fs::create_dir(root.join("certs")).unwrap();
             std::fs::copy(root.join("ca.crt"), root.join("certs/ca.crt")).unwrap();
         }
+        config.push_str(extra_config);
         std::fs::write(root.join("config.yml"), config).unwrap();
         let log = root.join("registry.log");
         let log_file = std::fs::File::create(&log).unwrap();
