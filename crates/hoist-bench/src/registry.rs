@@ -73,7 +73,9 @@ impl RegistryBench {
             .arg(&config)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(registry_dir.path().join("registry.log"))?)
+            .stderr(std::fs::File::create(
+                registry_dir.path().join("registry.log"),
+            )?)
             .spawn()
             .context("docker-registry (scripts/setup-machine.sh installs it)")?;
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -152,8 +154,8 @@ impl RegistryBench {
         let plan = hoist_build::layer_plan(&dockerfile, &args)
             .map_err(|e| anyhow::anyhow!("the clinic Dockerfile is not a layer build: {e:?}"))?;
         let files = hoist_build::context_files(&root).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let pushed = hoist_build::push_layer_image(&client, &plan, &root, &files, &labels, &target)
-            .await?;
+        let pushed =
+            hoist_build::push_layer_image(&client, &plan, &root, &files, &labels, &target).await?;
         let seconds = started.elapsed().as_secs_f64();
         let bytes_sent = self.sent.load(Ordering::SeqCst) - before;
         let (manifest, _, _) = client
@@ -228,7 +230,11 @@ fn git_output(dir: &PathBuf, args: &[&str]) -> anyhow::Result<String> {
 }
 
 /// A TCP proxy on `port` to `upstream` that adds every byte a client sends to `sent`.
-async fn start_counting_proxy(port: u16, upstream: u16, sent: Arc<AtomicU64>) -> anyhow::Result<()> {
+async fn start_counting_proxy(
+    port: u16,
+    upstream: u16,
+    sent: Arc<AtomicU64>,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("bind the counting proxy on {port}"))?;

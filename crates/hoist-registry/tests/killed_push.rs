@@ -440,11 +440,7 @@ fn a_push_killed_half_way_leaves_the_previous_tag_and_a_rerun_completes() {
         "{inspected}"
     );
     // A real pull by digest: the engine fetches and checks every blob.
-    let by_digest = format!(
-        "{}/{REPOSITORY}@{}",
-        registry.host(),
-        v2.manifest_digest()
-    );
+    let by_digest = format!("{}/{REPOSITORY}@{}", registry.host(), v2.manifest_digest());
     docker(&["pull", "-q", &by_digest]);
     let layers = docker(&[
         "image",
