@@ -397,6 +397,10 @@ fn a_push_killed_half_way_leaves_the_previous_tag_and_a_rerun_completes() {
         v2.layer_size
     );
     assert!(!proxy.manifest_put.load(Ordering::SeqCst));
+    eprintln!(
+        "killed after {forwarded} layer bytes had passed the proxy; {drained} of {} ever did",
+        v2.layer_size
+    );
 
     runtime.block_on(async {
         // The tag still names the previous image, and every blob it names is there.
