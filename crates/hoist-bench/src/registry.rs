@@ -203,12 +203,28 @@ impl RegistryBench {
         ])
     }
 
-    /// Removes the containers and the (g) images; the registry stops on drop.
+    /// Removes the containers and every image tagged for this registry: its storage goes
+    /// with it, and a base left in the engine under its name would be taken as present by
+    /// the next run's empty registry.
     pub fn cleanup(&self) {
         for tenant in TENANTS {
             let _ = Command::new("docker")
                 .args(["rm", "-f", &format!("regp-bench-{tenant}")])
                 .output();
+        }
+        let listed = Command::new("docker")
+            .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
+            .output();
+        if let Ok(out) = listed {
+            let prefix = format!("127.0.0.1:{PROXY_PORT}/{REPOSITORY}");
+            let tags: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| l.starts_with(&prefix))
+                .map(str::to_string)
+                .collect();
+            if !tags.is_empty() {
+                let _ = Command::new("docker").arg("rmi").args(&tags).output();
+            }
         }
     }
 }
