@@ -20,9 +20,14 @@
 //! build. (b), (d) and (e) run the release `hoist` binary as a user would, and (b) reports
 //! its peak resident memory.
 //!
-//! Usage: `hoist-bench --hoist target/release/hoist --example examples/clinic [--runs 3] [--json FILE] [--proxy-only]`
+//! - with `--registry-only`, (b) and the registry rows of [`registry`]: (f) a code-only
+//!   change pushed daemonless, (g) the same through `docker build` + `docker push`, with
+//!   the bytes each sent, and (h) `hoist deploy` through the registry.
+//!
+//! Usage: `hoist-bench --hoist target/release/hoist --example examples/clinic [--runs 3] [--json FILE] [--proxy-only | --registry-only]`
 //! (`--proxy-only`: only (b'), (e') and (i)).
 
+mod registry;
 mod work;
 
 use std::path::PathBuf;
@@ -70,6 +75,157 @@ fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// (b) as a run of `hoist deploy bench` after each code-only change (the first untimed);
+/// the times and the peak RSS.
+fn code_only_deploys(bench: &work::Bench, runs: usize) -> anyhow::Result<(Vec<f64>, u64)> {
+    let (mut times, mut peak) = (Vec::new(), 0u64);
+    bench.commit_code_change("v0.1.0")?;
+    bench.hoist(&["deploy", "bench"])?;
+    for i in 1..=runs {
+        bench.commit_code_change(&format!("v0.1.{i}"))?;
+        let (took, rss) = bench.hoist(&["deploy", "bench"])?;
+        peak = peak.max(rss);
+        times.push(secs(took));
+        eprintln!("bench: (b) run {i}: {:.2}s, peak RSS {rss} KiB", secs(took));
+    }
+    Ok((times, peak))
+}
+
+#[derive(Debug, Serialize)]
+struct RegistryResults {
+    date: String,
+    machine: String,
+    tenants: usize,
+    rows: Vec<Row>,
+    /// Bytes sent to the registry (requests and headers, counted at a proxy), per run.
+    f_bytes_sent: Vec<u64>,
+    g_bytes_sent: Vec<u64>,
+    /// Blob bytes hoist reported uploading in (f) (the layer and the config), per run.
+    f_blob_bytes: Vec<u64>,
+    /// The compressed size of the changed files' layer in (f), per run.
+    f_layer_bytes: Vec<u64>,
+    ratio_g_over_f: f64,
+    ratio_h_over_b: f64,
+}
+
+/// (b), (h), (f) and (g), in that order, with `runs` runs each.
+async fn registry_rows(
+    bench: &work::Bench,
+    example: &std::path::Path,
+    hoist: &std::path::Path,
+    runs: usize,
+    json: &std::path::Path,
+) -> anyhow::Result<()> {
+    let (b, _) = code_only_deploys(bench, runs)?;
+    let reg = registry::RegistryBench::prepare(example, hoist).await?;
+    let result = async {
+        let mut h = Vec::new();
+        for i in 1..=runs {
+            h.push(secs(Duration::from_secs_f64(
+                reg.deploy(&format!("v0.5.{i}"))?,
+            )));
+            eprintln!("bench: (h) run {i}: {:.2}s", h.last().unwrap_or(&0.0));
+        }
+        let (mut f, mut f_bytes, mut f_blob, mut f_layer) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for i in 1..=runs {
+            let (run, layer, blob) = reg.daemonless_push(&format!("f{i}")).await?;
+            eprintln!(
+                "bench: (f) run {i}: {:.2}s, {} bytes sent, {blob} blob bytes, layer {layer} bytes",
+                run.seconds, run.bytes_sent
+            );
+            f.push(secs(Duration::from_secs_f64(run.seconds)));
+            f_bytes.push(run.bytes_sent);
+            f_blob.push(blob);
+            f_layer.push(layer);
+        }
+        // Warm the engine's build cache on this copy, untimed.
+        reg.engine_build_and_push("g0")?;
+        let (mut g, mut g_bytes) = (Vec::new(), Vec::new());
+        for i in 1..=runs {
+            let run = reg.engine_build_and_push(&format!("g{i}"))?;
+            eprintln!(
+                "bench: (g) run {i}: {:.2}s, {} bytes sent",
+                run.seconds, run.bytes_sent
+            );
+            g.push(secs(Duration::from_secs_f64(run.seconds)));
+            g_bytes.push(run.bytes_sent);
+        }
+        let row = |id, what, runs_s: Vec<f64>| Row {
+            id,
+            what,
+            median_s: median(&runs_s),
+            runs_s,
+        };
+        let rows = vec![
+            row("b", "hoist deploy, code-only change (local engine)", b),
+            row(
+                "f",
+                "code-only change: layer written and pushed daemonless",
+                f,
+            ),
+            row(
+                "g",
+                "code-only change: docker build (warm cache) + docker push",
+                g,
+            ),
+            row(
+                "h",
+                "hoist deploy, code-only change, through the registry",
+                h,
+            ),
+        ];
+        let results = RegistryResults {
+            date: jiff::Timestamp::now().to_string(),
+            machine: format!(
+                "{} cores",
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(0)
+            ),
+            tenants: reg.tenants(),
+            ratio_g_over_f: rows[2].median_s / rows[1].median_s,
+            ratio_h_over_b: rows[3].median_s / rows[0].median_s,
+            rows,
+            f_bytes_sent: f_bytes,
+            g_bytes_sent: g_bytes,
+            f_blob_bytes: f_blob,
+            f_layer_bytes: f_layer,
+        };
+        println!("| row | what | median (s) | runs (s) |");
+        println!("| --- | --- | ---: | --- |");
+        for r in &results.rows {
+            let runs: Vec<String> = r.runs_s.iter().map(|s| format!("{s:.2}")).collect();
+            println!(
+                "| ({}) | {} | {:.2} | {} |",
+                r.id,
+                r.what,
+                r.median_s,
+                runs.join(", ")
+            );
+        }
+        println!();
+        println!(
+            "(g)/(f) = {:.1}x; (h)/(b) = {:.2}x; bytes sent (f) {:?}, (g) {:?}; (f) blob bytes {:?}, layer {:?}",
+            results.ratio_g_over_f,
+            results.ratio_h_over_b,
+            results.f_bytes_sent,
+            results.g_bytes_sent,
+            results.f_blob_bytes,
+            results.f_layer_bytes
+        );
+        if let Some(dir) = json.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(json, serde_json::to_string_pretty(&results)?)?;
+        eprintln!("bench: wrote {}", json.display());
+        anyhow::Ok(())
+    }
+    .await;
+    reg.cleanup();
+    result
+}
+
 fn secs(d: Duration) -> f64 {
     (d.as_secs_f64() * 100.0).round() / 100.0
 }
@@ -79,8 +235,9 @@ async fn main() -> anyhow::Result<()> {
     let mut hoist = PathBuf::from("target/release/hoist");
     let mut example = PathBuf::from("examples/clinic");
     let mut runs = 3usize;
-    let mut json = PathBuf::from("bench/results/deploy.json");
+    let mut json = None;
     let mut proxy_only = false;
+    let mut registry_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
@@ -88,13 +245,21 @@ async fn main() -> anyhow::Result<()> {
             "--hoist" => hoist = value()?.into(),
             "--example" => example = value()?.into(),
             "--runs" => runs = value()?.parse().context("--runs takes a number")?,
-            "--json" => json = value()?.into(),
+            "--json" => json = Some(PathBuf::from(value()?)),
             "--proxy-only" => proxy_only = true,
+            "--registry-only" => registry_only = true,
             other => bail!(
                 "unknown argument {other}; see the doc comment of crates/hoist-bench/src/main.rs"
             ),
         }
     }
+    let json = json.unwrap_or_else(|| {
+        PathBuf::from(if registry_only {
+            "bench/results/deploy-registry.json"
+        } else {
+            "bench/results/deploy.json"
+        })
+    });
     if runs == 0 {
         bail!("--runs must be at least 1");
     }
@@ -108,6 +273,11 @@ async fn main() -> anyhow::Result<()> {
 
     let bench = work::Bench::prepare(&example, &hoist).await?;
     eprintln!("bench: working copy {}", bench.root().display());
+    if registry_only {
+        let result = registry_rows(&bench, &example, &hoist, runs, &json).await;
+        bench.cleanup().await;
+        return result;
+    }
 
     let (mut a, mut b, mut c, mut d, mut e, mut peak) = (
         Vec::new(),
@@ -137,18 +307,7 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("bench: (c) run {i}: {:.2}s", c.last().unwrap_or(&0.0));
         }
         // hoist: a first release (base built or reused), untimed; then code-only releases.
-        bench.commit_code_change("v0.1.0")?;
-        bench.hoist(&["deploy", "bench"])?;
-        for i in 1..=runs {
-            bench.commit_code_change(&format!("v0.1.{i}"))?;
-            let (took, rss) = bench.hoist(&["deploy", "bench"])?;
-            peak = peak.max(rss);
-            b.push(secs(took));
-            eprintln!(
-                "bench: (b) run {i}: {:.2}s, peak RSS {rss} KiB",
-                b.last().unwrap_or(&0.0)
-            );
-        }
+        (b, peak) = code_only_deploys(&bench, runs)?;
         for i in 1..=runs {
             d.push(secs(bench.hoist(&["deploy", "bench"])?.0));
             eprintln!("bench: (d) run {i}: {:.2}s", d.last().unwrap_or(&0.0));

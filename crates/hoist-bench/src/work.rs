@@ -61,59 +61,43 @@ fn proxy_environments() -> String {
     config
 }
 
-pub struct Bench {
+/// A fresh git copy of the example whose hoist.toml is the example's `[app]` and
+/// `[build]` plus environments of the benchmark's own; `hoist` runs in it.
+pub struct WorkingCopy {
     dir: tempfile::TempDir,
     hoist: PathBuf,
-    deployer: Deployer,
-    builder: DockerBuilder,
     changes: std::cell::Cell<u32>,
 }
 
-impl Bench {
-    /// Copies the example (with its wheelhouse) to a fresh git repository and writes a
-    /// `bench` environment with three tenants on ports of its own.
-    pub async fn prepare(example: &Path, hoist: &Path) -> anyhow::Result<Bench> {
+impl WorkingCopy {
+    /// Copies `example` (with its wheelhouse) to a temporary directory named `prefix...`,
+    /// appends `config` to the head of its hoist.toml and commits it all.
+    pub fn create(
+        example: &Path,
+        hoist: &Path,
+        prefix: &str,
+        config: &str,
+    ) -> anyhow::Result<WorkingCopy> {
         if !example.join("wheelhouse").is_dir() {
             bail!(
                 "{} has no wheelhouse/; run examples/clinic/setup.sh first",
                 example.display()
             );
         }
-        let dir = tempfile::Builder::new().prefix("hoist-bench-").tempdir()?;
+        let dir = tempfile::Builder::new().prefix(prefix).tempdir()?;
         copy_tree(example, dir.path())?;
         let original = std::fs::read_to_string(example.join("hoist.toml"))?;
         let head = original
             .split("\n[environments.")
             .next()
             .unwrap_or(&original);
-        let mut config = format!(
-            "{head}\n[environments.{ENVIRONMENT}]\nrollout = {{ concurrency = 3, health_timeout = \"60s\" }}\n"
-        );
-        for (tenant, port) in TENANTS.iter().zip(PORTS) {
-            config.push_str(&format!(
-                "\n[[environments.{ENVIRONMENT}.instances]]\ntenant = \"{tenant}\"\nport = {port}\ncontainer = \"clinic-bench-{tenant}\"\nenv = {{ CLINIC_TENANT = \"{tenant}\" }}\n"
-            ));
-        }
-        config.push_str(&proxy_environments());
-        std::fs::write(dir.path().join("hoist.toml"), config)?;
+        std::fs::write(dir.path().join("hoist.toml"), format!("{head}{config}"))?;
         git(dir.path(), &["init", "-q"])?;
         git(dir.path(), &["add", "-A"])?;
         git(dir.path(), &["commit", "-q", "-m", "example"])?;
-
-        let config = Arc::new(hoist_config::load(&dir.path().join("hoist.toml"))?);
-        let builder = DockerBuilder::connect(LOCAL_DOCKER_HOST).await?;
-        let overrides = hoist_app::Overrides {
-            in_memory_state: true,
-            actor: Some("bench".into()),
-            notifications: hoist_app::Notifications::Off,
-            ..Default::default()
-        };
-        let deployer = hoist_app::deployer(config, &overrides, EventSink::discard()).await?;
-        Ok(Bench {
+        Ok(WorkingCopy {
             dir,
             hoist: hoist.to_path_buf(),
-            deployer,
-            builder,
             changes: 0.into(),
         })
     }
@@ -122,12 +106,8 @@ impl Bench {
         self.dir.path()
     }
 
-    pub fn tenants(&self) -> usize {
-        TENANTS.len()
-    }
-
     /// A code-only change: one module of the app gets new content.
-    fn change_code(&self) -> anyhow::Result<()> {
+    pub fn change_code(&self) -> anyhow::Result<()> {
         let n = self.changes.get() + 1;
         self.changes.set(n);
         std::fs::write(
@@ -144,6 +124,81 @@ impl Bench {
         git(self.root(), &["commit", "-q", "-m", tag])?;
         git(self.root(), &["tag", tag])?;
         Ok(())
+    }
+
+    /// Runs the hoist binary in the working copy; returns wall time and peak RSS (KiB).
+    pub fn hoist(&self, args: &[&str]) -> anyhow::Result<(Duration, u64)> {
+        let started = Instant::now();
+        let child = Command::new(&self.hoist)
+            .current_dir(self.root())
+            .args(["--plain", "--actor", "bench"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot run {}", self.hoist.display()))?;
+        let (status, rss) = wait_with_rusage(child)?;
+        let took = started.elapsed();
+        if !status.0 {
+            bail!("hoist {args:?} failed:\n{}", status.1);
+        }
+        Ok((took, rss))
+    }
+}
+
+pub struct Bench {
+    copy: WorkingCopy,
+    deployer: Deployer,
+    builder: DockerBuilder,
+}
+
+impl Bench {
+    /// Copies the example (with its wheelhouse) to a fresh git repository and writes a
+    /// `bench` environment with three tenants on ports of its own.
+    pub async fn prepare(example: &Path, hoist: &Path) -> anyhow::Result<Bench> {
+        let mut config = format!(
+            "\n[environments.{ENVIRONMENT}]\nrollout = {{ concurrency = 3, health_timeout = \"60s\" }}\n"
+        );
+        for (tenant, port) in TENANTS.iter().zip(PORTS) {
+            config.push_str(&format!(
+                "\n[[environments.{ENVIRONMENT}.instances]]\ntenant = \"{tenant}\"\nport = {port}\ncontainer = \"clinic-bench-{tenant}\"\nenv = {{ CLINIC_TENANT = \"{tenant}\" }}\n"
+            ));
+        }
+        config.push_str(&proxy_environments());
+        let copy = WorkingCopy::create(example, hoist, "hoist-bench-", &config)?;
+        let dir = copy.dir.path();
+
+        let config = Arc::new(hoist_config::load(&dir.join("hoist.toml"))?);
+        let builder = DockerBuilder::connect(LOCAL_DOCKER_HOST).await?;
+        let overrides = hoist_app::Overrides {
+            in_memory_state: true,
+            actor: Some("bench".into()),
+            notifications: hoist_app::Notifications::Off,
+            ..Default::default()
+        };
+        let deployer = hoist_app::deployer(config, &overrides, EventSink::discard()).await?;
+        Ok(Bench {
+            copy,
+            deployer,
+            builder,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        self.copy.root()
+    }
+
+    pub fn tenants(&self) -> usize {
+        TENANTS.len()
+    }
+
+    fn change_code(&self) -> anyhow::Result<()> {
+        self.copy.change_code()
+    }
+
+    /// Changes code, commits and tags it as `tag`.
+    pub fn commit_code_change(&self, tag: &str) -> anyhow::Result<()> {
+        self.copy.commit_code_change(tag)
     }
 
     /// (a) or (c): change code, build `Dockerfile.single`, roll it out. Returns the time.
@@ -212,21 +267,7 @@ impl Bench {
 
     /// Runs the hoist binary in the working copy; returns wall time and peak RSS (KiB).
     pub fn hoist(&self, args: &[&str]) -> anyhow::Result<(Duration, u64)> {
-        let started = Instant::now();
-        let child = Command::new(&self.hoist)
-            .current_dir(self.root())
-            .args(["--plain", "--actor", "bench"])
-            .args(args)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot run {}", self.hoist.display()))?;
-        let (status, rss) = wait_with_rusage(child)?;
-        let took = started.elapsed();
-        if !status.0 {
-            bail!("hoist {args:?} failed:\n{}", status.1);
-        }
-        Ok((took, rss))
+        self.copy.hoist(args)
     }
 
     /// Removes the benchmark's containers, and stops the Caddy the proxy rows started.

@@ -22,13 +22,15 @@
 //!   not allow deletes).
 //!
 //! ## Written here rather than taken from `oci-client`
-//! The HTTP calls are hand-written on `reqwest`, which the workspace already uses. oci-client
-//! would bring a second HTTP stack (it pins an older reqwest) into every build, and its push
-//! uploads every layer it is given: it has no mount with fallback, no per-blob report of
-//! what was sent (hoist reports bytes and blob counts), and no way to skip the `HEAD` it does
-//! not do. The manifest types are small serde structs rather than `oci-spec`'s, because
-//! hoist must keep Docker schema 2 media types intact when it appends a layer, and oci-spec
-//! models OCI only. The distribution spec was followed request by request.
+//! The HTTP calls are hand-written on `reqwest`, which the workspace already uses.
+//! `oci-client` (0.18, read 2026-12-06) pushes every layer it is given (no `HEAD`, no
+//! mount), treats a refused mount's `202` as an error instead of uploading into the session
+//! it opens, asks for a token scoped to the target repository only (a mount needs `pull` on
+//! the source too), pushes blobs from memory, and reports nothing per blob (hoist reports
+//! bytes and blob counts). The manifest types are small serde structs rather than
+//! `oci-spec`'s, because hoist must keep Docker schema 2 media types intact when it
+//! appends a layer. docs/registry.md says more; the distribution spec was followed
+//! request by request.
 
 pub mod auth;
 mod client;

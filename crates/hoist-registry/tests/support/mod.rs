@@ -98,32 +98,44 @@ fn make_certificates(dir: &Path) {
 impl TestRegistry {
     /// A plain-HTTP registry without auth on 127.0.0.1:`port`.
     pub fn plain(port: u16) -> TestRegistry {
-        Self::start(port, false)
+        Self::start(port, false, "")
+    }
+
+    /// A plain-HTTP registry on 127.0.0.1:`port` with `config` (YAML, top-level keys such
+    /// as an `auth:` section) appended to its configuration.
+    pub fn plain_with(port: u16, config: &str) -> TestRegistry {
+        Self::start(port, false, config)
     }
 
     /// A TLS registry with htpasswd auth ([`USER`]/[`PASSWORD`]) on 127.0.0.1:`port`.
     pub fn tls(port: u16) -> TestRegistry {
-        Self::start(port, true)
+        Self::start(port, true, "")
     }
 
     /// A plain-HTTP registry with htpasswd auth ([`USER`]/[`PASSWORD`]) on
     /// 127.0.0.1:`port`: the Docker engine pulls from loopback over HTTP without any
     /// daemon setting, so this proves credentials reach the engine (`X-Registry-Auth`).
     pub fn plain_with_auth(port: u16) -> TestRegistry {
-        Self::start_with(port, false, true, true)
+        Self::start_with(port, false, true, true, "")
     }
 
     /// A plain-HTTP registry without auth whose storage refuses deletes (405), as
     /// Distribution's default is.
     pub fn plain_without_deletes(port: u16) -> TestRegistry {
-        Self::start_with(port, false, false, false)
+        Self::start_with(port, false, false, false, "")
     }
 
-    fn start(port: u16, secure: bool) -> TestRegistry {
-        Self::start_with(port, secure, secure, true)
+    fn start(port: u16, secure: bool, extra_config: &str) -> TestRegistry {
+        Self::start_with(port, secure, secure, true, extra_config)
     }
 
-    fn start_with(port: u16, secure: bool, auth: bool, deletes: bool) -> TestRegistry {
+    fn start_with(
+        port: u16,
+        secure: bool,
+        auth: bool,
+        deletes: bool,
+        extra_config: &str,
+    ) -> TestRegistry {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let mut config = format!(
@@ -154,6 +166,7 @@ impl TestRegistry {
                 root.join("htpasswd").display()
             ));
         }
+        config.push_str(extra_config);
         std::fs::write(root.join("config.yml"), config).unwrap();
         let log = root.join("registry.log");
         let log_file = std::fs::File::create(&log).unwrap();
