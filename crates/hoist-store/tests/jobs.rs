@@ -20,7 +20,7 @@ fn deploy(env: &str) -> NewJob {
 fn id(e: Enqueued) -> i64 {
     match e {
         Enqueued::New(id) => id,
-        Enqueued::Duplicate(id) => panic!("job {id} was a duplicate"),
+        other => panic!("not a new job: {other:?}"),
     }
 }
 
@@ -106,6 +106,74 @@ fn a_dedupe_key_queues_once() {
     let stored = store.job(first).unwrap().unwrap();
     assert_eq!(stored.request, job.request);
     assert_eq!(stored.environment, None);
+}
+
+fn release(git_ref: &str, commit: &str, delivery: &str) -> NewJob {
+    NewJob {
+        request: JobRequest::Release {
+            git_ref: git_ref.into(),
+            commit: commit.into(),
+            clone_url: "https://example.com/clinic.git".into(),
+        },
+        dedupe_key: Some(format!("github:{delivery}")),
+        actor: "octocat".into(),
+        source: "webhook:github".into(),
+        ..deploy("staging")
+    }
+}
+
+const C1: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
+const C2: &str = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c";
+
+#[test]
+fn a_second_delivery_of_a_release_queued_or_running_is_coalesced_into_it() {
+    let store = SqliteStore::in_memory().unwrap();
+    let first = id(store.enqueue(&release("refs/tags/v1.0.0", C1, "a")).unwrap());
+
+    // Queued: another delivery id of the same push is recorded, cancelled, not run.
+    let Enqueued::Coalesced { id: dup, into } =
+        store.enqueue(&release("refs/tags/v1.0.0", C1, "b")).unwrap()
+    else {
+        panic!("not coalesced")
+    };
+    assert_eq!(into, first);
+    let recorded = store.job(dup).unwrap().unwrap();
+    assert_eq!(recorded.state, JobState::Cancelled);
+    assert!(recorded.message.contains(&format!("job {first}")), "{}", recorded.message);
+    assert!(recorded.finished_at.is_some());
+    // Its delivery id is remembered like any other.
+    assert_eq!(
+        store.enqueue(&release("refs/tags/v1.0.0", C1, "b")).unwrap(),
+        Enqueued::Duplicate(dup)
+    );
+
+    // Another commit or another ref is another release.
+    id(store.enqueue(&release("refs/tags/v1.0.0", C2, "c")).unwrap());
+    id(store.enqueue(&release("refs/tags/v1.0.1", C1, "d")).unwrap());
+
+    // Running: still coalesced.
+    assert_eq!(store.claim_next("clinic", &[]).unwrap().unwrap().id, first);
+    assert!(matches!(
+        store.enqueue(&release("refs/tags/v1.0.0", C1, "e")).unwrap(),
+        Enqueued::Coalesced { into, .. } if into == first
+    ));
+    // Only the live jobs are claimed: the coalesced ones never run.
+    let mut claimed = vec![];
+    while let Some(j) = store.claim_next("clinic", &[]).unwrap() {
+        claimed.push(j.id);
+    }
+    assert_eq!(claimed.len(), 2, "{claimed:?}");
+
+    // Ended: the same ref and commit release again (a retry after a failure).
+    store.finish_job(first, JobState::Failed, "boom").unwrap();
+    id(store.enqueue(&release("refs/tags/v1.0.0", C1, "f")).unwrap());
+}
+
+#[test]
+fn deploy_jobs_are_never_coalesced() {
+    let store = SqliteStore::in_memory().unwrap();
+    id(store.enqueue(&deploy("staging")).unwrap());
+    id(store.enqueue(&deploy("staging")).unwrap());
 }
 
 #[test]

@@ -380,3 +380,50 @@ fn a_digest_belongs_to_its_image() {
         [rebuilt]
     );
 }
+
+#[test]
+fn lead_time_counts_from_the_commit_time_recorded_with_the_release() {
+    let store = SqliteStore::in_memory().unwrap();
+    let committed = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(2);
+    let known = release("v2.0.0", "sha256:20");
+    store.save_release(&known).unwrap();
+    store
+        .set_commit_time("clinic", "v2.0.0", Some(&committed.to_string()))
+        .unwrap();
+    // Recorded before hoist kept commit times: no time in the store.
+    let older = release("v1.9.0", "sha256:19");
+    store.save_release(&older).unwrap();
+    assert_eq!(
+        store.commit_times("clinic").unwrap(),
+        std::collections::BTreeMap::from([("v2.0.0".to_string(), committed.to_string())])
+    );
+    deploy(&store, "production", &older, DeploymentOutcome::Succeeded);
+    deploy(&store, "production", &known, DeploymentOutcome::Succeeded);
+
+    let until = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(1);
+    let since = until - jiff::SignedDuration::from_hours(24);
+    let environments = ["production".to_string()];
+    // No repository to ask: the recorded time alone gives the lead time.
+    let m = hoist_core::metrics::from_store(&store, "clinic", &environments, since, until, &|_| {
+        None
+    })
+    .unwrap();
+    let lead = m[0].lead_time_secs.expect("a lead time");
+    assert!((7195..=7210).contains(&lead), "{lead}");
+    assert_eq!(m[0].lead_time_unknown, 1, "v1.9.0 has no commit time");
+
+    // The fallback answers for the release without one.
+    let asked = std::sync::Mutex::new(Vec::new());
+    let fallback = |commit: &str| {
+        asked.lock().unwrap().push(commit.to_string());
+        Some(committed)
+    };
+    let m = hoist_core::metrics::from_store(&store, "clinic", &environments, since, until, &fallback)
+        .unwrap();
+    assert_eq!(m[0].lead_time_unknown, 0);
+    assert_eq!(*asked.lock().unwrap(), vec!["abc".to_string()], "asked once, for v1.9.0");
+
+    // Forgetting it (a rebuild without a known commit) takes it out again.
+    store.set_commit_time("clinic", "v2.0.0", None).unwrap();
+    assert!(store.commit_times("clinic").unwrap().is_empty());
+}
