@@ -168,7 +168,10 @@ pub enum Enqueued {
     /// A release of the same ref at the same commit is already queued or running (job
     /// `into`): this one was recorded as job `id`, already `cancelled`, and runs nothing.
     /// N deliveries of one push (two hooks on one repository, a mirror) make one release.
-    Coalesced { id: i64, into: i64 },
+    Coalesced {
+        id: i64,
+        into: i64,
+    },
 }
 
 /// The result of [`JobStore::cancel`].

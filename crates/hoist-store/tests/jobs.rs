@@ -128,28 +128,41 @@ const C2: &str = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c";
 #[test]
 fn a_second_delivery_of_a_release_queued_or_running_is_coalesced_into_it() {
     let store = SqliteStore::in_memory().unwrap();
-    let first = id(store.enqueue(&release("refs/tags/v1.0.0", C1, "a")).unwrap());
+    let first = id(store
+        .enqueue(&release("refs/tags/v1.0.0", C1, "a"))
+        .unwrap());
 
     // Queued: another delivery id of the same push is recorded, cancelled, not run.
-    let Enqueued::Coalesced { id: dup, into } =
-        store.enqueue(&release("refs/tags/v1.0.0", C1, "b")).unwrap()
+    let Enqueued::Coalesced { id: dup, into } = store
+        .enqueue(&release("refs/tags/v1.0.0", C1, "b"))
+        .unwrap()
     else {
         panic!("not coalesced")
     };
     assert_eq!(into, first);
     let recorded = store.job(dup).unwrap().unwrap();
     assert_eq!(recorded.state, JobState::Cancelled);
-    assert!(recorded.message.contains(&format!("job {first}")), "{}", recorded.message);
+    assert!(
+        recorded.message.contains(&format!("job {first}")),
+        "{}",
+        recorded.message
+    );
     assert!(recorded.finished_at.is_some());
     // Its delivery id is remembered like any other.
     assert_eq!(
-        store.enqueue(&release("refs/tags/v1.0.0", C1, "b")).unwrap(),
+        store
+            .enqueue(&release("refs/tags/v1.0.0", C1, "b"))
+            .unwrap(),
         Enqueued::Duplicate(dup)
     );
 
     // Another commit or another ref is another release.
-    id(store.enqueue(&release("refs/tags/v1.0.0", C2, "c")).unwrap());
-    id(store.enqueue(&release("refs/tags/v1.0.1", C1, "d")).unwrap());
+    id(store
+        .enqueue(&release("refs/tags/v1.0.0", C2, "c"))
+        .unwrap());
+    id(store
+        .enqueue(&release("refs/tags/v1.0.1", C1, "d"))
+        .unwrap());
 
     // Running: still coalesced.
     assert_eq!(store.claim_next("clinic", &[]).unwrap().unwrap().id, first);
@@ -166,7 +179,9 @@ fn a_second_delivery_of_a_release_queued_or_running_is_coalesced_into_it() {
 
     // Ended: the same ref and commit release again (a retry after a failure).
     store.finish_job(first, JobState::Failed, "boom").unwrap();
-    id(store.enqueue(&release("refs/tags/v1.0.0", C1, "f")).unwrap());
+    id(store
+        .enqueue(&release("refs/tags/v1.0.0", C1, "f"))
+        .unwrap());
 }
 
 #[test]

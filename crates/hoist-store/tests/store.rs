@@ -404,10 +404,9 @@ fn lead_time_counts_from_the_commit_time_recorded_with_the_release() {
     let since = until - jiff::SignedDuration::from_hours(24);
     let environments = ["production".to_string()];
     // No repository to ask: the recorded time alone gives the lead time.
-    let m = hoist_core::metrics::from_store(&store, "clinic", &environments, since, until, &|_| {
-        None
-    })
-    .unwrap();
+    let m =
+        hoist_core::metrics::from_store(&store, "clinic", &environments, since, until, &|_| None)
+            .unwrap();
     let lead = m[0].lead_time_secs.expect("a lead time");
     assert!((7195..=7210).contains(&lead), "{lead}");
     assert_eq!(m[0].lead_time_unknown, 1, "v1.9.0 has no commit time");
@@ -418,10 +417,15 @@ fn lead_time_counts_from_the_commit_time_recorded_with_the_release() {
         asked.lock().unwrap().push(commit.to_string());
         Some(committed)
     };
-    let m = hoist_core::metrics::from_store(&store, "clinic", &environments, since, until, &fallback)
-        .unwrap();
+    let m =
+        hoist_core::metrics::from_store(&store, "clinic", &environments, since, until, &fallback)
+            .unwrap();
     assert_eq!(m[0].lead_time_unknown, 0);
-    assert_eq!(*asked.lock().unwrap(), vec!["abc".to_string()], "asked once, for v1.9.0");
+    assert_eq!(
+        *asked.lock().unwrap(),
+        vec!["abc".to_string()],
+        "asked once, for v1.9.0"
+    );
 
     // Forgetting it (a rebuild without a known commit) takes it out again.
     store.set_commit_time("clinic", "v2.0.0", None).unwrap();

@@ -63,18 +63,32 @@ fn jobs_are_listed_by_state_and_only_a_queued_one_is_cancelled() {
     assert_eq!(ids(&all), vec![release, queued, running], "newest first");
     let waiting = app.hoist(&["jobs", "--only", "queued", "--json"]).ok();
     assert_eq!(ids(&waiting), vec![release, queued]);
-    let busy = app.hoist(&["jobs", "--only", "running,cancelled", "--json"]).ok();
+    let busy = app
+        .hoist(&["jobs", "--only", "running,cancelled", "--json"])
+        .ok();
     assert_eq!(ids(&busy), vec![running]);
-    assert_eq!(ids(&app.hoist(&["jobs", "--limit", "1", "--json"]).ok()), vec![release]);
+    assert_eq!(
+        ids(&app.hoist(&["jobs", "--limit", "1", "--json"]).ok()),
+        vec![release]
+    );
 
     let table = app.hoist(&["jobs"]).ok().stdout;
     assert!(table.contains("STATE"), "{table}");
     assert!(table.contains("refs/tags/v1.2.0 @ 6113728f27ae"), "{table}");
 
     // A queued job is cancelled, audited as the CLI's user.
-    let cancelled = app.hoist_as("ada", &["job", "cancel", &queued.to_string()]).ok();
-    assert!(cancelled.stdout.contains(&format!("job {queued} cancelled")));
-    let listed = app.hoist(&["jobs", "--only", "cancelled", "--json"]).ok().json();
+    let cancelled = app
+        .hoist_as("ada", &["job", "cancel", &queued.to_string()])
+        .ok();
+    assert!(
+        cancelled
+            .stdout
+            .contains(&format!("job {queued} cancelled"))
+    );
+    let listed = app
+        .hoist(&["jobs", "--only", "cancelled", "--json"])
+        .ok()
+        .json();
     assert_eq!(listed[0]["id"], queued);
     assert_eq!(listed[0]["state"], "cancelled");
     let audit = app.hoist(&["audit", "--json"]).ok().json();
@@ -101,7 +115,12 @@ fn jobs_are_listed_by_state_and_only_a_queued_one_is_cancelled() {
     assert_eq!(bad.code, 2, "{}", bad.stderr);
 
     // The refusals changed nothing.
-    let states: Vec<String> = app.hoist(&["jobs", "--json"]).ok().json().as_array().unwrap()
+    let states: Vec<String> = app
+        .hoist(&["jobs", "--json"])
+        .ok()
+        .json()
+        .as_array()
+        .unwrap()
         .iter()
         .map(|j| j["state"].as_str().unwrap().to_string())
         .collect();

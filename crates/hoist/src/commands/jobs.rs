@@ -16,7 +16,9 @@ fn failed(e: hoist_core::StoreError) -> Setup {
     Setup::new(exit::FAILED, format!("error: {e}"))
 }
 
-fn open(global: &Global) -> Result<(String, std::sync::Arc<dyn hoist_server::store::ServerStore>), Setup> {
+fn open(
+    global: &Global,
+) -> Result<(String, std::sync::Arc<dyn hoist_server::store::ServerStore>), Setup> {
     let config = load_config(global)?;
     let state = global
         .state
@@ -49,7 +51,9 @@ pub fn list(global: &Global, only: &[JobStateArg], limit: usize, json: bool) -> 
     print!(
         "{}",
         crate::table::render(
-            &["ID", "STATE", "KIND", "WHAT", "ACTOR", "SOURCE", "CREATED", "MESSAGE"],
+            &[
+                "ID", "STATE", "KIND", "WHAT", "ACTOR", "SOURCE", "CREATED", "MESSAGE"
+            ],
             &rows
         )
     );
@@ -61,7 +65,10 @@ fn row(j: &Job) -> Vec<String> {
     let what = match &j.request {
         R::Release {
             git_ref, commit, ..
-        } => format!("{git_ref} @ {}", commit.chars().take(12).collect::<String>()),
+        } => format!(
+            "{git_ref} @ {}",
+            commit.chars().take(12).collect::<String>()
+        ),
         R::Deploy {
             environment,
             version,
@@ -81,7 +88,11 @@ fn row(j: &Job) -> Vec<String> {
         what,
         j.actor.clone(),
         j.source.clone(),
-        j.created_at.chars().take(19).collect::<String>().replace('T', " "),
+        j.created_at
+            .chars()
+            .take(19)
+            .collect::<String>()
+            .replace('T', " "),
         j.message.lines().next().unwrap_or_default().to_string(),
     ]
 }
@@ -98,7 +109,12 @@ fn cancel(global: &Global, id: i64) -> Result<u8, Setup> {
     let (app, store) = open(global)?;
     let job = match store.job(id).map_err(failed)? {
         Some(j) if j.app == app => j,
-        _ => return Err(Setup::new(exit::BAD_INPUT, format!("error: no job {id} (see `hoist jobs`)"))),
+        _ => {
+            return Err(Setup::new(
+                exit::BAD_INPUT,
+                format!("error: no job {id} (see `hoist jobs`)"),
+            ));
+        }
     };
     match store.cancel(id).map_err(failed)? {
         Cancel::Cancelled => {
@@ -110,7 +126,10 @@ fn cancel(global: &Global, id: i64) -> Result<u8, Setup> {
                 environment: job.environment.clone(),
                 action: "job.cancelled".into(),
                 version: None,
-                detail: format!("job {id} ({}) cancelled from the command line", job.request.kind()),
+                detail: format!(
+                    "job {id} ({}) cancelled from the command line",
+                    job.request.kind()
+                ),
             };
             if let Err(e) = store.append_audit(&entry) {
                 eprintln!("warning: cannot write the audit log: {e}");
@@ -118,7 +137,10 @@ fn cancel(global: &Global, id: i64) -> Result<u8, Setup> {
             println!("job {id} cancelled");
             Ok(exit::OK)
         }
-        Cancel::NotFound => Err(Setup::new(exit::BAD_INPUT, format!("error: no job {id} (see `hoist jobs`)"))),
+        Cancel::NotFound => Err(Setup::new(
+            exit::BAD_INPUT,
+            format!("error: no job {id} (see `hoist jobs`)"),
+        )),
         Cancel::NotQueued(JobState::Running) => Err(Setup::new(
             exit::FAILED,
             format!(

@@ -60,7 +60,8 @@ pub fn check(deliveries: &[Delivery], answers: &[Answer], jobs: &[Job]) -> Findi
                         .push(format!("delivery {i}: job {id} was already another's"));
                 }
                 let Some(job) = by_id.get(&id) else {
-                    f.problems.push(format!("delivery {i}: job {id} is not in the store (lost)"));
+                    f.problems
+                        .push(format!("delivery {i}: job {id} is not in the store (lost)"));
                     continue;
                 };
                 match &job.request {
@@ -103,7 +104,9 @@ pub fn check(deliveries: &[Delivery], answers: &[Answer], jobs: &[Job]) -> Findi
     // The jobs that ran one release never overlapped.
     let mut runs: BTreeMap<(String, String), Vec<&Job>> = BTreeMap::new();
     for j in jobs {
-        *f.job_states.entry(j.state.as_str().to_string()).or_default() += 1;
+        *f.job_states
+            .entry(j.state.as_str().to_string())
+            .or_default() += 1;
         if let JobRequest::Release {
             git_ref, commit, ..
         } = &j.request
@@ -150,9 +153,7 @@ fn check_into(f: &mut Findings, i: usize, dup: &Job, into: Option<&Job>) {
         ));
     }
     let came = ts(&dup.created_at);
-    let live = ts(&into.created_at)
-        .zip(came)
-        .is_some_and(|(c, d)| c <= d)
+    let live = ts(&into.created_at).zip(came).is_some_and(|(c, d)| c <= d)
         && into
             .finished_at
             .as_deref()

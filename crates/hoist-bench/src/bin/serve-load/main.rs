@@ -77,15 +77,25 @@ async fn main() -> anyhow::Result<()> {
     if !(rate > 0.0 && seconds > 0.0 && tags > 0) {
         bail!("--rate, --seconds and --tags must be positive");
     }
-    let hoist = hoist
-        .canonicalize()
-        .with_context(|| format!("{} (build it: cargo build --release -p hoist)", hoist.display()))?;
+    let hoist = hoist.canonicalize().with_context(|| {
+        format!(
+            "{} (build it: cargo build --release -p hoist)",
+            hoist.display()
+        )
+    })?;
     let count = (rate * seconds).round() as usize;
 
     let fixture = fixture::create(tags, port + 1)?;
     let clone_url = fixture.bare().display().to_string();
     let run = format!("{:x}", jiff::Timestamp::now().as_millisecond());
-    let deliveries = deliveries::plan(count, tags, &fixture.commit, &clone_url, SECRET.as_bytes(), &run);
+    let deliveries = deliveries::plan(
+        count,
+        tags,
+        &fixture.commit,
+        &clone_url,
+        SECRET.as_bytes(),
+        &run,
+    );
 
     let server = fixture::serve(&hoist, &fixture, port, SECRET)?;
     let result = measure(&fixture, port, rate, seconds, tags, &deliveries).await;

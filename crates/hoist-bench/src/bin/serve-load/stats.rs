@@ -41,7 +41,10 @@ mod tests {
     fn nearest_rank() {
         let v: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
         let p = percentiles(&v);
-        assert_eq!((p.p50_ms, p.p90_ms, p.p99_ms, p.max_ms), (50.0, 90.0, 99.0, 100.0));
+        assert_eq!(
+            (p.p50_ms, p.p90_ms, p.p99_ms, p.max_ms),
+            (50.0, 90.0, 99.0, 100.0)
+        );
         let one = percentiles(&[Duration::from_millis(7)]);
         assert_eq!((one.p50_ms, one.max_ms), (7.0, 7.0));
     }
