@@ -51,12 +51,14 @@ pub fn create(tags: usize, instance_port: u16) -> anyhow::Result<Fixture> {
     std::fs::create_dir_all(&root)?;
     let config = format!(
         "[app]\nname = \"load-bench\"\nimage = \"load-bench\"\nport = 8080\n\n\
+         [build]\ndependencies = [\"deps.txt\"]\n\n\
          [server]\ngithub_secret_env = \"{SECRET_ENV}\"\nworkers = 2\nshutdown_grace = \"5s\"\n\n\
          [environments.staging]\ndeploy_from = [{{ semver = \"release\" }}]\n\n\
          [[environments.staging.instances]]\ntenant = \"load\"\nport = {instance_port}\n"
     );
     std::fs::write(root.join("hoist.toml"), config)?;
     std::fs::write(root.join("Dockerfile"), "FROM scratch\n")?;
+    std::fs::write(root.join("deps.txt"), "none\n")?;
     std::fs::write(root.join(".gitignore"), ".hoist/\n")?;
     git(&root, &["init", "-q"])?;
     git(&root, &["add", "-A"])?;
