@@ -59,6 +59,7 @@ pub fn create(tags: usize, instance_port: u16) -> anyhow::Result<Fixture> {
     std::fs::write(root.join("hoist.toml"), config)?;
     std::fs::write(root.join("Dockerfile"), "FROM scratch\n")?;
     std::fs::write(root.join("deps.txt"), "none\n")?;
+    std::fs::write(root.join("Dockerfile.base"), "FROM scratch\n")?;
     std::fs::write(root.join(".gitignore"), ".hoist/\n")?;
     git(&root, &["init", "-q"])?;
     git(&root, &["add", "-A"])?;
