@@ -19,7 +19,8 @@ pub enum JobState {
     Running,
     Succeeded,
     Failed,
-    /// Cancelled while queued; it never ran.
+    /// Cancelled while queued, or a duplicate of a release already queued or running
+    /// (see [`Enqueued::Coalesced`]); it never ran.
     Cancelled,
     /// The server stopped (or died) while it ran.
     Interrupted,
@@ -86,6 +87,25 @@ pub enum JobRequest {
 }
 
 impl JobRequest {
+    /// Whether two requests release the same ref at the same commit (wherever fetched).
+    pub fn same_release(&self, other: &JobRequest) -> bool {
+        match (self, other) {
+            (
+                JobRequest::Release {
+                    git_ref: a,
+                    commit: c,
+                    ..
+                },
+                JobRequest::Release {
+                    git_ref: b,
+                    commit: d,
+                    ..
+                },
+            ) => a == b && c == d,
+            _ => false,
+        }
+    }
+
     /// The environment the job changes, when known before it runs (a release is routed by
     /// the rules of the commit it fetches).
     pub fn environment(&self) -> Option<&str> {
@@ -145,6 +165,13 @@ pub enum Enqueued {
     New(i64),
     /// A job with the same dedupe key exists: this one.
     Duplicate(i64),
+    /// A release of the same ref at the same commit is already queued or running (job
+    /// `into`): this one was recorded as job `id`, already `cancelled`, and runs nothing.
+    /// N deliveries of one push (two hooks on one repository, a mirror) make one release.
+    Coalesced {
+        id: i64,
+        into: i64,
+    },
 }
 
 /// The result of [`JobStore::cancel`].
@@ -158,6 +185,10 @@ pub enum Cancel {
 
 /// The queue, persisted.
 pub trait JobStore: Send + Sync {
+    /// Queues `job`, atomically: a job whose `dedupe_key` is known is
+    /// [`Enqueued::Duplicate`]; a release whose ref and commit equal those of a release job
+    /// still queued or running is recorded already cancelled and [`Enqueued::Coalesced`]
+    /// into it. Once that job has ended, the same ref and commit queue a new release.
     fn enqueue(&self, job: &NewJob) -> Result<Enqueued, StoreError>;
     fn job(&self, id: i64) -> Result<Option<Job>, StoreError>;
     /// Newest first.

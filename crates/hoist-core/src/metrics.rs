@@ -58,6 +58,48 @@ fn median(mut values: Vec<i64>) -> Option<i64> {
     })
 }
 
+/// Deployments read per environment by [`from_store`]: far more than any window holds.
+const HISTORY_LIMIT: usize = 100_000;
+
+/// The metrics of each of `environments` for deployments that ended in `[since, until]`,
+/// from `store`'s history. Commit times are the ones recorded with each release when it
+/// was built; `fallback` is asked for the time of a commit whose release has none
+/// (releases recorded before hoist kept it), and may answer `None`.
+pub fn from_store(
+    store: &dyn crate::store::Store,
+    app: &str,
+    environments: &[String],
+    since: jiff::Timestamp,
+    until: jiff::Timestamp,
+    fallback: &dyn Fn(&str) -> Option<jiff::Timestamp>,
+) -> Result<Vec<Metrics>, crate::store::StoreError> {
+    let recorded = store.commit_times(app)?;
+    let commits: BTreeMap<String, String> = store
+        .releases(app)?
+        .into_iter()
+        .map(|r| (r.version, r.commit))
+        .collect();
+    let mut all = Vec::new();
+    for env in environments {
+        let deployments = store.deployments(app, env, HISTORY_LIMIT)?;
+        let mut times = BTreeMap::new();
+        for d in &deployments {
+            if times.contains_key(&d.version) {
+                continue;
+            }
+            let time = match recorded.get(&d.version).and_then(|t| at(t)) {
+                Some(t) => Some(t),
+                None => commits.get(&d.version).and_then(|c| fallback(c)),
+            };
+            if let Some(t) = time {
+                times.insert(d.version.clone(), t);
+            }
+        }
+        all.push(compute(env, &deployments, &times, since, until));
+    }
+    Ok(all)
+}
+
 /// The metrics of `environment` for deployments that ended in `[since, until]`.
 /// `deployments` is the environment's history in any order; `commit_times` maps a release
 /// version to its commit's time.
@@ -186,28 +228,9 @@ pub fn per_day(
     days
 }
 
-/// The commit time of each release in `deployments`, for the lead time: `commits` maps a
-/// release version to its commit, whose committer time is read with `git show` in the
-/// repository at `root`. Releases whose commit is not there are left out.
-pub fn commit_times(
-    root: &std::path::Path,
-    commits: &BTreeMap<String, String>,
-    deployments: &[DeploymentRecord],
-) -> BTreeMap<String, jiff::Timestamp> {
-    let mut times = BTreeMap::new();
-    for d in deployments {
-        if times.contains_key(&d.version) {
-            continue;
-        }
-        if let Some(t) = commits.get(&d.version).and_then(|c| commit_time(root, c)) {
-            times.insert(d.version.clone(), t);
-        }
-    }
-    times
-}
-
-/// The committer time of `commit` in the repository at `root`.
-fn commit_time(root: &std::path::Path, commit: &str) -> Option<jiff::Timestamp> {
+/// The committer time of `commit` in the repository at `root` (`git show`), for releases
+/// recorded before hoist kept commit times: [`from_store`]'s usual fallback.
+pub fn git_commit_time(root: &std::path::Path, commit: &str) -> Option<jiff::Timestamp> {
     let out = std::process::Command::new("git")
         .arg("-C")
         .arg(root)

@@ -186,6 +186,16 @@ pub trait Store: Send + Sync {
     fn save_release(&self, release: &Release) -> Result<(), StoreError>;
     fn find_release(&self, app: &str, version: &str) -> Result<Option<Release>, StoreError>;
     fn releases(&self, app: &str) -> Result<Vec<Release>, StoreError>;
+    /// Records when the commit a saved release was built from was committed (RFC 3339),
+    /// or that it is not known (`None`). DORA's lead time counts from it, so metrics need
+    /// no repository (a server's work directories are gone by then).
+    fn set_commit_time(&self, app: &str, version: &str, at: Option<&str>)
+    -> Result<(), StoreError>;
+    /// The recorded commit times of `app`'s releases, by version.
+    fn commit_times(
+        &self,
+        app: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>, StoreError>;
 
     /// Records a running deployment of `record.image_id`; it also records the image's
     /// digest if the stored release of that version is that image and has one.

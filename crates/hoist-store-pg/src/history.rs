@@ -113,6 +113,36 @@ impl Store for PgStore {
         })
     }
 
+    fn set_commit_time(
+        &self,
+        app: &str,
+        version: &str,
+        at: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.call(|c| {
+            c.execute(
+                "UPDATE releases SET commit_time = $3 WHERE app = $1 AND version = $2",
+                &[&app, &version, &at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn commit_times(
+        &self,
+        app: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
+        self.call(|c| {
+            c.query(
+                "SELECT version, commit_time FROM releases WHERE app = $1 AND commit_time IS NOT NULL",
+                &[&app],
+            )?
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect()
+        })
+    }
+
     fn begin_deployment(&self, d: &DeploymentRecord) -> Result<i64, StoreError> {
         self.call(|c| {
             let subset = subset_to_column(&d.subset)?;

@@ -28,6 +28,30 @@ fn job_from_row(row: &Row) -> Result<Job, Fail> {
     })
 }
 
+/// The queued or running release job of `app` that releases what `request` does, if any.
+fn active_release(
+    tx: &mut postgres::Transaction<'_>,
+    app: &str,
+    request: &JobRequest,
+) -> Result<Option<i64>, Fail> {
+    if !matches!(request, JobRequest::Release { .. }) {
+        return Ok(None);
+    }
+    let rows = tx.query(
+        &format!(
+            "SELECT {COLUMNS} FROM jobs WHERE app = $1 AND kind = 'release' AND state IN ('queued', 'running') ORDER BY id"
+        ),
+        &[&app],
+    )?;
+    for row in &rows {
+        let job = job_from_row(row)?;
+        if job.request.same_release(request) {
+            return Ok(Some(job.id));
+        }
+    }
+    Ok(None)
+}
+
 fn now() -> String {
     jiff::Timestamp::now().to_string()
 }
@@ -36,22 +60,41 @@ impl JobStore for PgStore {
     fn enqueue(&self, job: &NewJob) -> Result<Enqueued, StoreError> {
         self.call(|c| {
             let request = serde_json::to_string(&job.request)?;
-            // The unique dedupe key decides between two deliveries racing to enqueue.
-            let inserted = c.query_opt(
+            // Enqueues of one app are serialised (as claims are), so two deliveries of
+            // one push cannot both find no active release and both queue one.
+            let mut tx = c.transaction()?;
+            tx.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('hoist.jobs'), hashtext($1))",
+                &[&job.app],
+            )?;
+            if let Some(key) = &job.dedupe_key
+                && let Some(row) =
+                    tx.query_opt("SELECT id FROM jobs WHERE dedupe_key = $1", &[key])?
+            {
+                return Ok(Enqueued::Duplicate(row.try_get(0)?));
+            }
+            if let Some(into) = active_release(&mut tx, &job.app, &job.request)? {
+                let at = now();
+                let row = tx.query_one(
+                    "INSERT INTO jobs (app, kind, request, environment, actor, source, dedupe_key, state, created_at, finished_at, message)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'cancelled', $8, $8, $9) RETURNING id",
+                    &[&job.app, &job.request.kind(), &request, &job.request.environment(), &job.actor,
+                      &job.source, &job.dedupe_key, &at,
+                      &format!("a duplicate of job {into}, which releases the same ref at the same commit")],
+                )?;
+                let id: i64 = row.try_get(0)?;
+                tx.commit()?;
+                return Ok(Enqueued::Coalesced { id, into });
+            }
+            let row = tx.query_one(
                 "INSERT INTO jobs (app, kind, request, environment, actor, source, dedupe_key, state, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8)
-                 ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8) RETURNING id",
                 &[&job.app, &job.request.kind(), &request, &job.request.environment(), &job.actor,
                   &job.source, &job.dedupe_key, &now()],
             )?;
-            if let Some(row) = inserted {
-                return Ok(Enqueued::New(row.try_get(0)?));
-            }
-            let existing = c.query_one(
-                "SELECT id FROM jobs WHERE dedupe_key = $1",
-                &[&job.dedupe_key],
-            )?;
-            Ok(Enqueued::Duplicate(existing.try_get(0)?))
+            let id: i64 = row.try_get(0)?;
+            tx.commit()?;
+            Ok(Enqueued::New(id))
         })
     }
 

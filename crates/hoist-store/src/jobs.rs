@@ -34,6 +34,31 @@ fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
     })
 }
 
+/// The queued or running release job of `app` that releases what `request` does, if any.
+fn active_release(
+    tx: &rusqlite::Transaction<'_>,
+    app: &str,
+    request: &JobRequest,
+) -> Result<Option<i64>, StoreError> {
+    if !matches!(request, JobRequest::Release { .. }) {
+        return Ok(None);
+    }
+    let mut stmt = tx
+        .prepare(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE app = ?1 AND kind = 'release' AND state IN ('queued', 'running') ORDER BY id"
+        ))
+        .map_err(err)?;
+    let active = stmt
+        .query_map(params![app], job_from_row)
+        .map_err(err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(err)?;
+    Ok(active
+        .into_iter()
+        .find(|j| j.request.same_release(request))
+        .map(|j| j.id))
+}
+
 fn now() -> String {
     jiff::Timestamp::now().to_string()
 }
@@ -58,6 +83,27 @@ impl JobStore for SqliteStore {
             }
         }
         let request = serde_json::to_string(&job.request).map_err(err)?;
+        if let Some(into) = active_release(&tx, &job.app, &job.request)? {
+            tx.execute(
+                "INSERT INTO jobs (app, kind, request, environment, actor, source, dedupe_key, state, created_at, finished_at, message)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'cancelled', ?8, ?8, ?9)",
+                params![
+                    job.app,
+                    job.request.kind(),
+                    request,
+                    job.request.environment(),
+                    job.actor,
+                    job.source,
+                    job.dedupe_key,
+                    now(),
+                    format!("a duplicate of job {into}, which releases the same ref at the same commit")
+                ],
+            )
+            .map_err(err)?;
+            let id = tx.last_insert_rowid();
+            tx.commit().map_err(err)?;
+            return Ok(Enqueued::Coalesced { id, into });
+        }
         tx.execute(
             "INSERT INTO jobs (app, kind, request, environment, actor, source, dedupe_key, state, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8)",

@@ -23,6 +23,7 @@
 //! | 4 | `jobs` (the queue of `hoist serve`) and `api_tokens` (names, owners, scopes and sha256 hashes of API tokens) |
 //! | 5 | `task_runs`: each release task run per tenant (outcome, exit code, masked output tail), so a retried deploy skips a done task |
 //! | 6 | `deployments.subset`: the tenants a deploy to part of an environment took (`--tenant`, `--tag`); NULL for every instance |
+//! | 7 | `releases.commit_time`: the committer time of the release's commit, for DORA's lead time; NULL where unknown |
 //!
 //! An image has two content addresses (see [`Release`]): the local engine's image id,
 //! always known, and the registry's manifest digest, known once the image is pushed. Both
@@ -196,6 +197,37 @@ impl Store for SqliteStore {
             .map_err(err)?;
         let rows = stmt
             .query_map(params![app], release_from_row)
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    fn set_commit_time(
+        &self,
+        app: &str,
+        version: &str,
+        at: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "UPDATE releases SET commit_time = ?3 WHERE app = ?1 AND version = ?2",
+                params![app, version, at],
+            )
+            .map_err(err)?;
+        Ok(())
+    }
+
+    fn commit_times(
+        &self,
+        app: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT version, commit_time FROM releases WHERE app = ?1 AND commit_time IS NOT NULL",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![app], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(err)?;
         rows.collect::<Result<_, _>>().map_err(err)
     }

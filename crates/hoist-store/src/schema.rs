@@ -324,6 +324,19 @@ ALTER TABLE deployments ADD COLUMN subset TEXT;
 ALTER TABLE deployments ADD COLUMN subset TEXT;
 "#,
     },
+    Migration {
+        version: 7,
+        summary: "the commit time of each release",
+        // RFC 3339 committer time of the release's commit, what DORA's lead time counts
+        // from. NULL where unknown: rows written before this step (hoist metrics then
+        // asks the repository), a version given without a repository.
+        sqlite: r#"
+ALTER TABLE releases ADD COLUMN commit_time TEXT;
+"#,
+        postgres: r#"
+ALTER TABLE releases ADD COLUMN commit_time TEXT;
+"#,
+    },
 ];
 
 /// The schema version this code writes: the last step's.

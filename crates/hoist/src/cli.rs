@@ -308,6 +308,24 @@ pub enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// List the jobs of `hoist serve`'s queue, newest first, from the state database.
+    #[command(after_help = examples::JOBS)]
+    Jobs {
+        /// Only jobs in this state (repeat, or separate with commas).
+        #[arg(long, value_enum, value_delimiter = ',', value_name = "STATE")]
+        only: Vec<JobStateArg>,
+        /// At most this many jobs.
+        #[arg(long, default_value_t = 50, value_name = "N")]
+        limit: usize,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Act on one job of `hoist serve`'s queue.
+    #[command(after_help = examples::JOB)]
+    Job {
+        #[command(subcommand)]
+        action: JobAction,
+    },
     /// Print a completion script for SHELL, generated from these very definitions.
     #[command(after_help = examples::COMPLETIONS)]
     Completions {
@@ -339,11 +357,13 @@ impl Command {
             | Command::Prune { json, .. }
             | Command::History { json, .. }
             | Command::Audit { json, .. }
-            | Command::Metrics { json, .. } => json.json,
+            | Command::Metrics { json, .. }
+            | Command::Jobs { json, .. } => json.json,
             Command::Scan { format, .. } => *format == ScanFormat::Json,
             Command::Token { action } => action.wants_json(),
             Command::Init { .. }
             | Command::Serve { .. }
+            | Command::Job { .. }
             | Command::Unlock { .. }
             | Command::Completions { .. }
             | Command::Man { .. } => false,
@@ -385,6 +405,41 @@ impl TokenAction {
         match self {
             TokenAction::Create { json, .. } | TokenAction::List { json } => json.json,
             TokenAction::Revoke { .. } => false,
+        }
+    }
+}
+
+/// `hoist job ...`.
+#[derive(Debug, Subcommand)]
+pub enum JobAction {
+    /// Cancel a queued job (a running one cannot be: it is changing instances).
+    Cancel {
+        /// The job's id (see `hoist jobs`).
+        id: i64,
+    },
+}
+
+/// A job's state, for `hoist jobs --only`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JobStateArg {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+    Interrupted,
+}
+
+impl JobStateArg {
+    pub fn state(self) -> hoist_core::jobs::JobState {
+        use hoist_core::jobs::JobState;
+        match self {
+            Self::Queued => JobState::Queued,
+            Self::Running => JobState::Running,
+            Self::Succeeded => JobState::Succeeded,
+            Self::Failed => JobState::Failed,
+            Self::Cancelled => JobState::Cancelled,
+            Self::Interrupted => JobState::Interrupted,
         }
     }
 }
@@ -515,6 +570,16 @@ Examples:
   hoist token create --scope deploy:staging --name ci    # printed once
   hoist token list --json
   hoist token revoke ci";
+
+    pub const JOBS: &str = "\
+Examples:
+  hoist jobs                        # the newest 50 jobs of hoist serve's queue
+  hoist jobs --only queued,running
+  hoist jobs --only failed --json";
+
+    pub const JOB: &str = "\
+Examples:
+  hoist job cancel 42               # a queued job only; audited with --actor";
 
     pub const STATUS: &str = "\
 Examples:

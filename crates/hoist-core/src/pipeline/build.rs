@@ -226,6 +226,11 @@ impl Deployer {
             created_at: jiff::Timestamp::now().to_string(),
         };
         self.store.save_release(&release)?;
+        self.store.set_commit_time(
+            &release.app,
+            &release.version,
+            source.commit_time.as_deref(),
+        )?;
         self.note(EventKind::ReleaseBuilt {
             version: release.version.clone(),
             image: release.image.clone(),

@@ -6,6 +6,7 @@
 //! | `GET /history/{env}?limit=N` | `read` | deployments, newest first |
 //! | `GET /audit?environment=ENV&limit=N` | `read` | audit entries, newest first |
 //! | `GET /jobs?limit=N`, `GET /jobs/{id}` | `read` | jobs |
+//! | `GET /metrics?environment=ENV&since=30d` | `read` | DORA metrics per environment |
 //! | `POST /jobs/{id}/cancel` | `deploy:ENV` of the job (`admin` for a release job) | the job |
 //! | `POST /deploy` `{"environment", "version"?}` | `deploy:ENV` | 202 and the queued job |
 //! | `POST /rollback` `{"environment", "to"?}` | `deploy:ENV` | 202 and the queued job |
@@ -37,6 +38,7 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
         .route("/history/{environment}", get(history))
         .route("/audit", get(audit))
         .route("/jobs", get(jobs))
+        .route("/metrics", get(metrics))
         .route("/jobs/{id}", get(job))
         .route("/jobs/{id}/cancel", post(cancel))
         .route("/deploy", post(deploy))
@@ -135,6 +137,47 @@ async fn audit(
         .audit_log(&shared.app, q.environment.as_deref(), q.get())
     {
         Ok(a) => Json(a).into_response(),
+        Err(e) => store_failed(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct MetricsQuery {
+    environment: Option<String>,
+    since: Option<String>,
+}
+
+/// The DORA metrics of `hoist metrics`, from the store alone: lead time counts from the
+/// commit times recorded with each release (the server keeps no repository).
+async fn metrics(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<MetricsQuery>,
+) -> Response {
+    if let Err(r) = authorize(&shared, &headers, &Need::Read, "GET /api/v1/metrics") {
+        return r;
+    }
+    let window = match hoist_core::metrics::parse_window(q.since.as_deref().unwrap_or("30d")) {
+        Ok(w) => w,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("since: {e}")),
+    };
+    let environments = match q.environment {
+        Some(env) => match unknown_environment(&shared, &env) {
+            Some(r) => return r,
+            None => vec![env],
+        },
+        None => shared.environments.clone(),
+    };
+    let until = jiff::Timestamp::now();
+    match hoist_core::metrics::from_store(
+        &*shared.store,
+        &shared.app,
+        &environments,
+        until - window,
+        until,
+        &|_| None,
+    ) {
+        Ok(m) => Json(m).into_response(),
         Err(e) => store_failed(e),
     }
 }

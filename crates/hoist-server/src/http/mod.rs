@@ -75,7 +75,8 @@ impl Shared {
             source,
             dedupe_key: None,
         };
-        let (Enqueued::New(id) | Enqueued::Duplicate(id)) = self.store.enqueue(&job)?;
+        let (Enqueued::New(id) | Enqueued::Duplicate(id) | Enqueued::Coalesced { id, .. }) =
+            self.store.enqueue(&job)?;
         tracing::info!(
             job = id,
             kind = job.request.kind(),

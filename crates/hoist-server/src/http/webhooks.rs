@@ -1,5 +1,6 @@
 //! `POST /webhooks/github` and `POST /webhooks/gitlab`: a verified push becomes a release
-//! job. Refusals: 401 (bad or missing signature, audited), 409 (a delivery seen before),
+//! job, unless a release of the same ref and commit is already queued or running (202
+//! with `duplicate_of`). Refusals: 401 (bad or missing signature, audited), 409 (a delivery seen before),
 //! 400 (malformed), 503 (no secret configured); bodies over the limit get 413 from the
 //! router's body limit before this code runs. Other events are answered 202 and ignored.
 
@@ -86,6 +87,15 @@ fn receive(shared: &Shared, provider: Provider, headers: &HeaderMap, body: &[u8]
             tracing::info!(%provider, job = id, pushed = push.pushed.name(), commit = %push.commit, actor = %push.pusher, "release job queued");
             shared.wake.notify_one();
             (StatusCode::ACCEPTED, Json(serde_json::json!({ "job": id }))).into_response()
+        }
+        // Another delivery of the same push (a second hook, a mirror): recorded, not run.
+        Ok(Enqueued::Coalesced { id, into }) => {
+            tracing::info!(%provider, job = id, duplicate_of = into, pushed = push.pushed.name(), commit = %push.commit, "release already queued or running: not queued twice");
+            (
+                StatusCode::ACCEPTED,
+                Json(serde_json::json!({ "job": id, "duplicate_of": into })),
+            )
+                .into_response()
         }
         // The store remembers deliveries across restarts; memory only since the start.
         Ok(Enqueued::Duplicate(_)) => replayed(shared, provider, &push.delivery),

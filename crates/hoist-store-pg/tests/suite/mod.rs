@@ -665,8 +665,148 @@ fn queue_deploy(env: &str) -> NewJob {
 fn new_id(e: Enqueued) -> i64 {
     match e {
         Enqueued::New(id) => id,
-        Enqueued::Duplicate(id) => panic!("job {id} was a duplicate"),
+        other => panic!("not a new job: {other:?}"),
     }
+}
+
+fn queue_release(git_ref: &str, commit: &str, delivery: &str) -> NewJob {
+    NewJob {
+        request: JobRequest::Release {
+            git_ref: git_ref.into(),
+            commit: commit.into(),
+            clone_url: "https://example.com/clinic.git".into(),
+        },
+        dedupe_key: Some(format!("github:{delivery}")),
+        actor: "octocat".into(),
+        source: "webhook:github".into(),
+        ..queue_deploy("staging")
+    }
+}
+
+const C1: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
+const C2: &str = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c";
+
+pub fn a_second_delivery_of_a_release_queued_or_running_is_coalesced_into_it(db: &dyn Backend) {
+    let store = db.open();
+    let first = new_id(
+        store
+            .enqueue(&queue_release("refs/tags/v1.0.0", C1, "a"))
+            .unwrap(),
+    );
+
+    // Queued: another delivery id of the same push is recorded, cancelled, not run.
+    let Enqueued::Coalesced { id: dup, into } = store
+        .enqueue(&queue_release("refs/tags/v1.0.0", C1, "b"))
+        .unwrap()
+    else {
+        panic!("not coalesced")
+    };
+    assert_eq!(into, first);
+    let recorded = store.job(dup).unwrap().unwrap();
+    assert_eq!(recorded.state, JobState::Cancelled);
+    assert!(
+        recorded.message.contains(&format!("job {first}")),
+        "{}",
+        recorded.message
+    );
+    assert!(recorded.finished_at.is_some());
+    // Its delivery id is remembered like any other.
+    assert_eq!(
+        store
+            .enqueue(&queue_release("refs/tags/v1.0.0", C1, "b"))
+            .unwrap(),
+        Enqueued::Duplicate(dup)
+    );
+
+    // Another commit or another ref is another release.
+    new_id(
+        store
+            .enqueue(&queue_release("refs/tags/v1.0.0", C2, "c"))
+            .unwrap(),
+    );
+    new_id(
+        store
+            .enqueue(&queue_release("refs/tags/v1.0.1", C1, "d"))
+            .unwrap(),
+    );
+
+    // Running: still coalesced.
+    assert_eq!(store.claim_next("clinic", &[]).unwrap().unwrap().id, first);
+    assert!(matches!(
+        store.enqueue(&queue_release("refs/tags/v1.0.0", C1, "e")).unwrap(),
+        Enqueued::Coalesced { into, .. } if into == first
+    ));
+    // Only the live jobs are claimed: the coalesced ones never run.
+    let mut claimed = vec![];
+    while let Some(j) = store.claim_next("clinic", &[]).unwrap() {
+        claimed.push(j.id);
+    }
+    assert_eq!(claimed.len(), 2, "{claimed:?}");
+
+    // Ended: the same ref and commit release again (a retry after a failure).
+    store.finish_job(first, JobState::Failed, "boom").unwrap();
+    new_id(
+        store
+            .enqueue(&queue_release("refs/tags/v1.0.0", C1, "f"))
+            .unwrap(),
+    );
+}
+
+pub fn deploy_jobs_are_never_coalesced(db: &dyn Backend) {
+    let store = db.open();
+    new_id(store.enqueue(&queue_deploy("staging")).unwrap());
+    new_id(store.enqueue(&queue_deploy("staging")).unwrap());
+}
+
+pub fn lead_time_counts_from_the_commit_time_recorded_with_the_release(db: &dyn Backend) {
+    let store = db.open();
+    let committed = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(2);
+    let known = release("v2.0.0", "sha256:20");
+    store.save_release(&known).unwrap();
+    store
+        .set_commit_time("clinic", "v2.0.0", Some(&committed.to_string()))
+        .unwrap();
+    // Recorded before hoist kept commit times: no time in the store.
+    let older = release("v1.9.0", "sha256:19");
+    store.save_release(&older).unwrap();
+    assert_eq!(
+        store.commit_times("clinic").unwrap(),
+        std::collections::BTreeMap::from([("v2.0.0".to_string(), committed.to_string())])
+    );
+    deploy(&*store, "production", &older, DeploymentOutcome::Succeeded);
+    deploy(&*store, "production", &known, DeploymentOutcome::Succeeded);
+
+    let until = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(1);
+    let since = until - jiff::SignedDuration::from_hours(24);
+    let environments = ["production".to_string()];
+    let store: &dyn Store = &*store;
+    // No repository to ask: the recorded time alone gives the lead time.
+    let m =
+        hoist_core::metrics::from_store(store, "clinic", &environments, since, until, &|_| None)
+            .unwrap();
+    let lead = m[0].lead_time_secs.expect("a lead time");
+    assert!((7195..=7210).contains(&lead), "{lead}");
+    assert_eq!(m[0].lead_time_unknown, 1, "v1.9.0 has no commit time");
+
+    // The fallback answers for the release without one.
+    let asked = std::sync::Mutex::new(Vec::new());
+    let fallback = |commit: &str| {
+        asked.lock().unwrap().push(commit.to_string());
+        Some(committed)
+    };
+    let m =
+        hoist_core::metrics::from_store(store, "clinic", &environments, since, until, &fallback)
+            .unwrap();
+    assert_eq!(m[0].lead_time_unknown, 0);
+    assert_eq!(
+        *asked.lock().unwrap(),
+        vec!["abc".to_string()],
+        "asked once, for v1.9.0"
+    );
+
+    // Forgetting it (a rebuild without a known commit) takes it out again.
+    store.set_commit_time("clinic", "v2.0.0", None).unwrap();
+    assert!(store.commit_times("clinic").unwrap().is_empty());
 }
 
 pub fn jobs_are_claimed_oldest_first_one_per_busy_environment(db: &dyn Backend) {

@@ -1,18 +1,14 @@
 //! `hoist metrics`: the DORA metrics of each environment from the state database
-//! (computed by `hoist_core::metrics`); commit times come from the app's git repository.
+//! (computed by `hoist_core::metrics`); commit times are the ones recorded with each
+//! release when it was built, else (older releases) read from the app's git repository.
 
-use std::collections::BTreeMap;
-
-use hoist_core::metrics::{Metrics, commit_times, compute, parse_window};
+use hoist_core::metrics::{Metrics, from_store, git_commit_time, parse_window};
 
 use super::print_json;
 use crate::cli::Global;
 use crate::context::{Setup, load_config, open_store};
 use crate::exit;
 use crate::progress::human;
-
-/// Deployments read per environment: far more than any window holds.
-const HISTORY_LIMIT: usize = 100_000;
 
 pub fn run(
     global: &Global,
@@ -31,22 +27,19 @@ pub fn run(
         None => config.environments.keys().cloned().collect(),
     };
     let store = open_store(global, &config)?;
-    let failed = |e: hoist_core::StoreError| Setup::new(exit::FAILED, format!("error: {e}"));
-    let app = &config.app.name;
-    let commits: BTreeMap<String, String> = store
-        .releases(app)
-        .map_err(failed)?
-        .into_iter()
-        .map(|r| (r.version, r.commit))
-        .collect();
     let until = jiff::Timestamp::now();
     let since = until - window;
-    let mut all = Vec::new();
-    for env in &environments {
-        let deployments = store.deployments(app, env, HISTORY_LIMIT).map_err(failed)?;
-        let times = commit_times(&config.root, &commits, &deployments);
-        all.push(compute(env, &deployments, &times, since, until));
-    }
+    // Releases recorded before hoist kept commit times: ask the app's repository.
+    let fallback = |commit: &str| git_commit_time(&config.root, commit);
+    let all = from_store(
+        &*store,
+        &config.app.name,
+        &environments,
+        since,
+        until,
+        &fallback,
+    )
+    .map_err(|e| Setup::new(exit::FAILED, format!("error: {e}")))?;
     if json {
         print_json(&all)?;
     } else {

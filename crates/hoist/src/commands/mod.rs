@@ -4,6 +4,7 @@ mod docs;
 mod drift;
 mod history;
 mod init;
+mod jobs;
 mod metrics;
 mod prune;
 mod release;
@@ -169,6 +170,12 @@ pub async fn run(cli: Cli) -> u8 {
         }
         Command::Serve { listen, lock_wait } => serve::serve(global, listen, lock_wait).await,
         Command::Token { action } => serve::token(global, action),
+        Command::Jobs {
+            only,
+            limit,
+            json: JsonArg { json },
+        } => jobs::list(global, &only, limit, json),
+        Command::Job { action } => jobs::job(global, action),
         Command::Metrics {
             environment,
             since,

@@ -2,13 +2,12 @@
 //! `hoist metrics` prints them) and a bar chart of its changes per day, drawn as inline
 //! SVG on the server.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use hoist_core::metrics::{DayCount, Metrics, commit_times, compute, parse_window, per_day};
+use hoist_core::metrics::{DayCount, Metrics, from_store, git_commit_time, parse_window, per_day};
 use serde::{Deserialize, Serialize};
 
 use super::render::{page as render_page, plain, store_failed};
@@ -147,21 +146,26 @@ pub(crate) async fn page(
     let computed = tokio::task::spawn_blocking(move || {
         let shared = worker;
         let app = &shared.app;
-        let commits: BTreeMap<String, String> = shared
-            .store
-            .releases(app)?
-            .into_iter()
-            .map(|r| (r.version, r.commit))
-            .collect();
         let until = jiff::Timestamp::now();
         let since = until - length;
+        // Commit times recorded with the releases; older releases: the server's checkout.
+        let root = shared.dashboard.root.clone();
+        let fallback = move |commit: &str| git_commit_time(&root, commit);
+        let computed = from_store(
+            &*shared.store,
+            app,
+            &shared.environments,
+            since,
+            until,
+            &fallback,
+        )?;
         let mut all = Vec::new();
-        for env in &shared.environments {
-            let deployments = shared.store.deployments(app, env, HISTORY)?;
-            let times = commit_times(&shared.dashboard.root, &commits, &deployments);
-            let metrics = compute(env, &deployments, &times, since, until);
+        for metrics in computed {
+            let deployments = shared
+                .store
+                .deployments(app, &metrics.environment, HISTORY)?;
             all.push(EnvironmentMetrics {
-                chart: chart(&per_day(env, &deployments, since, until)),
+                chart: chart(&per_day(&metrics.environment, &deployments, since, until)),
                 lead_time: duration(metrics.lead_time_secs),
                 time_to_restore: duration(metrics.time_to_restore_secs),
                 failure_rate: metrics.change_failure_rate.map_or("-".into(), |r| {
