@@ -84,12 +84,79 @@ fn commit(app: &App) {
     app.git(&["commit", "-q", "-m", "config"]);
 }
 
-const MIGRATE: &str = "echo \"migrated $TENANT to $APP_VERSION with $DB_PASSWORD\"";
+/// The tenants' "database": an HTTP listener on the host that the migrate task calls from
+/// its container (`/migrate/TENANT/VERSION`), as a real migration writes to the tenant's
+/// database. Each call is kept as the marker it leaves, with the version the tenant's
+/// instance served at that moment: a task runs before its tenant switches.
+struct TenantDb {
+    marks: std::sync::Arc<std::sync::Mutex<Vec<(String, Option<String>)>>>,
+}
+
+const DB_PORT: u16 = 20353;
+
+impl TenantDb {
+    fn start() -> TenantDb {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind(("0.0.0.0", DB_PORT)).expect("the task DB port");
+        let marks = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = marks.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut line = String::new();
+                let mut reader = BufReader::new(&stream);
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                let port = if path.contains("/t0/") {
+                    PORTS[0]
+                } else {
+                    PORTS[1]
+                };
+                kept.lock().unwrap().push((path, version_on(port)));
+                let _ = (&stream).write_all(b"HTTP/1.0 200 OK\r\n\r\nmigrated\n");
+            }
+        });
+        TenantDb { marks }
+    }
+
+    /// The markers left so far, in order.
+    fn marks(&self) -> Vec<(String, Option<String>)> {
+        self.marks.lock().unwrap().clone()
+    }
+}
+
+/// Where a container reaches the host: the default bridge's gateway.
+fn host_from_containers() -> String {
+    let out = std::process::Command::new("docker")
+        .args(["network", "inspect", "bridge", "--format"])
+        .arg("{{(index .IPAM.Config 0).Gateway}}")
+        .output()
+        .expect("docker network inspect");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The migrate task: marks the tenant's database, then says what it did.
+fn migrate(db_host: &str) -> String {
+    format!(
+        "wget -q -O /dev/null \"http://{db_host}:{DB_PORT}/migrate/$TENANT/$APP_VERSION\" && \
+         echo \"migrated $TENANT to $APP_VERSION with $DB_PASSWORD\""
+    )
+}
+
+fn mark(tenant: &str, version: &str, serving: Option<&str>) -> (String, Option<String>) {
+    (
+        format!("/migrate/{tenant}/{version}"),
+        serving.map(str::to_string),
+    )
+}
 
 #[test]
 fn tasks_run_before_the_switch_block_it_when_they_fail_and_are_skipped_when_done() {
     let app = App::new("hoist-task-mig", &PORTS);
-    configure(&app, "5s", MIGRATE, "30s", "");
+    let db = TenantDb::start();
+    let migrate = migrate(&host_from_containers());
+    configure(&app, "5s", &migrate, "30s", "");
     app.release("v1.0.0");
 
     // The task runs the new image (its APP_VERSION), with the tenant's env and secret.
@@ -119,6 +186,13 @@ fn tasks_run_before_the_switch_block_it_when_they_fail_and_are_skipped_when_done
             "{path} holds the secret"
         );
     }
+    // Each tenant's database got its migration, before anything served the tenant.
+    let mut first_marks = db.marks();
+    first_marks.sort();
+    assert_eq!(
+        first_marks,
+        [mark("t0", "v1.0.0", None), mark("t1", "v1.0.0", None)]
+    );
     assert_no_task_containers(&app);
 
     // A failing task blocks the switch: every tenant keeps v1, and its output is shown.
@@ -161,7 +235,7 @@ fn tasks_run_before_the_switch_block_it_when_they_fail_and_are_skipped_when_done
 
     // The task succeeds but the instances do not verify (they start after the timeout):
     // they stay on v1, and the task is recorded as done for v3.
-    configure(&app, "1s", MIGRATE, "30s", "");
+    configure(&app, "1s", &migrate, "30s", "");
     app.set_start_delay(4);
     app.release("v3.0.0");
     let unverified = hoist(&app, &["deploy", "staging"]);
@@ -172,9 +246,19 @@ fn tasks_run_before_the_switch_block_it_when_they_fail_and_are_skipped_when_done
     );
     assert_serving("v1.0.0");
     assert_eq!(runs_of(&app, "v3.0.0").len(), 2);
+    // v3's migration reached each tenant's database while the tenant still served v1.
+    let mut v3_marks = db.marks()[2..].to_vec();
+    v3_marks.sort();
+    assert_eq!(
+        v3_marks,
+        [
+            mark("t0", "v3.0.0", Some("v1.0.0")),
+            mark("t1", "v3.0.0", Some("v1.0.0"))
+        ]
+    );
 
     // The retry (a longer health timeout) switches without running the task again.
-    configure(&app, "20s", MIGRATE, "30s", "");
+    configure(&app, "20s", &migrate, "30s", "");
     commit(&app);
     let retry = hoist(&app, &["deploy", "staging", "--version", "v3.0.0"]).ok();
     assert!(
@@ -186,6 +270,12 @@ fn tasks_run_before_the_switch_block_it_when_they_fail_and_are_skipped_when_done
     );
     assert_serving("v3.0.0");
     assert_eq!(runs_of(&app, "v3.0.0").len(), 2, "the task ran again");
+    assert_eq!(
+        db.marks().len(),
+        4,
+        "the retry migrated again: {:?}",
+        db.marks()
+    );
 
     // --force-tasks runs it again (a changed env makes the tenants redeploy v3).
     app.staging_keys("env = { FORCED = \"yes\" }");
@@ -205,6 +295,7 @@ fn tasks_run_before_the_switch_block_it_when_they_fail_and_are_skipped_when_done
         4,
         "--force-tasks did not rerun"
     );
+    assert_eq!(db.marks().len(), 6, "{:?}", db.marks());
     assert_serving("v3.0.0");
     assert_no_task_containers(&app);
 }

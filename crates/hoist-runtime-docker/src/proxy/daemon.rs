@@ -10,7 +10,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use hoist_core::backend::BackendError;
 use serde_json::json;
@@ -24,20 +23,25 @@ pub(crate) fn state_dir(admin: SocketAddr) -> PathBuf {
     base.join("hoist").join(format!("caddy-{}", admin.port()))
 }
 
-/// The config Caddy starts with: its admin address, the drain grace period, no servers.
-pub(crate) fn initial_config(admin: SocketAddr, drain: Duration) -> serde_json::Value {
+/// The config Caddy starts with: its admin address and no servers.
+///
+/// No `grace_period`: Caddy 2.6 cancels a finite grace period's context as soon as a
+/// config change returns, so the old server's shutdown ends at once and cuts the
+/// connections it still holds (a client sees its connection closed without an answer;
+/// the log says `server shutdown ... context canceled`). Without one, the old server
+/// finishes every connection it accepted; hoist's own drain (`drain_timeout`) bounds how
+/// long, since it stops the old container after it.
+pub(crate) fn initial_config(admin: SocketAddr) -> serde_json::Value {
     json!({
         "admin": { "listen": admin.to_string() },
         "apps": { "http": {
-            // Old connections get this long to finish after a switch.
-            "grace_period": format!("{}s", drain.as_secs().max(1)),
             "servers": {}
         } }
     })
 }
 
 /// Starts `caddy run` for `admin`; the caller waits for the admin API to answer.
-pub(crate) fn start(admin: SocketAddr, drain: Duration) -> Result<PathBuf, BackendError> {
+pub(crate) fn start(admin: SocketAddr) -> Result<PathBuf, BackendError> {
     if !admin.ip().is_loopback() {
         return Err(BackendError::new(format!(
             "no proxy answers at {admin}; hoist starts one only on a loopback admin address \
@@ -51,8 +55,7 @@ pub(crate) fn start(admin: SocketAddr, drain: Duration) -> Result<PathBuf, Backe
     };
     std::fs::create_dir_all(&dir).map_err(|e| fail("create", e))?;
     let config = dir.join("initial.json");
-    std::fs::write(&config, initial_config(admin, drain).to_string())
-        .map_err(|e| fail("write in", e))?;
+    std::fs::write(&config, initial_config(admin).to_string()).map_err(|e| fail("write in", e))?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -91,10 +94,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_initial_config_has_the_admin_address_and_the_drain_grace_period() {
-        let c = initial_config("127.0.0.1:20419".parse().unwrap(), Duration::from_secs(7));
+    fn the_initial_config_has_the_admin_address_and_no_grace_period() {
+        let c = initial_config("127.0.0.1:20419".parse().unwrap());
         assert_eq!(c["admin"]["listen"], "127.0.0.1:20419");
-        assert_eq!(c["apps"]["http"]["grace_period"], "7s");
+        assert_eq!(c["apps"]["http"]["grace_period"], serde_json::Value::Null);
         assert_eq!(c["apps"]["http"]["servers"], json!({}));
     }
 }

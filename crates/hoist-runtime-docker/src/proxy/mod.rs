@@ -55,7 +55,7 @@ async fn proxy(settings: &ProxySettings) -> Result<Caddy, BackendError> {
             .lock()
             .await;
         if !caddy.answers().await {
-            let dir = daemon::start(settings.admin, settings.drain_timeout)?;
+            let dir = daemon::start(settings.admin)?;
             let deadline = Instant::now() + Duration::from_secs(10);
             while !caddy.answers().await {
                 if Instant::now() > deadline {
