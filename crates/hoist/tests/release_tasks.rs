@@ -126,20 +126,12 @@ impl TenantDb {
     }
 }
 
-/// Where a container reaches the host: the default bridge's gateway.
-fn host_from_containers() -> String {
-    let out = std::process::Command::new("docker")
-        .args(["network", "inspect", "bridge", "--format"])
-        .arg("{{(index .IPAM.Config 0).Gateway}}")
-        .output()
-        .expect("docker network inspect");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// The migrate task: marks the tenant's database, then says what it did.
-fn migrate(db_host: &str) -> String {
+/// The migrate task: marks the tenant's database (on the host: the container's default
+/// gateway), then says what it did.
+fn migrate() -> String {
     format!(
-        "wget -q -O /dev/null \"http://{db_host}:{DB_PORT}/migrate/$TENANT/$APP_VERSION\" && \
+        "db=$(ip route | sed -n 's/^default via \\([0-9.]*\\).*/\\1/p') && \
+         wget -q -O /dev/null \"http://$db:{DB_PORT}/migrate/$TENANT/$APP_VERSION\" && \
          echo \"migrated $TENANT to $APP_VERSION with $DB_PASSWORD\""
     )
 }
@@ -155,7 +147,7 @@ fn mark(tenant: &str, version: &str, serving: Option<&str>) -> (String, Option<S
 fn tasks_run_before_the_switch_block_it_when_they_fail_and_are_skipped_when_done() {
     let app = App::new("hoist-task-mig", &PORTS);
     let db = TenantDb::start();
-    let migrate = migrate(&host_from_containers());
+    let migrate = migrate();
     configure(&app, "5s", &migrate, "30s", "");
     app.release("v1.0.0");
 
