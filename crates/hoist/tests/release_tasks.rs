@@ -89,8 +89,11 @@ fn commit(app: &App) {
 /// database. Each call is kept as the marker it leaves, with the version the tenant's
 /// instance served at that moment: a task runs before its tenant switches.
 struct TenantDb {
-    marks: std::sync::Arc<std::sync::Mutex<Vec<(String, Option<String>)>>>,
+    marks: std::sync::Arc<std::sync::Mutex<Vec<Mark>>>,
 }
+
+/// A task's call (`/migrate/TENANT/VERSION`) and what the tenant served at that moment.
+type Mark = (String, Option<String>);
 
 const DB_PORT: u16 = 20353;
 
@@ -121,7 +124,7 @@ impl TenantDb {
     }
 
     /// The markers left so far, in order.
-    fn marks(&self) -> Vec<(String, Option<String>)> {
+    fn marks(&self) -> Vec<Mark> {
         self.marks.lock().unwrap().clone()
     }
 }
@@ -136,7 +139,7 @@ fn migrate() -> String {
     )
 }
 
-fn mark(tenant: &str, version: &str, serving: Option<&str>) -> (String, Option<String>) {
+fn mark(tenant: &str, version: &str, serving: Option<&str>) -> Mark {
     (
         format!("/migrate/{tenant}/{version}"),
         serving.map(str::to_string),
