@@ -30,6 +30,16 @@ impl DeploymentKind {
             Self::Promote => "promote",
         }
     }
+
+    /// The kind a store wrote with [`DeploymentKind::as_str`]; anything else reads as a
+    /// deploy (the first kind there was).
+    pub fn from_stored(s: &str) -> Self {
+        match s {
+            "rollback" => Self::Rollback,
+            "promote" => Self::Promote,
+            _ => Self::Deploy,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +59,17 @@ impl DeploymentOutcome {
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
             Self::Interrupted => "interrupted",
+        }
+    }
+
+    /// The outcome a store wrote with [`DeploymentOutcome::as_str`]; anything else reads
+    /// as interrupted (it did not end as recorded).
+    pub fn from_stored(s: &str) -> Self {
+        match s {
+            "succeeded" => Self::Succeeded,
+            "failed" => Self::Failed,
+            "running" => Self::Running,
+            _ => Self::Interrupted,
         }
     }
 }

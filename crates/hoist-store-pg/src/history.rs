@@ -32,23 +32,6 @@ fn release_from_row(row: &Row) -> Result<Release, Fail> {
     })
 }
 
-fn kind_from(s: &str) -> DeploymentKind {
-    match s {
-        "rollback" => DeploymentKind::Rollback,
-        "promote" => DeploymentKind::Promote,
-        _ => DeploymentKind::Deploy,
-    }
-}
-
-fn outcome_from(s: &str) -> DeploymentOutcome {
-    match s {
-        "succeeded" => DeploymentOutcome::Succeeded,
-        "failed" => DeploymentOutcome::Failed,
-        "running" => DeploymentOutcome::Running,
-        _ => DeploymentOutcome::Interrupted,
-    }
-}
-
 /// `deployments.subset`: the tenants as a JSON array, NULL for every instance.
 fn subset_to_column(subset: &[String]) -> Result<Option<String>, Fail> {
     if subset.is_empty() {
@@ -237,14 +220,14 @@ impl Store for PgStore {
                     id,
                     app: row.try_get(1)?,
                     environment: row.try_get(2)?,
-                    kind: kind_from(row.try_get(3)?),
+                    kind: DeploymentKind::from_stored(row.try_get(3)?),
                     version: row.try_get(4)?,
                     image_id: row.try_get(5)?,
                     actor: row.try_get(6)?,
                     started_at: row.try_get(7)?,
                     finished_at: row.try_get(8)?,
                     duration_ms: row.try_get::<_, Option<i64>>(9)?.map(|d| d.max(0) as u64),
-                    outcome: outcome_from(row.try_get(10)?),
+                    outcome: DeploymentOutcome::from_stored(row.try_get(10)?),
                     message: row.try_get(11)?,
                     instances,
                     subset: subset_from_column(row.try_get(12)?),
@@ -293,7 +276,7 @@ impl Store for PgStore {
                     version: row.try_get(2)?,
                     image_id: row.try_get(3)?,
                     digest: row.try_get(4)?,
-                    outcome: outcome_from(row.try_get(5)?),
+                    outcome: DeploymentOutcome::from_stored(row.try_get(5)?),
                 })
             })
             .collect()

@@ -141,23 +141,6 @@ fn release_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Release> {
     })
 }
 
-fn kind_from(s: &str) -> DeploymentKind {
-    match s {
-        "rollback" => DeploymentKind::Rollback,
-        "promote" => DeploymentKind::Promote,
-        _ => DeploymentKind::Deploy,
-    }
-}
-
-fn outcome_from(s: &str) -> DeploymentOutcome {
-    match s {
-        "succeeded" => DeploymentOutcome::Succeeded,
-        "failed" => DeploymentOutcome::Failed,
-        "running" => DeploymentOutcome::Running,
-        _ => DeploymentOutcome::Interrupted,
-    }
-}
-
 impl Store for SqliteStore {
     fn save_release(&self, r: &Release) -> Result<(), StoreError> {
         // A version names its latest build (a dirty tree's version can be rebuilt);
@@ -303,14 +286,14 @@ impl Store for SqliteStore {
                     id: row.get(0)?,
                     app: row.get(1)?,
                     environment: row.get(2)?,
-                    kind: kind_from(&row.get::<_, String>(3)?),
+                    kind: DeploymentKind::from_stored(&row.get::<_, String>(3)?),
                     version: row.get(4)?,
                     image_id: row.get(5)?,
                     actor: row.get(6)?,
                     started_at: row.get(7)?,
                     finished_at: row.get(8)?,
                     duration_ms: row.get::<_, Option<i64>>(9)?.map(|d| d.max(0) as u64),
-                    outcome: outcome_from(&row.get::<_, String>(10)?),
+                    outcome: DeploymentOutcome::from_stored(&row.get::<_, String>(10)?),
                     message: row.get(11)?,
                     instances: Vec::new(),
                     subset: subset_from_column(row.get(12)?),
@@ -384,7 +367,7 @@ impl Store for SqliteStore {
                     version: row.get(2)?,
                     image_id: row.get(3)?,
                     digest: row.get(4)?,
-                    outcome: outcome_from(&row.get::<_, String>(5)?),
+                    outcome: DeploymentOutcome::from_stored(&row.get::<_, String>(5)?),
                 })
             })
             .map_err(err)?;
