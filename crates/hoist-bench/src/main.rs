@@ -192,18 +192,7 @@ async fn registry_rows(
             f_blob_bytes: f_blob,
             f_layer_bytes: f_layer,
         };
-        println!("| row | what | median (s) | runs (s) |");
-        println!("| --- | --- | ---: | --- |");
-        for r in &results.rows {
-            let runs: Vec<String> = r.runs_s.iter().map(|s| format!("{s:.2}")).collect();
-            println!(
-                "| ({}) | {} | {:.2} | {} |",
-                r.id,
-                r.what,
-                r.median_s,
-                runs.join(", ")
-            );
-        }
+        print_table(&results.rows);
         println!();
         println!(
             "(g)/(f) = {:.1}x; (h)/(b) = {:.2}x; bytes sent (f) {:?}, (g) {:?}; (f) blob bytes {:?}, layer {:?}",
@@ -224,6 +213,22 @@ async fn registry_rows(
     .await;
     reg.cleanup();
     result
+}
+
+/// The rows as the Markdown table docs/benchmark.md shows.
+fn print_table(rows: &[Row]) {
+    println!("| row | what | median (s) | runs (s) |");
+    println!("| --- | --- | ---: | --- |");
+    for r in rows {
+        let runs: Vec<String> = r.runs_s.iter().map(|s| format!("{s:.2}")).collect();
+        println!(
+            "| ({}) | {} | {:.2} | {} |",
+            r.id,
+            r.what,
+            r.median_s,
+            runs.join(", ")
+        );
+    }
 }
 
 fn secs(d: Duration) -> f64 {
@@ -410,18 +415,7 @@ async fn main() -> anyhow::Result<()> {
         ratio_a_over_b_proxy: classic.then(|| rows[0].median_s / b_proxy_median),
         rows,
     };
-    println!("| row | what | median (s) | runs (s) |");
-    println!("| --- | --- | ---: | --- |");
-    for r in &results.rows {
-        let runs: Vec<String> = r.runs_s.iter().map(|s| format!("{s:.2}")).collect();
-        println!(
-            "| ({}) | {} | {:.2} | {} |",
-            r.id,
-            r.what,
-            r.median_s,
-            runs.join(", ")
-        );
-    }
+    print_table(&results.rows);
     println!();
     if classic {
         println!(

@@ -73,28 +73,29 @@ impl JobStore for PgStore {
             {
                 return Ok(Enqueued::Duplicate(row.try_get(0)?));
             }
-            if let Some(into) = active_release(&mut tx, &job.app, &job.request)? {
-                let at = now();
-                let row = tx.query_one(
-                    "INSERT INTO jobs (app, kind, request, environment, actor, source, dedupe_key, state, created_at, finished_at, message)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'cancelled', $8, $8, $9) RETURNING id",
-                    &[&job.app, &job.request.kind(), &request, &job.request.environment(), &job.actor,
-                      &job.source, &job.dedupe_key, &at,
-                      &format!("a duplicate of job {into}, which releases the same ref at the same commit")],
-                )?;
-                let id: i64 = row.try_get(0)?;
-                tx.commit()?;
-                return Ok(Enqueued::Coalesced { id, into });
-            }
+            // A delivery of a release already queued or running is recorded as ended, joined to it.
+            let into = active_release(&mut tx, &job.app, &job.request)?;
+            let at = now();
+            let (state, finished_at, message) = match into {
+                Some(into) => (
+                    "cancelled",
+                    Some(at.as_str()),
+                    format!("a duplicate of job {into}, which releases the same ref at the same commit"),
+                ),
+                None => ("queued", None, String::new()),
+            };
             let row = tx.query_one(
-                "INSERT INTO jobs (app, kind, request, environment, actor, source, dedupe_key, state, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8) RETURNING id",
+                "INSERT INTO jobs (app, kind, request, environment, actor, source, dedupe_key, state, created_at, finished_at, message)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
                 &[&job.app, &job.request.kind(), &request, &job.request.environment(), &job.actor,
-                  &job.source, &job.dedupe_key, &now()],
+                  &job.source, &job.dedupe_key, &state, &at, &finished_at, &message],
             )?;
             let id: i64 = row.try_get(0)?;
             tx.commit()?;
-            Ok(Enqueued::New(id))
+            Ok(match into {
+                Some(into) => Enqueued::Coalesced { id, into },
+                None => Enqueued::New(id),
+            })
         })
     }
 

@@ -83,30 +83,22 @@ impl JobStore for SqliteStore {
             }
         }
         let request = serde_json::to_string(&job.request).map_err(err)?;
-        if let Some(into) = active_release(&tx, &job.app, &job.request)? {
-            tx.execute(
-                "INSERT INTO jobs (app, kind, request, environment, actor, source, dedupe_key, state, created_at, finished_at, message)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'cancelled', ?8, ?8, ?9)",
-                params![
-                    job.app,
-                    job.request.kind(),
-                    request,
-                    job.request.environment(),
-                    job.actor,
-                    job.source,
-                    job.dedupe_key,
-                    now(),
-                    format!("a duplicate of job {into}, which releases the same ref at the same commit")
-                ],
-            )
-            .map_err(err)?;
-            let id = tx.last_insert_rowid();
-            tx.commit().map_err(err)?;
-            return Ok(Enqueued::Coalesced { id, into });
-        }
+        // A delivery of a release already queued or running is recorded as ended, joined to it.
+        let into = active_release(&tx, &job.app, &job.request)?;
+        let at = now();
+        let (state, finished_at, message) = match into {
+            Some(into) => (
+                "cancelled",
+                Some(at.as_str()),
+                format!(
+                    "a duplicate of job {into}, which releases the same ref at the same commit"
+                ),
+            ),
+            None => ("queued", None, String::new()),
+        };
         tx.execute(
-            "INSERT INTO jobs (app, kind, request, environment, actor, source, dedupe_key, state, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8)",
+            "INSERT INTO jobs (app, kind, request, environment, actor, source, dedupe_key, state, created_at, finished_at, message)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 job.app,
                 job.request.kind(),
@@ -115,13 +107,19 @@ impl JobStore for SqliteStore {
                 job.actor,
                 job.source,
                 job.dedupe_key,
-                now()
+                state,
+                at,
+                finished_at,
+                message
             ],
         )
         .map_err(err)?;
         let id = tx.last_insert_rowid();
         tx.commit().map_err(err)?;
-        Ok(Enqueued::New(id))
+        Ok(match into {
+            Some(into) => Enqueued::Coalesced { id, into },
+            None => Enqueued::New(id),
+        })
     }
 
     fn job(&self, id: i64) -> Result<Option<Job>, StoreError> {
