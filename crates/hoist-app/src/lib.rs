@@ -95,7 +95,9 @@ pub async fn deployer(
         None => Arc::new(DockerBuilder::new(build_engine)),
     };
     let store = open_store(&config, overrides)?;
-    let registry_auth = registry_client.as_deref().map(registry::engine_credentials);
+    let registry_auth = registry_client
+        .as_deref()
+        .map(hoist_build::engine_credentials);
     let delivery = engines::image_delivery(&build_host, &engines, registry_auth.clone());
     let mut runtimes = runtimes(
         &config,

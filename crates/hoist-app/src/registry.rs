@@ -84,18 +84,6 @@ pub fn builder(client: Arc<Client>, docker: bollard::Docker) -> RegistryBuilder 
     RegistryBuilder::new(docker, client)
 }
 
-/// The client's credentials as an engine takes them (`X-Registry-Auth`), so engines pull
-/// what hoist pushed; `None` for a registry used anonymously.
-pub fn engine_credentials(client: &Client) -> Option<bollard::auth::DockerCredentials> {
-    let (username, password) = client.credentials().expose()?;
-    Some(bollard::auth::DockerCredentials {
-        username: Some(username.to_string()),
-        password: Some(password.to_string()),
-        serveraddress: Some(client.registry().to_string()),
-        ..Default::default()
-    })
-}
-
 /// The registry client as a prune source (`[prune] registry_tags`): each tag of a
 /// repository with the digest of its manifest (a `HEAD` per tag), and deletes by digest.
 /// Repositories are named in full (`host/path`), as `[registry] image` writes them.

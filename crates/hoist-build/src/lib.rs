@@ -18,7 +18,7 @@ use hoist_core::{EventKind, EventSink};
 
 pub use context::{DOCKERFILE_NAME, context_files, pack};
 pub use layer::{LayerPlan, plan as layer_plan};
-pub use registry_builder::{RegistryBuilder, read_ca};
+pub use registry_builder::{RegistryBuilder, engine_credentials, read_ca};
 pub use registry_push::{PushError, PushedImage, push_layer_image};
 pub use reproducible::{ReproducibleLayer, reproducible_layer};
 

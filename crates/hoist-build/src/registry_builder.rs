@@ -46,39 +46,14 @@ impl RegistryBuilder {
 
     /// What the engine sends as `X-Registry-Auth`.
     fn engine_credentials(&self) -> Option<DockerCredentials> {
-        let (username, password) = self.client.credentials().expose()?;
-        Some(DockerCredentials {
-            username: Some(username.to_string()),
-            password: Some(password.to_string()),
-            serveraddress: Some(self.client.registry().to_string()),
-            ..Default::default()
-        })
+        engine_credentials(&self.client)
     }
 
     /// Has the engine pull `reference` with the registry's credentials.
     async fn pull(&self, reference: &str) -> Result<(), BackendError> {
-        let options = bollard::query_parameters::CreateImageOptions {
-            from_image: Some(reference.to_string()),
-            ..Default::default()
-        };
-        let mut stream = self
-            .docker
-            .create_image(Some(options), None, self.engine_credentials());
-        while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| {
-                BackendError::new(format!(
-                    "the engine could not pull {reference}: {}",
-                    hoist_engine::message(&e)
-                ))
-            })?;
-            if let Some(detail) = info.error_detail {
-                return Err(BackendError::new(format!(
-                    "the engine could not pull {reference}: {}",
-                    detail.message.unwrap_or_default()
-                )));
-            }
-        }
-        Ok(())
+        hoist_engine::pull(&self.docker, reference, self.engine_credentials())
+            .await
+            .map_err(|e| BackendError::new(format!("the engine could not pull {reference}: {e}")))
     }
 
     /// Has the engine push `reference` with the registry's credentials.
@@ -252,6 +227,18 @@ impl Builder for RegistryBuilder {
     async fn pushed_digest(&self, reference: &str) -> Result<Option<String>, BackendError> {
         Ok(self.pushed.lock().await.get(reference).cloned())
     }
+}
+
+/// `client`'s credentials as an engine takes them (`X-Registry-Auth`), so engines pull
+/// and push what hoist does; `None` for a registry used anonymously.
+pub fn engine_credentials(client: &Client) -> Option<DockerCredentials> {
+    let (username, password) = client.credentials().expose()?;
+    Some(DockerCredentials {
+        username: Some(username.to_string()),
+        password: Some(password.to_string()),
+        serveraddress: Some(client.registry().to_string()),
+        ..Default::default()
+    })
 }
 
 /// A CA file's bytes, for [`hoist_registry::ClientOptions::ca_pem`].
