@@ -2,7 +2,7 @@
 
 use hoist_config::HttpConfig;
 use hoist_runtime_http::{
-    Credential, HttpRuntime, HttpSettings, RequestSpec, RetryPolicy, StatusFields,
+    Credential, HttpRuntime, HttpSettings, RequestSpec, RetryPolicy, StatusFields, TaskRequests,
 };
 
 /// The runtime for one platform; nothing is contacted (and no credential read) until it
@@ -46,5 +46,20 @@ pub(crate) fn runtime(config: &HttpConfig) -> HttpRuntime {
         timeout: config.timeout,
         poll: config.poll,
         retry: RetryPolicy::default(),
+        task: config.task.as_ref().map(|t| TaskRequests {
+            start: request(&t.start),
+            id: t.id.clone(),
+            instance: t.instance.clone(),
+            wait: t.wait.as_ref().map(request),
+            status: request(&t.status),
+            state: t.state.clone(),
+            done: t.done.clone(),
+            exit_code: t.exit_code.clone(),
+            logs: t.logs.as_ref().map(request),
+            lines: t.lines.clone(),
+            stop: t.stop.as_ref().map(request),
+            remove: t.remove.as_ref().map(request),
+            output_hint: t.output_hint.clone(),
+        }),
     })
 }

@@ -42,7 +42,7 @@ use crate::ConfigError;
 use crate::runtime::{HumanDuration, RawRuntime, RuntimeConfig};
 
 /// The keys of kind "http", in the order the reference documents them.
-pub const HTTP_KEYS: [&str; 13] = [
+pub const HTTP_KEYS: [&str; 14] = [
     "preset",
     "api",
     "app",
@@ -56,6 +56,7 @@ pub const HTTP_KEYS: [&str; 13] = [
     "status",
     "wait",
     "rollback",
+    "task",
 ];
 
 /// The presets `preset` accepts.
@@ -103,6 +104,29 @@ pub struct HttpFields {
     pub failure: Option<String>,
 }
 
+/// How release tasks run on the platform (docs/http-runtime.md, "Release tasks"): the
+/// requests, and the JSON pointers into their answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpTask {
+    pub start: HttpRequest,
+    /// The run's id in the start answer (`{{ task_id }}`).
+    pub id: String,
+    /// The run's version in the start answer (`{{ task_instance }}`).
+    pub instance: Option<String>,
+    pub wait: Option<HttpRequest>,
+    pub status: HttpRequest,
+    pub state: String,
+    /// States that mean the run ended.
+    pub done: Vec<String>,
+    pub exit_code: String,
+    pub logs: Option<HttpRequest>,
+    pub lines: Option<String>,
+    pub stop: Option<HttpRequest>,
+    pub remove: Option<HttpRequest>,
+    /// Without `logs`: where the output is, for people (the preset's `fly logs` line).
+    pub output_hint: Option<String>,
+}
+
 /// `kind = "http"`, resolved (a preset expanded into the generic form).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpConfig {
@@ -119,6 +143,8 @@ pub struct HttpConfig {
     pub platform_app: Option<String>,
     pub timeout: Duration,
     pub poll: Duration,
+    /// Release tasks' requests; `None`: tasks cannot run on this platform.
+    pub task: Option<HttpTask>,
 }
 
 impl HttpConfig {
@@ -173,6 +199,61 @@ pub(crate) struct RawStatus {
     failure: Option<Spanned<String>>,
 }
 
+/// `task` as written: the requests that run a release task.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTask {
+    #[serde(default)]
+    start: Option<Spanned<RawTaskStart>>,
+    #[serde(default)]
+    wait: Option<Spanned<RawRequest>>,
+    #[serde(default)]
+    status: Option<Spanned<RawTaskStatus>>,
+    #[serde(default)]
+    logs: Option<Spanned<RawTaskLogs>>,
+    #[serde(default)]
+    stop: Option<Spanned<RawRequest>>,
+    #[serde(default)]
+    remove: Option<Spanned<RawRequest>>,
+}
+
+/// `task.start`: the request, and where the run's id is in its answer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTaskStart {
+    #[serde(default)]
+    method: Option<Spanned<String>>,
+    url: Spanned<String>,
+    #[serde(default)]
+    body: Option<Spanned<String>>,
+    id: Spanned<String>,
+    #[serde(default)]
+    instance: Option<Spanned<String>>,
+}
+
+/// `task.status`: the request, and the fields of its answer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTaskStatus {
+    #[serde(default)]
+    method: Option<Spanned<String>>,
+    url: Spanned<String>,
+    state: Spanned<String>,
+    done: Spanned<Vec<String>>,
+    exit_code: Spanned<String>,
+}
+
+/// `task.logs`: the request, and where the lines are in its answer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTaskLogs {
+    #[serde(default)]
+    method: Option<Spanned<String>>,
+    url: Spanned<String>,
+    #[serde(default)]
+    lines: Option<Spanned<String>>,
+}
+
 /// The http keys written in `raw`, first in the file first.
 fn written(raw: &RawRuntime) -> Vec<(&'static str, Range<usize>)> {
     let given = [
@@ -189,6 +270,7 @@ fn written(raw: &RawRuntime) -> Vec<(&'static str, Range<usize>)> {
         raw.status.as_ref().map(Spanned::span),
         raw.wait.as_ref().map(Spanned::span),
         raw.rollback.as_ref().map(Spanned::span),
+        raw.task.as_ref().map(Spanned::span),
     ];
     let mut written: Vec<_> = HTTP_KEYS
         .iter()
@@ -324,7 +406,7 @@ pub(crate) fn resolve(
         None => DEFAULT_POLL,
     };
     let platform_app = raw.app.as_ref().map(|a| a.get_ref().clone());
-    let (platform, deploy, status, wait, rollback, fields) = match &raw.preset {
+    let (platform, deploy, status, wait, rollback, fields, task) = match &raw.preset {
         Some(preset) => {
             if preset.get_ref() != "fly-machines" {
                 return Err(fail(
@@ -370,6 +452,32 @@ pub(crate) fn resolve(
                 .as_ref()
                 .map_or("{{ name }}".to_string(), |m| m.get_ref().clone());
             let fly = fly_machines(&api, &machine);
+            let mut task = fly_task(&api);
+            if let Some(written) = &raw.task {
+                let written = written.get_ref();
+                if let Some((field, span)) = [
+                    ("task.start", written.start.as_ref().map(Spanned::span)),
+                    ("task.wait", written.wait.as_ref().map(Spanned::span)),
+                    ("task.status", written.status.as_ref().map(Spanned::span)),
+                    ("task.stop", written.stop.as_ref().map(Spanned::span)),
+                    ("task.remove", written.remove.as_ref().map(Spanned::span)),
+                ]
+                .into_iter()
+                .find_map(|(f, s)| s.map(|s| (f, s)))
+                {
+                    return Err(fail(
+                        span,
+                        field,
+                        format!("`{field}` does not apply with a preset: the preset sets the task's requests"),
+                        "remove it (a preset takes only `task.logs`, for a log service of your own), or remove `preset` and describe every request yourself".into(),
+                    ));
+                }
+                if let Some(logs) = &written.logs {
+                    let (request, lines) = task_logs(logs.get_ref(), fail)?;
+                    task.logs = Some(request);
+                    task.lines = lines;
+                }
+            }
             (
                 "fly-machines".to_string(),
                 fly.0,
@@ -377,6 +485,7 @@ pub(crate) fn resolve(
                 Some(fly.2),
                 None,
                 fly.3,
+                Some(task),
             )
         }
         None => {
@@ -446,6 +555,10 @@ pub(crate) fn resolve(
                 healthy: pointer(&s.healthy, "healthy")?,
                 failure: pointer(&s.failure, "failure")?,
             };
+            let task = match &raw.task {
+                Some(written) => Some(task(written, fail)?),
+                None => None,
+            };
             (
                 "http".to_string(),
                 deploy,
@@ -453,6 +566,7 @@ pub(crate) fn resolve(
                 wait,
                 rollback,
                 fields,
+                task,
             )
         }
     };
@@ -468,7 +582,171 @@ pub(crate) fn resolve(
         platform_app,
         timeout,
         poll,
+        task,
     })))
+}
+
+/// The generic `task` table: `start` and `status` required, the rest optional.
+fn task(written: &Spanned<RawTask>, fail: Fail<'_>) -> Result<HttpTask, ConfigError> {
+    let raw = written.get_ref();
+    let Some(start) = &raw.start else {
+        return Err(fail(
+            written.span(),
+            "task.start",
+            "`task` needs a `start` request: the one that starts a run of the release's image".into(),
+            "add [environments.NAME.runtime.task.start] with url, body and id (a JSON pointer to the run's id in the answer, e.g. \"/id\")".into(),
+        ));
+    };
+    let Some(status) = &raw.status else {
+        return Err(fail(
+            written.span(),
+            "task.status",
+            "`task` needs a `status` request: the one that says whether the run ended, and its exit code".into(),
+            "add [environments.NAME.runtime.task.status] with url, state, done and exit_code".into(),
+        ));
+    };
+    let s = start.get_ref();
+    let start_request = request(
+        &RawRequest {
+            method: s.method.clone(),
+            url: s.url.clone(),
+            body: s.body.clone(),
+        },
+        "task.start",
+        "POST",
+        fail,
+    )?;
+    let st = status.get_ref();
+    let status_request = request(
+        &RawRequest {
+            method: st.method.clone(),
+            url: st.url.clone(),
+            body: None,
+        },
+        "task.status",
+        "GET",
+        fail,
+    )?;
+    if st.done.get_ref().iter().all(|d| d.trim().is_empty()) {
+        return Err(fail(
+            st.done.span(),
+            "task.status.done",
+            "no state is listed as the end of a run, so every task would wait for its timeout"
+                .into(),
+            "list the states that mean the run ended, e.g. done = [\"exited\", \"failed\"]".into(),
+        ));
+    }
+    let optional = |r: &Option<Spanned<RawRequest>>, key: &str, method: &str| match r {
+        Some(r) => request(r.get_ref(), key, method, fail).map(Some),
+        None => Ok(None),
+    };
+    let (logs, lines) = match &raw.logs {
+        Some(logs) => {
+            let (request, lines) = task_logs(logs.get_ref(), fail)?;
+            (Some(request), lines)
+        }
+        None => (None, None),
+    };
+    Ok(HttpTask {
+        start: start_request,
+        id: json_pointer(&s.id, "task.start.id", fail)?,
+        instance: match &s.instance {
+            Some(p) => Some(json_pointer(p, "task.start.instance", fail)?),
+            None => None,
+        },
+        wait: optional(&raw.wait, "task.wait", "GET")?,
+        status: status_request,
+        state: json_pointer(&st.state, "task.status.state", fail)?,
+        done: st.done.get_ref().clone(),
+        exit_code: json_pointer(&st.exit_code, "task.status.exit_code", fail)?,
+        logs,
+        lines,
+        stop: optional(&raw.stop, "task.stop", "POST")?,
+        remove: optional(&raw.remove, "task.remove", "DELETE")?,
+        output_hint: None,
+    })
+}
+
+fn task_logs(
+    raw: &RawTaskLogs,
+    fail: Fail<'_>,
+) -> Result<(HttpRequest, Option<String>), ConfigError> {
+    let request = request(
+        &RawRequest {
+            method: raw.method.clone(),
+            url: raw.url.clone(),
+            body: None,
+        },
+        "task.logs",
+        "GET",
+        fail,
+    )?;
+    let lines = match &raw.lines {
+        Some(p) => Some(json_pointer(p, "task.logs.lines", fail)?),
+        None => None,
+    };
+    Ok((request, lines))
+}
+
+/// The fly-machines preset's release tasks, following Fly.io's Machines API reference
+/// (docs/http-runtime.md names each endpoint):
+///
+/// - start: `POST /v1/apps/{app}/machines`: a new Machine in the tenant's app with the
+///   release's image, `init.cmd` = the task's command, the instance Machine's env with the
+///   instance's env and secrets over it, its region and size, `auto_destroy: true` and
+///   `restart: {"policy": "no"}`;
+/// - wait: `GET /v1/apps/{app}/machines/{id}/wait?instance_id=…&state=stopped&timeout=…`
+///   (`instance_id` is required to wait for `stopped`), sent again until the timeout;
+/// - status: `GET /v1/apps/{app}/machines/{id}`: `state`, and the exit code in the newest
+///   `exit` event's `request.exit_event.exit_code`;
+/// - stop: `POST /v1/apps/{app}/machines/{id}/stop` at the timeout;
+/// - remove: `DELETE /v1/apps/{app}/machines/{id}?force=true` (gone already: fine).
+///
+/// Fly's Machines API has no endpoint for a Machine's output: `logs` stays unset unless
+/// written, and the output says where to look instead.
+fn fly_task(api: &str) -> HttpTask {
+    let machines = format!("{api}/v1/apps/{{{{ platform_app }}}}/machines");
+    let machine = format!("{machines}/{{{{ task_id }}}}");
+    HttpTask {
+        start: HttpRequest {
+            method: "POST".into(),
+            url: machines,
+            body: Some(
+                r#"{"region": {{ current.region | default(none) }}, "config": {"image": {{ image_ref }}, "init": {"cmd": {{ task_command }}}, "env": {{ (current.config.env | default({})) | merge(env) }}, "guest": {{ current.config.guest | default(none) }}, "auto_destroy": true, "restart": {"policy": "no"}, "metadata": {"hoist_task": {{ task_name }}, "hoist_release": {{ version }}, "hoist_instance": {{ name }}}}}"#
+                    .into(),
+            ),
+        },
+        id: "/id".into(),
+        instance: Some("/instance_id".into()),
+        wait: Some(HttpRequest {
+            method: "GET".into(),
+            url: format!(
+                "{machine}/wait?instance_id={{{{ task_instance }}}}&state=stopped&timeout={{{{ wait_seconds }}}}"
+            ),
+            body: None,
+        }),
+        status: HttpRequest {
+            method: "GET".into(),
+            url: machine.clone(),
+            body: None,
+        },
+        state: "/state".into(),
+        done: vec!["stopped".into(), "destroyed".into(), "failed".into()],
+        exit_code: "/events/*/request/exit_event/exit_code".into(),
+        logs: None,
+        lines: None,
+        stop: Some(HttpRequest {
+            method: "POST".into(),
+            url: format!("{machine}/stop"),
+            body: None,
+        }),
+        remove: Some(HttpRequest {
+            method: "DELETE".into(),
+            url: format!("{machine}?force=true"),
+            body: None,
+        }),
+        output_hint: Some("fly logs -a {{ platform_app }} -i {{ task_id }}".into()),
+    }
 }
 
 /// The fly-machines preset: deploy, status, wait and fields, following Fly.io's Machines

@@ -310,6 +310,8 @@ pub(crate) struct RawRuntime {
     pub(crate) wait: Option<Spanned<crate::http::RawRequest>>,
     #[serde(default)]
     pub(crate) rollback: Option<Spanned<crate::http::RawRequest>>,
+    #[serde(default)]
+    pub(crate) task: Option<Spanned<crate::http::RawTask>>,
     // Kind "docker"'s proxy switch, read by `crate::proxy_switch`.
     #[serde(default)]
     pub(crate) switch: Option<Spanned<crate::proxy_switch::SwitchKey>>,

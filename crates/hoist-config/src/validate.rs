@@ -184,7 +184,23 @@ pub(crate) fn validate(
                 Some(RuntimeConfig::Swarm(swarm))
             }
             Ok(kubernetes @ RuntimeConfig::Kubernetes(_)) => Some(kubernetes),
-            Ok(http @ RuntimeConfig::Http(_)) => Some(http),
+            Ok(RuntimeConfig::Http(http)) => {
+                // Release tasks need the platform's `task` requests (a preset has them).
+                let used = env_ref
+                    .instances
+                    .get_ref()
+                    .iter()
+                    .any(|i| i.get_ref().runtime.is_none());
+                if let (None, Some(first), true) = (&http.task, env_ref.tasks.first(), used) {
+                    errors.push(fail(
+                        first.span(),
+                        format!("{env_key}.tasks[0]"),
+                        format!("release tasks cannot run on {env_name}'s kind \"http\" without `task` requests"),
+                        "add [environments.NAME.runtime.task] with start and status requests (docs/http-runtime.md), use preset = \"fly-machines\", or remove the tasks",
+                    ));
+                }
+                Some(RuntimeConfig::Http(http))
+            }
             Err(e) => {
                 errors.push(e);
                 None

@@ -316,3 +316,195 @@ fn a_named_runtime_is_checked_like_the_environment_s() {
         "{message}"
     );
 }
+
+// ---- release tasks ----
+
+const GENERIC_TASK: &str = r#"
+[environments.production.runtime.task.start]
+url = "https://api.example.com/v1/apps/{{ tenant }}/runs"
+body = '{"image": {{ image_ref }}, "command": {{ task_command }}, "env": {{ env }}}'
+id = "/id"
+[environments.production.runtime.task.status]
+url = "https://api.example.com/v1/apps/{{ tenant }}/runs/{{ task_id }}"
+state = "/state"
+done = ["exited", "failed"]
+exit_code = "/exit_code"
+[environments.production.runtime.task.logs]
+url = "https://api.example.com/v1/apps/{{ tenant }}/runs/{{ task_id }}/log"
+lines = "/lines"
+[environments.production.runtime.task.remove]
+url = "https://api.example.com/v1/apps/{{ tenant }}/runs/{{ task_id }}"
+"#;
+
+const TASKS: &str =
+    "\n[[environments.production.tasks]]\nname = \"migrate\"\ncommand = [\"true\"]\n";
+
+fn with_task(task: &str) -> String {
+    format!("{}{task}{TASKS}", production(GENERIC))
+}
+
+#[test]
+fn a_generic_task_section_resolves_with_default_methods() {
+    let task = http(&with_task(GENERIC_TASK)).task.expect("task requests");
+    assert_eq!(task.start.method, "POST");
+    assert!(task.start.body.unwrap().contains("{{ task_command }}"));
+    assert_eq!(task.id, "/id");
+    assert_eq!(task.status.method, "GET");
+    assert_eq!(task.done, ["exited", "failed"]);
+    assert_eq!(task.exit_code, "/exit_code");
+    assert_eq!(task.logs.unwrap().method, "GET");
+    assert_eq!(task.lines.as_deref(), Some("/lines"));
+    assert_eq!(task.remove.unwrap().method, "DELETE");
+    assert!(task.wait.is_none() && task.stop.is_none() && task.output_hint.is_none());
+}
+
+#[test]
+fn bad_task_values_are_rejected_at_their_place() {
+    for (from, to, needle, key, says) in [
+        (
+            "exit_code = \"/exit_code\"",
+            "exit_code = \"exit_code\"",
+            "exit_code = \"exit_code\"",
+            "task.status.exit_code",
+            "not a JSON pointer",
+        ),
+        (
+            "done = [\"exited\", \"failed\"]",
+            "done = []",
+            "done = []",
+            "task.status.done",
+            "every task would wait for its timeout",
+        ),
+        (
+            "url = \"https://api.example.com/v1/apps/{{ tenant }}/runs\"",
+            "url = \"runs\"",
+            "url = \"runs\"",
+            "task.start.url",
+            "not an http(s) URL",
+        ),
+        (
+            "[environments.production.runtime.task.remove]\n",
+            "[environments.production.runtime.task.remove]\nmethod = \"GET\"\nbody = '{}'\n",
+            "body = '{}'",
+            "task.remove.body",
+            "carries no body",
+        ),
+    ] {
+        let text = with_task(&GENERIC_TASK.replace(from, to));
+        let (line, got_key, message, _) = failure(&text);
+        assert_eq!(line, line_of(&text, needle), "{message}");
+        assert_eq!(
+            got_key,
+            format!("environments.production.runtime.{key}"),
+            "{message}"
+        );
+        assert!(message.contains(says), "{message}");
+    }
+}
+
+#[test]
+fn a_task_section_needs_start_and_status() {
+    let without_status = GENERIC_TASK
+        .split("[environments.production.runtime.task.status]")
+        .next()
+        .unwrap()
+        .to_string();
+    let (_, key, message, help) = failure(&with_task(&without_status));
+    assert_eq!(key, "environments.production.runtime.task.status");
+    assert!(message.contains("needs a `status` request"), "{message}");
+    assert!(help.contains("exit_code"), "{help}");
+    // An unknown key in the task's tables is refused too.
+    let text = with_task(&GENERIC_TASK.replace("id = \"/id\"", "id = \"/id\"\nrun_id = \"/x\""));
+    assert!(parse(Path::new("hoist.toml"), &text).is_err());
+}
+
+#[test]
+fn tasks_on_a_generic_platform_without_task_requests_are_refused() {
+    let text = format!("{}{TASKS}", production(GENERIC));
+    let (line, key, message, help) = failure(&text);
+    assert_eq!(line, line_of(&text, "[[environments.production.tasks]]"));
+    assert_eq!(key, "environments.production.tasks[0]");
+    assert!(message.contains("without `task` requests"), "{message}");
+    assert!(help.contains("fly-machines"), "{help}");
+}
+
+const FLY: &str = "kind = \"http\"\npreset = \"fly-machines\"\napp = \"clinic-{{ tenant }}\"\ntoken = { env = \"FLY_API_TOKEN\" }";
+
+#[test]
+fn the_fly_preset_runs_tasks_as_one_off_machines() {
+    let h = http(&format!("{}{TASKS}", production(FLY)));
+    let task = h.task.expect("the preset's task requests");
+    let machines = format!("{FLY_API}/v1/apps/{{{{ platform_app }}}}/machines");
+    assert_eq!(
+        (task.start.method.as_str(), task.start.url.as_str()),
+        ("POST", machines.as_str())
+    );
+    let body = task.start.body.unwrap();
+    for part in [
+        "\"auto_destroy\": true",
+        "\"restart\": {\"policy\": \"no\"}",
+        "\"init\": {\"cmd\": {{ task_command }}}",
+        "merge(env)",
+    ] {
+        assert!(body.contains(part), "{part} in {body}");
+    }
+    assert_eq!(task.id, "/id");
+    assert_eq!(task.instance.as_deref(), Some("/instance_id"));
+    assert_eq!(
+        task.wait.unwrap().url,
+        format!(
+            "{machines}/{{{{ task_id }}}}/wait?instance_id={{{{ task_instance }}}}&state=stopped&timeout={{{{ wait_seconds }}}}"
+        )
+    );
+    assert_eq!(task.status.url, format!("{machines}/{{{{ task_id }}}}"));
+    assert_eq!(task.exit_code, "/events/*/request/exit_event/exit_code");
+    assert!(
+        task.done.contains(&"stopped".to_string()) && task.done.contains(&"destroyed".to_string())
+    );
+    assert_eq!(
+        task.stop.unwrap().url,
+        format!("{machines}/{{{{ task_id }}}}/stop")
+    );
+    let remove = task.remove.unwrap();
+    assert_eq!(
+        (remove.method.as_str(), remove.url.as_str()),
+        (
+            "DELETE",
+            format!("{machines}/{{{{ task_id }}}}?force=true").as_str()
+        )
+    );
+    // Fly's Machines API keeps no output: no logs request, a line saying where to look.
+    assert!(task.logs.is_none());
+    assert_eq!(
+        task.output_hint.as_deref(),
+        Some("fly logs -a {{ platform_app }} -i {{ task_id }}")
+    );
+}
+
+#[test]
+fn the_fly_preset_takes_only_a_logs_request_of_its_own() {
+    let logs = "\n[environments.production.runtime.task.logs]\nurl = \"https://logs.example.com/{{ task_id }}\"\nlines = \"/lines\"\n";
+    let task = http(&format!("{}{logs}{TASKS}", production(FLY)))
+        .task
+        .unwrap();
+    assert_eq!(
+        task.logs.unwrap().url,
+        "https://logs.example.com/{{ task_id }}"
+    );
+    assert_eq!(task.lines.as_deref(), Some("/lines"));
+
+    let text = format!(
+        "{}\n[environments.production.runtime.task.stop]\nurl = \"https://x/stop\"\n{TASKS}",
+        production(FLY)
+    );
+    let (line, key, message, _) = failure(&text);
+    assert_eq!(
+        line,
+        line_of(&text, "[environments.production.runtime.task.stop]")
+    );
+    assert_eq!(key, "environments.production.runtime.task.stop");
+    assert!(
+        message.contains("the preset sets the task's requests"),
+        "{message}"
+    );
+}

@@ -13,8 +13,11 @@ mod client;
 pub mod judge;
 mod runtime;
 mod settings;
+pub mod task;
 pub mod template;
 
 pub use client::ApiError;
 pub use runtime::HttpRuntime;
-pub use settings::{Credential, HttpSettings, RequestSpec, RetryPolicy, StatusFields};
+pub use settings::{
+    Credential, HttpSettings, RequestSpec, RetryPolicy, StatusFields, TaskRequests,
+};

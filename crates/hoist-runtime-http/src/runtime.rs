@@ -17,6 +17,7 @@ use hoist_core::runtime::{
     Applied, InstanceFailure, Observed, Rollout, Runtime, Workload, WorkloadState,
 };
 use hoist_core::spec_digest::SpecDigest;
+use hoist_core::task::{TaskRun, TaskSpec};
 use hoist_core::{InstanceSpec, InstanceState, Release};
 use serde_json::Value;
 use tracing::{info, warn};
@@ -28,13 +29,13 @@ use crate::template::{self, Vars};
 
 /// Runs each instance on a hosting platform, through its HTTP API.
 pub struct HttpRuntime {
-    settings: HttpSettings,
-    api: Api,
+    pub(crate) settings: HttpSettings,
+    pub(crate) api: Api,
 }
 
 /// What an instance is asked to run: a release, or what the platform reported it ran.
 #[derive(Debug, Clone)]
-struct Target {
+pub(crate) struct Target {
     image: String,
     digest: Option<String>,
     version: String,
@@ -42,7 +43,7 @@ struct Target {
 }
 
 impl Target {
-    fn of(release: &Release) -> Self {
+    pub(crate) fn of(release: &Release) -> Self {
         Target {
             image: release.image.clone(),
             digest: release.digest.clone(),
@@ -68,7 +69,7 @@ impl HttpRuntime {
         &self.settings
     }
 
-    fn vars(
+    pub(crate) fn vars(
         &self,
         instance: &InstanceSpec,
         target: Option<&Target>,
@@ -86,6 +87,7 @@ impl HttpRuntime {
             image_id: target.map(|t| t.image_id.clone()).unwrap_or_default(),
             spec: hoist_core::runtime::spec_digest(self, instance).to_label(),
             current,
+            task: None,
         };
         if let Some(app) = &self.settings.platform_app {
             vars.platform_app = template::render_url(app, &vars).map_err(|e| e.to_string())?;
@@ -94,7 +96,7 @@ impl HttpRuntime {
     }
 
     /// The status answer, or `None` when the platform has no such instance (404).
-    async fn status(&self, instance: &InstanceSpec) -> Result<Option<Value>, String> {
+    pub(crate) async fn status(&self, instance: &InstanceSpec) -> Result<Option<Value>, String> {
         let vars = self.vars(instance, None, None)?;
         let url = template::render_url(&self.settings.status.url, &vars)
             .map_err(|e| format!("status {e}"))?;
@@ -446,5 +448,16 @@ impl Runtime for HttpRuntime {
             "kind \"http\" does not retire instances: remove {} on {} itself",
             workload.name, self.settings.platform
         )))
+    }
+
+    /// A one-off run of the release's image through the `task` requests (Fly: a Machine
+    /// with `auto_destroy`), waited for, its exit code read, then removed.
+    async fn run_task(
+        &self,
+        instance: &InstanceSpec,
+        release: &Release,
+        task: &TaskSpec,
+    ) -> Result<TaskRun, BackendError> {
+        crate::task::run(self, instance, release, task).await
     }
 }

@@ -103,6 +103,45 @@ pub struct HttpSettings {
     /// Between two status requests.
     pub poll: Duration,
     pub retry: RetryPolicy,
+    /// How release tasks run on the platform; `None`: it cannot run them.
+    pub task: Option<TaskRequests>,
+}
+
+/// The requests that run a release task as a one-off run of the release's image
+/// ([`crate::task`]). Each is a template like the others, with the task's variables
+/// (`task_name`, `task_command`, `env`, and after the start `task_id`, `task_instance`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRequests {
+    /// Starts the run (Fly: create a Machine).
+    pub start: RequestSpec,
+    /// JSON pointer to the run's id in the start answer (`{{ task_id }}`).
+    pub id: String,
+    /// JSON pointer to the run's version in the start answer (`{{ task_instance }}`, Fly's
+    /// `instance_id`), when the platform has one.
+    pub instance: Option<String>,
+    /// A request that blocks until the run ended (Fly's `/wait`), sent again until the
+    /// task's timeout; a 408 is not an error.
+    pub wait: Option<RequestSpec>,
+    /// Reads the run: its state and, once ended, its exit code.
+    pub status: RequestSpec,
+    /// Pointer to the run's state in the status answer.
+    pub state: String,
+    /// States that mean the run ended.
+    pub done: Vec<String>,
+    /// Pointer to the exit code; a `*` segment takes the first array element where the rest
+    /// resolves (Fly: the newest `exit` event).
+    pub exit_code: String,
+    /// Reads the run's output, when the platform keeps it.
+    pub logs: Option<RequestSpec>,
+    /// Pointer to the lines in the logs answer (a string or an array); `None`: the answer.
+    pub lines: Option<String>,
+    /// Stops the run at its timeout.
+    pub stop: Option<RequestSpec>,
+    /// Removes what ran the task, afterwards; a 404 (already gone) is no error.
+    pub remove: Option<RequestSpec>,
+    /// Without `logs`: one line saying where the output is, a URL-style template
+    /// (`fly logs -a {{ platform_app }} -i {{ task_id }}`).
+    pub output_hint: Option<String>,
 }
 
 impl HttpSettings {

@@ -11,6 +11,11 @@
 //! `spec` (hoist's record of the instance's settings), and `current`, the instance's status answer before the change (or none), so that a
 //! platform whose update replaces a whole object can be sent that object with the image
 //! changed: `{{ current.config | merge({"image": image_ref}) }}`.
+//!
+//! A release task's requests also see `task_name`, `task_command` (the argv, a JSON array
+//! in a body), `wait_seconds` (the time left for the task, at most 50), after the start
+//! `task_id` and `task_instance`, and in a body only `env`: the instance's env and secrets
+//! as one object. Secrets never go in a URL, so a URL (or a hint) has no `env`.
 
 use minijinja::value::Value;
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
@@ -31,6 +36,35 @@ pub struct Vars {
     /// platform that keeps metadata: read back through `fields.spec`.
     pub spec: String,
     pub current: Option<serde_json::Value>,
+    /// A release task's variables; `None` outside a task's requests.
+    pub task: Option<TaskVars>,
+}
+
+/// What a release task's requests see besides the instance's variables.
+#[derive(Clone)]
+pub struct TaskVars {
+    pub name: String,
+    pub command: Vec<String>,
+    /// The run's id and version, from the start answer; `None` before it.
+    pub id: Option<String>,
+    pub instance: Option<String>,
+    /// Seconds the task has left, at most 50 (one request stays under the client's timeout).
+    pub wait_seconds: u64,
+    /// The instance's env and secret values: only ever written into a body.
+    pub env: serde_json::Map<String, serde_json::Value>,
+}
+
+impl std::fmt::Debug for TaskVars {
+    /// Without `env`: it holds secret values.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskVars")
+            .field("name", &self.name)
+            .field("command", &self.command)
+            .field("id", &self.id)
+            .field("instance", &self.instance)
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl Vars {
@@ -43,8 +77,9 @@ impl Vars {
         }
     }
 
-    fn context(&self) -> Value {
-        Value::from_serialize(serde_json::json!({
+    /// The variables; `env` only when `secrets` (a body).
+    fn context(&self, secrets: bool) -> Value {
+        let mut context = serde_json::json!({
             "app": self.app,
             "environment": self.environment,
             "tenant": self.tenant,
@@ -57,7 +92,18 @@ impl Vars {
             "image_id": self.image_id,
             "spec": self.spec,
             "current": self.current,
-        }))
+        });
+        if let (Some(task), Some(map)) = (&self.task, context.as_object_mut()) {
+            map.insert("task_name".into(), task.name.clone().into());
+            map.insert("task_command".into(), task.command.clone().into());
+            map.insert("task_id".into(), task.id.clone().into());
+            map.insert("task_instance".into(), task.instance.clone().into());
+            map.insert("wait_seconds".into(), task.wait_seconds.into());
+            if secrets {
+                map.insert("env".into(), task.env.clone().into());
+            }
+        }
+        Value::from_serialize(context)
     }
 }
 
@@ -81,7 +127,12 @@ pub fn render_url(template: &str, vars: &Vars) -> Result<String, TemplateError> 
         out.write_str(&percent_encode(&text))
             .map_err(|e| Error::new(ErrorKind::WriteFailure, e.to_string()))
     });
-    render(&env, template, vars, "url")
+    render(&env, template, vars, "url", false)
+}
+
+/// Renders a line of text for people (a hint): values as they are, no `env`.
+pub fn render_text(template: &str, vars: &Vars) -> Result<String, TemplateError> {
+    render(&base_env(), template, vars, "text", false)
 }
 
 /// Renders a JSON body template and checks that the result is JSON.
@@ -92,7 +143,7 @@ pub fn render_body(template: &str, vars: &Vars) -> Result<serde_json::Value, Tem
         out.write_str(&json.to_string())
             .map_err(|e| Error::new(ErrorKind::WriteFailure, e.to_string()))
     });
-    let text = render(&env, template, vars, "body")?;
+    let text = render(&env, template, vars, "body", true)?;
     serde_json::from_str(&text).map_err(|e| TemplateError {
         what: "body",
         reason: format!("the rendered body is not JSON ({e})"),
@@ -112,8 +163,9 @@ fn render(
     template: &str,
     vars: &Vars,
     what: &'static str,
+    secrets: bool,
 ) -> Result<String, TemplateError> {
-    env.render_str(template, vars.context())
+    env.render_str(template, vars.context(secrets))
         .map_err(|e| TemplateError {
             what,
             reason: describe(&e),
@@ -202,7 +254,61 @@ mod tests {
             image_id: "sha256:def".into(),
             spec: "{}".into(),
             current: Some(serde_json::json!({"config": {"image": "old", "env": {"A": "1"}}})),
+            task: None,
         }
+    }
+
+    fn task_vars() -> Vars {
+        let mut env = serde_json::Map::new();
+        env.insert("A".into(), "2".into());
+        env.insert("DB_PASSWORD".into(), "s3cret \"quoted\"".into());
+        Vars {
+            task: Some(TaskVars {
+                name: "migrate".into(),
+                command: vec!["sh".into(), "-c".into(), "echo \"$A\"; exit 3".into()],
+                id: Some("m 1".into()),
+                instance: None,
+                wait_seconds: 60,
+                env,
+            }),
+            ..vars()
+        }
+    }
+
+    #[test]
+    fn a_task_body_gets_the_command_as_an_array_and_the_env_merged() {
+        let body = render_body(
+            r#"{"name": {{ task_name }}, "config": {"image": {{ image_ref }}, "init": {"cmd": {{ task_command }}}, "env": {{ (current.config.env | default({})) | merge(env) }}, "instance": {{ task_instance }}}}"#,
+            &task_vars(),
+        )
+        .unwrap();
+        assert_eq!(body["name"], "migrate");
+        assert_eq!(
+            body["config"]["init"]["cmd"],
+            serde_json::json!(["sh", "-c", "echo \"$A\"; exit 3"])
+        );
+        // The instance's env wins over the platform's, and a quote stays inside its string.
+        assert_eq!(body["config"]["env"]["A"], "2");
+        assert_eq!(body["config"]["env"]["DB_PASSWORD"], "s3cret \"quoted\"");
+        assert!(body["config"]["instance"].is_null());
+    }
+
+    #[test]
+    fn a_task_url_has_its_id_and_never_the_env() {
+        let url = render_url(
+            "https://x/apps/{{ platform_app }}/machines/{{ task_id }}/wait?timeout={{ wait_seconds }}",
+            &task_vars(),
+        )
+        .unwrap();
+        assert_eq!(
+            url,
+            "https://x/apps/clinic-north/machines/m%201/wait?timeout=60"
+        );
+        let err = render_url("https://x/?p={{ env.DB_PASSWORD }}", &task_vars()).unwrap_err();
+        assert!(err.reason.contains("undefined"), "{err}");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        // Outside a task, its variables do not exist.
+        assert!(render_url("https://x/{{ task_id }}", &vars()).is_err());
     }
 
     #[test]

@@ -17,6 +17,21 @@
 //!   "metadata"}` (`deploying`, then `running`), `POST /api/apps/{tenant}/rollback` with
 //!   `{"image"}`.
 //!
+//! Release tasks use Fly's one-off Machines (same reference): `POST /v1/apps/{app}/machines`
+//! with `{"config": …}` creates and boots a Machine (`created`, then `started`); `GET
+//! …/machines/{id}/wait?instance_id=…&state=stopped&timeout=N` blocks until it stopped or N
+//! seconds passed (408), and needs `instance_id` for `stopped`; `POST …/machines/{id}/stop`
+//! stops it; `DELETE …/machines/{id}?force=true` destroys it (a started one only with
+//! `force`); a Machine read shows its `events`, newest first, an `exit` event carrying
+//! `request.exit_event` whose `exit_code` is left out when 0 (as Fly's Go types do). With
+//! `auto_destroy` a stopped Machine is destroyed, and stays readable as `destroyed`. Fly
+//! keeps no output a client can read, and neither does the fake's API.
+//!
+//! THE FAKE DOES NOT RUN IMAGES: it runs a task Machine's `init.cmd` (or `init.exec`) with
+//! a tiny interpreter of `sh -c` scripts (`echo` with `$VAR` from the Machine's `env`,
+//! `sleep N` by the wall clock, `exit N`, `true`, `false`; anything else exits 127), and keeps
+//! what it printed for the test to read ([`FakePlatform::task_machines`]).
+//!
 //! Each read of an instance that is changing moves it one step, as a platform that pulls
 //! and starts an image would. A digest is given to each image reference (the one in the
 //! reference, else a made-up one). [`Scenario`] makes one image fail, one never become
@@ -72,6 +87,30 @@ struct Machine {
     object: Value,
     /// Reads left before the next step of a change.
     steps: u32,
+    /// A one-off Machine's run of its command; `None` for an app's Machines.
+    run: Option<Run>,
+}
+
+/// What a one-off Machine's command does, decided when it is created.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// When its process exits on its own (the `sleep`s of its script).
+    pub ends_at: Instant,
+    pub exit_code: i64,
+    /// What it printed, for the test: Fly keeps no output a client reads.
+    pub output: Vec<String>,
+}
+
+/// A one-off Machine as the test sees it.
+#[derive(Debug, Clone)]
+pub struct TaskMachine {
+    pub app: String,
+    pub id: String,
+    /// The create request's body.
+    pub created_with: Value,
+    pub state: String,
+    pub output: Vec<String>,
+    pub exit_code: i64,
 }
 
 struct State {
@@ -110,15 +149,23 @@ pub fn digest_of(reference: &str) -> String {
 
 impl FakePlatform {
     pub async fn start(scenario: Scenario) -> FakePlatform {
+        Self::start_in(scenario, PORTS).await
+    }
+
+    /// Like [`FakePlatform::start`], on the first free port of `ports` (a suite's range).
+    pub async fn start_in(
+        scenario: Scenario,
+        ports: std::ops::RangeInclusive<u16>,
+    ) -> FakePlatform {
         let mut bound = None;
-        for port in PORTS {
+        for port in ports.clone() {
             if let Ok(listener) = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await
             {
                 bound = Some((port, listener));
                 break;
             }
         }
-        let (port, listener) = bound.expect("a free port in 20550-20589");
+        let (port, listener) = bound.unwrap_or_else(|| panic!("a free port in {ports:?}"));
         let state = Arc::new(Mutex::new(State {
             scenario,
             machines: BTreeMap::new(),
@@ -175,7 +222,11 @@ impl FakePlatform {
         });
         self.state.lock().unwrap().machines.insert(
             (app.to_string(), id.to_string()),
-            Machine { object, steps: 0 },
+            Machine {
+                object,
+                steps: 0,
+                run: None,
+            },
         );
     }
 
@@ -187,7 +238,11 @@ impl FakePlatform {
         });
         self.state.lock().unwrap().machines.insert(
             ("api".to_string(), tenant.to_string()),
-            Machine { object, steps: 0 },
+            Machine {
+                object,
+                steps: 0,
+                run: None,
+            },
         );
     }
 
@@ -204,6 +259,36 @@ impl FakePlatform {
 
     pub fn seen(&self) -> Vec<Seen> {
         self.state.lock().unwrap().seen.clone()
+    }
+
+    /// Changes which image's deploys fail from now on.
+    pub fn set_fail_image(&self, image: Option<&str>) {
+        self.state.lock().unwrap().scenario.fail_image = image.map(str::to_string);
+    }
+
+    /// Every one-off Machine created, in the order created.
+    pub fn task_machines(&self) -> Vec<TaskMachine> {
+        let state = self.state.lock().unwrap();
+        let mut found: Vec<(u64, TaskMachine)> = state
+            .machines
+            .iter()
+            .filter_map(|((app, id), m)| {
+                let run = m.run.as_ref()?;
+                Some((
+                    m.object["hoist_fake_order"].as_u64().unwrap_or(0),
+                    TaskMachine {
+                        app: app.clone(),
+                        id: id.clone(),
+                        created_with: m.object["hoist_fake_created_with"].clone(),
+                        state: m.object["state"].as_str().unwrap_or("").to_string(),
+                        output: run.output.clone(),
+                        exit_code: run.exit_code,
+                    },
+                ))
+            })
+            .collect();
+        found.sort_by_key(|(order, _)| *order);
+        found.into_iter().map(|(_, m)| m).collect()
     }
 }
 
@@ -229,7 +314,7 @@ fn error(status: u16, message: &str) -> Response<Full<Bytes>> {
     respond(status, json!({"error": message}))
 }
 
-async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(shared: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
@@ -246,7 +331,35 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let mut state = state.lock().unwrap();
+    // Fly's wait for `stopped` blocks until the Machine stops or its timeout passes.
+    if let (&Method::GET, ["v1", "apps", app, "machines", id, "wait"]) = (
+        &method,
+        path.trim_matches('/')
+            .split('/')
+            .collect::<Vec<_>>()
+            .as_slice(),
+    ) && query_param(&query, "state").as_deref() == Some("stopped")
+    {
+        let timeout = query_param(&query, "timeout")
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(60)
+            .min(60);
+        let until = {
+            let state = shared.lock().unwrap();
+            state
+                .machines
+                .get(&(app.to_string(), id.to_string()))
+                .and_then(|m| m.run.as_ref())
+                .map(|r| {
+                    r.ends_at
+                        .min(Instant::now() + std::time::Duration::from_secs(timeout))
+                })
+        };
+        if let Some(until) = until {
+            tokio::time::sleep_until(until.into()).await;
+        }
+    }
+    let mut state = shared.lock().unwrap();
     state.seen.push(Seen {
         method: method.to_string(),
         path_and_query: if query.is_empty() {
@@ -283,8 +396,104 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
         (Method::GET, ["v1", "apps", app, "machines", id]) => {
             match state.machines.get_mut(&(app.to_string(), id.to_string())) {
                 Some(m) => {
-                    step_machine(m, &scenario);
-                    respond(200, m.object.clone())
+                    step_any(m, &scenario);
+                    respond(200, public(&m.object))
+                }
+                None => error(404, "machine not found"),
+            }
+        }
+        (Method::POST, ["v1", "apps", app, "machines"]) => {
+            let Some(config) = body.get("config").filter(|c| c.is_object()).cloned() else {
+                return error(400, "config is required");
+            };
+            if config.get("image").and_then(Value::as_str).is_none() {
+                return error(400, "config.image is required");
+            }
+            let command: Vec<String> = config["init"]["exec"]
+                .as_array()
+                .or(config["init"]["cmd"].as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let env: BTreeMap<String, String> = config["env"]
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let script = shell(&command, &env);
+            state.instance_ids += 1;
+            let order = state.instance_ids;
+            let id = format!("e28{order:011x}");
+            let instance_id = format!("01J{order:022}");
+            let image = config["image"].as_str().unwrap_or("").to_string();
+            let object = json!({
+                "id": id,
+                "name": format!("{app}-task-{order}"),
+                "state": "created",
+                "region": body.get("region").cloned().filter(|r| r.is_string()).unwrap_or(json!("ams")),
+                "instance_id": instance_id,
+                "private_ip": "fdaa:0:1::9",
+                "config": config,
+                "image_ref": image_ref(&image),
+                "events": [{"type": "launch", "status": "created", "source": "user",
+                            "timestamp": epoch_ms()}],
+                "checks": [],
+                "created_at": "2026-12-06T07:00:00Z",
+                "updated_at": "2026-12-06T07:00:00Z",
+                "hoist_fake_order": order,
+                "hoist_fake_created_with": body.clone(),
+            });
+            let answer = public(&object);
+            state.machines.insert(
+                (app.to_string(), id),
+                Machine {
+                    object,
+                    steps: 0,
+                    run: Some(Run {
+                        ends_at: Instant::now() + script.duration,
+                        exit_code: script.exit_code,
+                        output: script.output,
+                    }),
+                },
+            );
+            respond(200, answer)
+        }
+        (Method::POST, ["v1", "apps", app, "machines", id, "stop"]) => {
+            match state.machines.get_mut(&(app.to_string(), id.to_string())) {
+                Some(m) => {
+                    step_any(m, &scenario);
+                    if m.object["state"] == "started" || m.object["state"] == "created" {
+                        // Stopped by request: SIGINT, no exit code of its own.
+                        push_event(
+                            m,
+                            json!({"type": "exit", "status": "stopped", "source": "flyd",
+                                   "request": {"exit_event": {"requested_stop": true, "signal": 2,
+                                                              "exited_at": "2026-12-06T07:00:02Z"}}}),
+                        );
+                        m.object["state"] = json!("stopped");
+                    }
+                    respond(200, json!({"ok": true}))
+                }
+                None => error(404, "machine not found"),
+            }
+        }
+        (Method::DELETE, ["v1", "apps", app, "machines", id]) => {
+            let force = query_param(&query, "force").as_deref() == Some("true");
+            match state.machines.get_mut(&(app.to_string(), id.to_string())) {
+                Some(m) if m.object["state"] == "destroyed" => error(404, "machine not found"),
+                Some(m) if m.object["state"] == "started" && !force => error(
+                    412,
+                    "machine is still running; stop it first or use force=true",
+                ),
+                Some(m) => {
+                    destroy(m);
+                    respond(200, json!({"ok": true}))
                 }
                 None => error(404, "machine not found"),
             }
@@ -317,10 +526,17 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
         }
         (Method::GET, ["v1", "apps", app, "machines", id, "wait"]) => {
             let wanted = query_param(&query, "state").unwrap_or_else(|| "started".into());
+            if wanted == "stopped" && query_param(&query, "instance_id").is_none() {
+                return error(
+                    400,
+                    "instance_id is required when waiting for the stopped state",
+                );
+            }
             match state.machines.get_mut(&(app.to_string(), id.to_string())) {
                 Some(m) => {
-                    step_machine(m, &scenario);
-                    if m.object["state"] == json!(wanted) {
+                    step_any(m, &scenario);
+                    let past_stopped = wanted == "stopped" && m.object["state"] == "destroyed";
+                    if m.object["state"] == json!(wanted) || past_stopped {
                         respond(200, json!({"ok": true}))
                     } else {
                         error(408, "deadline_exceeded: machine did not reach the state")
@@ -371,6 +587,175 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
         }
         _ => error(404, "not found"),
     }
+}
+
+/// What a read of a Machine shows: its object without the fake's own notes.
+fn public(object: &Value) -> Value {
+    let mut object = object.clone();
+    if let Some(map) = object.as_object_mut() {
+        map.retain(|k, _| !k.starts_with("hoist_fake_"));
+    }
+    object
+}
+
+fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Adds an event, newest first as Fly lists them.
+fn push_event(m: &mut Machine, mut event: Value) {
+    event["timestamp"] = json!(epoch_ms());
+    if let Some(events) = m.object["events"].as_array_mut() {
+        events.insert(0, event);
+    }
+}
+
+fn destroy(m: &mut Machine) {
+    push_event(
+        m,
+        json!({"type": "destroy", "status": "destroyed", "source": "user"}),
+    );
+    m.object["state"] = json!("destroyed");
+}
+
+/// A read moves an app's Machine one step of its update, and a one-off Machine along its
+/// run by the clock: booted, exited (its exit event), then destroyed with `auto_destroy`.
+fn step_any(m: &mut Machine, scenario: &Scenario) {
+    let Some(run) = m.run.clone() else {
+        step_machine(m, scenario);
+        return;
+    };
+    let state = m.object["state"].as_str().unwrap_or("").to_string();
+    match state.as_str() {
+        "created" => {
+            push_event(
+                m,
+                json!({"type": "start", "status": "started", "source": "flyd"}),
+            );
+            m.object["state"] = json!("started");
+            if Instant::now() >= run.ends_at {
+                step_any(m, scenario);
+            }
+        }
+        "started" if Instant::now() >= run.ends_at => {
+            let mut exit_event =
+                json!({"requested_stop": false, "exited_at": "2026-12-06T07:00:01Z"});
+            // Fly's Go types leave a zero exit code out.
+            if run.exit_code != 0 {
+                exit_event["exit_code"] = json!(run.exit_code);
+            }
+            push_event(
+                m,
+                json!({"type": "exit", "status": "stopped", "source": "flyd",
+                       "request": {"exit_event": exit_event}}),
+            );
+            m.object["state"] = json!("stopped");
+        }
+        "stopped" if m.object["config"]["auto_destroy"] == json!(true) => destroy(m),
+        _ => {}
+    }
+}
+
+/// What a script does: its output, its exit code, how long its `sleep`s take.
+struct Script {
+    output: Vec<String>,
+    exit_code: i64,
+    duration: std::time::Duration,
+}
+
+/// Runs `argv` in the fake's tiny shell: `sh -c SCRIPT` (statements split on `;`, `&&`
+/// stopping at a failure) or one program; `echo` (with `$VAR` and `${VAR}` from `env`),
+/// `sleep N`, `exit N`, `true`, `false`; anything else is not found (127).
+fn shell(argv: &[String], env: &BTreeMap<String, String>) -> Script {
+    let mut script = Script {
+        output: Vec::new(),
+        exit_code: 0,
+        duration: std::time::Duration::ZERO,
+    };
+    let text = match argv {
+        [sh, flag, text, ..] if sh.ends_with("sh") && flag == "-c" => text.clone(),
+        [] => {
+            script.output.push("no command".into());
+            script.exit_code = 127;
+            return script;
+        }
+        words => words.join(" "),
+    };
+    let mut skip_rest_of_chain = false;
+    for part in text.split(';') {
+        for (i, statement) in part.split("&&").enumerate() {
+            if i > 0 && script.exit_code != 0 {
+                skip_rest_of_chain = true;
+            }
+            if skip_rest_of_chain {
+                continue;
+            }
+            let words: Vec<String> = statement
+                .split_whitespace()
+                .map(|w| expand(w, env))
+                .collect();
+            let Some((program, args)) = words.split_first() else {
+                continue;
+            };
+            match program.as_str() {
+                "echo" => {
+                    script.output.push(args.join(" "));
+                    script.exit_code = 0;
+                }
+                "sleep" => {
+                    let secs: f64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(0.0);
+                    script.duration += std::time::Duration::from_secs_f64(secs);
+                    script.exit_code = 0;
+                }
+                "exit" => {
+                    script.exit_code = args.first().and_then(|a| a.parse().ok()).unwrap_or(0);
+                    return script;
+                }
+                "true" => script.exit_code = 0,
+                "false" => script.exit_code = 1,
+                other => {
+                    script.output.push(format!("sh: {other}: not found"));
+                    script.exit_code = 127;
+                }
+            }
+        }
+        skip_rest_of_chain = false;
+    }
+    script
+}
+
+/// `$VAR` and `${VAR}` in one word, from `env` (unset: empty); quotes dropped.
+fn expand(word: &str, env: &BTreeMap<String, String>) -> String {
+    let word = word.replace(['"', '\''], "");
+    let mut out = String::new();
+    let mut chars = word.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '$' {
+            out.push(c);
+            continue;
+        }
+        let braced = chars.peek() == Some(&'{');
+        if braced {
+            chars.next();
+        }
+        let mut name = String::new();
+        while let Some(&n) = chars.peek() {
+            if n.is_ascii_alphanumeric() || n == '_' {
+                name.push(n);
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        if braced && chars.peek() == Some(&'}') {
+            chars.next();
+        }
+        out.push_str(env.get(&name).map(String::as_str).unwrap_or(""));
+    }
+    out
 }
 
 /// One step of a Fly Machine's update: `replacing` → `started` (checks passing, or

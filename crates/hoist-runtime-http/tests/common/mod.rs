@@ -117,6 +117,7 @@ pub fn generic(fake: &FakePlatform, timeout: Duration) -> HttpSettings {
             backoff: Duration::from_millis(20),
             max_wait: Duration::from_secs(5),
         },
+        task: None,
     }
 }
 
