@@ -19,7 +19,7 @@ use hoist_core::{EventKind, EventSink};
 pub use context::{DOCKERFILE_NAME, context_files, pack};
 pub use layer::{LayerPlan, plan as layer_plan};
 pub use registry_builder::{RegistryBuilder, engine_credentials, read_ca};
-pub use registry_push::{PushError, PushedImage, push_layer_image};
+pub use registry_push::{IMAGE_CONFIG_KEYS, PushError, PushedImage, push_layer_image};
 pub use reproducible::{ReproducibleLayer, reproducible_layer};
 
 /// Lines of build output kept to explain a failure.

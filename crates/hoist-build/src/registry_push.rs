@@ -176,8 +176,28 @@ async fn read_base(
     Ok((manifest, config))
 }
 
+/// The top-level keys of an image config in the OCI image spec (v1.1, "Properties");
+/// Docker's image spec v1.2 defines the same ones but `os.*` and `variant`. Docker's
+/// classic builder also writes `container` and `container_config` (the build step's
+/// container id and its config, a near copy of `config`) and `docker_version`, and older
+/// images carry `id`, `parent`, `comment` and `size`: no engine reads them to run an
+/// image, `docker history` reads `history`, and they cost bytes on every release.
+pub const IMAGE_CONFIG_KEYS: &[&str] = &[
+    "architecture",
+    "author",
+    "config",
+    "created",
+    "history",
+    "os",
+    "os.features",
+    "os.version",
+    "rootfs",
+    "variant",
+];
+
 /// The base's config with the Dockerfile's settings and hoist's labels applied, the new
-/// layer appended, and its keys sorted, so equal inputs give equal bytes.
+/// layer appended, only the OCI keys kept ([`IMAGE_CONFIG_KEYS`]), and its keys sorted,
+/// so equal inputs give equal bytes.
 fn app_config(
     mut image: serde_json::Value,
     plan: &LayerPlan,
@@ -215,6 +235,7 @@ fn app_config(
     if let Some(history) = object.get_mut("history").and_then(|h| h.as_array_mut()) {
         history.push(serde_json::json!({"created": created, "created_by": "hoist layer build"}));
     }
+    object.retain(|key, _| IMAGE_CONFIG_KEYS.contains(&key.as_str()));
     serde_json::to_vec(&sorted(image)).map_err(|e| bad(&e.to_string()))
 }
 
@@ -230,5 +251,120 @@ fn sorted(value: serde_json::Value) -> serde_json::Value {
             serde_json::Value::Array(items.into_iter().map(sorted).collect())
         }
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The config Docker 20.10's classic builder wrote for a base (`FROM scratch`, a COPY
+    /// and a CMD), as read from a registry, trimmed to what matters here.
+    const DOCKER_BASE_CONFIG: &str = r##"{
+        "architecture": "amd64",
+        "author": "clinic team",
+        "config": {"Hostname": "", "Domainname": "", "User": "", "AttachStdin": false,
+            "Tty": false, "Env": ["PATH=/bin"], "Cmd": ["/bin/busybox", "sh"],
+            "Image": "sha256:0d8d", "Volumes": null, "WorkingDir": "", "Entrypoint": null,
+            "OnBuild": null, "Labels": {"team": "clinic"}},
+        "container": "3f4e2b1a9c8d",
+        "container_config": {"Hostname": "3f4e2b1a9c8d", "Env": ["PATH=/bin"],
+            "Cmd": ["/bin/sh", "-c", "#(nop) ", "CMD [\"/bin/busybox\" \"sh\"]"],
+            "Image": "sha256:0d8d", "Labels": {"team": "clinic"}},
+        "created": "2026-12-01T10:00:00.123456789Z",
+        "docker_version": "20.10.24+dfsg1",
+        "history": [
+            {"created": "2026-12-01T10:00:00Z", "created_by": "/bin/sh -c #(nop) COPY file:ab in /bin/busybox "},
+            {"created": "2026-12-01T10:00:00Z", "created_by": "/bin/sh -c #(nop)  CMD [\"/bin/busybox\" \"sh\"]", "empty_layer": true}
+        ],
+        "id": "legacy-v1-id",
+        "os": "linux",
+        "parent": "legacy-v1-parent",
+        "rootfs": {"type": "layers", "diff_ids": ["sha256:aaaa"]}
+    }"##;
+
+    fn app_config_of(base: &str) -> serde_json::Value {
+        let mut args = BTreeMap::new();
+        args.insert(
+            "HOIST_BASE".to_string(),
+            "registry.test/app-base:fp-1".to_string(),
+        );
+        let plan = crate::layer::plan(
+            "ARG HOIST_BASE\nFROM ${HOIST_BASE}\nCOPY www /www\nENV APP_VERSION=v1\n",
+            &args,
+        )
+        .unwrap();
+        let mut labels = BTreeMap::new();
+        labels.insert("dev.hoist.app".to_string(), "clinic".to_string());
+        let bytes = app_config(
+            serde_json::from_str(base).unwrap(),
+            &plan,
+            &labels,
+            "2026-12-06T06:00:00Z",
+            "sha256:bbbb",
+        )
+        .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn the_app_config_keeps_the_oci_keys_and_drops_dockers_legacy_ones() {
+        let config = app_config_of(DOCKER_BASE_CONFIG);
+        let keys: Vec<&str> = config
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "architecture",
+                "author",
+                "config",
+                "created",
+                "history",
+                "os",
+                "rootfs"
+            ]
+        );
+        // What an engine runs and `docker history`/`inspect` show is all there.
+        assert_eq!(
+            config["config"]["Cmd"],
+            serde_json::json!(["/bin/busybox", "sh"])
+        );
+        assert_eq!(
+            config["config"]["Env"],
+            serde_json::json!(["PATH=/bin", "APP_VERSION=v1"])
+        );
+        assert_eq!(config["config"]["Labels"]["team"], "clinic");
+        assert_eq!(config["config"]["Labels"]["dev.hoist.app"], "clinic");
+        assert_eq!(
+            config["rootfs"]["diff_ids"],
+            serde_json::json!(["sha256:aaaa", "sha256:bbbb"])
+        );
+        assert_eq!(config["history"].as_array().unwrap().len(), 3);
+        assert_eq!(config["history"][2]["created_by"], "hoist layer build");
+        assert_eq!(config["created"], "2026-12-06T06:00:00Z");
+        assert_eq!(config["author"], "clinic team");
+        // The container's own settings do not survive in `config` either.
+        let run = config["config"].as_object().unwrap();
+        for legacy in ["Hostname", "Domainname", "AttachStdin", "Tty", "Image"] {
+            assert!(!run.contains_key(legacy), "{legacy} in {run:?}");
+        }
+    }
+
+    #[test]
+    fn the_oci_keys_of_a_base_all_survive() {
+        let mut base: serde_json::Value = serde_json::from_str(DOCKER_BASE_CONFIG).unwrap();
+        let object = base.as_object_mut().unwrap();
+        object.insert("variant".into(), "v8".into());
+        object.insert("os.version".into(), "10.0.17763.1040".into());
+        object.insert("os.features".into(), serde_json::json!(["win32k"]));
+        let config = app_config_of(&base.to_string());
+        for key in IMAGE_CONFIG_KEYS {
+            assert!(config.get(key).is_some(), "{key} dropped: {config}");
+        }
+        assert_eq!(config["variant"], "v8");
     }
 }

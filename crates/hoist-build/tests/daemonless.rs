@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use hoist_build::{context_files, layer_plan, push_layer_image};
+use hoist_build::{IMAGE_CONFIG_KEYS, context_files, layer_plan, push_layer_image};
 use hoist_registry::manifest::DOCKER_MANIFEST;
 use hoist_registry::{Client, ClientOptions, Reference, digest_of};
 use support::TestRegistry;
@@ -146,6 +146,59 @@ async fn code_only_changes_upload_one_layer_and_identical_trees_upload_nothing()
         second.report.bytes_uploaded
     );
 
+    // The config holds the OCI image config's keys only: none of the legacy ones Docker's
+    // builder wrote into the base's (its build container and that container's config, the
+    // Docker version), which would cost bytes on every release.
+    let base_manifest = registry.skopeo_raw("hoist-reg-app-base:fp-1").unwrap();
+    let base_manifest: serde_json::Value = serde_json::from_slice(&base_manifest).unwrap();
+    let base_bytes = client
+        .get_blob(
+            "hoist-reg-app-base",
+            base_manifest["config"]["digest"].as_str().unwrap(),
+        )
+        .await
+        .unwrap();
+    let base_config: serde_json::Value = serde_json::from_slice(&base_bytes).unwrap();
+    assert!(
+        base_config.get("container_config").is_some(),
+        "the engine's base has the legacy keys: {base_config}"
+    );
+    let config_bytes = client
+        .get_blob("hoist-reg-app", &second.config_digest)
+        .await
+        .unwrap();
+    let config: serde_json::Value = serde_json::from_slice(&config_bytes).unwrap();
+    let keys: Vec<&String> = config.as_object().unwrap().keys().collect();
+    assert!(
+        keys.iter().all(|k| IMAGE_CONFIG_KEYS.contains(&k.as_str())),
+        "{keys:?}"
+    );
+    for kept in [
+        "architecture",
+        "os",
+        "created",
+        "config",
+        "rootfs",
+        "history",
+    ] {
+        assert!(config.get(kept).is_some(), "{kept} missing: {config}");
+    }
+    // Reported, not asserted: what the config costs beside the layer, and what the
+    // dropped keys would have added.
+    let legacy: usize = base_config
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(key, _)| !IMAGE_CONFIG_KEYS.contains(&key.as_str()))
+        .map(|(key, value)| key.len() + 4 + value.to_string().len())
+        .sum();
+    eprintln!(
+        "app config: {} bytes, without {legacy} bytes of legacy keys (the base's config: {} bytes); layer: {} bytes",
+        config_bytes.len(),
+        base_bytes.len(),
+        second.report.bytes_uploaded - config_bytes.len() as u64
+    );
+
     // The engine pulls it by digest and runs it.
     let pinned = second.reference.clone();
     assert_eq!(
@@ -162,5 +215,15 @@ async fn code_only_changes_upload_one_layer_and_identical_trees_upload_nothing()
     assert_eq!(out, "release two");
     let env = docker(&["image", "inspect", "-f", "{{json .Config.Env}}", &pinned]);
     assert!(env.contains("APP_VERSION=dev"), "{env}");
+    // `docker history` reads the kept history: the base's steps and hoist's layer.
+    let history = docker(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}",
+        &pinned,
+    ]);
+    assert!(history.starts_with("hoist layer build"), "{history}");
+    assert!(history.contains("COPY file:"), "{history}");
     let _ = Command::new("docker").args(["rmi", &pinned]).output();
 }

@@ -142,7 +142,12 @@ impl ImageDelivery for RegistryPull {
         tracing::info!("{address} pulls {pinned}");
         pull(target, &pinned, self.credentials.clone())
             .await
-            .map_err(|e| BackendError::new(format!("{address} could not pull {pinned}: {e}")))?;
+            .map_err(|e| {
+                BackendError::new(format!(
+                    "{address} could not pull {pinned}: {e}{}",
+                    refused_hint(&e)
+                ))
+            })?;
         if !has_image(address, target, &release.image_id).await? {
             return Err(BackendError::new(format!(
                 "{address} pulled {pinned} but has no image {} after it: the registry's \
@@ -151,6 +156,25 @@ impl ImageDelivery for RegistryPull {
             )));
         }
         Ok(())
+    }
+}
+
+/// What to check when an engine's pull error says the registry refused it: the engine
+/// pulls with the credentials hoist read, so those are the ones to fix.
+fn refused_hint(message: &str) -> &'static str {
+    let message = message.to_ascii_lowercase();
+    if [
+        "unauthorized",
+        "authentication required",
+        "access to the resource is denied",
+    ]
+    .iter()
+    .any(|says| message.contains(says))
+    {
+        " (the registry refused the credentials hoist handed the engine: check [registry] \
+         username and password, or the Docker config file hoist reads them from)"
+    } else {
+        ""
     }
 }
 
@@ -237,4 +261,22 @@ pub async fn copy_image(from: &Docker, to: &Docker, name: &str) -> Result<u64, S
         }
     }
     Ok(sent.load(Ordering::Relaxed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refused_hint;
+
+    #[test]
+    fn refused_pulls_say_which_credentials_to_check() {
+        for message in [
+            "Get \"http://127.0.0.1:5000/v2/app/manifests/sha256:ab\": unauthorized: authentication required",
+            "pull access denied for app, repository does not exist or may require 'docker login': denied: requested access to the resource is denied",
+            "UNAUTHORIZED: authentication required",
+        ] {
+            assert!(refused_hint(message).contains("[registry]"), "{message}");
+        }
+        assert_eq!(refused_hint("manifest unknown: manifest unknown"), "");
+        assert_eq!(refused_hint("connection refused"), "");
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode, header};
 use tokio::sync::Mutex;
@@ -82,7 +82,20 @@ pub struct Client {
     options: ClientOptions,
     scheme: Mutex<Scheme>,
     /// Bearer tokens by the scopes they were asked for.
-    tokens: Mutex<HashMap<String, String>>,
+    tokens: Mutex<HashMap<String, Token>>,
+}
+
+/// A bearer token and when to stop sending it (shortly before it expires).
+#[derive(Clone)]
+struct Token {
+    value: String,
+    refresh_at: Instant,
+}
+
+impl Token {
+    fn fresh(&self) -> bool {
+        Instant::now() < self.refresh_at
+    }
 }
 
 pub(crate) struct Answer {
@@ -276,20 +289,24 @@ impl Client {
             Scheme::Bearer { realm, service } => {
                 let key = scopes.join(" ");
                 let cached = self.tokens.lock().await.get(&key).cloned();
-                // A new scope on a token registry: ask for its token now rather than
-                // after a 401 (a failure here is met again, and reported, on the 401).
+                // A new scope on a token registry, or a token about to expire: ask for
+                // one now rather than after a 401. A failure here is met again, and
+                // reported, on the 401; meanwhile an old token may still be accepted.
                 let token = match cached {
-                    Some(token) => Some(token),
-                    None => match self.fetch_token(&realm, service.as_deref(), scopes).await {
+                    Some(token) if token.fresh() => Some(token),
+                    stale => match self.fetch_token(&realm, service.as_deref(), scopes).await {
                         Ok(token) => {
+                            if stale.is_some() {
+                                tracing::debug!(registry = %self.registry, scopes = %key, "token renewed before it expired");
+                            }
                             self.tokens.lock().await.insert(key, token.clone());
                             Some(token)
                         }
-                        Err(_) => None,
+                        Err(_) => stale,
                     },
                 };
                 match token {
-                    Some(token) => request.bearer_auth(token),
+                    Some(token) => request.bearer_auth(token.value),
                     None => request,
                 }
             }
@@ -321,13 +338,14 @@ impl Client {
     }
 
     /// `GET realm?service=...&scope=...`, with the credentials as basic auth when there
-    /// are any (anonymous tokens serve public pulls).
+    /// are any (anonymous tokens serve public pulls). The token is to be used until
+    /// shortly before its `expires_in` (counted from `issued_at`) runs out.
     async fn fetch_token(
         &self,
         realm: &str,
         service: Option<&str>,
         scopes: &[String],
-    ) -> Result<String, RegistryError> {
+    ) -> Result<Token, RegistryError> {
         let mut url = url::Url::parse(realm).map_err(|e| RegistryError::Status {
             registry: self.registry.clone(),
             action: "authentication".into(),
@@ -364,9 +382,14 @@ impl Client {
                 message: error_message(&body),
             });
         }
+        let answered = Instant::now();
         serde_json::from_slice::<TokenAnswer>(&body)
             .ok()
-            .and_then(TokenAnswer::into_token)
+            .and_then(|answer| answer.into_token(jiff::Timestamp::now()))
+            .map(|(value, use_for)| Token {
+                value,
+                refresh_at: answered + use_for,
+            })
             .ok_or_else(|| RegistryError::Status {
                 registry: self.registry.clone(),
                 action: "fetching a token".into(),

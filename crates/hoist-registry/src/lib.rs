@@ -8,7 +8,8 @@
 //! - **Auth** ([`auth`]) as the spec's token flow describes it: a request answered `401`
 //!   with `WWW-Authenticate: Bearer realm=...,service=...,scope=...` fetches a token from the
 //!   realm (with the credentials as basic auth, when there are any) and retries; a `Basic`
-//!   challenge retries with basic auth. Tokens are cached per scope.
+//!   challenge retries with basic auth. Tokens are cached per scope and renewed shortly
+//!   before their `expires_in` runs out ([`auth::use_for`]), not after a `401`.
 //! - **Transport**: HTTPS, trusting the system roots plus an optional CA file; plain HTTP
 //!   only for a registry the caller marks insecure.
 //! - **Push** ([`push`]): a `HEAD` before every blob, a cross-repository mount when the

@@ -2,16 +2,18 @@
 //! `auth: token`, trusting a certificate made here with `openssl`, and a token issuer run
 //! by this test that checks basic credentials and signs JWTs (ES256, `x5c` header) as the
 //! distribution token spec describes. Ports 20850-20851; repositories `regp-token/...`.
+//! The token-renewal test uses ports 21100-21102 and repositories `hoist-regr-token/...`.
 
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine as _;
 use hoist_registry::manifest::{
@@ -29,34 +31,65 @@ const ISSUER: &str = "regp-token-issuer";
 const USER: &str = "regp-ci";
 const PASSWORD: &str = "regp-token-pw-93b1e0";
 
-/// One request the issuer answered: who asked (if the credentials were right) and for
-/// which scopes.
+/// One request the issuer answered: who asked (if the credentials were right), for
+/// which scopes, and the token it handed out.
 #[derive(Debug, Clone)]
 struct Hit {
     user: Option<String>,
     scopes: BTreeSet<String>,
+    token: Option<String>,
 }
+
+/// How long the issuer's tokens live.
+#[derive(Debug, Clone, Copy)]
+struct Lifetime {
+    /// The answer's `expires_in`: how long the client is told it may use the token.
+    expires_in: u64,
+    /// How long after issue the registry refuses the token (its JWT `exp`).
+    valid_for: u64,
+}
+
+/// Distribution 2.8 forgives this much clock skew past a JWT's `exp` (its `Leeway`); an
+/// issuer that wants its tokens refused on time subtracts it from `exp`.
+const REGISTRY_LEEWAY: u64 = 60;
 
 /// A token issuer per <https://distribution.github.io/distribution/spec/auth/token/>:
 /// `GET /token?service=..&scope=..` with basic credentials; answers `{"token": JWT}` whose
 /// claims grant the requested actions to the one user it knows.
 struct Issuer {
     hits: Arc<Mutex<Vec<Hit>>>,
+    /// Set: tokens name another audience, so the registry refuses them.
+    wrong_audience: Arc<AtomicBool>,
 }
 
 impl Issuer {
-    fn start(port: u16, key_pem: Vec<u8>, cert_der_b64: String) -> Issuer {
+    fn start(port: u16, key_pem: Vec<u8>, cert_der_b64: String, lifetime: Lifetime) -> Issuer {
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the token issuer");
         let hits = Arc::new(Mutex::new(Vec::new()));
+        let wrong_audience = Arc::new(AtomicBool::new(false));
         let recorded = hits.clone();
+        let wrong = wrong_audience.clone();
         let key = jsonwebtoken::EncodingKey::from_ec_pem(&key_pem).expect("the issuer's key");
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
+                let signer = Signer {
+                    key: &key,
+                    cert_der_b64: &cert_der_b64,
+                    lifetime,
+                    audience: if wrong.load(Ordering::SeqCst) {
+                        "hoist-regr-elsewhere"
+                    } else {
+                        SERVICE
+                    },
+                };
                 // Errors on one connection concern that client only.
-                let _ = answer(stream, &key, &cert_der_b64, &recorded);
+                let _ = answer(stream, &signer, &recorded);
             }
         });
-        Issuer { hits }
+        Issuer {
+            hits,
+            wrong_audience,
+        }
     }
 
     fn hits(&self) -> Vec<Hit> {
@@ -64,12 +97,15 @@ impl Issuer {
     }
 }
 
-fn answer(
-    stream: TcpStream,
-    key: &jsonwebtoken::EncodingKey,
-    cert_der_b64: &str,
-    hits: &Mutex<Vec<Hit>>,
-) -> std::io::Result<()> {
+/// What the issuer signs tokens with, and what it puts in them.
+struct Signer<'a> {
+    key: &'a jsonwebtoken::EncodingKey,
+    cert_der_b64: &'a str,
+    lifetime: Lifetime,
+    audience: &'a str,
+}
+
+fn answer(stream: TcpStream, signer: &Signer, hits: &Mutex<Vec<Hit>>) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
@@ -105,22 +141,28 @@ fn answer(
         .and_then(|raw| String::from_utf8(raw).ok())
         .filter(|pair| pair == &format!("{USER}:{PASSWORD}"))
         .map(|_| USER.to_string());
-    hits.lock().unwrap().push(Hit {
-        user: user.clone(),
-        scopes: scopes.clone(),
-    });
-    let (status, body) = match (&user, service.as_deref()) {
-        (Some(user), Some(SERVICE)) => ("200 OK", token_body(user, &scopes, key, cert_der_b64)),
+    let (status, body, token) = match (&user, service.as_deref()) {
+        (Some(user), Some(SERVICE)) => {
+            let (body, token) = token_body(user, &scopes, signer);
+            ("200 OK", body, Some(token))
+        }
         (None, _) => (
             "401 Unauthorized",
             r#"{"errors":[{"code":"UNAUTHORIZED","message":"wrong username or password"}]}"#
                 .to_string(),
+            None,
         ),
         (Some(_), _) => (
             "400 Bad Request",
             r#"{"errors":[{"code":"DENIED","message":"unknown service"}]}"#.to_string(),
+            None,
         ),
     };
+    hits.lock().unwrap().push(Hit {
+        user: user.clone(),
+        scopes: scopes.clone(),
+        token,
+    });
     let mut stream = stream;
     write!(
         stream,
@@ -130,13 +172,9 @@ fn answer(
     stream.flush()
 }
 
-/// `{"token": ..., "expires_in": ...}` granting `scopes` (`repository:NAME:ACTIONS`).
-fn token_body(
-    user: &str,
-    scopes: &BTreeSet<String>,
-    key: &jsonwebtoken::EncodingKey,
-    cert_der_b64: &str,
-) -> String {
+/// `{"token": ..., "expires_in": ..., "issued_at": ...}` granting `scopes`
+/// (`repository:NAME:ACTIONS`), and the token.
+fn token_body(user: &str, scopes: &BTreeSet<String>, signer: &Signer) -> (String, String) {
     let access: Vec<serde_json::Value> = scopes
         .iter()
         .filter_map(|scope| {
@@ -149,25 +187,30 @@ fn token_body(
             }))
         })
         .collect();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let issued = jiff::Timestamp::now();
+    let now = issued.as_second() as u64;
+    // Whole seconds, rounded up, so the registry takes the token for `valid_for` at least.
+    let exp = now + 1 + signer.lifetime.valid_for - REGISTRY_LEEWAY;
     let claims = serde_json::json!({
         "iss": ISSUER,
         "sub": user,
-        "aud": SERVICE,
+        "aud": signer.audience,
         "iat": now,
-        "nbf": now - 10,
-        "exp": now + 300,
+        "nbf": exp.min(now) - 10,
+        "exp": exp,
         "jti": format!("regp-{now}-{}", scopes.len()),
         "access": access,
     });
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
     // The registry verifies the signing key through this chain against its rootcertbundle.
-    header.x5c = Some(vec![cert_der_b64.to_string()]);
-    let token = jsonwebtoken::encode(&header, &claims, key).expect("sign the token");
-    serde_json::json!({"token": token, "expires_in": 300}).to_string()
+    header.x5c = Some(vec![signer.cert_der_b64.to_string()]);
+    let token = jsonwebtoken::encode(&header, &claims, signer.key).expect("sign the token");
+    let body = serde_json::json!({
+        "token": token,
+        "expires_in": signer.lifetime.expires_in,
+        "issued_at": issued.to_string(),
+    });
+    (body.to_string(), token)
 }
 
 fn openssl(args: &[&str], dir: &Path) {
@@ -270,8 +313,13 @@ fn image(layers: &[&[u8]]) -> (Vec<Blob>, Vec<u8>) {
 }
 
 fn client(registry: &TestRegistry, credentials: Credentials) -> Client {
+    client_at(&registry.host(), credentials)
+}
+
+/// A client for the registry at `host` (`127.0.0.1:port`).
+fn client_at(host: &str, credentials: Credentials) -> Client {
     Client::new(
-        &registry.host(),
+        host,
         ClientOptions {
             credentials,
             insecure: true,
@@ -286,18 +334,165 @@ fn scopes(list: &[&str]) -> BTreeSet<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
+/// A plain-HTTP registry on `port` that takes tokens of the issuer on `issuer_port`,
+/// signed with the key whose certificate is `token.crt` in `keys`.
+fn token_registry(port: u16, issuer_port: u16, keys: &Path) -> TestRegistry {
+    TestRegistry::plain_with(
+        port,
+        &format!(
+            "auth:\n  token:\n    realm: http://127.0.0.1:{issuer_port}/token\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
+            keys.join("token.crt").display()
+        ),
+    )
+}
+
+/// A TCP proxy on `port` in front of 127.0.0.1:`upstream` that forwards what clients send
+/// in steps of at most 16 KiB, 20 ms apart: an upload of `n` bytes takes at least
+/// `n / 16 KiB * 20 ms` to reach the registry.
+fn slow_proxy(port: u16, upstream: u16) {
+    let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the proxy");
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                continue;
+            };
+            let (client_back, server_back) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || pump(client, server, Some(Duration::from_millis(20))));
+            std::thread::spawn(move || pump(server_back, client_back, None));
+        }
+    });
+}
+
+/// Copies `from` to `to`, pausing after each read when asked, until either side closes.
+fn pump(mut from: TcpStream, mut to: TcpStream, pause: Option<Duration>) {
+    let mut buf = vec![0u8; 16 << 10];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+        if let Some(pause) = pause {
+            std::thread::sleep(pause);
+        }
+    }
+    let _ = to.shutdown(Shutdown::Both);
+    let _ = from.shutdown(Shutdown::Both);
+}
+
+/// The status the registry on `port` answers `GET /v2/` with `token` as the bearer.
+fn bearer_status(port: u16, token: &str) -> u16 {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("reach the registry");
+    write!(
+        stream,
+        "GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut status_line = String::new();
+    BufReader::new(stream).read_line(&mut status_line).unwrap();
+    status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {status_line:?}"))
+}
+
+const RENEW_REGISTRY_PORT: u16 = 21100;
+const RENEW_ISSUER_PORT: u16 = 21101;
+const RENEW_PROXY_PORT: u16 = 21102;
+/// Through [`slow_proxy`] its upload takes at least 192 * 20 ms = 3.84 s: longer than the
+/// registry takes any one token (under 3 s, see the test).
+const SLOW_LAYER: usize = 3 << 20;
+
+#[tokio::test]
+async fn a_push_that_outlasts_its_token_renews_it_before_the_registry_refuses_it() {
+    let keys = tempfile::tempdir().unwrap();
+    let (key_pem, cert_der_b64) = make_signing_key(keys.path());
+    // Hoist is told a token lasts 1 s (so renews it after 0.75 s); the registry takes each
+    // for 2 to 3 s (whole-second `exp`), then answers 401.
+    let issuer = Issuer::start(
+        RENEW_ISSUER_PORT,
+        key_pem,
+        cert_der_b64,
+        Lifetime {
+            expires_in: 1,
+            valid_for: 2,
+        },
+    );
+    let registry = token_registry(RENEW_REGISTRY_PORT, RENEW_ISSUER_PORT, keys.path());
+    slow_proxy(RENEW_PROXY_PORT, RENEW_REGISTRY_PORT);
+    let hoist = client_at(
+        &format!("127.0.0.1:{RENEW_PROXY_PORT}"),
+        Credentials::basic(USER, PASSWORD),
+    );
+
+    let repository = "hoist-regr-token/app";
+    let layer = vec![0x5a_u8; SLOW_LAYER];
+    let (blobs, manifest) = image(&[&layer]);
+    let report = hoist
+        .push_image(repository, &blobs, OCI_MANIFEST, &manifest, &["v1".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.blobs_uploaded, report.manifest_uploaded),
+        (2, true),
+        "{report:?}"
+    );
+    let (raw, _, _) = hoist.get_manifest(repository, "v1").await.unwrap().unwrap();
+    assert_eq!(raw.as_ref(), manifest.as_slice());
+
+    // The push scope's token was fetched again during the push, and the registry refused
+    // nothing but the very first request (the challenge that starts the flow): each new
+    // token came before any 401.
+    let push_scope = scopes(&["repository:hoist-regr-token/app:pull,push"]);
+    let hits = issuer.hits();
+    let push_tokens = hits.iter().filter(|h| h.scopes == push_scope).count();
+    assert!(push_tokens >= 2, "the token was not renewed: {hits:?}");
+    let requests = registry.requests();
+    let refused: Vec<&String> = requests.iter().filter(|r| r.ends_with(" 401")).collect();
+    assert_eq!(refused.len(), 1, "{requests:#?}");
+    assert!(requests[0].ends_with(" 401"), "{requests:#?}");
+
+    // Without the renewal the registry would have refused the push half-way: the first
+    // token, which it took at the start, it refuses now.
+    let first = hits[0].token.clone().expect("the first token");
+    assert_eq!(bearer_status(RENEW_REGISTRY_PORT, &first), 401);
+
+    // A token the registry refuses (issued for another audience): the error says the
+    // credentials were refused, and holds no token and no password.
+    issuer.wrong_audience.store(true, Ordering::SeqCst);
+    let err = hoist
+        .manifest_digest("hoist-regr-token/other", "v1")
+        .await
+        .unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(matches!(err, RegistryError::Unauthorized { .. }), "{text}");
+    assert!(text.contains("refused the credentials"), "{text}");
+    let tokens: Vec<String> = issuer.hits().into_iter().filter_map(|h| h.token).collect();
+    assert!(tokens.len() > push_tokens, "{:?}", issuer.hits());
+    for token in &tokens {
+        assert!(!text.contains(token.as_str()), "a token in: {text}");
+    }
+    assert!(!text.contains(PASSWORD), "{text}");
+}
+
 #[tokio::test]
 async fn bearer_tokens_from_a_real_token_server() {
     let keys = tempfile::tempdir().unwrap();
     let (key_pem, cert_der_b64) = make_signing_key(keys.path());
-    let issuer = Issuer::start(ISSUER_PORT, key_pem, cert_der_b64);
-    let registry = TestRegistry::plain_with(
-        REGISTRY_PORT,
-        &format!(
-            "auth:\n  token:\n    realm: http://127.0.0.1:{ISSUER_PORT}/token\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
-            keys.path().join("token.crt").display()
-        ),
+    let issuer = Issuer::start(
+        ISSUER_PORT,
+        key_pem,
+        cert_der_b64,
+        Lifetime {
+            expires_in: 300,
+            valid_for: 300,
+        },
     );
+    let registry = token_registry(REGISTRY_PORT, ISSUER_PORT, keys.path());
     let (base, app) = ("regp-token/app-base", "regp-token/app");
     let hoist = client(&registry, Credentials::basic(USER, PASSWORD));
 
