@@ -148,7 +148,10 @@ fn tasks_run_before_the_switch_block_it_when_they_fail_and_are_skipped_when_done
     // the app, started after the task, found the marker there.
     for (tenant, port) in [("t0", PORTS[0]), ("t1", PORTS[1])] {
         let marker = format!("{tenant} v1.0.0 serving=none");
-        assert_eq!(markers(&app, tenant, "v1.0.0"), [marker.clone()]);
+        assert_eq!(
+            markers(&app, tenant, "v1.0.0"),
+            std::slice::from_ref(&marker)
+        );
         let served = http_get(port, "/migrations").map(|(_, body)| body);
         assert_eq!(served.as_deref().map(str::trim), Some(marker.as_str()));
     }
