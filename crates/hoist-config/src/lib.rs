@@ -35,6 +35,7 @@ mod span;
 pub mod starter;
 pub mod tasks;
 mod validate;
+pub mod volumes;
 
 pub use error::ConfigError;
 pub use hosts::HostSettings;
@@ -51,6 +52,7 @@ pub use runtime::{
 };
 pub use server::ServerSettings;
 pub use tasks::TaskSettings;
+pub use volumes::{Mount, MountSource};
 // The raw, spanned schema stays inside this crate: consumers get [`Settings`].
 pub(crate) use schema::Config;
 pub use schema::{LOCAL_DOCKER_HOST, SecretScan, default_platform};

@@ -177,6 +177,10 @@ pub struct Environment {
     /// Checked (an IP address) and resolved into the Docker runtime's settings.
     #[serde(default)]
     pub bind: Option<Spanned<String>>,
+    /// `volumes = ["clinic-{tenant}-data:/data"]`: what every instance's containers mount
+    /// (kinds "docker" and "swarm"); see [`crate::volumes`].
+    #[serde(default)]
+    pub volumes: Vec<Spanned<String>>,
     /// `[environments.NAME.runtime]`: what runs the instances. Without the table, Docker
     /// containers on each instance's `host`. Checked and resolved when the file is parsed.
     #[serde(skip)]
@@ -305,6 +309,10 @@ pub struct Instance {
     /// Labels for choosing instances: `hoist deploy --tag eu`, `rollout.canary_tags`.
     #[serde(default)]
     pub tags: Vec<Spanned<String>>,
+    /// Mounts added to the environment's `volumes` (one of the same container path
+    /// replaces the environment's); see [`crate::volumes`].
+    #[serde(default)]
+    pub volumes: Vec<Spanned<String>>,
 }
 
 /// The local engine's socket, the default `host` of an instance.

@@ -131,6 +131,9 @@ pub struct InstanceSettings {
     pub runtime: Option<String>,
     /// `tags = ["eu", "gold"]`: what `--tag` and `rollout.canary_tags` select by.
     pub tags: Vec<String>,
+    /// The environment's `volumes` with the instance's on top, `{tenant}` replaced, in the
+    /// order written.
+    pub volumes: Vec<crate::Mount>,
 }
 
 impl EnvironmentSettings {
@@ -206,6 +209,11 @@ impl Settings {
                                 .clone()
                                 .or_else(|| config.app.version_path.clone()),
                             tags: i.tags.iter().map(|t| t.get_ref().clone()).collect(),
+                            volumes: crate::volumes::resolve(
+                                &env.volumes,
+                                &i.volumes,
+                                i.tenant.get_ref(),
+                            ),
                         }
                     })
                     .collect();

@@ -124,6 +124,15 @@ pub(crate) fn validate(
         }
         let env_ref = env.get_ref();
         crate::tasks::validate(env_name, &env_ref.tasks, path, text, errors);
+        crate::volumes::validate(
+            &env_ref.volumes,
+            &format!("{env_key}.volumes"),
+            path,
+            text,
+            errors,
+        );
+        // Tenants whose runtime cannot mount the environment's volumes, with its kind.
+        let mut cannot_mount: Vec<(String, &str, &str)> = Vec::new();
         let concurrency = &env_ref.rollout.concurrency;
         if *concurrency.get_ref() == 0 {
             errors.push(fail(
@@ -284,6 +293,7 @@ pub(crate) fn validate(
                     ));
                 }
             }
+            crate::volumes::validate(&inst.volumes, &format!("{key}.volumes"), path, text, errors);
             let port = &inst.port;
             if *port.get_ref() == 0 {
                 errors.push(fail(
@@ -308,6 +318,20 @@ pub(crate) fn validate(
             ) else {
                 continue;
             };
+            if let Some((kind, help)) = crate::volumes::unsupported(runtime) {
+                if !inst.volumes.is_empty() {
+                    errors.push(fail(
+                        written("volumes").unwrap_or_else(|| instance.span()),
+                        format!("{key}.volumes"),
+                        format!(
+                            "volumes are for the docker and swarm runtimes; {} runs on kind \"{kind}\"",
+                            tenant.get_ref()
+                        ),
+                        help,
+                    ));
+                }
+                cannot_mount.push((tenant.get_ref().clone(), kind, help));
+            }
             // A `[hosts]` name and its address are one engine.
             let resolved_host = crate::hosts::resolve(&config.hosts, &inst.host);
             let engine = match runtime {
@@ -431,6 +455,26 @@ pub(crate) fn validate(
                     &format!("give every instance on one Docker engine its own {what} name"),
                 ));
             }
+        }
+        if let (Some(first), Some((_, kind, help))) =
+            (env_ref.volumes.first(), cannot_mount.first())
+        {
+            let tenants: Vec<&str> = cannot_mount.iter().map(|(t, ..)| t.as_str()).collect();
+            errors.push(fail(
+                doc.span(&[
+                    Seg::Key("environments"),
+                    Seg::Key(env_name),
+                    Seg::Key("volumes"),
+                ])
+                .unwrap_or_else(|| first.span()),
+                format!("{env_key}.volumes"),
+                format!(
+                    "volumes are for the docker and swarm runtimes; {} of {env_name} run{} on kind \"{kind}\"",
+                    tenants.join(", "),
+                    if tenants.len() == 1 { "s" } else { "" }
+                ),
+                help,
+            ));
         }
         if let Some(runtime) = runtime {
             runtimes.insert(env_name.clone(), (runtime, named));

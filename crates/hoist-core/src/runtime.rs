@@ -24,6 +24,9 @@ use crate::task::{TaskRun, TaskSpec};
 use crate::verify::{Expectation, Observation, Verdict, verify};
 use crate::{Interrupt, Release, StopSignal};
 
+/// A mount of an instance's containers, as the config resolved it.
+pub use hoist_config::{Mount, MountSource};
+
 /// How often a changing instance is probed: short, because every poll is a possible wait
 /// added to a switch.
 pub const POLL_EVERY: Duration = Duration::from_millis(100);
@@ -51,6 +54,10 @@ pub struct InstanceSpec {
     /// and in commands that only look). Formats and serialises as fingerprints only; a
     /// runtime gives the values to the app (plain env, or its native secrets).
     pub secrets: hoist_secrets::Secrets,
+    /// What its containers (and its release tasks) mount: named volumes and host paths,
+    /// `{tenant}` already replaced. Only the docker and swarm runtimes mount them (the
+    /// config refuses volumes on the others). hoist never removes a volume.
+    pub volumes: Vec<Mount>,
 }
 
 impl InstanceSpec {

@@ -64,6 +64,15 @@ impl SpecDigest {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         map.insert("labels".to_string(), hashed("labels", &labels.join("\n")));
+        // One setting per container path, by value (volume names and host paths are not
+        // secret); none without volumes, so instances without any keep their digest.
+        for mount in &spec.volumes {
+            let mut value = mount.source_text().to_string();
+            if mount.read_only {
+                value.push_str(":ro");
+            }
+            map.insert(format!("volume.{}", mount.target), value);
+        }
         for (name, value) in runtime {
             map.insert(format!("runtime.{name}"), value.clone());
         }
@@ -128,7 +137,7 @@ fn public(value: &str) -> Option<String> {
 /// One setting that differs between a running workload and the config.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SettingChange {
-    /// `port`, `env.DB_HOST`, `runtime.stop_timeout`, ...
+    /// `port`, `env.DB_HOST`, `volume./data`, `runtime.stop_timeout`, ...
     pub setting: String,
     #[serde(flatten)]
     pub change: Change,
@@ -155,6 +164,7 @@ impl fmt::Display for SettingChange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = match self.setting.split_once('.') {
             Some(("env", key)) => format!("env {key}"),
+            Some(("volume", target)) => format!("volume {target}"),
             Some(("runtime", key)) => key.to_string(),
             _ => self.setting.clone(),
         };
@@ -213,6 +223,7 @@ mod tests {
             health_path: "/health".into(),
             version_path: None,
             secrets: Default::default(),
+            volumes: Vec::new(),
         }
     }
 
@@ -286,6 +297,40 @@ mod tests {
         assert_eq!(
             describe(&SpecDigest::of(&spec(), &more).changes_from(&before)),
             "bind 127.0.0.1 (new setting)"
+        );
+    }
+
+    #[test]
+    fn volumes_are_part_of_the_spec_by_value() {
+        use crate::runtime::{Mount, MountSource};
+        let none = SpecDigest::of(&spec(), &runtime());
+        assert!(!none.to_label().contains("volume"), "{}", none.to_label());
+        let mut with = spec();
+        with.volumes = vec![Mount {
+            source: MountSource::Volume("clinic-north-data".into()),
+            target: "/data".into(),
+            read_only: false,
+        }];
+        let first = SpecDigest::of(&with, &runtime());
+        assert_eq!(
+            describe(&first.changes_from(&none)),
+            "volume /data clinic-north-data (new setting)"
+        );
+        with.volumes[0].source = MountSource::Bind("/srv/north".into());
+        with.volumes[0].read_only = true;
+        with.volumes.push(Mount {
+            source: MountSource::Volume("uploads".into()),
+            target: "/uploads".into(),
+            read_only: false,
+        });
+        let second = SpecDigest::of(&with, &runtime());
+        assert_eq!(
+            describe(&second.changes_from(&first)),
+            "volume /data clinic-north-data → /srv/north:ro; volume /uploads uploads (new setting)"
+        );
+        assert_eq!(
+            describe(&none.changes_from(&second)),
+            "volume /data removed; volume /uploads removed"
         );
     }
 

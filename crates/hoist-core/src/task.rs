@@ -157,6 +157,7 @@ mod tests {
             health_path: "/".into(),
             version_path: None,
             secrets,
+            volumes: Vec::new(),
         }
     }
 

@@ -14,10 +14,12 @@ use tokio::sync::Mutex;
 
 mod delivery;
 mod endpoint;
+mod mounts;
 mod ssh;
 
 pub use delivery::{EngineTransfer, ImageDelivery, RegistryPull, copy_image, pull};
 pub use endpoint::{EngineOptions, HostOptions, TLS_FILES};
+pub use mounts::engine_mounts;
 pub use ssh::SshDestination;
 
 /// Request timeout for engine calls, in seconds. Builds stream for longer than any single

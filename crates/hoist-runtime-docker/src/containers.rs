@@ -341,6 +341,9 @@ impl Containers {
             stop_timeout: Some(self.stop_timeout_secs().into()),
             host_config: Some(HostConfig {
                 port_bindings: Some(HashMap::from([(port_key, Some(vec![binding]))])),
+                // The candidate mounts the tenant's data too: it is verified on it, then
+                // serves it (through a proxy it becomes the live container).
+                mounts: Some(hoist_engine::engine_mounts(&spec.volumes)),
                 restart_policy: Some(RestartPolicy {
                     name: Some(restart),
                     maximum_retry_count: None,

@@ -1,6 +1,6 @@
 //! Release tasks on Docker: a one-off container of the release's image named
 //! `<instance>--task-<task>`, with the instance's env and secrets (as env, like the
-//! instance's own container), no published port and no restart. hoist waits for it to exit
+//! instance's own container) and its volumes, no published port and no restart. hoist waits for it to exit
 //! (or stops it at the task's timeout), keeps its exit code and last output lines, and
 //! removes it.
 
@@ -52,6 +52,9 @@ pub(crate) async fn run(
         ),
         labels: Some(container_labels),
         host_config: Some(HostConfig {
+            // The instance's volumes: a migration reaches the tenant's data (a SQLite
+            // file) where the app will find it.
+            mounts: Some(hoist_engine::engine_mounts(&instance.volumes)),
             restart_policy: Some(RestartPolicy {
                 name: Some(RestartPolicyNameEnum::NO),
                 maximum_retry_count: None,

@@ -289,6 +289,7 @@ mod tests {
             health_path: "/".into(),
             version_path: None,
             secrets: Default::default(),
+            volumes: Vec::new(),
         }
     }
 

@@ -66,6 +66,9 @@ pub fn service_spec(
                         .collect(),
                 ),
                 stop_grace_period: Some(nanos(STOP_GRACE_PERIOD)),
+                // On the node that runs the task: a named volume is created there on first
+                // use, a host path must exist there.
+                mounts: Some(hoist_engine::engine_mounts(&instance.volumes)),
                 ..Default::default()
             }),
             ..Default::default()
@@ -208,6 +211,8 @@ pub struct Essentials {
     pub update: [String; 6],
     pub rollback: [String; 6],
     pub stop_grace_period: i64,
+    /// `(type, source, target, read-only)`, sorted.
+    pub mounts: Vec<(String, String, String, bool)>,
 }
 
 impl std::fmt::Debug for Essentials {
@@ -227,6 +232,7 @@ impl std::fmt::Debug for Essentials {
             .field("update", &self.update)
             .field("rollback", &self.rollback)
             .field("stop_grace_period", &self.stop_grace_period)
+            .field("mounts", &self.mounts)
             .finish()
     }
 }
@@ -264,6 +270,21 @@ pub fn essentials(spec: &ServiceSpec) -> Essentials {
         })
         .unwrap_or_default();
     ports.sort();
+    let mut mounts: Vec<_> = container
+        .mounts
+        .iter()
+        .flatten()
+        .map(|m| {
+            (
+                m.typ.as_ref().map_or_else(String::new, ToString::to_string),
+                m.source.clone().unwrap_or_default(),
+                m.target.clone().unwrap_or_default(),
+                // The engine leaves `ReadOnly: false` out when it echoes a spec.
+                m.read_only.unwrap_or(false),
+            )
+        })
+        .collect();
+    mounts.sort();
     let text = |v: Option<String>| v.unwrap_or_default();
     let num = |v: Option<i64>| v.unwrap_or(0).to_string();
     let ratio = |v: Option<f64>| v.unwrap_or(0.0).to_string();
@@ -297,6 +318,7 @@ pub fn essentials(spec: &ServiceSpec) -> Essentials {
             text(rollback.failure_action.map(|f| f.to_string())),
         ],
         stop_grace_period: container.stop_grace_period.unwrap_or(0),
+        mounts,
     }
 }
 
@@ -322,6 +344,7 @@ mod tests {
             health_path: "/healthz".into(),
             version_path: Some("/version".into()),
             secrets: Default::default(),
+            volumes: Vec::new(),
         }
     }
 
@@ -375,6 +398,58 @@ mod tests {
             port.publish_mode,
             Some(EndpointPortConfigPublishModeEnum::HOST)
         );
+    }
+
+    #[test]
+    fn the_service_mounts_the_instances_volumes_and_a_change_of_one_is_a_new_spec() {
+        use hoist_core::runtime::{Mount, MountSource};
+        let mut instance = instance();
+        instance.volumes = vec![
+            Mount {
+                source: MountSource::Volume("shop-acme-data".into()),
+                target: "/data".into(),
+                read_only: false,
+            },
+            Mount {
+                source: MountSource::Bind("/srv/acme".into()),
+                target: "/config".into(),
+                read_only: true,
+            },
+        ];
+        let sent = service_spec(&instance, &release(), &SwarmSettings::default());
+        let mounts = sent
+            .task_template
+            .clone()
+            .unwrap()
+            .container_spec
+            .unwrap()
+            .mounts
+            .unwrap();
+        assert_eq!(mounts.len(), 2);
+        assert_eq!(mounts[0].source.as_deref(), Some("shop-acme-data"));
+        assert_eq!(mounts[1].read_only, Some(true));
+        let label = &sent.labels.as_ref().unwrap()[labels::SPEC];
+        assert!(
+            label.contains("\"volume./data\":\"shop-acme-data\""),
+            "{label}"
+        );
+        // The engine echoes `ReadOnly: false` as nothing: the same essentials.
+        let mut echoed = sent.clone();
+        for m in echoed
+            .task_template
+            .as_mut()
+            .and_then(|t| t.container_spec.as_mut())
+            .and_then(|c| c.mounts.as_mut())
+            .unwrap()
+        {
+            if m.read_only == Some(false) {
+                m.read_only = None;
+            }
+        }
+        assert_eq!(essentials(&echoed), essentials(&sent));
+        instance.volumes[1].read_only = false;
+        let changed = service_spec(&instance, &release(), &SwarmSettings::default());
+        assert_ne!(essentials(&changed), essentials(&sent));
     }
 
     #[test]

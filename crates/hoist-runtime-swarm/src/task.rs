@@ -1,8 +1,8 @@
 //! Release tasks on Swarm: a job service (`replicated-job` mode, Engine 20.10 / API 1.41)
 //! named `<instance>--task-<task>` that runs the release's image once to completion with
-//! the instance's env and Swarm secrets, no published port and no restart. hoist polls its
-//! task until it completes or fails (or removes the service at the task's timeout), keeps
-//! the exit code and the last output lines, and removes the service.
+//! the instance's env, Swarm secrets and volumes, no published port and no restart. hoist
+//! polls its task until it completes or fails (or removes the service at the task's
+//! timeout), keeps the exit code and the last output lines, and removes the service.
 
 use std::time::{Duration, Instant};
 
@@ -167,6 +167,11 @@ mod tests {
             health_path: "/healthz".into(),
             version_path: None,
             secrets: Default::default(),
+            volumes: vec![hoist_core::runtime::Mount {
+                source: hoist_core::runtime::MountSource::Volume("clinic-t0-data".into()),
+                target: "/data".into(),
+                read_only: false,
+            }],
         };
         let release = Release {
             app: "clinic".into(),
@@ -200,6 +205,10 @@ mod tests {
         assert_eq!(container.image.as_deref(), Some("sha256:abc"));
         assert_eq!(container.args.unwrap(), ["python", "manage.py", "migrate"]);
         assert!(container.env.unwrap().contains(&"TENANT=t0".to_string()));
+        // The migration sees the tenant's data where the service does.
+        let mounts = container.mounts.unwrap();
+        assert_eq!(mounts[0].source.as_deref(), Some("clinic-t0-data"));
+        assert_eq!(mounts[0].target.as_deref(), Some("/data"));
         let labels = container.labels.unwrap();
         assert_eq!(labels.get(labels::ROLE).map(String::as_str), Some("task"));
         assert_eq!(labels.get(labels::TENANT).map(String::as_str), Some("t0"));

@@ -1,17 +1,21 @@
 //! Release tasks against the real Docker engine: a task runs the new release's image once
-//! per tenant, with its env and secrets, before the tenant switches; a failing or timed-out
-//! task leaves the tenant on its old release with the task's output shown; a retried deploy
-//! skips tasks that succeeded; `--force-tasks` runs them again. Needs a running engine and
-//! Debian's busybox-static (`.ci/run` installs both).
+//! per tenant, with its env, secrets and volumes, before the tenant switches; a failing or
+//! timed-out task leaves the tenant on its old release with the task's output shown; a
+//! retried deploy skips tasks that succeeded; `--force-tasks` runs them again. Needs a
+//! running engine and Debian's busybox-static (`.ci/run` installs both). Volumes are named
+//! `hoist-vol-task-*`.
 
 mod support;
 
+use support::volume::{self, Volumes};
 use support::{App, Run, http_get};
 
 const PORTS: [u16; 2] = [20351, 20352];
 /// The tenants' database password, given to hoist in its environment and to the task as a
 /// secret; the task echoes it, and nothing hoist keeps may show it.
 const SECRET: &str = "hoist-task-s3cret-pw";
+/// Each tenant's data: a named volume per tenant, mounted by its instance and its tasks.
+const VOLUMES: &str = "volumes = [\"hoist-vol-task-{tenant}:/data\"]";
 
 fn version_on(port: u16) -> Option<String> {
     http_get(port, "/version").map(|(_, body)| body.trim().to_string())
@@ -23,7 +27,8 @@ fn assert_serving(version: &str) {
     }
 }
 
-/// hoist.toml with one task running `script` under `sh -c`, and `extra` appended.
+/// hoist.toml with the tenants' volumes and one task running `script` under `sh -c`, and
+/// `extra` appended.
 fn configure(app: &App, health_timeout: &str, script: &str, timeout: &str, extra: &str) {
     app.write_config_with(
         health_timeout,
@@ -33,6 +38,7 @@ fn configure(app: &App, health_timeout: &str, script: &str, timeout: &str, extra
              timeout = \"{timeout}\"\n{extra}"
         ),
     );
+    app.staging_keys(VOLUMES);
 }
 
 fn hoist(app: &App, args: &[&str]) -> Run {
@@ -84,77 +90,34 @@ fn commit(app: &App) {
     app.git(&["commit", "-q", "-m", "config"]);
 }
 
-/// The tenants' "database": an HTTP listener on the host that the migrate task calls from
-/// its container (`/migrate/TENANT/VERSION`), as a real migration writes to the tenant's
-/// database. Each call is kept as the marker it leaves, with the version the tenant's
-/// instance served at that moment: a task runs before its tenant switches.
-struct TenantDb {
-    marks: std::sync::Arc<std::sync::Mutex<Vec<Mark>>>,
-}
+/// The migrate task: leaves its marker in the tenant's volume, as a real migration
+/// changes the tenant's database (a SQLite file there): the tenant and version it ran
+/// for, from its env, and the version the tenant's app last started with (`serving`, which
+/// the app writes at start; `none` before any did). Then it says what it did.
+const MIGRATE: &str = "echo \"$TENANT $APP_VERSION serving=$(cat /data/serving 2>/dev/null || echo none)\" >> /data/migrations && \
+     echo \"migrated $TENANT to $APP_VERSION with $DB_PASSWORD\"";
 
-/// A task's call (`/migrate/TENANT/VERSION`) and what the tenant served at that moment.
-type Mark = (String, Option<String>);
-
-const DB_PORT: u16 = 20353;
-
-impl TenantDb {
-    fn start() -> TenantDb {
-        use std::io::{BufRead, BufReader, Write};
-        let listener = std::net::TcpListener::bind(("0.0.0.0", DB_PORT)).expect("the task DB port");
-        let marks = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let kept = marks.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let mut line = String::new();
-                let mut reader = BufReader::new(&stream);
-                if reader.read_line(&mut line).is_err() {
-                    continue;
-                }
-                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-                let port = if path.contains("/t0/") {
-                    PORTS[0]
-                } else {
-                    PORTS[1]
-                };
-                kept.lock().unwrap().push((path, version_on(port)));
-                let _ = (&stream).write_all(b"HTTP/1.0 200 OK\r\n\r\nmigrated\n");
-            }
-        });
-        TenantDb { marks }
-    }
-
-    /// The markers left so far, in order.
-    fn marks(&self) -> Vec<Mark> {
-        self.marks.lock().unwrap().clone()
-    }
-}
-
-/// The migrate task: marks the tenant's database (on the host: the container's default
-/// gateway), then says what it did.
-fn migrate() -> String {
-    format!(
-        "db=$(ip route | sed -n 's/^default via \\([0-9.]*\\).*/\\1/p') && \
-         wget -q -O /dev/null \"http://$db:{DB_PORT}/migrate/$TENANT/$APP_VERSION\" && \
-         echo \"migrated $TENANT to $APP_VERSION with $DB_PASSWORD\""
-    )
-}
-
-fn mark(tenant: &str, version: &str, serving: Option<&str>) -> Mark {
-    (
-        format!("/migrate/{tenant}/{version}"),
-        serving.map(str::to_string),
-    )
+/// The markers in `tenant`'s volume, one line per task run, read from outside hoist.
+fn markers(app: &App, tenant: &str, image_version: &str) -> Vec<String> {
+    let image = format!("hoist-test/{}:{image_version}", app.name);
+    volume::read(&format!("hoist-vol-task-{tenant}"), "migrations", &image)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
 fn tasks_run_before_the_switch_block_it_when_they_fail_and_are_skipped_when_done() {
+    // Before the app: its containers are removed first, then the volumes.
+    let _volumes = Volumes::new(&["hoist-vol-task-t0", "hoist-vol-task-t1"]);
     let app = App::new("hoist-task-mig", &PORTS);
-    let db = TenantDb::start();
-    let migrate = migrate();
-    configure(&app, "5s", &migrate, "30s", "");
+    volume::dockerfile(&app, 0);
+    configure(&app, "5s", MIGRATE, "30s", "");
     app.release("v1.0.0");
 
-    // The task runs the new image (its APP_VERSION), with the tenant's env and secret.
+    // The task runs the new image (its APP_VERSION), with the tenant's env, secret and
+    // volume (which the engine creates for it: nothing of the tenant ran before).
     let first = hoist(&app, &["deploy", "staging"]).ok();
     assert!(
         first.stderr.contains("task migrate: succeeded"),
@@ -181,13 +144,17 @@ fn tasks_run_before_the_switch_block_it_when_they_fail_and_are_skipped_when_done
             "{path} holds the secret"
         );
     }
-    // Each tenant's database got its migration, before anything served the tenant.
-    let mut first_marks = db.marks();
-    first_marks.sort();
-    assert_eq!(
-        first_marks,
-        [mark("t0", "v1.0.0", None), mark("t1", "v1.0.0", None)]
-    );
+    // Each tenant's volume got its own tenant's migration, before its app first started;
+    // the app, started after the task, found the marker there.
+    for (tenant, port) in [("t0", PORTS[0]), ("t1", PORTS[1])] {
+        let marker = format!("{tenant} v1.0.0 serving=none");
+        assert_eq!(
+            markers(&app, tenant, "v1.0.0"),
+            std::slice::from_ref(&marker)
+        );
+        let served = http_get(port, "/migrations").map(|(_, body)| body);
+        assert_eq!(served.as_deref().map(str::trim), Some(marker.as_str()));
+    }
     assert_no_task_containers(&app);
 
     // A failing task blocks the switch: every tenant keeps v1, and its output is shown.
@@ -230,8 +197,8 @@ fn tasks_run_before_the_switch_block_it_when_they_fail_and_are_skipped_when_done
 
     // The task succeeds but the instances do not verify (they start after the timeout):
     // they stay on v1, and the task is recorded as done for v3.
-    configure(&app, "1s", &migrate, "30s", "");
-    app.set_start_delay(4);
+    configure(&app, "1s", MIGRATE, "30s", "");
+    volume::dockerfile(&app, 4);
     app.release("v3.0.0");
     let unverified = hoist(&app, &["deploy", "staging"]);
     assert_eq!(
@@ -241,19 +208,20 @@ fn tasks_run_before_the_switch_block_it_when_they_fail_and_are_skipped_when_done
     );
     assert_serving("v1.0.0");
     assert_eq!(runs_of(&app, "v3.0.0").len(), 2);
-    // v3's migration reached each tenant's database while the tenant still served v1.
-    let mut v3_marks = db.marks()[2..].to_vec();
-    v3_marks.sort();
-    assert_eq!(
-        v3_marks,
-        [
-            mark("t0", "v3.0.0", Some("v1.0.0")),
-            mark("t1", "v3.0.0", Some("v1.0.0"))
-        ]
-    );
+    // v3's migration reached each tenant's data while the tenant still ran v1.
+    for tenant in ["t0", "t1"] {
+        assert_eq!(
+            markers(&app, tenant, "v3.0.0"),
+            [
+                format!("{tenant} v1.0.0 serving=none"),
+                format!("{tenant} v3.0.0 serving=v1.0.0")
+            ]
+        );
+    }
 
-    // The retry (a longer health timeout) switches without running the task again.
-    configure(&app, "20s", &migrate, "30s", "");
+    // The retry (a longer health timeout) switches without running the task again, and
+    // v3's app finds the migration that ran before it.
+    configure(&app, "20s", MIGRATE, "30s", "");
     commit(&app);
     let retry = hoist(&app, &["deploy", "staging", "--version", "v3.0.0"]).ok();
     assert!(
@@ -265,12 +233,20 @@ fn tasks_run_before_the_switch_block_it_when_they_fail_and_are_skipped_when_done
     );
     assert_serving("v3.0.0");
     assert_eq!(runs_of(&app, "v3.0.0").len(), 2, "the task ran again");
-    assert_eq!(
-        db.marks().len(),
-        4,
-        "the retry migrated again: {:?}",
-        db.marks()
-    );
+    for (tenant, port) in [("t0", PORTS[0]), ("t1", PORTS[1])] {
+        assert_eq!(
+            markers(&app, tenant, "v3.0.0").len(),
+            2,
+            "the retry migrated again"
+        );
+        let served = http_get(port, "/migrations").map(|(_, body)| body);
+        assert!(
+            served
+                .as_deref()
+                .is_some_and(|s| s.contains(&format!("{tenant} v3.0.0 serving=v1.0.0"))),
+            "{tenant}: {served:?}"
+        );
+    }
 
     // --force-tasks runs it again (a changed env makes the tenants redeploy v3).
     app.staging_keys("env = { FORCED = \"yes\" }");
@@ -290,7 +266,13 @@ fn tasks_run_before_the_switch_block_it_when_they_fail_and_are_skipped_when_done
         4,
         "--force-tasks did not rerun"
     );
-    assert_eq!(db.marks().len(), 6, "{:?}", db.marks());
+    for tenant in ["t0", "t1"] {
+        assert_eq!(
+            markers(&app, tenant, "v3.0.0").last().map(String::as_str),
+            Some(format!("{tenant} v3.0.0 serving=v3.0.0").as_str())
+        );
+        assert_eq!(markers(&app, tenant, "v3.0.0").len(), 3);
+    }
     assert_serving("v3.0.0");
     assert_no_task_containers(&app);
 }

@@ -325,6 +325,7 @@ impl Deployer {
                 version_path: i.version_path.clone(),
                 // Read by a deploy ([`Deployer::instances_with_secrets`]), not here.
                 secrets: Default::default(),
+                volumes: i.volumes.clone(),
             })
             .collect())
     }

@@ -282,6 +282,7 @@ mod tests {
             health_path: "/health".into(),
             version_path: None,
             secrets: Default::default(),
+            volumes: Vec::new(),
         }
     }
 

@@ -34,6 +34,7 @@ pub fn instance() -> InstanceSpec {
         health_path: "/healthz".into(),
         version_path: None,
         secrets: Default::default(),
+        volumes: Vec::new(),
     }
 }
 

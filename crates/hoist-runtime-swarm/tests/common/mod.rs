@@ -154,6 +154,7 @@ pub fn instance(name: &str, port: u16) -> InstanceSpec {
         health_path: "/healthz".into(),
         version_path: Some("/version".into()),
         secrets: Default::default(),
+        volumes: Vec::new(),
     }
 }
 

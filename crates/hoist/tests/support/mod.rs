@@ -8,6 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod volume;
+
 pub struct App {
     pub dir: tempfile::TempDir,
     pub name: String,
