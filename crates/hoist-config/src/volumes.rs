@@ -12,7 +12,7 @@
 //! ```
 //!
 //! An entry is `SOURCE:TARGET` or `SOURCE:TARGET:ro` (`rw`, the default, may be written).
-//! SOURCE is a Docker volume name (`[A-Za-z0-9][A-Za-z0-9_.-]*`) or an absolute path on
+//! SOURCE is a Docker volume name (`[A-Za-z0-9][A-Za-z0-9_.-]+`) or an absolute path on
 //! the engine's host (a bind mount); `{tenant}` in it becomes the instance's tenant. A
 //! relative host path is refused rather than resolved against hoist.toml's directory: the
 //! engine, possibly on another host, is what reads the path, and `data` alone already means
@@ -132,7 +132,7 @@ fn parse(entry: &str) -> Result<Entry, Problem> {
 }
 
 fn check_source(entry: &str, source: &str) -> Result<(), Problem> {
-    const SOURCE_HELP: &str = "write a volume name (letters, digits, `_`, `.`, `-`, e.g. \"clinic-{tenant}-data\") or an absolute path on the engine's host (e.g. \"/srv/clinic/{tenant}\")";
+    const SOURCE_HELP: &str = "write a volume name (two or more letters, digits, `_`, `.`, `-`, e.g. \"clinic-{tenant}-data\") or an absolute path on the engine's host (e.g. \"/srv/clinic/{tenant}\")";
     if source.is_empty() {
         return Err(problem(entry, "the source is empty", SOURCE_HELP));
     }
@@ -164,8 +164,10 @@ fn check_source(entry: &str, source: &str) -> Result<(), Problem> {
             "write the absolute path on the engine's host (e.g. \"/srv/clinic/{tenant}/uploads\"), or a volume name without `/`",
         ));
     }
+    // Docker's own rule for volume names: two characters at least.
     let mut chars = plain.chars();
-    let valid = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+    let valid = plain.len() >= 2
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if !valid {
         return Err(problem(
@@ -338,6 +340,7 @@ mod tests {
             ("~/data:/data", "relative host path"),
             ("-data:/data", "not a valid volume name"),
             ("da ta:/data", "not a valid volume name"),
+            ("d:/data", "not a valid volume name"),
             ("clinic-{app}:/data", "only `{tenant}`"),
             ("data:data", "is not absolute"),
             ("data:/", "root `/`"),
@@ -382,7 +385,7 @@ mod tests {
 
     #[test]
     fn a_path_mounted_twice_in_one_list_is_refused_at_the_second() {
-        let text = "volumes = [\"a:/data\", \"b:/data/\"]\n";
+        let text = "volumes = [\"aa:/data\", \"bb:/data/\"]\n";
         #[derive(serde::Deserialize)]
         struct Doc {
             volumes: Vec<Spanned<String>>,
@@ -399,7 +402,7 @@ mod tests {
         let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
         assert_eq!(shown.len(), 1, "{shown:?}");
         assert!(
-            shown[0].starts_with("hoist.toml:1:23: environments.staging.volumes[1]: `b:/data/`: `/data` is mounted twice"),
+            shown[0].starts_with("hoist.toml:1:24: environments.staging.volumes[1]: `bb:/data/`: `/data` is mounted twice"),
             "{}",
             shown[0]
         );

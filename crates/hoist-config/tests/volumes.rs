@@ -193,24 +193,24 @@ fn every_bad_entry_is_refused_at_its_line_with_the_entry_and_what_to_write() {
 
 #[test]
 fn a_container_path_mounted_twice_in_one_list_is_refused_but_an_instance_may_replace_it() {
-    let text = staging(r#"volumes = ["a:/data", "b:/data/"]"#, "", "", "");
+    let text = staging(r#"volumes = ["aa:/data", "bb:/data/"]"#, "", "", "");
     let all = failures(&text);
     assert_eq!(all.len(), 1, "{all:?}");
     assert!(
         all[0]
             .0
-            .contains("environments.staging.volumes[1]: `b:/data/`: `/data` is mounted twice"),
+            .contains("environments.staging.volumes[1]: `bb:/data/`: `/data` is mounted twice"),
         "{all:?}"
     );
     let replaced = staging(
-        r#"volumes = ["a:/data"]"#,
+        r#"volumes = ["aa:/data"]"#,
         "",
-        r#"volumes = ["b:/data"]"#,
+        r#"volumes = ["bb:/data"]"#,
         "",
     );
     assert_eq!(
         shown(&ok(&replaced).environment("staging").unwrap().instances[0].volumes),
-        ["b:/data"]
+        ["bb:/data"]
     );
 }
 
