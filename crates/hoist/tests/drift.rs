@@ -8,7 +8,8 @@ mod support;
 use std::process::Command;
 
 use hoist_core::Store;
-use support::{App, http_get};
+use support::swarm::ensure_swarm;
+use support::{App, http_get, instance};
 
 fn version_on(port: u16) -> Option<String> {
     http_get(port, "/version").map(|(_, body)| body.trim().to_string())
@@ -33,22 +34,6 @@ fn orphan_names(doc: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-/// Commits a config change without tagging it: `--version v1.0.0` then names the release
-/// built before (a dirty tree's version is never reused).
-fn commit(app: &App) {
-    app.git(&["add", "-A"]);
-    app.git(&["commit", "-q", "-m", "config"]);
-}
-
-fn instance<'a>(report: &'a serde_json::Value, tenant: &str) -> &'a serde_json::Value {
-    report["instances"]
-        .as_array()
-        .expect("instances")
-        .iter()
-        .find(|i| i["tenant"] == tenant)
-        .unwrap_or_else(|| panic!("no {tenant} in {report:#}"))
-}
-
 #[test]
 fn a_removed_tenant_is_named_by_plan_status_and_deploy_and_removed_only_by_retire() {
     let mut app = App::new("itdrift-orph", &[19951, 19952, 19953]);
@@ -69,7 +54,7 @@ fn a_removed_tenant_is_named_by_plan_status_and_deploy_and_removed_only_by_retir
     // t2 leaves hoist.toml.
     app.ports = vec![19951, 19952];
     app.write_config_with("5s", &production);
-    commit(&app);
+    app.commit_config();
 
     let plan = app
         .hoist(&["plan", "staging", "--version", "v1.0.0", "--json"])
@@ -205,7 +190,7 @@ fn a_setting_changed_without_a_new_version_is_redeployed_and_named() {
             "env = { TENANT = \"t0-renamed\" }",
         ),
     );
-    commit(&app);
+    app.commit_config();
     let plan = app
         .hoist(&["plan", "staging", "--version", "v1.0.0", "--json"])
         .ok()
@@ -259,7 +244,7 @@ fn a_setting_changed_without_a_new_version_is_redeployed_and_named() {
         "hoist.toml",
         &config.replace("port = 19961", "port = 19962"),
     );
-    commit(&app);
+    app.commit_config();
     let deploy = app
         .hoist(&["deploy", "staging", "--version", "v1.0.0"])
         .ok();
@@ -278,21 +263,6 @@ fn a_setting_changed_without_a_new_version_is_redeployed_and_named() {
         .json();
     for tenant in ["t0", "t1"] {
         assert_eq!(instance(&again, tenant)["state"], "unchanged", "{again:#}");
-    }
-}
-
-/// Initialises a single-node swarm on loopback when the engine is not in one.
-fn ensure_swarm() {
-    let state = Command::new("docker")
-        .args(["info", "--format", "{{.Swarm.LocalNodeState}}"])
-        .output()
-        .expect("docker info");
-    if String::from_utf8_lossy(&state.stdout).trim() != "active" {
-        let init = Command::new("docker")
-            .args(["swarm", "init", "--advertise-addr", "127.0.0.1"])
-            .output()
-            .expect("docker swarm init");
-        assert!(init.status.success(), "docker swarm init failed");
     }
 }
 
@@ -394,7 +364,7 @@ fn on_swarm_a_changed_env_redeploys_and_a_removed_tenant_is_retired() {
             "",
         );
     app.write("hoist.toml", &config);
-    commit(&app);
+    app.commit_config();
 
     let plan = app
         .hoist(&["plan", "production", "--version", "v1.0.0", "--json"])

@@ -13,6 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use registry::TestRegistry;
+use support::swarm::ensure_swarm;
 use support::{App, http_get};
 
 const REGISTRY_PORT: u16 = 20801;
@@ -25,13 +26,6 @@ fn docker(args: &[&str]) -> Result<String, String> {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     } else {
         Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-    }
-}
-
-/// A single-node swarm on loopback when the engine is not in one (CI's setup does it too).
-fn ensure_swarm() {
-    if docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]).as_deref() != Ok("active") {
-        docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]).expect("docker swarm init");
     }
 }
 

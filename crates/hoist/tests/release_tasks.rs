@@ -84,12 +84,6 @@ fn assert_no_task_containers(app: &App) {
     assert!(left.is_empty(), "task containers left: {left:?}");
 }
 
-/// Commits the config without tagging it, so `--version` reuses the tagged release.
-fn commit(app: &App) {
-    app.git(&["add", "-A"]);
-    app.git(&["commit", "-q", "-m", "config"]);
-}
-
 /// The migrate task: leaves its marker in the tenant's volume, as a real migration
 /// changes the tenant's database (a SQLite file there): the tenant and version it ran
 /// for, from its env, and the version the tenant's app last started with (`serving`, which
@@ -222,7 +216,7 @@ fn tasks_run_before_the_switch_block_it_when_they_fail_and_are_skipped_when_done
     // The retry (a longer health timeout) switches without running the task again, and
     // v3's app finds the migration that ran before it.
     configure(&app, "20s", MIGRATE, "30s", "");
-    commit(&app);
+    app.commit_config();
     let retry = hoist(&app, &["deploy", "staging", "--version", "v3.0.0"]).ok();
     assert!(
         retry
@@ -250,7 +244,7 @@ fn tasks_run_before_the_switch_block_it_when_they_fail_and_are_skipped_when_done
 
     // --force-tasks runs it again (a changed env makes the tenants redeploy v3).
     app.staging_keys("env = { FORCED = \"yes\" }");
-    commit(&app);
+    app.commit_config();
     let forced = hoist(
         &app,
         &["deploy", "staging", "--version", "v3.0.0", "--force-tasks"],

@@ -9,27 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use support::swarm::ensure_swarm;
 use support::{App, http_get};
-
-/// Initialises a single-node swarm on loopback when the engine is not in one (CI's setup
-/// does it too).
-fn ensure_swarm() {
-    let state = Command::new("docker")
-        .args(["info", "--format", "{{.Swarm.LocalNodeState}}"])
-        .output()
-        .expect("docker info");
-    if String::from_utf8_lossy(&state.stdout).trim() != "active" {
-        let init = Command::new("docker")
-            .args(["swarm", "init", "--advertise-addr", "127.0.0.1"])
-            .output()
-            .expect("docker swarm init");
-        assert!(
-            init.status.success(),
-            "docker swarm init: {}",
-            String::from_utf8_lossy(&init.stderr)
-        );
-    }
-}
 
 /// This app's services, by name.
 fn services(app: &str) -> Vec<String> {

@@ -6,24 +6,11 @@ mod support;
 
 use std::process::Command;
 
+use support::swarm::ensure_swarm;
 use support::{App, http_get};
 
 const APP: &str = "hoist-task-swarm";
 const PORT: u16 = 20372;
-
-fn ensure_swarm() {
-    let state = Command::new("docker")
-        .args(["info", "--format", "{{.Swarm.LocalNodeState}}"])
-        .output()
-        .expect("docker info");
-    if String::from_utf8_lossy(&state.stdout).trim() != "active" {
-        let init = Command::new("docker")
-            .args(["swarm", "init", "--advertise-addr", "127.0.0.1"])
-            .output()
-            .expect("docker swarm init");
-        assert!(init.status.success(), "docker swarm init failed");
-    }
-}
 
 /// This app's services, by name.
 fn services() -> Vec<String> {

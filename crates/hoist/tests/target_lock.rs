@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::App;
+use support::swarm::ensure_swarm;
 
 const ENGINE: &str = "unix:///var/run/docker.sock";
 
@@ -323,25 +324,6 @@ fn a_live_foreign_lock_refuses_until_unlock_force_and_a_stale_one_is_reclaimed()
         run.stderr
     );
     assert_eq!(lock_container(&app.name), None);
-}
-
-/// Initialises a single-node swarm on loopback when the engine is not in one.
-fn ensure_swarm() {
-    let state = Command::new("docker")
-        .args(["info", "--format", "{{.Swarm.LocalNodeState}}"])
-        .output()
-        .expect("docker info");
-    if String::from_utf8_lossy(&state.stdout).trim() != "active" {
-        let init = Command::new("docker")
-            .args(["swarm", "init", "--advertise-addr", "127.0.0.1"])
-            .output()
-            .expect("docker swarm init");
-        assert!(
-            init.status.success(),
-            "{}",
-            String::from_utf8_lossy(&init.stderr)
-        );
-    }
 }
 
 /// The swarm's lock config of `app`'s production, if there is one.

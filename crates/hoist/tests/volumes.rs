@@ -10,29 +10,15 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
+use support::swarm::ensure_swarm;
 use support::volume::{self, Volumes};
-use support::{App, http_get};
+use support::{App, http_get, instance};
 
 /// The body of a 200 answer at `path`, trimmed; `None` for anything else.
 fn get(port: u16, path: &str) -> Option<String> {
     http_get(port, path)
         .filter(|(status, _)| *status == 200)
         .map(|(_, body)| body.trim().to_string())
-}
-
-/// Commits the config without tagging it, so `--version` reuses the tagged release.
-fn commit(app: &App) {
-    app.git(&["add", "-A"]);
-    app.git(&["commit", "-q", "-m", "config"]);
-}
-
-fn instance<'a>(report: &'a serde_json::Value, tenant: &str) -> &'a serde_json::Value {
-    report["instances"]
-        .as_array()
-        .expect("instances")
-        .iter()
-        .find(|i| i["tenant"] == tenant)
-        .unwrap_or_else(|| panic!("no {tenant} in {report:#}"))
 }
 
 /// `{{json FIELD}}` of `docker inspect` (a container, or a service with `service`).
@@ -159,7 +145,7 @@ fn data_outlives_releases_rollback_prune_and_retire_and_a_changed_volume_redeplo
     // t0's /config becomes writable: only t0 changes, without a new release, and the plan
     // and the deploy name the volume.
     configure(&app, config.path(), "");
-    commit(&app);
+    app.commit_config();
     let shown = config.path().display().to_string();
     let change = format!("volume /config {shown}:ro → {shown}");
     let plan = app
@@ -188,7 +174,7 @@ fn data_outlives_releases_rollback_prune_and_retire_and_a_changed_volume_redeplo
     // t1 leaves the config and is retired: its container goes, its data stays.
     app.ports = vec![21001];
     configure(&app, config.path(), "");
-    commit(&app);
+    app.commit_config();
     let retired = app
         .hoist(&["retire", "staging", "t1", "--json"])
         .ok()
@@ -203,20 +189,6 @@ fn data_outlives_releases_rollback_prune_and_retire_and_a_changed_volume_redeplo
 
 const SWARM_APP: &str = "hoist-vol-swarm";
 const SWARM_PORT: u16 = 21011;
-
-fn ensure_swarm() {
-    let state = Command::new("docker")
-        .args(["info", "--format", "{{.Swarm.LocalNodeState}}"])
-        .output()
-        .expect("docker info");
-    if String::from_utf8_lossy(&state.stdout).trim() != "active" {
-        let init = Command::new("docker")
-            .args(["swarm", "init", "--advertise-addr", "127.0.0.1"])
-            .output()
-            .expect("docker swarm init");
-        assert!(init.status.success(), "docker swarm init failed");
-    }
-}
 
 /// Removes the swarm app's services when dropped, and what an earlier run left when made.
 struct Services;

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod swarm;
 pub mod volume;
 
 pub struct App {
@@ -87,6 +88,13 @@ impl App {
             text.push_str(&format!("\n[[environments.staging.instances]]\ntenant = \"t{i}\"\nport = {port}\nenv = {{ TENANT = \"t{i}\" }}\n"));
         }
         self.write("hoist.toml", &text);
+    }
+
+    /// Commits a config change without tagging it: `--version` then names the release
+    /// built before (a dirty tree's version is never reused).
+    pub fn commit_config(&self) {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", "config"]);
     }
 
     pub fn git(&self, args: &[&str]) {
@@ -444,4 +452,14 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     Some((status, body))
+}
+
+/// The entry of `tenant` in a JSON report's `instances` (`status --json`, `deploy --json`).
+pub fn instance<'a>(report: &'a serde_json::Value, tenant: &str) -> &'a serde_json::Value {
+    report["instances"]
+        .as_array()
+        .expect("instances")
+        .iter()
+        .find(|i| i["tenant"] == tenant)
+        .unwrap_or_else(|| panic!("no {tenant} in {report:#}"))
 }
