@@ -235,6 +235,29 @@ pub(crate) fn validate(
             },
             errors,
         );
+        // The same for named http runtimes some instance picks.
+        if let Some(first) = env_ref.tasks.first() {
+            let mut without_task: Vec<&str> = env_ref
+                .instances
+                .get_ref()
+                .iter()
+                .filter_map(|i| i.get_ref().runtime.as_ref())
+                .map(|label| label.get_ref().as_str())
+                .filter(|label| {
+                    matches!(named.get(*label), Some(RuntimeConfig::Http(http)) if http.task.is_none())
+                })
+                .collect();
+            without_task.sort_unstable();
+            without_task.dedup();
+            if let Some(label) = without_task.first() {
+                errors.push(fail(
+                    first.span(),
+                    format!("{env_key}.tasks[0]"),
+                    format!("release tasks cannot run on {env_name}'s runtime `{label}` (kind \"http\") without `task` requests"),
+                    "add [environments.NAME.runtimes.LABEL.task] with start and status requests (docs/http-runtime.md), use preset = \"fly-machines\", or remove the tasks",
+                ));
+            }
+        }
         let instances = &env_ref.instances;
         if instances.get_ref().is_empty() {
             errors.push(fail(

@@ -428,6 +428,39 @@ fn tasks_on_a_generic_platform_without_task_requests_are_refused() {
     assert!(help.contains("fly-machines"), "{help}");
 }
 
+#[test]
+fn tasks_are_refused_when_an_instance_picks_a_named_platform_without_task_requests() {
+    let platform = GENERIC.replace(
+        "environments.production.runtime.",
+        "environments.production.runtimes.platform.",
+    );
+    let text = format!(
+        "{}\n[environments.production.runtimes.platform]\n{platform}{TASKS}",
+        BASE.replace(
+            "name = \"3d8d9016a57d89\"",
+            "name = \"3d8d9016a57d89\"\nruntime = \"platform\""
+        )
+    );
+    let (line, key, message, help) = failure(&text);
+    assert_eq!(line, line_of(&text, "[[environments.production.tasks]]"));
+    assert_eq!(key, "environments.production.tasks[0]");
+    assert!(message.contains("runtime `platform`"), "{message}");
+    assert!(message.contains("without `task` requests"), "{message}");
+    assert!(help.contains("runtimes.LABEL.task"), "{help}");
+    // With task requests of its own, the same environment resolves.
+    let with_requests = text.replace(
+        TASKS,
+        &format!(
+            "{}{TASKS}",
+            GENERIC_TASK.replace(
+                "environments.production.runtime.",
+                "environments.production.runtimes.platform."
+            )
+        ),
+    );
+    ok(&with_requests);
+}
+
 const FLY: &str = "kind = \"http\"\npreset = \"fly-machines\"\napp = \"clinic-{{ tenant }}\"\ntoken = { env = \"FLY_API_TOKEN\" }";
 
 #[test]

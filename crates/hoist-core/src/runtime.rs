@@ -293,6 +293,14 @@ pub trait Runtime: Send + Sync {
         false
     }
 
+    /// Whether this runtime gives the instance's workload its secrets and reports their
+    /// fingerprints in [`Observed::secrets`], so that a changed secret redeploys. False for
+    /// a runtime that leaves env and secrets to the platform (kind `http`): no fingerprint
+    /// ever comes back, and comparing would redeploy every time.
+    fn applies_secrets(&self) -> bool {
+        true
+    }
+
     /// Where this runtime holds the environment's lock for `instances`: one
     /// [`TargetLock`] per engine or cluster they live on, so that deploys with other state
     /// databases cannot change them at the same time. None by default (a runtime without a

@@ -408,6 +408,11 @@ impl Runtime for HttpRuntime {
         true
     }
 
+    /// The platform holds the app's env and secrets; hoist sets only the image.
+    fn applies_secrets(&self) -> bool {
+        false
+    }
+
     fn spec_settings(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
             ("http.platform".into(), self.settings.platform.clone()),

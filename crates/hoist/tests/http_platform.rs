@@ -15,11 +15,15 @@ use support::App;
 
 /// The variable the configs name as the token's source.
 const TOKEN_VAR: &str = "HOIST_HTTP_FLY_TOKEN";
+/// A tenant secret's source: the platform holds the app's secrets, hoist passes this one
+/// only to release tasks, and it must not make every deploy a change.
+const DB_VAR: &str = "HOIST_HTTP_TEST_DB";
 
 /// Runs hoist in a blocking thread, so the fake keeps answering on the test's runtime.
 async fn hoist(app: &App, args: &[&str]) -> support::Run {
     let mut cmd = app.hoist_command(args);
     cmd.env(TOKEN_VAR, TOKEN);
+    cmd.env(DB_VAR, "http-db-password");
     tokio::task::spawn_blocking(move || support::Run::from(cmd.output().expect("run hoist")))
         .await
         .unwrap()
@@ -72,7 +76,7 @@ async fn fly_machines_deploy_status_history_and_rollback() {
     let mut text = config(&app, &fake, "production");
     for (tenant, port) in [("north", 20599), ("south", 20598)] {
         text.push_str(&format!(
-            "\n[[environments.production.instances]]\ntenant = \"{tenant}\"\nport = {port}\nname = \"m-{tenant}\"\nruntime = \"fly\"\n"
+            "\n[[environments.production.instances]]\ntenant = \"{tenant}\"\nport = {port}\nname = \"m-{tenant}\"\nruntime = \"fly\"\nsecrets = {{ DB_PASSWORD = {{ env = \"{DB_VAR}\" }} }}\n"
         ));
     }
     app.write("hoist.toml", &text);
@@ -145,7 +149,8 @@ async fn fly_machines_deploy_status_history_and_rollback() {
         assert_eq!(instance["matches_current"], true, "{status:#}");
         assert_eq!(instance["healthy"], true, "{status:#}");
     }
-    // Redeploying the running release changes nothing.
+    // Redeploying the running release changes nothing, though the instances name a secret
+    // (whose fingerprint a platform never reports back).
     let again = hoist(&app, &["deploy", "production", "--json"]).await.ok();
     for instance in again.json()["instances"].as_array().unwrap() {
         assert_eq!(instance["state"], "unchanged", "{}", again.stdout);

@@ -360,7 +360,7 @@ impl Deployer {
             let mut changed = None;
             if observed.workload.is_running()
                 && observed.workload.image_id() == Some(release.image_id.as_str())
-                && observed.secrets == spec.secret_fingerprints()
+                && (!runtime.applies_secrets() || observed.secrets == spec.secret_fingerprints())
             {
                 let applied = runtime.applied_spec(spec).await?;
                 match redeploy_reason(&want, applied.as_ref()) {
