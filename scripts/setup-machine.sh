@@ -51,6 +51,17 @@ if command -v systemctl >/dev/null 2>&1; then
   done
 fi
 
+# Caddy 2.6 opens a new listening socket (SO_REUSEPORT) at each config change and closes
+# the old one; without this Linux (5.14+) setting, a connection queued at the old socket in
+# that moment is reset, which the proxy's zero-downtime test sees as a failed request
+# (docs/zero-downtime.md). hoist warns when it is off on a host whose proxy it drives.
+migrate_req=/proc/sys/net/ipv4/tcp_migrate_req
+if [ -e "$migrate_req" ] && [ "$(cat "$migrate_req")" != 1 ]; then
+  echo "setup: sysctl net.ipv4.tcp_migrate_req=1"
+  $sudo_cmd sysctl -qw net.ipv4.tcp_migrate_req=1 \
+    || echo "setup: could not set net.ipv4.tcp_migrate_req; the proxy test may see a reset connection" >&2
+fi
+
 # hoist-notify's interoperability tests verify hoist's webhook requests with PyPI's
 # `standardwebhooks`, run from a virtual environment at $HOIST_TEST_VENV (default
 # ~/.cache/hoist/test-venv; the test looks there). A venv rather than `pip install --user`:

@@ -199,7 +199,14 @@ impl Runtime for DockerRuntime {
     }
 
     async fn retire(&self, workload: &Workload) -> Result<(), BackendError> {
-        inventory::retire(&self.containers, workload).await
+        inventory::retire(&self.containers, workload).await?;
+        // Through a proxy, the instance's server in it goes with its live container.
+        match &self.containers.settings.proxy {
+            Some(proxy) if workload.name == workload.instance => {
+                proxy::forget(proxy, &workload.instance).await
+            }
+            _ => Ok(()),
+        }
     }
 
     /// A lock container on every engine the instances run on (the `lock` module).

@@ -14,7 +14,12 @@ use std::thread::JoinHandle;
 use support::{App, Run, http_get};
 
 const PORT: u16 = 20401;
+/// The retire test's two tenants.
+const RETIRE_PORTS: [u16; 2] = [20402, 20403];
 const ADMIN: u16 = 20419;
+
+/// The tests share this Caddy (one admin port, one state directory): one at a time.
+static ONE_CADDY: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// What a client saw: every answer's body (trimmed), or why it failed (with when, in ms
 /// since the client started, to set beside hoist's output).
@@ -39,13 +44,15 @@ fn client(path: &'static str, stop: Arc<AtomicBool>) -> JoinHandle<Seen> {
 
 /// The Caddy hoist starts for this test: stopped before (one a killed run left) and when
 /// the test ends, even by a panic.
-struct TestCaddy;
+struct TestCaddy(#[allow(dead_code)] std::sync::MutexGuard<'static, ()>);
 
 impl TestCaddy {
     fn fresh() -> TestCaddy {
+        // A test that failed holding it poisons nothing the next one needs.
+        let one = ONE_CADDY.lock().unwrap_or_else(|e| e.into_inner());
         stop_caddy();
         let _ = std::fs::remove_dir_all(proxy_state());
-        TestCaddy
+        TestCaddy(one)
     }
 }
 
@@ -53,6 +60,22 @@ impl Drop for TestCaddy {
     fn drop(&mut self) {
         stop_caddy();
     }
+}
+
+/// The servers object of the test's Caddy (`null` when it has none); HTTP/1.0, so the
+/// answer is not chunked.
+fn caddy_servers() -> serde_json::Value {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", ADMIN)).expect("Caddy's admin API");
+    write!(
+        s,
+        "GET /config/apps/http/servers HTTP/1.0\r\nHost: 127.0.0.1:{ADMIN}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("{e}: {answer}"))
 }
 
 /// Where the Caddy of this test keeps its state: outside the app's tree (which is the
@@ -207,5 +230,62 @@ fn deploy_and_rollback_through_the_proxy_fail_no_request() {
     assert_eq!(
         app.containers(),
         ["hoist-pxy-zd-staging-t0", "hoist-pxy-zd-staging-t0--prev"]
+    );
+}
+
+#[test]
+fn retiring_a_tenant_frees_its_port_in_the_proxy_for_another() {
+    let _caddy = TestCaddy::fresh();
+    let proxied = format!(
+        "\n[environments.staging.runtime]\nkind = \"docker\"\nswitch = \"proxy\"\n\
+         proxy_admin = \"127.0.0.1:{ADMIN}\"\n"
+    );
+    let mut app = App::new("hoist-pxy-rt", &RETIRE_PORTS);
+    app.write_config_with("20s", &proxied);
+    app.staging_keys("bind = \"127.0.0.1\"");
+    app.release("v1.0.0");
+    hoist(&app, &["deploy", "staging"]).ok();
+    let servers = caddy_servers();
+    assert!(
+        servers.get("hoist-hoist-pxy-rt-staging-t1").is_some(),
+        "{servers:#}"
+    );
+
+    // t1 leaves hoist.toml and is retired: its container and its server in the proxy go.
+    app.ports = vec![RETIRE_PORTS[0]];
+    app.write_config_with("20s", &proxied);
+    app.staging_keys("bind = \"127.0.0.1\"");
+    app.commit_config();
+    hoist(&app, &["retire", "staging", "t1"]).ok();
+    assert_eq!(app.containers(), ["hoist-pxy-rt-staging-t0"]);
+    let servers = caddy_servers();
+    assert!(
+        servers.get("hoist-hoist-pxy-rt-staging-t1").is_none()
+            && servers.get("hoist-hoist-pxy-rt-staging-t0").is_some(),
+        "{servers:#}"
+    );
+    assert_eq!(
+        http_get(RETIRE_PORTS[1], "/version"),
+        None,
+        "the port still answers"
+    );
+
+    // A new tenant on the freed port deploys through the proxy.
+    let text = std::fs::read_to_string(app.root().join("hoist.toml")).unwrap();
+    let new_tenant = format!(
+        "\n[[environments.staging.instances]]\ntenant = \"t9\"\nport = {}\n",
+        RETIRE_PORTS[1]
+    );
+    let text = text.replacen(
+        "\n[environments.staging.runtime]",
+        &format!("{new_tenant}\n[environments.staging.runtime]"),
+        1,
+    );
+    app.write("hoist.toml", &text);
+    app.commit_config();
+    hoist(&app, &["deploy", "staging", "--version", "v1.0.0"]).ok();
+    assert_eq!(
+        http_get(RETIRE_PORTS[1], "/version").map(|(_, b)| b.trim().to_string()),
+        Some("v1.0.0".to_string())
     );
 }

@@ -175,6 +175,20 @@ impl Caddy {
         ))
     }
 
+    /// Removes the object at `path`; one already absent is no error.
+    pub(crate) async fn delete(&self, path: &str) -> Result<(), BackendError> {
+        if self.get(path).await.map_or(true, |value| value.is_null()) {
+            return Ok(());
+        }
+        let response = self.send(|| self.http.delete(self.url(path))).await?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = response.text().await.unwrap_or_default();
+        Err(self.error(&format!("refused DELETE {path} ({status})"), body.trim()))
+    }
+
     /// Makes sure `/config/apps/http/servers` exists (a user's Caddy may have no HTTP app
     /// yet), creating each missing level: Caddy sets a key only inside an existing object.
     pub(crate) async fn ensure_servers(&self) -> Result<(), BackendError> {
@@ -221,6 +235,12 @@ impl Caddy {
             &server(listen, upstream, draining),
         )
         .await
+    }
+
+    /// Removes the instance's server: Caddy stops listening on its port.
+    pub(crate) async fn remove_server(&self, id: &str) -> Result<(), BackendError> {
+        self.delete(&format!("/config/apps/http/servers/{id}"))
+            .await
     }
 
     /// Requests in flight to `upstream`; `None` when Caddy no longer tracks it.

@@ -73,6 +73,36 @@ async fn proxy(settings: &ProxySettings) -> Result<Caddy, BackendError> {
     Ok(caddy)
 }
 
+/// Linux's switch (5.14 and later) that hands the connections queued at a closing
+/// listener to another socket of its `SO_REUSEPORT` group instead of resetting them.
+const MIGRATE_REQ: &str = "/proc/sys/net/ipv4/tcp_migrate_req";
+
+/// Caddy 2.6 opens a new listening socket (`SO_REUSEPORT`) for every server at each config
+/// change and closes the old one: a connection the kernel queued at the old socket in that
+/// moment is reset, unless `tcp_migrate_req` moves it to the new one. The warning, when the
+/// setting (`MIGRATE_REQ`'s content) is off; nothing when it is on or absent (not Linux,
+/// or a kernel without it: nothing to set).
+fn reload_warning(setting: Option<&str>) -> Option<String> {
+    (setting.map(str::trim) == Some("0")).then(|| {
+        "net.ipv4.tcp_migrate_req is 0 on this host: a connection that reaches the proxy \
+         while it applies a switch can be reset (Caddy opens a new listening socket at each \
+         change); run `sysctl -w net.ipv4.tcp_migrate_req=1` (and set it in /etc/sysctl.d/) \
+         so the kernel hands such connections to the new socket"
+            .to_string()
+    })
+}
+
+/// [`reload_warning`] for this host, once per process.
+fn warn_about_reloads(rollout: &Rollout<'_>) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let setting = std::fs::read_to_string(MIGRATE_REQ).ok();
+    if let Some(warning) = reload_warning(setting.as_deref())
+        && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        rollout.warn(warning);
+    }
+}
+
 /// Where the proxy reaches a container's port: the proxy runs on the engine's host.
 fn upstream(endpoint: &Endpoint) -> String {
     format!("127.0.0.1:{}", endpoint.port)
@@ -167,6 +197,10 @@ pub(crate) async fn switch(
             return Err(kept_old(&live, e.message, Vec::new()));
         }
     };
+    // The proxy on this host (loopback admin) reloads under this host's kernel settings.
+    if settings.admin.ip().is_loopback() {
+        warn_about_reloads(rollout);
+    }
     let id = caddy::server_id(&spec.name);
     let listen = caddy::listen_address(containers.settings.bind, spec.port);
     let old_upstream = caddy.route(&id).await.ok().flatten();
@@ -311,6 +345,15 @@ fn kept_old(live: &WorkloadState, why: String, log_tail: Vec<String>) -> Instanc
     failure.with_log(log_tail)
 }
 
+/// Removes a retired instance's server from the proxy, so that its port is free for
+/// another instance (Caddy refuses a second server on one address) and no longer answers
+/// 502 for a container that is gone. A proxy that is not running is started first: its
+/// saved config would bring the server back when it next starts.
+pub(crate) async fn forget(settings: &ProxySettings, container: &str) -> Result<(), BackendError> {
+    let caddy = proxy(settings).await?;
+    caddy.remove_server(&caddy::server_id(container)).await
+}
+
 /// Undoes what an interrupted proxy switch left: the container the proxy sends to becomes
 /// `NAME` (finishing a switch that reached the proxy), a candidate it does not send to is
 /// removed, and the proxy is pointed at `NAME` when its port changed (an engine restart
@@ -370,4 +413,21 @@ pub(crate) async fn recover(
         ));
     }
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reload_warning;
+
+    #[test]
+    fn only_a_migrate_req_of_zero_is_warned_about() {
+        let warning = reload_warning(Some("0\n")).expect("a warning for 0");
+        assert!(
+            warning.contains("sysctl -w net.ipv4.tcp_migrate_req=1"),
+            "{warning}"
+        );
+        assert_eq!(reload_warning(Some("1\n")), None);
+        // Not Linux, or a kernel before 5.14: nothing to set, nothing said.
+        assert_eq!(reload_warning(None), None);
+    }
 }
