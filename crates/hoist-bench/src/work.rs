@@ -65,6 +65,10 @@ fn proxy_environments() -> String {
 /// `[build]` plus environments of the benchmark's own; `hoist` runs in it.
 pub struct WorkingCopy {
     dir: tempfile::TempDir,
+    /// hoist's `XDG_STATE_HOME`: the Caddy it starts keeps its saved config here, so the
+    /// benchmark's proxy servers go with the benchmark instead of coming back (claiming
+    /// their ports) the next time a Caddy on the same admin port is started.
+    state: tempfile::TempDir,
     hoist: PathBuf,
     changes: std::cell::Cell<u32>,
 }
@@ -97,6 +101,9 @@ impl WorkingCopy {
         git(dir.path(), &["commit", "-q", "-m", "example"])?;
         Ok(WorkingCopy {
             dir,
+            state: tempfile::Builder::new()
+                .prefix("hoist-bench-state-")
+                .tempdir()?,
             hoist: hoist.to_path_buf(),
             changes: 0.into(),
         })
@@ -131,6 +138,7 @@ impl WorkingCopy {
         let started = Instant::now();
         let child = Command::new(&self.hoist)
             .current_dir(self.root())
+            .env("XDG_STATE_HOME", self.state.path())
             .args(["--plain", "--actor", "bench"])
             .args(args)
             .stdout(std::process::Stdio::null())
