@@ -237,19 +237,16 @@ pub(crate) fn validate(
         );
         // The same for named http runtimes some instance picks.
         if let Some(first) = env_ref.tasks.first() {
-            let mut without_task: Vec<&str> = env_ref
+            let without_task = env_ref
                 .instances
                 .get_ref()
                 .iter()
                 .filter_map(|i| i.get_ref().runtime.as_ref())
                 .map(|label| label.get_ref().as_str())
-                .filter(|label| {
+                .find(|label| {
                     matches!(named.get(*label), Some(RuntimeConfig::Http(http)) if http.task.is_none())
-                })
-                .collect();
-            without_task.sort_unstable();
-            without_task.dedup();
-            if let Some(label) = without_task.first() {
+                });
+            if let Some(label) = without_task {
                 errors.push(fail(
                     first.span(),
                     format!("{env_key}.tasks[0]"),
