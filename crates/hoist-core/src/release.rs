@@ -80,6 +80,10 @@ pub mod labels {
     /// The instance's spec digest (`hoist_core::spec_digest::SpecDigest`, as JSON): what
     /// the workload was started with, setting by setting, secrets only as digests.
     pub const SPEC: &str = "dev.hoist.spec";
+    /// On a container the proxy switch started: the admin address of the proxy that sends
+    /// to it. Leaving the proxy (the port switch, `hoist retire` after `switch = "proxy"`
+    /// went from the config) finds there the server to remove.
+    pub const PROXY_ADMIN: &str = "dev.hoist.proxy-admin";
     /// `dev.hoist.secret.NAME`: the fingerprint of secret `NAME` the workload was given
     /// (never the value), so `hoist status` shows drift.
     pub const SECRET_PREFIX: &str = "dev.hoist.secret.";

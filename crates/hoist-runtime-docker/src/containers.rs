@@ -232,7 +232,16 @@ impl Containers {
             done.push("removed a candidate container left by an interrupted rollout".to_string());
         }
         let previous = container_name(spec, Role::Previous);
-        if self.state(&docker, &previous).await? != WorkloadState::Missing {
+        let previous_state = self.state(&docker, &previous).await?;
+        if previous_state != WorkloadState::Missing && self.kept_by_proxy(spec).await? {
+            // Not a leftover: the proxy switch keeps the stopped previous container for a
+            // rollback, and this environment has left the proxy since. The port switch
+            // keeps none, so it goes.
+            self.remove_named(&docker, &previous).await?;
+            done.push(format!(
+                "removed {previous}, kept stopped by the proxy switch (the port switch keeps no previous container)"
+            ));
+        } else if previous_state != WorkloadState::Missing {
             // A switch was interrupted: the live container (if any) was never verified.
             // Undo the switch; this run will redo it properly.
             self.remove_named(&docker, &spec.name).await?;
@@ -244,6 +253,17 @@ impl Containers {
             done.push("restored the previous container of an interrupted switch".to_string());
         }
         Ok(done)
+    }
+
+    /// Whether the stopped previous container is the one the proxy switch keeps on purpose:
+    /// both it and the running live container were started behind a proxy (an interrupted
+    /// port switch leaves a live container without one, or none).
+    async fn kept_by_proxy(&self, spec: &InstanceSpec) -> Result<bool, BackendError> {
+        let previous = container_name(spec, Role::Previous);
+        Ok(!self.inspect(spec, Role::Previous).await?.is_running()
+            && self.inspect(spec, Role::Live).await?.is_running()
+            && self.proxy_admin(&spec.host, &previous).await?.is_some()
+            && self.proxy_admin(&spec.host, &spec.name).await?.is_some())
     }
 
     /// The spec digest the live container was started with, if it runs and has one.
@@ -317,6 +337,9 @@ impl Containers {
             labels::SPEC.to_string(),
             SpecDigest::of(spec, &crate::spec_settings(&self.settings)).to_label(),
         );
+        if let Some(proxy) = &self.settings.proxy {
+            container_labels.insert(labels::PROXY_ADMIN.to_string(), proxy.admin.to_string());
+        }
         let restart = match role {
             Role::Candidate if !proxied => RestartPolicyNameEnum::NO,
             _ => RestartPolicyNameEnum::UNLESS_STOPPED,

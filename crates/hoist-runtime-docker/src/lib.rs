@@ -199,13 +199,23 @@ impl Runtime for DockerRuntime {
     }
 
     async fn retire(&self, workload: &Workload) -> Result<(), BackendError> {
+        // Through a proxy, the instance's server in it goes with its live container: the
+        // configured proxy, else the one the container was started behind (the
+        // environment may have left `switch = "proxy"` since).
+        let proxy = if workload.name != workload.instance {
+            None
+        } else if let Some(proxy) = self.containers.settings.proxy {
+            Some(proxy)
+        } else {
+            self.containers
+                .proxy_admin(&workload.host, &workload.name)
+                .await?
+                .map(ProxySettings::named_by_label)
+        };
         inventory::retire(&self.containers, workload).await?;
-        // Through a proxy, the instance's server in it goes with its live container.
-        match &self.containers.settings.proxy {
-            Some(proxy) if workload.name == workload.instance => {
-                proxy::forget(proxy, &workload.instance).await
-            }
-            _ => Ok(()),
+        match proxy {
+            Some(proxy) => proxy::forget(&proxy, &workload.instance).await,
+            None => Ok(()),
         }
     }
 

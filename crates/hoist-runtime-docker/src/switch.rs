@@ -6,6 +6,9 @@
 //! 2. stop the old container (kept as *previous*), start the new one on the published
 //!    port and verify it — the short gap here is the only downtime;
 //! 3. success: remove the previous container; failure: restore it.
+//!
+//! A live container the proxy switch started (the environment has left the proxy) loses
+//! its server in that proxy at step 2, so the port is free; a restore puts it back.
 
 use std::time::Instant;
 
@@ -15,6 +18,7 @@ use hoist_core::verify::short_id;
 use hoist_core::{InstanceState, Release};
 
 use crate::containers::{Containers, Role};
+use crate::proxy::{self, ProxySettings};
 use crate::stop::{self, StopOutcome};
 
 const LOG_LINES: usize = 20;
@@ -88,6 +92,12 @@ pub(crate) async fn switch(
         "moving the port to the new container",
     );
     let had_previous = live != WorkloadState::Missing;
+    // A live container the proxy switch started: the proxy holds the published port.
+    let left_proxy = if had_previous {
+        containers.proxy_admin(&spec.host, &spec.name).await?
+    } else {
+        None
+    };
     let demote = async {
         if had_previous {
             demote_live(containers, spec, rollout).await
@@ -99,7 +109,33 @@ pub(crate) async fn switch(
     removed?;
     demoted?;
     let live_endpoint = containers.live_endpoint(spec);
-    let verified = match containers.start(spec, Role::Live, release).await {
+    let freed = match left_proxy {
+        Some(admin) => {
+            rollout.warn(format!(
+                "{} was served through the proxy at {admin}; this environment uses the port \
+                 switch now, so its server there goes and the new container publishes port {} \
+                 itself (a gap, this once)",
+                spec.name, spec.port
+            ));
+            proxy::forget(&ProxySettings::named_by_label(admin), &spec.name)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "could not remove {} from the proxy at {admin}: {e}",
+                        spec.name
+                    )
+                })
+        }
+        None => Ok(()),
+    };
+    let started = match freed {
+        Ok(()) => containers
+            .start(spec, Role::Live, release)
+            .await
+            .map_err(|e| format!("could not start the new container: {e}")),
+        Err(why) => Err(why),
+    };
+    let verified = match started {
         Ok(_) => {
             rollout.progress(
                 InstanceState::Verifying,
@@ -116,7 +152,7 @@ pub(crate) async fn switch(
                 })
                 .await
         }
-        Err(e) => Err(format!("could not start the new container: {e}")),
+        Err(why) => Err(why),
     };
     match verified {
         Ok(()) => {
@@ -140,7 +176,14 @@ pub(crate) async fn switch(
                 ))
                 .with_log(logs));
             }
-            match containers.restore_previous(spec).await {
+            let restored = match containers.restore_previous(spec).await {
+                Ok(()) => match left_proxy {
+                    Some(admin) => back_behind_proxy(containers, spec, admin).await,
+                    None => Ok(()),
+                },
+                Err(e) => Err(e),
+            };
+            match restored {
                 Ok(()) => Err(InstanceFailure::rolled_back(format!(
                     "{why}; the previous container serves again"
                 ))
@@ -152,6 +195,28 @@ pub(crate) async fn switch(
             }
         }
     }
+}
+
+/// Points the proxy the restored container was started behind at it again, as before the
+/// failed switch away from that proxy.
+async fn back_behind_proxy(
+    containers: &Containers,
+    spec: &InstanceSpec,
+    admin: std::net::SocketAddr,
+) -> Result<(), BackendError> {
+    let endpoint = containers
+        .running_endpoint(spec, Role::Live)
+        .await?
+        .ok_or_else(|| {
+            BackendError::new(format!("{} does not run after its restore", spec.name))
+        })?;
+    proxy::repoint(
+        containers,
+        &ProxySettings::named_by_label(admin),
+        spec,
+        &endpoint,
+    )
+    .await
 }
 
 /// Stops the live container, showing the wait for it to exit, warns when the engine had to

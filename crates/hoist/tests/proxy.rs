@@ -16,6 +16,8 @@ use support::{App, Run, http_get};
 const PORT: u16 = 20401;
 /// The retire test's two tenants.
 const RETIRE_PORTS: [u16; 2] = [20402, 20403];
+/// The test of leaving the proxy: its two tenants.
+const LEAVING_PORTS: [u16; 2] = [20404, 20405];
 const ADMIN: u16 = 20419;
 
 /// The tests share this Caddy (one admin port, one state directory): one at a time.
@@ -288,4 +290,74 @@ fn retiring_a_tenant_frees_its_port_in_the_proxy_for_another() {
         http_get(RETIRE_PORTS[1], "/version").map(|(_, b)| b.trim().to_string()),
         Some("v1.0.0".to_string())
     );
+}
+
+/// An environment that leaves `switch = "proxy"` for the port switch: the tenant still in
+/// the config moves to the port switch on the next deploy (its server in the proxy goes
+/// so the new container can publish the port, and the stopped previous container the proxy
+/// switch kept is not mistaken for an interrupted switch's); the tenant that left is
+/// retired with its server, though the config no longer names the proxy.
+#[test]
+fn leaving_the_proxy_for_the_port_switch_frees_each_tenants_port() {
+    let _caddy = TestCaddy::fresh();
+    let proxied = format!(
+        "\n[environments.staging.runtime]\nkind = \"docker\"\nswitch = \"proxy\"\n\
+         proxy_admin = \"127.0.0.1:{ADMIN}\"\n"
+    );
+    let mut app = App::new("hoist-pxy-lv", &LEAVING_PORTS);
+    app.write_config_with("20s", &proxied);
+    app.staging_keys("bind = \"127.0.0.1\"");
+    app.release("v1.0.0");
+    hoist(&app, &["deploy", "staging"]).ok();
+    app.release("v1.1.0");
+    hoist(&app, &["deploy", "staging"]).ok();
+    assert_eq!(
+        app.containers(),
+        [
+            "hoist-pxy-lv-staging-t0",
+            "hoist-pxy-lv-staging-t0--prev",
+            "hoist-pxy-lv-staging-t1",
+            "hoist-pxy-lv-staging-t1--prev"
+        ]
+    );
+
+    // The proxy goes from the config, and t1 with it: retiring t1 removes its server.
+    app.ports = vec![LEAVING_PORTS[0]];
+    app.write_config_with("20s", "");
+    app.staging_keys("bind = \"127.0.0.1\"");
+    app.commit_config();
+    hoist(&app, &["retire", "staging", "t1"]).ok();
+    let servers = caddy_servers();
+    assert!(
+        servers.get("hoist-hoist-pxy-lv-staging-t1").is_none()
+            && servers.get("hoist-hoist-pxy-lv-staging-t0").is_some(),
+        "{servers:#}"
+    );
+    assert_eq!(
+        http_get(LEAVING_PORTS[1], "/version"),
+        None,
+        "t1's port still answers"
+    );
+
+    // t0's next release goes out through the port switch, from v1.1.0 (not from the
+    // v1.0.0 the kept previous container runs), and publishes the port itself.
+    app.release("v1.2.0");
+    let run = hoist(&app, &["deploy", "staging"]).ok();
+    let said = format!("{}\n{}", run.stdout, run.stderr);
+    assert!(
+        said.contains("removed hoist-pxy-lv-staging-t0--prev, kept stopped by the proxy switch")
+            && said.contains("hoist-pxy-lv-staging-t0 was served through the proxy"),
+        "{said}"
+    );
+    assert!(!said.contains("restored the previous container"), "{said}");
+    let servers = caddy_servers();
+    assert!(
+        servers.get("hoist-hoist-pxy-lv-staging-t0").is_none(),
+        "{servers:#}"
+    );
+    assert_eq!(
+        http_get(LEAVING_PORTS[0], "/version").map(|(_, b)| b.trim().to_string()),
+        Some("v1.2.0".to_string())
+    );
+    assert_eq!(app.containers(), ["hoist-pxy-lv-staging-t0"]);
 }

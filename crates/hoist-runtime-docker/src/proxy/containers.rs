@@ -1,11 +1,15 @@
 //! The container operations only the proxy switch needs: starting a kept container again,
 //! reading where a running one answers, and the renames that make the serving container
-//! `NAME` and the stopped one `NAME--prev`.
+//! `NAME` and the stopped one `NAME--prev`; and which proxy a container was started
+//! behind.
 
 use bollard::query_parameters::{
     InspectContainerOptions, StartContainerOptions, StopContainerOptions,
 };
+use std::net::SocketAddr;
+
 use hoist_core::backend::{BackendError, Endpoint};
+use hoist_core::labels;
 use hoist_core::runtime::InstanceSpec;
 use hoist_engine::is_not_found;
 
@@ -52,6 +56,29 @@ impl Containers {
             host: hoist_engine::published_host(&spec.host),
             port,
         }))
+    }
+
+    /// The proxy that sends to container `name` on `host`: its `dev.hoist.proxy-admin`
+    /// label, which the proxy switch puts on what it starts. `None` for a container the
+    /// port switch started, or none at all.
+    pub(crate) async fn proxy_admin(
+        &self,
+        host: &str,
+        name: &str,
+    ) -> Result<Option<SocketAddr>, BackendError> {
+        let docker = self.engine(host).await?;
+        let info = match docker
+            .inspect_container(name, None::<InspectContainerOptions>)
+            .await
+        {
+            Ok(info) => info,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(engine_error("cannot inspect", name, &e)),
+        };
+        Ok(info
+            .config
+            .and_then(|c| c.labels)
+            .and_then(|l| l.get(labels::PROXY_ADMIN).and_then(|a| a.parse().ok())))
     }
 
     /// Whether the live container publishes the instance's port itself (the port switch

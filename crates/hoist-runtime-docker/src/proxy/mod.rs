@@ -354,6 +354,38 @@ pub(crate) async fn forget(settings: &ProxySettings, container: &str) -> Result<
     caddy.remove_server(&caddy::server_id(container)).await
 }
 
+impl ProxySettings {
+    /// The proxy at `admin`, as a container's `dev.hoist.proxy-admin` label names it:
+    /// enough to remove a server or point it elsewhere (nothing drains).
+    pub(crate) fn named_by_label(admin: SocketAddr) -> ProxySettings {
+        ProxySettings {
+            admin,
+            drain_timeout: Duration::ZERO,
+        }
+    }
+}
+
+/// Points the instance's server in the proxy at `endpoint`, creating it if it is gone: the
+/// port switch puts back a container it restored after a failed first switch away from
+/// the proxy.
+pub(crate) async fn repoint(
+    containers: &Containers,
+    settings: &ProxySettings,
+    spec: &InstanceSpec,
+    endpoint: &Endpoint,
+) -> Result<(), BackendError> {
+    let caddy = proxy(settings).await?;
+    let listen = caddy::listen_address(containers.settings.bind, spec.port);
+    caddy
+        .set_route(
+            &caddy::server_id(&spec.name),
+            &listen,
+            &upstream(endpoint),
+            None,
+        )
+        .await
+}
+
 /// Undoes what an interrupted proxy switch left: the container the proxy sends to becomes
 /// `NAME` (finishing a switch that reached the proxy), a candidate it does not send to is
 /// removed, and the proxy is pointed at `NAME` when its port changed (an engine restart
