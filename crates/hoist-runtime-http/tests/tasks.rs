@@ -1,7 +1,8 @@
 //! `Runtime::run_task` of the HTTP runtime, written in the generic form against the FAKE
 //! platform's one-off Machines (`common::fake_platform`; THE FAKE INTERPRETS A TINY `sh -c`
-//! INSTEAD OF RUNNING THE IMAGE): the exit code read from the run's status, the instance's
-//! env and secrets sent in the body only, a stop at the timeout, no `task` requests, and a
+//! INSTEAD OF RUNNING THE IMAGE): the exit code read from the run's status, the output
+//! from a logs request (the fake's generic API), the instance's env and secrets sent in
+//! the body only, a stop at the timeout, no `task` requests, and a
 //! refused credential. Ports 21050-21089, names `hoist-httptask-*`.
 
 mod common;
@@ -13,7 +14,7 @@ use common::*;
 use hoist_core::runtime::Runtime;
 use hoist_core::task::TaskSpec;
 use hoist_core::{InstanceSpec, Release};
-use hoist_runtime_http::{HttpRuntime, RequestSpec, TaskRequests};
+use hoist_runtime_http::{HttpRuntime, HttpSettings, RequestSpec, TaskRequests};
 use serde_json::json;
 
 const SECRET: &str = "hoist-httptask-unit-s3cret";
@@ -30,6 +31,10 @@ async fn fake(scenario: Scenario) -> FakePlatform {
 
 /// The generic form, its `task` requests aimed at the fake's one-off Machines.
 fn runtime(fake: &FakePlatform, wait: bool) -> HttpRuntime {
+    HttpRuntime::new(settings(fake, wait))
+}
+
+fn settings(fake: &FakePlatform, wait: bool) -> HttpSettings {
     let machines = format!("{}/v1/apps/{APP}/machines", fake.url());
     let machine = format!("{machines}/{{{{ task_id }}}}");
     let request = |method: &str, url: String, body: Option<&str>| RequestSpec {
@@ -65,7 +70,7 @@ fn runtime(fake: &FakePlatform, wait: bool) -> HttpRuntime {
         remove: Some(request("DELETE", format!("{machine}?force=true"), None)),
         output_hint: None,
     });
-    HttpRuntime::new(settings)
+    settings
 }
 
 fn tenant() -> InstanceSpec {
@@ -129,6 +134,46 @@ async fn a_task_runs_once_with_the_env_and_its_exit_code_comes_from_the_run_s_st
             seen.path_and_query
         );
     }
+}
+
+#[tokio::test]
+async fn a_logs_request_gives_the_kept_output_line_by_line() {
+    let fake = fake(Scenario::default()).await;
+    let mut settings = settings(&fake, true);
+    let requests = settings.task.as_mut().unwrap();
+    requests.logs = Some(RequestSpec {
+        method: "GET".into(),
+        url: format!("{}/api/apps/{APP}/runs/{{{{ task_id }}}}/logs", fake.url()),
+        body: None,
+    });
+    requests.lines = Some("/entries".into());
+    let run = HttpRuntime::new(settings)
+        .run_task(
+            &tenant(),
+            &v2(),
+            &task(
+                "echo migrating $TENANT; echo done; exit 3",
+                Duration::from_secs(20),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(run.exit_code, Some(3));
+    assert_eq!(run.output, ["migrating north", "done"]);
+    let machine = &fake.task_machines()[0];
+    let read = format!("/v1/apps/{APP}/machines/{}", machine.id);
+    let logs = format!("/api/apps/{APP}/runs/{}/logs", machine.id);
+    let paths: Vec<String> = fake.seen().into_iter().map(|s| s.path_and_query).collect();
+    // The output is read once the run is done, before the run is removed.
+    let logs_at = paths
+        .iter()
+        .position(|p| *p == logs)
+        .expect("a logs request");
+    let removed_at = paths
+        .iter()
+        .position(|p| p.starts_with(&read) && p.ends_with("?force=true"))
+        .expect("a remove request");
+    assert!(logs_at < removed_at, "{paths:#?}");
 }
 
 #[tokio::test]

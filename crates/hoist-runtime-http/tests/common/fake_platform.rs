@@ -15,7 +15,9 @@
 //!   for: `POST /api/apps/{tenant}/deploys` with `{"image", "metadata"}`, `GET
 //!   /api/apps/{tenant}` answering `{"image", "digest", "state", "healthy", "error",
 //!   "metadata"}` (`deploying`, then `running`), `POST /api/apps/{tenant}/rollback` with
-//!   `{"image"}`.
+//!   `{"image"}`; and, for one-off runs (the task Machines below), `GET
+//!   /api/apps/{app}/runs/{id}/logs` answering `{"entries": [{"message"}]}`: what the run
+//!   printed, once it has ended (none before).
 //!
 //! Release tasks use Fly's one-off Machines (same reference): `POST /v1/apps/{app}/machines`
 //! with `{"config": …}` creates and boots a Machine (`created`, then `started`); `GET
@@ -25,7 +27,8 @@
 //! `force`); a Machine read shows its `events`, newest first, an `exit` event carrying
 //! `request.exit_event` whose `exit_code` is left out when 0 (as Fly's Go types do). With
 //! `auto_destroy` a stopped Machine is destroyed, and stays readable as `destroyed`. Fly
-//! keeps no output a client can read, and neither does the fake's API.
+//! keeps no output a client can read, and neither does the fake's Fly API (the generic
+//! API's logs read above is how a test gives a task run output).
 //!
 //! THE FAKE DOES NOT RUN IMAGES: it runs a task Machine's `init.cmd` (or `init.exec`) with
 //! a tiny interpreter of `sh -c` scripts (`echo` with `$VAR` from the Machine's `env`,
@@ -392,6 +395,22 @@ async fn handle(shared: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<F
     let scenario = state.scenario.clone();
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (method, parts.as_slice()) {
+        // ---- The generic platform's output of a one-off run ----
+        (Method::GET, ["api", "apps", app, "runs", id, "logs"]) => {
+            match state.machines.get(&(app.to_string(), id.to_string())) {
+                Some(Machine { run: Some(run), .. }) => {
+                    let ended = Instant::now() >= run.ends_at;
+                    let entries: Vec<Value> = run
+                        .output
+                        .iter()
+                        .filter(|_| ended)
+                        .map(|line| json!({"message": line}))
+                        .collect();
+                    respond(200, json!({ "entries": entries }))
+                }
+                _ => error(404, "run not found"),
+            }
+        }
         // ---- Fly.io Machines ----
         (Method::GET, ["v1", "apps", app, "machines", id]) => {
             match state.machines.get_mut(&(app.to_string(), id.to_string())) {
