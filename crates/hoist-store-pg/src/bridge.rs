@@ -13,18 +13,25 @@
 
 use std::sync::Mutex;
 
-use postgres::{Client, NoTls};
+use postgres::Client;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub(crate) struct Connection {
     config: postgres::Config,
+    /// Used as the URL's `sslmode` says (never with `disable`; see `tls`).
+    tls: MakeRustlsConnect,
     client: Mutex<Option<Client>>,
 }
 
 impl Connection {
     /// Connects once now, so a wrong URL or an unreachable server fails at open.
-    pub(crate) fn open(config: postgres::Config) -> Result<Connection, postgres::Error> {
+    pub(crate) fn open(
+        config: postgres::Config,
+        tls: MakeRustlsConnect,
+    ) -> Result<Connection, postgres::Error> {
         let conn = Connection {
             config,
+            tls,
             client: Mutex::new(None),
         };
         conn.run(|_| Ok::<_, postgres::Error>(()))?;
@@ -40,12 +47,13 @@ impl Connection {
         let mut guard = self.client.lock().unwrap_or_else(|p| p.into_inner());
         let slot: &mut Option<Client> = &mut guard;
         let config = &self.config;
+        let tls = &self.tls;
         let outcome = std::thread::scope(|scope| {
             scope
                 .spawn(move || {
                     let client = match slot.take() {
                         Some(client) if !client.is_closed() => slot.insert(client),
-                        _ => slot.insert(config.connect(NoTls)?),
+                        _ => slot.insert(config.connect(tls.clone())?),
                     };
                     f(client)
                 })

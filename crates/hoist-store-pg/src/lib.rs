@@ -36,6 +36,7 @@ mod locks;
 mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tls;
 mod tokens;
 mod url;
 
@@ -94,16 +95,25 @@ impl PgStore {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(OpenError::NotPostgres { url: shown });
         }
-        let config: postgres::Config =
-            url.parse()
-                .map_err(|e: postgres::Error| OpenError::BadUrl {
-                    url: shown.clone(),
-                    reason: url::scrub(&e.to_string(), url),
-                })?;
+        let bad_url = |reason: String| OpenError::BadUrl {
+            url: shown.clone(),
+            reason: url::scrub(&reason, url),
+        };
+        let (client_url, choice) = tls::split(url).map_err(bad_url)?;
+        let config: postgres::Config = client_url
+            .parse()
+            .map_err(|e: postgres::Error| bad_url(e.to_string()))?;
+        let tls = tls::connector(&choice).map_err(bad_url)?;
         let location = url::location(&config);
-        let conn = bridge::Connection::open(config).map_err(|e| OpenError::Connect {
-            location: location.clone(),
-            reason: url::scrub(&e.to_string(), url),
+        let conn = bridge::Connection::open(config, tls).map_err(|e| {
+            let reason = url::scrub(&with_causes(&e), url);
+            OpenError::Connect {
+                location: location.clone(),
+                reason: match tls::hint(&reason) {
+                    Some(hint) => format!("{reason}; {hint}"),
+                    None => reason,
+                },
+            }
         })?;
         conn.run(schema::migrate)
             .map_err(|e: schema::SchemaError| OpenError::Schema {
@@ -113,6 +123,22 @@ impl PgStore {
         tracing::debug!(%location, "PostgreSQL store open");
         Ok(PgStore { conn, location })
     }
+}
+
+/// An error and its causes, as `error: cause: cause` (the client's "error performing TLS
+/// handshake" says why only in its source).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let said = e.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        cause = e.source();
+    }
+    text
 }
 
 impl PgStore {

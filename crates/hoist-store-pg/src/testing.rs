@@ -44,14 +44,48 @@ impl Cluster {
 
     /// Starts a new cluster at `port`, removing one a killed run left there.
     pub fn start(port: u16) -> Result<Cluster, String> {
+        Cluster::start_with(port, None)
+    }
+
+    /// Like [`Cluster::start`], serving TLS too (`ssl = on`) with the PEM certificate and
+    /// key given, copied into the cluster's directory; plain connections still work.
+    pub fn start_with_tls(port: u16, cert: &Path, key: &Path) -> Result<Cluster, String> {
+        Cluster::start_with(port, Some((cert, key)))
+    }
+
+    fn start_with(port: u16, tls: Option<(&Path, &Path)>) -> Result<Cluster, String> {
         let bin = server_binaries()?;
         let dir = std::env::temp_dir().join(format!("hoist-pg-test-{port}"));
         let cluster = Cluster { dir, bin, port };
         cluster.remove_leftover();
         std::fs::create_dir_all(&cluster.dir)
             .map_err(|e| format!("cannot create {}: {e}", cluster.dir.display()))?;
+        let mut options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            cluster.dir.display()
+        );
+        if let Some((cert, key)) = tls {
+            let (cert_copy, key_copy) = (
+                cluster.dir.join("server.crt"),
+                cluster.dir.join("server.key"),
+            );
+            for (from, to) in [(cert, &cert_copy), (key, &key_copy)] {
+                std::fs::copy(from, to).map_err(|e| {
+                    format!("cannot copy {} to {}: {e}", from.display(), to.display())
+                })?;
+            }
+            // The server refuses a key others can read.
+            run(Command::new("chmod").arg("600").arg(&key_copy))?;
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                cert_copy.display(),
+                key_copy.display()
+            ));
+        }
         if is_root() {
-            run(Command::new("chown").arg("postgres:").arg(&cluster.dir))?;
+            run(Command::new("chown")
+                .args(["-R", "postgres:"])
+                .arg(&cluster.dir))?;
         }
         cluster.server_command("initdb", |c| {
             c.arg("-D").arg(cluster.data()).args([
@@ -67,10 +101,7 @@ impl Cluster {
                 .arg("-l")
                 .arg(cluster.dir.join("server.log"))
                 .arg("-o")
-                .arg(format!(
-                    "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
-                    cluster.dir.display()
-                ))
+                .arg(&options)
                 .args(["-w", "-t", "60", "start"]);
         })?;
         cluster.stop_when_this_process_exits()?;
