@@ -1,91 +1,30 @@
 //! TLS to a real PostgreSQL (`ssl = on`, a certificate for 127.0.0.1 signed by a CA this
-//! test makes with `openssl`): each `sslmode` connects as libpq's does, or is refused with
-//! a word on what to set. Whether a connection is encrypted is read on the server side
+//! test makes with `openssl`, as the registry's tests do): each `sslmode` connects as
+//! libpq's does, or is refused with a word on what to set. Whether a connection is encrypted is read on the server side
 //! (`pg_stat_ssl`). Port 20754 (this suite's range is 20750-20799).
-
-use std::path::Path;
-use std::process::Command;
 
 use hoist_store_pg::PgStore;
 use hoist_store_pg::testing::Cluster;
 
+#[path = "../../hoist-registry/tests/support/certs.rs"]
+mod certs;
+
 const PORT: u16 = 20754;
-
-fn run(cmd: &mut Command) {
-    let out = cmd.output().expect("run openssl");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A self-signed CA `NAME.crt`/`NAME.key` in `dir`.
-fn make_ca(dir: &Path, name: &str) {
-    run(Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        ])
-        .args(["-subj", &format!("/CN=hoist-pg {name}")])
-        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
-        .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
-        .arg("-keyout")
-        .arg(dir.join(format!("{name}.key")))
-        .arg("-out")
-        .arg(dir.join(format!("{name}.crt"))));
-}
-
-/// `server.crt`/`server.key` for the IP address 127.0.0.1 only, signed by `ca`.
-fn make_server_certificate(dir: &Path) {
-    let p = |name: &str| dir.join(name);
-    run(Command::new("openssl")
-        .args([
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(p("server.key"))
-        .arg("-out")
-        .arg(p("server.csr")));
-    std::fs::write(
-        p("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
-         keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    run(Command::new("openssl")
-        .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
-        .arg("-in")
-        .arg(p("server.csr"))
-        .args(["-CA"])
-        .arg(p("ca.crt"))
-        .arg("-CAkey")
-        .arg(p("ca.key"))
-        .arg("-extfile")
-        .arg(p("ext.cnf"))
-        .arg("-out")
-        .arg(p("server.crt")));
-}
 
 struct Setup {
     cluster: &'static Cluster,
     dir: tempfile::TempDir,
 }
 
-/// The TLS cluster (started once per test binary) and the CA files; `other.crt` is a CA
-/// that signed nothing the server has.
+/// The TLS cluster (started once per test binary) and the CA files: `ca.crt` signed the
+/// server's certificate (for 127.0.0.1 only), `other.crt` signed nothing the server has.
 fn setup() -> Setup {
     static CLUSTER: std::sync::OnceLock<(&'static Cluster, std::path::PathBuf)> =
         std::sync::OnceLock::new();
     let dir = tempfile::tempdir().unwrap();
     let (cluster, ca) = CLUSTER.get_or_init(|| {
         let keep = Box::leak(Box::new(tempfile::tempdir().unwrap()));
-        make_ca(keep.path(), "ca");
-        make_server_certificate(keep.path());
+        certs::make_certificates(keep.path());
         let cluster = Cluster::start_with_tls(
             PORT,
             &keep.path().join("server.crt"),
@@ -95,7 +34,9 @@ fn setup() -> Setup {
         (&*Box::leak(Box::new(cluster)), keep.path().join("ca.crt"))
     });
     std::fs::copy(ca, dir.path().join("ca.crt")).unwrap();
-    make_ca(dir.path(), "other");
+    let other = tempfile::tempdir().unwrap();
+    certs::make_certificates(other.path());
+    std::fs::copy(other.path().join("ca.crt"), dir.path().join("other.crt")).unwrap();
     Setup { cluster, dir }
 }
 
