@@ -25,7 +25,8 @@
 //!   the bytes each sent, and (h) `hoist deploy` through the registry.
 //!
 //! Usage: `hoist-bench --hoist target/release/hoist --example examples/clinic [--runs 3] [--json FILE] [--proxy-only | --registry-only]`
-//! (`--proxy-only`: only (b'), (e') and (i)).
+//! (`--proxy-only`: only (b'), (e') and (i)). Without `--json`, the results go to
+//! `bench/results/deploy.json`, `deploy-proxy.json` or `deploy-registry.json` by mode.
 
 mod registry;
 mod work;
@@ -35,6 +36,18 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::Serialize;
+
+const USAGE: &str = "\
+usage: hoist-bench [--hoist target/release/hoist] [--example examples/clinic] [--runs 3]
+                   [--json FILE] [--proxy-only | --registry-only]
+
+  every row (default): (a)-(e), (b'), (e'), (i); JSON to bench/results/deploy.json
+  --proxy-only        (b'), (e') and (i); JSON to bench/results/deploy-proxy.json
+  --registry-only     (b), (f), (g) and (h); JSON to bench/results/deploy-registry.json
+  --json FILE         write the JSON there instead
+
+What each row measures: the doc comment of crates/hoist-bench/src/main.rs, and
+docs/benchmark.md.";
 
 #[derive(Debug, Serialize)]
 struct Row {
@@ -253,6 +266,10 @@ async fn main() -> anyhow::Result<()> {
             "--json" => json = Some(PathBuf::from(value()?)),
             "--proxy-only" => proxy_only = true,
             "--registry-only" => registry_only = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
             other => bail!(
                 "unknown argument {other}; see the doc comment of crates/hoist-bench/src/main.rs"
             ),
@@ -261,6 +278,8 @@ async fn main() -> anyhow::Result<()> {
     let json = json.unwrap_or_else(|| {
         PathBuf::from(if registry_only {
             "bench/results/deploy-registry.json"
+        } else if proxy_only {
+            "bench/results/deploy-proxy.json"
         } else {
             "bench/results/deploy.json"
         })
