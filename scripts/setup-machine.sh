@@ -7,6 +7,8 @@ set -euo pipefail
 # are installed in one `apt-get` run (one index update), and only those missing.
 packages=(
   busybox-static debootstrap git ca-certificates ripgrep
+  # hoist-bench reads hoist's peak RSS from GNU time (`/usr/bin/time -f %M`).
+  time
   # crates/hoist-notify/tests/standard_webhooks.rs: a venv for PyPI's `standardwebhooks`.
   python3 python3-venv
   # crates/hoist/tests/remote_hosts.rs reaches the engine as a remote one: through stunnel

@@ -134,9 +134,23 @@ impl WorkingCopy {
     }
 
     /// Runs the hoist binary in the working copy; returns wall time and peak RSS (KiB).
+    ///
+    /// The peak is hoist's own, as GNU time reports it (`/usr/bin/time`, Debian's `time`).
+    /// Not the `wait4` of a child this process starts: Linux gives a child the peak of the
+    /// address space it was spawned from, so that figure is at least this benchmark's own
+    /// RSS (over 100 MiB after the in-process builds of (a) and (c)). Without GNU time,
+    /// it is that upper bound, and says so.
     pub fn hoist(&self, args: &[&str]) -> anyhow::Result<(Duration, u64)> {
+        let report = self.state.path().join("hoist-maxrss");
+        let mut command = if Path::new(GNU_TIME).exists() {
+            let mut c = Command::new(GNU_TIME);
+            c.args(["--format", "%M", "--output"]).arg(&report).arg(&self.hoist);
+            c
+        } else {
+            Command::new(&self.hoist)
+        };
         let started = Instant::now();
-        let child = Command::new(&self.hoist)
+        let child = command
             .current_dir(self.root())
             .env("XDG_STATE_HOME", self.state.path())
             .args(["--plain", "--actor", "bench"])
@@ -145,11 +159,26 @@ impl WorkingCopy {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .with_context(|| format!("cannot run {}", self.hoist.display()))?;
-        let (status, rss) = wait_with_rusage(child)?;
+        let (status, upper_bound) = wait_with_rusage(child)?;
         let took = started.elapsed();
         if !status.0 {
             bail!("hoist {args:?} failed:\n{}", status.1);
         }
+        let rss = match std::fs::read_to_string(&report) {
+            Ok(text) => {
+                let _ = std::fs::remove_file(&report);
+                text.lines()
+                    .last()
+                    .and_then(|l| l.trim().parse().ok())
+                    .with_context(|| format!("{GNU_TIME} wrote no peak RSS: {text:?}"))?
+            }
+            Err(_) => {
+                eprintln!(
+                    "bench: {GNU_TIME} not found (Debian's `time`): the peak RSS is an upper bound"
+                );
+                upper_bound
+            }
+        };
         Ok((took, rss))
     }
 }
@@ -304,6 +333,9 @@ impl Bench {
         let _ = stop_caddy(PROXY_ADMIN);
     }
 }
+
+/// GNU time, which reports the peak resident set of the one command it runs.
+const GNU_TIME: &str = "/usr/bin/time";
 
 /// Waits for `child` and returns (success, stderr) and its peak resident set in KiB.
 fn wait_with_rusage(mut child: std::process::Child) -> anyhow::Result<((bool, String), u64)> {
