@@ -144,7 +144,9 @@ impl WorkingCopy {
         let report = self.state.path().join("hoist-maxrss");
         let mut command = if Path::new(GNU_TIME).exists() {
             let mut c = Command::new(GNU_TIME);
-            c.args(["--format", "%M", "--output"]).arg(&report).arg(&self.hoist);
+            c.args(["--format", "%M", "--output"])
+                .arg(&report)
+                .arg(&self.hoist);
             c
         } else {
             Command::new(&self.hoist)
