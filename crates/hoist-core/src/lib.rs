@@ -8,6 +8,7 @@
 //! the CLI renders, so every stage is testable without a terminal.
 
 pub mod backend;
+pub mod error_chain;
 pub mod events;
 pub mod fingerprint;
 pub mod interrupt;

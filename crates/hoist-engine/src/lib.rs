@@ -79,36 +79,20 @@ pub async fn connect_with(address: &str, options: &EngineOptions) -> Result<Dock
     .map_err(|e| {
         BackendError::new(format!(
             "cannot connect to the Docker engine at {address}: {}",
-            chain(&e)
+            hoist_core::error_chain::with_causes(&e)
         ))
     })?;
     match tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version()).await {
         Ok(Ok(docker)) => Ok(docker),
         Ok(Err(e)) => Err(BackendError::new(format!(
             "the Docker engine at {address} does not answer: {}",
-            chain(&e)
+            hoist_core::error_chain::with_causes(&e)
         ))),
         Err(_) => Err(BackendError::new(format!(
             "the Docker engine at {address} did not answer within {}s; check that the host is up and its engine listens there",
             CONNECT_TIMEOUT.as_secs()
         ))),
     }
-}
-
-/// An error with its causes, `: `-joined: a TLS or ssh failure's reason sits in a source
-/// that bollard's own message leaves out.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let said = cause.to_string();
-        if !text.contains(&said) {
-            text.push_str(": ");
-            text.push_str(&said);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// Connections by address, made on first use and shared after, each with its
@@ -165,7 +149,7 @@ pub fn is_not_found(e: &bollard::errors::Error) -> bool {
 pub fn message(e: &bollard::errors::Error) -> String {
     match e {
         bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
-        other => chain(other),
+        other => hoist_core::error_chain::with_causes(other),
     }
 }
 

@@ -307,16 +307,7 @@ fn zulip_result(body: &[u8]) -> Attempt {
 fn from_reqwest(error: reqwest::Error) -> Attempt {
     let retry = error.is_connect() || error.is_timeout() || error.is_request() || error.is_body();
     let error = error.without_url();
-    let mut reason = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !reason.contains(&text) {
-            reason.push_str(": ");
-            reason.push_str(&text);
-        }
-        source = cause.source();
-    }
+    let reason = hoist_core::error_chain::with_causes(&error);
     if retry {
         Attempt::Retry(reason, None)
     } else {

@@ -106,7 +106,7 @@ impl PgStore {
         let tls = tls::connector(&choice).map_err(bad_url)?;
         let location = url::location(&config);
         let conn = bridge::Connection::open(config, tls).map_err(|e| {
-            let reason = url::scrub(&with_causes(&e), url);
+            let reason = url::scrub(&hoist_core::error_chain::with_causes(&e), url);
             OpenError::Connect {
                 location: location.clone(),
                 reason: match tls::hint(&reason) {
@@ -123,22 +123,6 @@ impl PgStore {
         tracing::debug!(%location, "PostgreSQL store open");
         Ok(PgStore { conn, location })
     }
-}
-
-/// An error and its causes, as `error: cause: cause` (the client's "error performing TLS
-/// handshake" says why only in its source).
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        let said = e.to_string();
-        if !text.contains(&said) {
-            text.push_str(": ");
-            text.push_str(&said);
-        }
-        cause = e.source();
-    }
-    text
 }
 
 impl PgStore {
