@@ -28,6 +28,7 @@ use hoist_core::{Release, labels};
 use hoist_engine::{Engines, ImageDelivery, is_not_found, message};
 
 use crate::DockerSettings;
+use crate::proxy::ProxiedContainer;
 
 /// The part a container plays in an instance's rollout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,7 +234,10 @@ impl Containers {
         }
         let previous = container_name(spec, Role::Previous);
         let previous_state = self.state(&docker, &previous).await?;
-        if previous_state != WorkloadState::Missing && self.kept_by_proxy(spec).await? {
+        if previous_state != WorkloadState::Missing
+            && !previous_state.is_running()
+            && self.kept_by_proxy(spec).await?
+        {
             // Not a leftover: the proxy switch keeps the stopped previous container for a
             // rollback, and this environment has left the proxy since. The port switch
             // keeps none, so it goes.
@@ -255,15 +259,17 @@ impl Containers {
         Ok(done)
     }
 
-    /// Whether the stopped previous container is the one the proxy switch keeps on purpose:
-    /// both it and the running live container were started behind a proxy (an interrupted
-    /// port switch leaves a live container without one, or none).
+    /// Whether the (stopped) previous container is the one the proxy switch keeps on
+    /// purpose: both it and the running live container were started behind a proxy (an
+    /// interrupted port switch leaves a live container without one, or none).
     async fn kept_by_proxy(&self, spec: &InstanceSpec) -> Result<bool, BackendError> {
         let previous = container_name(spec, Role::Previous);
-        Ok(!self.inspect(spec, Role::Previous).await?.is_running()
-            && self.inspect(spec, Role::Live).await?.is_running()
-            && self.proxy_admin(&spec.host, &previous).await?.is_some()
-            && self.proxy_admin(&spec.host, &spec.name).await?.is_some())
+        let (previous, live) = tokio::try_join!(
+            self.behind_proxy(&spec.host, &previous),
+            self.behind_proxy(&spec.host, &spec.name),
+        )?;
+        let proxied = |c: &Option<ProxiedContainer>| c.as_ref().is_some_and(|c| c.admin.is_some());
+        Ok(proxied(&previous) && proxied(&live) && live.is_some_and(|l| l.running))
     }
 
     /// The spec digest the live container was started with, if it runs and has one.

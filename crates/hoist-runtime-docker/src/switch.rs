@@ -109,8 +109,10 @@ pub(crate) async fn switch(
     removed?;
     demoted?;
     let live_endpoint = containers.live_endpoint(spec);
-    let freed = match left_proxy {
-        Some(admin) => {
+    // Free the port if the proxy holds it, start the new container on it and verify it;
+    // any failure rolls back below.
+    let verified = async {
+        if let Some(admin) = left_proxy {
             rollout.warn(format!(
                 "{} was served through the proxy at {admin}; this environment uses the port \
                  switch now, so its server there goes and the new container publishes port {} \
@@ -124,36 +126,28 @@ pub(crate) async fn switch(
                         "could not remove {} from the proxy at {admin}: {e}",
                         spec.name
                     )
-                })
+                })?;
         }
-        None => Ok(()),
-    };
-    let started = match freed {
-        Ok(()) => containers
+        containers
             .start(spec, Role::Live, release)
             .await
-            .map_err(|e| format!("could not start the new container: {e}")),
-        Err(why) => Err(why),
-    };
-    let verified = match started {
-        Ok(_) => {
-            rollout.progress(
-                InstanceState::Verifying,
-                format!(
-                    "probing the live container at {}",
-                    live_endpoint.url(&spec.health_path)
-                ),
-            );
-            rollout
-                .wait_verified(spec, release, InstanceState::Verifying, || async {
-                    containers
-                        .observe_role(spec, Role::Live, &live_endpoint)
-                        .await
-                })
-                .await
-        }
-        Err(why) => Err(why),
-    };
+            .map_err(|e| format!("could not start the new container: {e}"))?;
+        rollout.progress(
+            InstanceState::Verifying,
+            format!(
+                "probing the live container at {}",
+                live_endpoint.url(&spec.health_path)
+            ),
+        );
+        rollout
+            .wait_verified(spec, release, InstanceState::Verifying, || async {
+                containers
+                    .observe_role(spec, Role::Live, &live_endpoint)
+                    .await
+            })
+            .await
+    }
+    .await;
     match verified {
         Ok(()) => {
             if let Err(e) = containers.remove(spec, Role::Previous).await {
@@ -176,13 +170,14 @@ pub(crate) async fn switch(
                 ))
                 .with_log(logs));
             }
-            let restored = match containers.restore_previous(spec).await {
-                Ok(()) => match left_proxy {
+            let restored = async {
+                containers.restore_previous(spec).await?;
+                match left_proxy {
                     Some(admin) => back_behind_proxy(containers, spec, admin).await,
                     None => Ok(()),
-                },
-                Err(e) => Err(e),
-            };
+                }
+            }
+            .await;
             match restored {
                 Ok(()) => Err(InstanceFailure::rolled_back(format!(
                     "{why}; the previous container serves again"

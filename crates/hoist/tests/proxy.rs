@@ -18,6 +18,8 @@ const PORT: u16 = 20401;
 const RETIRE_PORTS: [u16; 2] = [20402, 20403];
 /// The test of leaving the proxy: its two tenants.
 const LEAVING_PORTS: [u16; 2] = [20404, 20405];
+/// The test of a failed switch away from the proxy.
+const BACK_PORT: u16 = 20406;
 const ADMIN: u16 = 20419;
 
 /// The tests share this Caddy (one admin port, one state directory): one at a time.
@@ -360,4 +362,69 @@ fn leaving_the_proxy_for_the_port_switch_frees_each_tenants_port() {
         Some("v1.2.0".to_string())
     );
     assert_eq!(app.containers(), ["hoist-pxy-lv-staging-t0"]);
+}
+
+/// The first port-switch deploy after leaving the proxy fails after the proxy gave up the
+/// port: the old container is restored and the proxy sends to it again, so the tenant
+/// keeps answering on its port with the old release.
+///
+/// The failure is made deterministic with a mount both of the release's containers see:
+/// a release shipping `www/fail-second-start` serves from its first container (the
+/// candidate, which verifies) and exits in its second (the live one, after the switch).
+#[test]
+fn a_failed_switch_away_from_the_proxy_puts_the_old_container_back_behind_it() {
+    let _caddy = TestCaddy::fresh();
+    let marks = tempfile::tempdir().expect("tempdir");
+    let mount = format!("volumes = [\"{}:/marks\"]", marks.path().display());
+    let proxied = format!(
+        "\n[environments.staging.runtime]\nkind = \"docker\"\nswitch = \"proxy\"\n\
+         proxy_admin = \"127.0.0.1:{ADMIN}\"\n"
+    );
+    let app = App::new("hoist-pxy-bk", &[BACK_PORT]);
+    let script = "trap 'exit 0' TERM; \
+        if [ -e /www/fail-second-start ]; then \
+          if [ -e /marks/started ]; then exit 1; fi; touch /marks/started; \
+        fi; \
+        echo \"$APP_VERSION\" > /www/version; httpd -f -p 8080 -h /www & wait";
+    app.write(
+        "Dockerfile",
+        &format!(
+            "ARG HOIST_BASE\nFROM ${{HOIST_BASE}}\nCOPY www /www\nARG HOIST_VERSION=dev\n\
+             ENV APP_VERSION=${{HOIST_VERSION}}\nCMD {}\n",
+            serde_json::to_string(&["sh", "-c", script]).unwrap()
+        ),
+    );
+    app.write_config_with("5s", &proxied);
+    app.staging_keys(&format!("bind = \"127.0.0.1\"\n{mount}"));
+    app.release("v1.0.0");
+    hoist(&app, &["deploy", "staging"]).ok();
+
+    // The proxy goes from the config; the next release cannot run twice.
+    app.write_config_with("5s", "");
+    app.staging_keys(&format!("bind = \"127.0.0.1\"\n{mount}"));
+    app.write("www/fail-second-start", "");
+    app.release("v1.1.0");
+    let run = hoist(&app, &["deploy", "staging"]);
+    let said = format!("{}\n{}", run.stdout, run.stderr);
+    assert_ne!(run.code, 0, "{said}");
+    assert!(
+        said.contains("hoist-pxy-bk-staging-t0 was served through the proxy")
+            && said.contains("the previous container serves again"),
+        "{said}"
+    );
+    assert!(
+        marks.path().join("started").exists(),
+        "the candidate never ran: {said}"
+    );
+    let servers = caddy_servers();
+    assert!(
+        servers.get("hoist-hoist-pxy-bk-staging-t0").is_some(),
+        "the proxy no longer sends to the restored container: {servers:#}\n{said}"
+    );
+    assert_eq!(
+        http_get(BACK_PORT, "/version").map(|(_, b)| b.trim().to_string()),
+        Some("v1.0.0".to_string()),
+        "{said}"
+    );
+    assert_eq!(app.containers(), ["hoist-pxy-bk-staging-t0"]);
 }

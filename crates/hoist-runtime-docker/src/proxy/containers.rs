@@ -15,6 +15,13 @@ use hoist_engine::is_not_found;
 
 use crate::containers::{Containers, Role, container_name, engine_error};
 
+/// A container's run state and the proxy it was started behind (its
+/// `dev.hoist.proxy-admin` label), if any.
+pub(crate) struct ProxiedContainer {
+    pub running: bool,
+    pub admin: Option<SocketAddr>,
+}
+
 impl Containers {
     /// Starts the kept container in `role` again and says where it answers (the engine
     /// gives it a new loopback port).
@@ -66,6 +73,16 @@ impl Containers {
         host: &str,
         name: &str,
     ) -> Result<Option<SocketAddr>, BackendError> {
+        Ok(self.behind_proxy(host, name).await?.and_then(|c| c.admin))
+    }
+
+    /// Whether container `name` on `host` runs, and the proxy it was started behind, from
+    /// one inspect; `None` when there is no such container.
+    pub(crate) async fn behind_proxy(
+        &self,
+        host: &str,
+        name: &str,
+    ) -> Result<Option<ProxiedContainer>, BackendError> {
         let docker = self.engine(host).await?;
         let info = match docker
             .inspect_container(name, None::<InspectContainerOptions>)
@@ -75,10 +92,13 @@ impl Containers {
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(engine_error("cannot inspect", name, &e)),
         };
-        Ok(info
-            .config
-            .and_then(|c| c.labels)
-            .and_then(|l| l.get(labels::PROXY_ADMIN).and_then(|a| a.parse().ok())))
+        Ok(Some(ProxiedContainer {
+            running: info.state.and_then(|s| s.running) == Some(true),
+            admin: info
+                .config
+                .and_then(|c| c.labels)
+                .and_then(|l| l.get(labels::PROXY_ADMIN).and_then(|a| a.parse().ok())),
+        }))
     }
 
     /// Whether the live container publishes the instance's port itself (the port switch

@@ -17,6 +17,8 @@ mod caddy;
 mod containers;
 mod daemon;
 
+pub(crate) use containers::ProxiedContainer;
+
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
