@@ -1,6 +1,7 @@
 //! A throwaway PostgreSQL cluster for tests (feature `testing`): Debian's server binaries,
 //! `initdb` into a directory of its own, listening on 127.0.0.1 at a port the caller
-//! picks and on a unix socket in that directory, with the trust method (no passwords).
+//! picks and on a unix socket in that directory, with the trust method (no passwords), or
+//! for [`Cluster::start_with_client_certs`] TCP clients must present a certificate.
 //!
 //! `initdb` refuses to run as root, so under root every server command runs as the
 //! `postgres` user (`runuser`), in a directory that user owns. The cluster stops when the
@@ -16,6 +17,17 @@ pub struct Cluster {
     dir: PathBuf,
     bin: PathBuf,
     port: u16,
+    /// Whether TCP clients must present a client certificate (so the harness's own
+    /// connections go through the unix socket).
+    client_certs: bool,
+}
+
+/// What a cluster serves over TLS: its certificate and key, and the CA whose client
+/// certificates it requires, if any.
+struct Tls<'a> {
+    cert: &'a Path,
+    key: &'a Path,
+    client_ca: Option<&'a Path>,
 }
 
 static SHARED: OnceLock<Mutex<Vec<&'static Cluster>>> = OnceLock::new();
@@ -50,13 +62,46 @@ impl Cluster {
     /// Like [`Cluster::start`], serving TLS too (`ssl = on`) with the PEM certificate and
     /// key given, copied into the cluster's directory; plain connections still work.
     pub fn start_with_tls(port: u16, cert: &Path, key: &Path) -> Result<Cluster, String> {
-        Cluster::start_with(port, Some((cert, key)))
+        Cluster::start_with(
+            port,
+            Some(Tls {
+                cert,
+                key,
+                client_ca: None,
+            }),
+        )
     }
 
-    fn start_with(port: u16, tls: Option<(&Path, &Path)>) -> Result<Cluster, String> {
+    /// Like [`Cluster::start_with_tls`], but a client over TCP must use TLS and present a
+    /// certificate signed by the PEM CA `client_ca` whose common name is the user it
+    /// connects as (pg_hba.conf's `hostssl ... cert`); plain TCP is refused. The unix socket
+    /// still trusts everyone: [`Cluster::admin`] connects there.
+    pub fn start_with_client_certs(
+        port: u16,
+        cert: &Path,
+        key: &Path,
+        client_ca: &Path,
+    ) -> Result<Cluster, String> {
+        Cluster::start_with(
+            port,
+            Some(Tls {
+                cert,
+                key,
+                client_ca: Some(client_ca),
+            }),
+        )
+    }
+
+    fn start_with(port: u16, tls: Option<Tls<'_>>) -> Result<Cluster, String> {
         let bin = server_binaries()?;
         let dir = std::env::temp_dir().join(format!("hoist-pg-test-{port}"));
-        let cluster = Cluster { dir, bin, port };
+        let client_certs = tls.as_ref().is_some_and(|tls| tls.client_ca.is_some());
+        let cluster = Cluster {
+            dir,
+            bin,
+            port,
+            client_certs,
+        };
         cluster.remove_leftover();
         std::fs::create_dir_all(&cluster.dir)
             .map_err(|e| format!("cannot create {}: {e}", cluster.dir.display()))?;
@@ -64,16 +109,20 @@ impl Cluster {
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
             cluster.dir.display()
         );
-        if let Some((cert, key)) = tls {
-            let (cert_copy, key_copy) = (
-                cluster.dir.join("server.crt"),
-                cluster.dir.join("server.key"),
-            );
-            for (from, to) in [(cert, &cert_copy), (key, &key_copy)] {
-                std::fs::copy(from, to).map_err(|e| {
-                    format!("cannot copy {} to {}: {e}", from.display(), to.display())
-                })?;
-            }
+        if let Some(tls) = tls {
+            let copy = |from: &Path, name: &str| {
+                let to = cluster.dir.join(name);
+                match std::fs::copy(from, &to) {
+                    Ok(_) => Ok(to),
+                    Err(e) => Err(format!(
+                        "cannot copy {} to {}: {e}",
+                        from.display(),
+                        to.display()
+                    )),
+                }
+            };
+            let (cert_copy, key_copy) =
+                (copy(tls.cert, "server.crt")?, copy(tls.key, "server.key")?);
             // The server refuses a key others can read.
             run(Command::new("chmod").arg("600").arg(&key_copy))?;
             options.push_str(&format!(
@@ -81,6 +130,22 @@ impl Cluster {
                 cert_copy.display(),
                 key_copy.display()
             ));
+            if let Some(client_ca) = tls.client_ca {
+                let ca_copy = copy(client_ca, "client-ca.crt")?;
+                let hba = cluster.dir.join("pg_hba.conf");
+                std::fs::write(
+                    &hba,
+                    "# The harness, over the unix socket; everyone else with a certificate.\n\
+                     local all all trust\n\
+                     hostssl all all 127.0.0.1/32 cert\n",
+                )
+                .map_err(|e| format!("cannot write {}: {e}", hba.display()))?;
+                options.push_str(&format!(
+                    " -c ssl_ca_file={} -c hba_file={}",
+                    ca_copy.display(),
+                    hba.display()
+                ));
+            }
         }
         if is_root() {
             run(Command::new("chown")
@@ -110,7 +175,7 @@ impl Cluster {
 
     /// The URL of a new, empty database `name` (an old one of that name is dropped).
     pub fn database(&self, name: &str) -> String {
-        let admin = self.url("postgres");
+        let admin = self.admin("postgres");
         let quoted = format!("\"{}\"", name.replace('"', "\"\""));
         // Outside any async runtime the test may run in (see the crate's bridge).
         std::thread::scope(|s| {
@@ -131,6 +196,24 @@ impl Cluster {
     /// `postgres://postgres@127.0.0.1:PORT/DATABASE`.
     pub fn url(&self, database: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// A connection string for the harness's own plain connections as the superuser: the
+    /// URL at 127.0.0.1, or, when TCP clients need a certificate, the unix socket.
+    pub fn admin(&self, database: &str) -> String {
+        if self.client_certs {
+            let socket_dir = self.dir.display().to_string();
+            let quoted =
+                |text: &str| format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"));
+            format!(
+                "host={} port={} user=postgres dbname={}",
+                quoted(&socket_dir),
+                self.port,
+                quoted(database)
+            )
+        } else {
+            self.url(database)
+        }
     }
 
     /// The port it listens on.

@@ -1,4 +1,5 @@
-//! TLS to PostgreSQL, chosen by the URL's `sslmode` and `sslrootcert` as libpq reads them:
+//! TLS to PostgreSQL, chosen by the URL's `sslmode`, `sslrootcert`, `sslcert` and `sslkey`
+//! as libpq reads them:
 //!
 //! | `sslmode` | TLS | the server's certificate |
 //! | --- | --- | --- |
@@ -12,6 +13,12 @@
 //! `verify-ca`, `verify-full` and `sslrootcert`, so [`split`] takes them out of the URL
 //! (leaving `require`) and the checks are made here, by the rustls client config.
 //! `sslrootcert=system` (or none, for the verify modes) means the system's CA store.
+//!
+//! `sslcert` and `sslkey` (given together) name PEM files with a client certificate (and
+//! its chain) and its private key, presented whenever TLS is used and the server asks for
+//! one (its `cert` authentication, or `clientcert=verify-ca|verify-full` in pg_hba.conf).
+//! Unlike libpq, no file is read that the URL does not name (`~/.postgresql/...`), and the
+//! key is never shown: its errors name the file, not what is in it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,9 +27,10 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+    CertificateError, ClientConfig, DigitallySignedStruct, InconsistentKeys, RootCertStore,
+    SignatureScheme,
 };
 use tokio_postgres_rustls::MakeRustlsConnect;
 
@@ -43,14 +51,42 @@ pub(crate) struct TlsChoice {
     pub(crate) check: Check,
     /// `sslrootcert`: the CA file; `None` for the system's store.
     pub(crate) root_cert: Option<PathBuf>,
+    /// `sslcert` and `sslkey`: the certificate to present when the server asks for one.
+    pub(crate) client_cert: Option<ClientCert>,
 }
 
-/// Parameters libpq has that this client does not: refused with a clear word rather
-/// than the client's "unknown option".
-const UNSUPPORTED: [&str; 4] = ["sslcert", "sslkey", "sslpassword", "sslcrl"];
+/// The files of a client certificate, as the URL names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClientCert {
+    /// `sslcert`: PEM, the client's certificate first, then any intermediate CAs.
+    pub(crate) cert: PathBuf,
+    /// `sslkey`: PEM, its private key (PKCS#8, PKCS#1 or SEC1), not encrypted.
+    pub(crate) key: PathBuf,
+}
+
+/// Parameters libpq has that this client does not, refused with what to do instead
+/// rather than the client's "unknown option".
+const UNSUPPORTED: [(&str, &str); 3] = [
+    (
+        "sslpassword",
+        "hoist reads only unencrypted private keys; decrypt a copy that only hoist's user \
+         can read (`openssl pkey -in KEY -out PLAIN.key`, then `chmod 600 PLAIN.key`) and \
+         name it as sslkey",
+    ),
+    (
+        "sslcrl",
+        "hoist does not check certificate revocation lists; have the CA in sslrootcert \
+         re-issue the server's certificate instead of revoking it in place",
+    ),
+    (
+        "sslcrldir",
+        "hoist does not check certificate revocation lists; have the CA in sslrootcert \
+         re-issue the server's certificate instead of revoking it in place",
+    ),
+];
 
 /// The URL for the postgres client (`verify-ca`/`verify-full` written as `require`,
-/// `sslrootcert` left out) and what it asks of TLS.
+/// `sslrootcert`, `sslcert` and `sslkey` left out) and what it asks of TLS.
 pub(crate) fn split(url: &str) -> Result<(String, TlsChoice), String> {
     let (base, query) = match url.split_once('?') {
         Some((base, query)) => (base, query),
@@ -58,6 +94,7 @@ pub(crate) fn split(url: &str) -> Result<(String, TlsChoice), String> {
     };
     let mut mode = "prefer".to_string();
     let mut root_cert = None;
+    let (mut cert_file, mut key_file) = (None, None);
     let mut kept = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -77,16 +114,36 @@ pub(crate) fn split(url: &str) -> Result<(String, TlsChoice), String> {
                 kept.push(format!("sslmode={passed}"));
             }
             "sslrootcert" => root_cert = Some(percent_decoded(value)),
-            key if UNSUPPORTED.contains(&key) => {
-                return Err(format!(
-                    "{key} is not supported: hoist does not present client certificates to \
-                     PostgreSQL; authenticate with a password (or reach the database through \
-                     a proxy that does)"
-                ));
+            "sslcert" => cert_file = Some(file_parameter(key, value)?),
+            "sslkey" => key_file = Some(file_parameter(key, value)?),
+            key => {
+                if let Some((_, instead)) = UNSUPPORTED.iter().find(|(name, _)| *name == key) {
+                    return Err(format!("{key} is not supported: {instead}"));
+                }
+                kept.push(pair.to_string());
             }
-            _ => kept.push(pair.to_string()),
         }
     }
+    let client_cert = match (cert_file, key_file) {
+        (Some(cert), Some(key)) => Some(ClientCert { cert, key }),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(
+                "sslcert is given without sslkey: add sslkey=PATH, the PEM file \
+                        with the certificate's private key (hoist does not read \
+                        ~/.postgresql/postgresql.key)"
+                    .into(),
+            );
+        }
+        (None, Some(_)) => {
+            return Err(
+                "sslkey is given without sslcert: add sslcert=PATH, the PEM file \
+                        with the client certificate (hoist does not read \
+                        ~/.postgresql/postgresql.crt)"
+                    .into(),
+            );
+        }
+    };
     let check = match mode.as_str() {
         "verify-full" => Check::Full,
         "verify-ca" => Check::Chain,
@@ -99,7 +156,24 @@ pub(crate) fn split(url: &str) -> Result<(String, TlsChoice), String> {
     } else {
         format!("{base}?{}", kept.join("&"))
     };
-    Ok((url, TlsChoice { check, root_cert }))
+    Ok((
+        url,
+        TlsChoice {
+            check,
+            root_cert,
+            client_cert,
+        },
+    ))
+}
+
+/// The path in `sslcert=` or `sslkey=`, refused when empty.
+fn file_parameter(key: &str, value: &str) -> Result<PathBuf, String> {
+    match percent_decoded(value) {
+        path if path.is_empty() => Err(format!(
+            "{key} is empty: write {key}=PATH, or leave both sslcert and sslkey out"
+        )),
+        path => Ok(PathBuf::from(path)),
+    }
 }
 
 /// The TLS connector for `choice`.
@@ -122,13 +196,116 @@ pub(crate) fn connector(choice: &TlsChoice) -> Result<MakeRustlsConnect, String>
             }
         }
     };
-    let config = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("cannot set up TLS: {e}"))?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(verifier);
+    let config = match &choice.client_cert {
+        None => builder.with_no_client_auth(),
+        Some(files) => builder
+            .with_client_auth_cert(files.chain()?, files.private_key()?)
+            .map_err(|e| files.refusal(e))?,
+    };
     Ok(MakeRustlsConnect::new(config))
+}
+
+impl ClientCert {
+    /// The certificates in `sslcert`, the client's own first.
+    fn chain(&self) -> Result<Vec<CertificateDer<'static>>, String> {
+        let path = self.cert.display();
+        let pem = read("sslcert", &self.cert)?;
+        // Parse errors are not shown: a key given as sslcert by mistake would be quoted.
+        let chain = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| {
+                format!(
+                    "sslcert {path} is not a readable PEM file: give the client certificate \
+                     (-----BEGIN CERTIFICATE-----), followed by any intermediate CAs"
+                )
+            })?;
+        if chain.is_empty() {
+            return Err(format!(
+                "sslcert {path} holds no PEM certificate: give the client certificate \
+                 (-----BEGIN CERTIFICATE-----), followed by any intermediate CAs{}",
+                if private_key_inside(&pem) {
+                    "; it holds a private key, which belongs in sslkey"
+                } else {
+                    ""
+                }
+            ));
+        }
+        Ok(chain)
+    }
+
+    /// The key in `sslkey`. No error quotes the file: only its path and what it lacks.
+    fn private_key(&self) -> Result<PrivateKeyDer<'static>, String> {
+        let path = self.key.display();
+        let pem = read("sslkey", &self.key)?;
+        if encrypted(&pem) {
+            return Err(format!(
+                "sslkey {path} is encrypted, and hoist cannot decrypt keys (sslpassword is not \
+                 supported): decrypt a copy that only hoist's user can read (`openssl pkey -in \
+                 KEY -out PLAIN.key`, then `chmod 600 PLAIN.key`) and name it as sslkey"
+            ));
+        }
+        match PrivateKeyDer::from_pem_slice(&pem) {
+            Ok(key) => Ok(key),
+            Err(rustls::pki_types::pem::Error::NoItemsFound) => Err(format!(
+                "sslkey {path} holds no PEM private key: give the client certificate's key \
+                 (-----BEGIN PRIVATE KEY-----, -----BEGIN RSA PRIVATE KEY----- or -----BEGIN \
+                 EC PRIVATE KEY-----){}",
+                if pem.windows(17).any(|w| w == b"BEGIN CERTIFICATE") {
+                    "; it holds a certificate, which belongs in sslcert"
+                } else {
+                    ""
+                }
+            )),
+            Err(_) => Err(format!(
+                "sslkey {path} is not a readable PEM file (damaged, or not PEM): give the \
+                 client certificate's private key in PEM"
+            )),
+        }
+    }
+
+    /// Why rustls would not pair the two files, in words that name them.
+    fn refusal(&self, error: rustls::Error) -> String {
+        let (cert, key) = (self.cert.display(), self.key.display());
+        match error {
+            rustls::Error::InconsistentKeys(InconsistentKeys::KeyMismatch) => format!(
+                "sslkey {key} is not the private key of the certificate in sslcert {cert}: \
+                 give the key the certificate was made for (`openssl x509 -noout -pubkey -in \
+                 CERT` and `openssl pkey -pubout -in KEY` print the same public key)"
+            ),
+            rustls::Error::InvalidCertificate(why) => format!(
+                "sslcert {cert} does not start with a certificate hoist can read ({why:?}): \
+                 give the client certificate first, then any intermediate CAs"
+            ),
+            // rustls's errors describe the key's kind, never its content.
+            other => format!("cannot use sslcert {cert} with sslkey {key}: {other}"),
+        }
+    }
+}
+
+/// The bytes of the file in parameter `key`, or what to do.
+fn read(key: &str, path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| {
+        format!(
+            "{key} {}: cannot read it: {e}; name a PEM file that hoist's user can read",
+            path.display()
+        )
+    })
+}
+
+/// Whether a PEM key file is encrypted (PKCS#8's `ENCRYPTED PRIVATE KEY`, or OpenSSL's
+/// legacy `Proc-Type: 4,ENCRYPTED` header), which the PEM reader would only call empty.
+fn encrypted(pem: &[u8]) -> bool {
+    pem.windows(9).any(|w| w == b"ENCRYPTED")
+}
+
+/// Whether a PEM file holds a private key of any kind.
+fn private_key_inside(pem: &[u8]) -> bool {
+    pem.windows(11).any(|w| w == b"PRIVATE KEY")
 }
 
 /// The CAs to trust: the file's, else the system's.
@@ -163,12 +340,41 @@ fn roots(file: Option<&Path>) -> Result<RootCertStore, String> {
     Ok(roots)
 }
 
-/// A word to add to a connection error that is about the server's certificate.
+/// A word to add to a connection error that is about a certificate: the server's, or the
+/// client's the server wanted.
 pub(crate) fn hint(error: &str) -> Option<&'static str> {
-    error.contains("invalid peer certificate").then_some(
-        "the server's certificate was not accepted: set sslrootcert=PATH to the CA that signed \
-         it (and use the host name it names), or sslmode=require to encrypt without checking it",
-    )
+    if error.contains("invalid peer certificate") {
+        Some(
+            "the server's certificate was not accepted: set sslrootcert=PATH to the CA that \
+             signed it (and use the host name it names), or sslmode=require to encrypt \
+             without checking it",
+        )
+    } else if error.contains("requires a valid client certificate") {
+        Some(
+            "the server asks for a client certificate: set sslcert=PATH and sslkey=PATH to a \
+             certificate signed by a CA in the server's ssl_ca_file, and its private key",
+        )
+    } else if error.contains("certificate authentication failed") {
+        Some(
+            "the server did not accept the client certificate for this user: its common name \
+             (CN) must be the user name in the URL, or map to it in the server's pg_ident.conf",
+        )
+    } else if [
+        "UnknownCA",
+        "BadCertificate",
+        "CertificateRequired",
+        "CertificateUnknown",
+    ]
+    .iter()
+    .any(|alert| error.contains(&format!("received fatal alert: {alert}")))
+    {
+        Some(
+            "the server refused the client certificate in sslcert: it must be signed by a CA \
+             in the server's ssl_ca_file, and still be valid",
+        )
+    } else {
+        None
+    }
 }
 
 /// `%XX` escapes decoded (a path in a URL's query).
@@ -294,6 +500,23 @@ mod tests {
         TlsChoice {
             check,
             root_cert: root_cert.map(PathBuf::from),
+            client_cert: None,
+        }
+    }
+
+    fn with_client_cert(mut choice: TlsChoice, cert: &str, key: &str) -> TlsChoice {
+        choice.client_cert = Some(ClientCert {
+            cert: PathBuf::from(cert),
+            key: PathBuf::from(key),
+        });
+        choice
+    }
+
+    /// The connector's error for `choice`.
+    fn refusal(choice: &TlsChoice) -> String {
+        match connector(choice) {
+            Ok(_) => panic!("{choice:?} was accepted"),
+            Err(e) => e,
         }
     }
 
@@ -342,11 +565,160 @@ mod tests {
     }
 
     #[test]
-    fn unknown_modes_and_client_certificates_are_refused_by_name() {
+    fn unknown_modes_key_passwords_and_crls_are_refused_by_name() {
         let err = split("postgres://h/db?sslmode=allow").unwrap_err();
         assert!(err.contains("sslmode=allow is not supported"), "{err}");
-        let err = split("postgres://h/db?sslcert=/c.pem&sslkey=/k.pem").unwrap_err();
-        assert!(err.contains("sslcert is not supported"), "{err}");
+        let err = split("postgres://h/db?sslcert=/c.pem&sslkey=/k.pem&sslpassword=pw").unwrap_err();
+        assert!(
+            err.contains("sslpassword is not supported") && err.contains("openssl pkey"),
+            "{err}"
+        );
+        assert!(!err.contains("pw"), "{err}");
+        for crl in ["sslcrl=/crl.pem", "sslcrldir=/crls"] {
+            let err = split(&format!("postgres://h/db?sslmode=verify-full&{crl}")).unwrap_err();
+            assert!(
+                err.contains("is not supported: hoist does not check certificate revocation"),
+                "{crl}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_client_certificate_and_its_key_are_taken_out_of_the_url() {
+        let cases = [
+            (
+                "postgres://h/db?sslcert=/c.pem&sslkey=/k.pem",
+                "postgres://h/db",
+                with_client_cert(choice(Check::Nothing, None), "/c.pem", "/k.pem"),
+            ),
+            (
+                "postgres://h/db?sslmode=verify-full&sslkey=%2Fetc%2Fhoist%2Fk%20x.pem\
+                 &sslrootcert=/ca.pem&application_name=x&sslcert=/etc/hoist/c.pem",
+                "postgres://h/db?sslmode=require&application_name=x",
+                with_client_cert(
+                    choice(Check::Full, Some("/ca.pem")),
+                    "/etc/hoist/c.pem",
+                    "/etc/hoist/k x.pem",
+                ),
+            ),
+            (
+                "postgres://h/db?sslmode=require&sslcert=c.pem&sslkey=k.pem",
+                "postgres://h/db?sslmode=require",
+                with_client_cert(choice(Check::Nothing, None), "c.pem", "k.pem"),
+            ),
+        ];
+        for (url, passed, expected) in cases {
+            assert_eq!(split(url).unwrap(), (passed.to_string(), expected), "{url}");
+        }
+    }
+
+    #[test]
+    fn a_client_certificate_without_its_key_or_a_key_without_its_certificate_is_refused() {
+        let err = split("postgres://h/db?sslmode=require&sslcert=/c.pem").unwrap_err();
+        assert!(
+            err.contains("sslcert is given without sslkey: add sslkey=PATH"),
+            "{err}"
+        );
+        let err = split("postgres://h/db?sslkey=/k.pem").unwrap_err();
+        assert!(
+            err.contains("sslkey is given without sslcert: add sslcert=PATH"),
+            "{err}"
+        );
+        let err = split("postgres://h/db?sslcert=&sslkey=/k.pem").unwrap_err();
+        assert!(err.contains("sslcert is empty"), "{err}");
+    }
+
+    #[test]
+    fn client_certificate_files_that_cannot_be_used_are_named_with_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path.display().to_string()
+        };
+        let secret = "c2VjcmV0LWtleS1tYXRlcmlhbC0xMjM0NTY3ODkw";
+        let cert = file(
+            "client.crt",
+            "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n",
+        );
+        let empty = file("empty.pem", "nothing here\n");
+        let damaged_key = file(
+            "damaged.key",
+            &format!("-----BEGIN PRIVATE KEY-----\n{secret}!!\n-----END PRIVATE KEY-----\n"),
+        );
+        let key_in_cert = file(
+            "key-as-cert.pem",
+            &format!("-----BEGIN PRIVATE KEY-----\n{secret}\n-----END PRIVATE KEY-----\n"),
+        );
+        let encrypted = file(
+            "encrypted.key",
+            &format!(
+                "-----BEGIN ENCRYPTED PRIVATE KEY-----\n{secret}\n-----END ENCRYPTED PRIVATE \
+                 KEY-----\n"
+            ),
+        );
+        let legacy_encrypted = file(
+            "legacy.key",
+            &format!(
+                "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: \
+                 AES-128-CBC,00112233445566778899AABBCCDDEEFF\n\n{secret}\n-----END RSA \
+                 PRIVATE KEY-----\n"
+            ),
+        );
+        let missing = "/nonexistent/client.key";
+        let cases = [
+            (
+                &cert,
+                missing,
+                vec![missing, "cannot read it", "hoist's user can read"],
+            ),
+            (
+                &missing.replace(".key", ".crt"),
+                &cert,
+                vec!["/nonexistent/client.crt", "cannot read it"],
+            ),
+            (&empty, &cert, vec!["empty.pem", "holds no PEM certificate"]),
+            (
+                &key_in_cert,
+                &cert,
+                vec![
+                    "key-as-cert.pem",
+                    "holds no PEM certificate",
+                    "belongs in sslkey",
+                ],
+            ),
+            (&cert, &empty, vec!["empty.pem", "holds no PEM private key"]),
+            (
+                &cert,
+                &cert,
+                vec![
+                    "client.crt",
+                    "holds no PEM private key",
+                    "belongs in sslcert",
+                ],
+            ),
+            (
+                &cert,
+                &damaged_key,
+                vec!["damaged.key", "not a readable PEM file"],
+            ),
+            (
+                &cert,
+                &encrypted,
+                vec!["encrypted.key", "is encrypted", "openssl pkey"],
+            ),
+            (&cert, &legacy_encrypted, vec!["legacy.key", "is encrypted"]),
+        ];
+        for (cert, key, words) in cases {
+            let err = refusal(&with_client_cert(choice(Check::Nothing, None), cert, key));
+            for word in words {
+                assert!(err.contains(word), "{cert} {key}: {word:?} not in {err}");
+            }
+            assert!(
+                !err.contains(&secret[..12]),
+                "{cert} {key}: key shown: {err}"
+            );
+        }
     }
 
     #[test]

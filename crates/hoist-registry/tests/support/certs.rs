@@ -70,3 +70,37 @@ pub fn make_certificates(dir: &Path) {
         .arg("-out")
         .arg(p("server.crt")));
 }
+
+/// A client certificate for `cn` signed by the CA that [`make_certificates`] left in `dir`,
+/// as `NAME.crt` and its unencrypted PKCS#8 key `NAME.key`; `newkey` is openssl's
+/// `-newkey` argument and options (`["rsa:2048"]`, `["ec", "-pkeyopt",
+/// "ec_paramgen_curve:prime256v1"]`). For TLS client authentication (PostgreSQL's `cert`).
+pub fn make_client_certificate(dir: &Path, name: &str, cn: &str, newkey: &[&str]) {
+    let p = |file: &str| dir.join(file);
+    run(Command::new("openssl")
+        .args(["req", "-nodes", "-newkey"])
+        .args(newkey)
+        .args(["-subj", &format!("/CN={cn}")])
+        .arg("-keyout")
+        .arg(p(&format!("{name}.key")))
+        .arg("-out")
+        .arg(p(&format!("{name}.csr"))));
+    let ext = p(&format!("{name}.cnf"));
+    std::fs::write(
+        &ext,
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    run(Command::new("openssl")
+        .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
+        .arg("-in")
+        .arg(p(&format!("{name}.csr")))
+        .arg("-CA")
+        .arg(p("ca.crt"))
+        .arg("-CAkey")
+        .arg(p("ca.key"))
+        .arg("-extfile")
+        .arg(&ext)
+        .arg("-out")
+        .arg(p(&format!("{name}.crt"))));
+}
