@@ -98,7 +98,15 @@ impl Runtime for FakeRuntime {
         if self.failing.contains(&instance.tenant)
             || self.bad_release.as_deref() == Some(release.version.as_str())
         {
-            return Err(InstanceFailure::rolled_back("health check never answered"));
+            // An app may print what it was given (`ECHOED` stands for such a value).
+            let echoed = instance
+                .env
+                .get("ECHOED")
+                .map(|v| format!("; the app printed {v}"))
+                .unwrap_or_default();
+            return Err(InstanceFailure::rolled_back(format!(
+                "health check never answered{echoed}"
+            )));
         }
         self.running
             .lock()
@@ -416,6 +424,133 @@ async fn a_failure_halts_the_rollout_and_every_instance_is_recorded() {
                 ..
             }
         )));
+}
+
+/// One instance's steps: (state, message, time), in their stored form.
+type Steps = BTreeMap<String, Vec<(String, String, String)>>;
+
+/// Each tenant's progress as the events reported it (what the CLI printed).
+fn progress_of(events: &[Event]) -> Steps {
+    let mut steps = Steps::new();
+    for e in events {
+        if let (EventKind::InstanceProgress { state, message }, Some(tenant)) = (&e.kind, &e.tenant)
+        {
+            steps.entry(tenant.clone()).or_default().push((
+                state.as_str().to_string(),
+                message.clone(),
+                e.at.to_string(),
+            ));
+        }
+    }
+    steps
+}
+
+/// Each tenant's steps as the store kept them for `deployment`.
+fn stored_steps(store: &dyn Store, deployment: i64) -> Steps {
+    let mut steps = Steps::new();
+    for s in store.instance_steps(deployment).unwrap() {
+        steps
+            .entry(s.tenant)
+            .or_default()
+            .push((s.state, s.message, s.at));
+    }
+    steps
+}
+
+#[tokio::test]
+async fn a_deploy_keeps_every_instances_steps_as_the_events_reported_them() {
+    let s = setup(
+        FakeRuntime {
+            failing: vec!["globex".into()],
+            ..Default::default()
+        },
+        in_memory(),
+    );
+    let v1 = release("v1.0.0");
+    s.store.save_release(&v1).unwrap();
+    let lock = s.deployer.lock("staging", LockWait::Refuse).await.unwrap();
+    let report = s
+        .deployer
+        .roll_out("staging", &v1, DeploymentKind::Deploy, &lock)
+        .await
+        .unwrap();
+    drop(lock);
+
+    let stored = stored_steps(&*s.store, report.deployment);
+    assert_eq!(stored, progress_of(&s.events.lock().unwrap()));
+    let states = |tenant: &str| -> Vec<&str> {
+        stored[tenant]
+            .iter()
+            .map(|(state, _, _)| state.as_str())
+            .collect()
+    };
+    assert_eq!(states("acme").first(), Some(&"waiting"));
+    assert!(states("acme").contains(&"starting"), "{:?}", states("acme"));
+    assert_eq!(states("acme").last(), Some(&"healthy"));
+    assert_eq!(states("globex"), ["waiting", "starting", "rolled_back"]);
+    assert_eq!(states("initech"), ["waiting", "skipped"]);
+    // Another deployment's page shows none of these.
+    assert!(
+        s.store
+            .instance_steps(report.deployment + 1)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// What the state database keeps of a failed instance (its outcome, its steps, the
+/// deployment's message) and what the events and the report say have the instance's env
+/// and secret values masked, even when the app echoed one.
+#[tokio::test]
+async fn a_failed_instances_record_masks_what_the_app_echoed() {
+    let config = CONFIG.replace(
+        "tenant = \"globex\"\n",
+        "tenant = \"globex\"\nenv = { ECHOED = \"hunter2-correct-horse\" }\n",
+    );
+    let s = setup_with(
+        &config,
+        FakeRuntime {
+            failing: vec!["globex".into()],
+            ..Default::default()
+        },
+        in_memory(),
+    );
+    let v1 = release("v1.0.0");
+    s.store.save_release(&v1).unwrap();
+    let lock = s.deployer.lock("staging", LockWait::Refuse).await.unwrap();
+    let report = s
+        .deployer
+        .roll_out("staging", &v1, DeploymentKind::Deploy, &lock)
+        .await
+        .unwrap();
+    drop(lock);
+
+    let record = s
+        .store
+        .deployments("clinic", "staging", 1)
+        .unwrap()
+        .pop()
+        .expect("the deployment is recorded");
+    let globex = record
+        .instances
+        .iter()
+        .find(|i| i.tenant == "globex")
+        .expect("globex is recorded");
+    assert_eq!(
+        globex.message,
+        "health check never answered; the app printed *****"
+    );
+    let steps = s.store.instance_steps(report.deployment).unwrap();
+    let last = steps
+        .iter()
+        .rfind(|step| step.tenant == "globex")
+        .expect("globex's steps");
+    assert_eq!(last.state, "rolled_back");
+    assert!(last.message.contains("printed *****"), "{last:?}");
+    let stored = format!("{record:?}{steps:?}");
+    assert!(!stored.contains("hunter2"), "{stored}");
+    let told = format!("{:?}{report:?}", s.events.lock().unwrap());
+    assert!(!told.contains("hunter2"), "{told}");
 }
 
 #[tokio::test]

@@ -237,6 +237,47 @@ fn states(report: &hoist_core::pipeline::DeploymentReport) -> Vec<(&str, Instanc
 }
 
 #[tokio::test]
+async fn a_rollback_by_policy_adds_its_steps_to_those_kept_of_the_instance() {
+    let s = setup("concurrency = 1, canary = [\"a\"], batch = 2, on_failure = \"rollback\"");
+    let report = deploy_v2(&s).await;
+
+    // The canary's steps: its rollout to v2, then the policy's return to v1, in order.
+    let kept: Vec<(String, String)> = s
+        .store
+        .instance_steps(report.deployment)
+        .unwrap()
+        .into_iter()
+        .filter(|step| step.tenant == "a")
+        .map(|step| (step.state, step.message))
+        .collect();
+    let emitted: Vec<(String, String)> = s
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.tenant.as_deref() == Some("a"))
+        .filter_map(|e| match &e.kind {
+            EventKind::InstanceProgress { state, message } => {
+                Some((state.as_str().to_string(), message.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kept, emitted);
+    let states: Vec<&str> = kept.iter().map(|(state, _)| state.as_str()).collect();
+    let healthy = states
+        .iter()
+        .position(|s| *s == "healthy")
+        .expect("took v2");
+    let back = states
+        .iter()
+        .position(|s| *s == "rolling_back")
+        .expect("returned");
+    assert!(healthy < back, "{states:?}");
+    assert_eq!(states.last(), Some(&"rolled_back_by_policy"));
+}
+
+#[tokio::test]
 async fn rollback_policy_returns_the_canary_and_the_first_batch_and_leaves_the_third_untouched() {
     let s = setup("concurrency = 1, canary = [\"a\"], batch = 2, on_failure = \"rollback\"");
     let report = deploy_v2(&s).await;

@@ -1,6 +1,7 @@
-//! What hoist remembers: releases, deployments with one outcome per instance, an
-//! append-only audit log, and one lock per environment. `hoist-store` implements it in
-//! SQLite; the pipeline only sees this trait.
+//! What hoist remembers: releases, deployments with one outcome and the steps of each
+//! instance, an append-only audit log, and one lock per environment. `hoist-store`
+//! implements it in SQLite, `hoist-store-pg` in PostgreSQL; the pipeline only sees this
+//! trait.
 
 use serde::{Deserialize, Serialize};
 
@@ -90,6 +91,25 @@ pub struct InstanceOutcome {
     /// digests). `None` otherwise, and for deployments recorded before schema version 3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<String>,
+}
+
+/// At most this many steps are kept of one instance in one deployment: the first ones and
+/// the last, so that a flapping health check cannot fill the database and the final state
+/// is always there.
+pub const MAX_STEPS_PER_INSTANCE: usize = 200;
+/// A step's message is cut to this many characters before it is kept.
+pub const MAX_STEP_MESSAGE_CHARS: usize = 1000;
+
+/// One state an instance reached during a deployment, and when: what the CLI printed of
+/// its progress, its secrets masked ([`crate::task::redact`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceStep {
+    pub tenant: String,
+    /// RFC 3339, as the event was stamped.
+    pub at: String,
+    /// The [`crate::InstanceState`] in its stored form (`starting`, `rolled_back`).
+    pub state: String,
+    pub message: String,
 }
 
 /// A deployment as stored, with its instances.
@@ -229,6 +249,12 @@ pub trait Store: Send + Sync {
         outcome: DeploymentOutcome,
         message: &str,
     ) -> Result<(), StoreError>;
+    /// Appends steps of `deployment`'s instances, all or none: the pipeline writes one
+    /// instance's at its end, capped and redacted (see [`InstanceStep`]).
+    fn record_steps(&self, deployment: i64, steps: &[InstanceStep]) -> Result<(), StoreError>;
+    /// The steps of `deployment`, in the order they were recorded: each instance's in the
+    /// order they happened, instances in the order they ended.
+    fn instance_steps(&self, deployment: i64) -> Result<Vec<InstanceStep>, StoreError>;
     /// Newest first.
     fn deployments(
         &self,

@@ -119,6 +119,14 @@ pub fn redact(instance: &InstanceSpec, lines: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// `text` as [`redact`] masks a line: what the state database keeps of an instance's
+/// outcome passes through it.
+pub fn redact_text(instance: &InstanceSpec, text: &str) -> String {
+    redact(instance, std::slice::from_ref(&text.to_string()))
+        .pop()
+        .unwrap_or_default()
+}
+
 /// The last [`OUTPUT_TAIL`] of `lines`.
 pub fn tail(mut lines: Vec<String>) -> Vec<String> {
     let skip = lines.len().saturating_sub(OUTPUT_TAIL);

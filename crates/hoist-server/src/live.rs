@@ -2,9 +2,11 @@
 //! dashboard's server-sent event stream subscribes to [`Hub`], and a deployment's page
 //! reads the steps and last lines the hub kept of it.
 //!
-//! What the hub keeps is in memory only (the store records deployments and their
-//! outcomes, not every step): a restarted server shows a deployment's outcome and timings
-//! from the store, and its steps only for deployments it ran since it started.
+//! What the hub keeps is in memory only, for the newest deployments this server ran: a
+//! running deployment's steps as they happen, and the run's log tail. The store keeps each
+//! instance's steps too, written when the instance ends, so a deployment's page falls
+//! back to them for deployments the CLI ran or ran before the server's last start; the
+//! log tail is only ever here.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -35,8 +37,10 @@ pub struct LiveEvent {
 /// One step of one instance: a state it reached, and when.
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
-    pub at: jiff::Timestamp,
-    pub state: &'static str,
+    /// RFC 3339.
+    pub at: String,
+    /// The state's label (`rolled back`).
+    pub state: String,
     pub message: String,
 }
 
@@ -173,8 +177,8 @@ fn record_step(
     at: jiff::Timestamp,
 ) {
     let step = Step {
-        at,
-        state: state.label(),
+        at: at.to_string(),
+        state: state.label().to_string(),
         message: message.to_string(),
     };
     match journal.steps.iter_mut().find(|(t, _)| t == tenant) {
@@ -234,7 +238,7 @@ mod tests {
         assert_eq!(journal.steps.len(), 1);
         let (tenant, steps) = &journal.steps[0];
         assert_eq!(tenant, "north");
-        let states: Vec<_> = steps.iter().map(|s| s.state).collect();
+        let states: Vec<_> = steps.iter().map(|s| s.state.as_str()).collect();
         assert_eq!(states, ["starting", "healthy"]);
         assert_eq!(journal.tail.len(), 4);
         assert!(hub.journal(43).is_none());

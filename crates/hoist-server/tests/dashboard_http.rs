@@ -1,6 +1,7 @@
 //! The dashboard over plain HTTP on loopback: signing in with a token, the session
 //! cookie, CSRF on every form that changes something (refused and audited without it),
-//! scopes, cancelling a queued job, and HTML escaping of what the store holds. The
+//! scopes, cancelling a queued job, HTML escaping of what the store holds, and a
+//! deployment's steps read back from the store when the server did not see them. The
 //! browser tests (dashboard_browser.rs) follow a real deploy in Chromium.
 
 mod support;
@@ -10,7 +11,8 @@ use std::time::Duration;
 use hoist_core::Store;
 use hoist_core::jobs::{JobRequest, JobState, JobStore, NewJob};
 use hoist_core::store::{
-    AuditEntry, DeploymentKind, DeploymentOutcome, DeploymentRecord, InstanceOutcome, LockHolder,
+    AuditEntry, DeploymentKind, DeploymentOutcome, DeploymentRecord, InstanceOutcome, InstanceStep,
+    LockHolder,
 };
 use support::*;
 
@@ -349,4 +351,93 @@ fn names_and_messages_from_the_store_are_escaped_on_every_page() {
         serving.stop().await;
     });
     store.unlock(&app.name, "staging", &holder).unwrap();
+}
+
+#[test]
+fn a_deployment_the_server_did_not_run_shows_the_steps_the_store_kept() {
+    let app = app("dash-steps", 20741);
+    let store = app.store();
+    // As the CLI records a deploy: the deployment, the instance's outcome, its steps.
+    let id = store
+        .begin_deployment(&DeploymentRecord {
+            id: 0,
+            app: app.name.clone(),
+            environment: "staging".into(),
+            kind: DeploymentKind::Deploy,
+            version: "v1.0.0".into(),
+            image_id: "sha256:0".into(),
+            actor: "ada".into(),
+            started_at: jiff::Timestamp::now().to_string(),
+            finished_at: None,
+            duration_ms: None,
+            outcome: DeploymentOutcome::Running,
+            message: String::new(),
+            instances: vec![],
+            subset: vec![],
+        })
+        .unwrap();
+    store
+        .record_instance(
+            id,
+            &InstanceOutcome {
+                tenant: "northside".into(),
+                container: "c".into(),
+                outcome: "rolled_back".into(),
+                message: "health check never answered".into(),
+                started_at: jiff::Timestamp::now().to_string(),
+                duration_ms: 5,
+                spec: None,
+            },
+        )
+        .unwrap();
+    let step = |state: &str, message: &str| InstanceStep {
+        tenant: "northside".into(),
+        at: "2026-12-01T10:00:00Z".into(),
+        state: state.into(),
+        message: message.into(),
+    };
+    store
+        .record_steps(
+            id,
+            &[
+                step("waiting", ""),
+                step("starting", "starting the candidate"),
+                step("rolled_back", HOSTILE),
+            ],
+        )
+        .unwrap();
+    store
+        .finish_deployment(id, DeploymentOutcome::Failed, "failed on northside")
+        .unwrap();
+    runtime().block_on(async {
+        let serving = Serving::start(&app, 20740, Duration::from_secs(60)).await;
+        let client = client();
+        let reader = token(&app, "reader", "ops", &["read"]);
+        let session = sign_in(&client, &serving, &reader).await;
+        let html = page(&client, &serving, &format!("/deployments/{id}"), &session).await;
+        let row = html
+            .split("<tr data-tenant=\"northside\"")
+            .nth(1)
+            .and_then(|rest| rest.split("</tr>").next())
+            .unwrap_or_else(|| panic!("a row for northside: {html}"));
+        let steps = row
+            .split("<td class=\"steps\">")
+            .nth(1)
+            .and_then(|rest| rest.split("</td>").next())
+            .unwrap_or_else(|| panic!("its steps: {row}"));
+        let states: Vec<&str> = steps
+            .split("</span>")
+            .filter_map(|s| s.rsplit('>').next())
+            .filter(|s| !s.trim().is_empty())
+            .collect();
+        assert_eq!(states, ["waiting", "starting", "rolled back"], "{row}");
+        assert!(
+            steps.contains("2026-12-01T10:00:00Z: starting the candidate"),
+            "{row}"
+        );
+        // Kept messages are escaped like everything else from the store.
+        assert!(!html.contains(HOSTILE), "{html}");
+        assert!(steps.contains("&lt;script&gt;"), "{row}");
+        serving.stop().await;
+    });
 }

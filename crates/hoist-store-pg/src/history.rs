@@ -1,4 +1,4 @@
-//! Releases, deployments with their instances, task runs and the audit log: the
+//! Releases, deployments with their instances and steps, task runs and the audit log: the
 //! [`Store`] trait, whose lock methods live in `locks`.
 
 use std::collections::{BTreeSet, HashSet};
@@ -7,8 +7,8 @@ use std::time::Duration;
 use hoist_core::Release;
 use hoist_core::prune::DeploymentSummary;
 use hoist_core::store::{
-    AuditEntry, DeploymentKind, DeploymentOutcome, DeploymentRecord, InstanceOutcome, LockAttempt,
-    LockHolder, Store, StoreError,
+    AuditEntry, DeploymentKind, DeploymentOutcome, DeploymentRecord, InstanceOutcome, InstanceStep,
+    LockAttempt, LockHolder, Store, StoreError,
 };
 use hoist_core::task::{TaskOutcome, TaskRunRecord};
 use postgres::Row;
@@ -179,6 +179,45 @@ impl Store for PgStore {
                 &[&deployment, &outcome.as_str(), &message, &now.to_string(), &duration_ms],
             )?;
             Ok(())
+        })
+    }
+
+    fn record_steps(&self, deployment: i64, steps: &[InstanceStep]) -> Result<(), StoreError> {
+        // One transaction per instance: its steps land together, with one commit.
+        self.call(|c| {
+            let mut tx = c.transaction()?;
+            let insert = tx.prepare(
+                "INSERT INTO instance_steps (deployment_id, tenant, at, state, message)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )?;
+            for s in steps {
+                tx.execute(
+                    &insert,
+                    &[&deployment, &s.tenant, &s.at, &s.state, &s.message],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn instance_steps(&self, deployment: i64) -> Result<Vec<InstanceStep>, StoreError> {
+        self.call(|c| {
+            c.query(
+                "SELECT tenant, at, state, message FROM instance_steps
+                 WHERE deployment_id = $1 ORDER BY id",
+                &[&deployment],
+            )?
+            .iter()
+            .map(|row| {
+                Ok(InstanceStep {
+                    tenant: row.try_get(0)?,
+                    at: row.try_get(1)?,
+                    state: row.try_get(2)?,
+                    message: row.try_get(3)?,
+                })
+            })
+            .collect()
         })
     }
 

@@ -82,6 +82,7 @@ macro_rules! on_both {
 on_both!(
     history_survives_reopening_and_lists_newest_first,
     instances_are_listed_by_tenant_and_rerecorded_in_place,
+    instance_steps_come_back_per_deployment_in_the_order_recorded,
     a_deployment_to_some_tenants_keeps_them_and_does_not_verify_the_version,
     deployed_releases_skip_failures_and_repeat_versions,
     audit_log_is_append_only,

@@ -24,6 +24,7 @@
 //! | 5 | `task_runs`: each release task run per tenant (outcome, exit code, masked output tail), so a retried deploy skips a done task |
 //! | 6 | `deployments.subset`: the tenants a deploy to part of an environment took (`--tenant`, `--tag`); NULL for every instance |
 //! | 7 | `releases.commit_time`: the committer time of the release's commit, for DORA's lead time; NULL where unknown |
+//! | 8 | `instance_steps`: each state an instance reached in a deployment (time, state, masked message), for the dashboard |
 //!
 //! An image has two content addresses (see [`Release`]): the local engine's image id,
 //! always known, and the registry's manifest digest, known once the image is pushed. Both
@@ -45,6 +46,7 @@
 
 mod jobs;
 mod schema;
+mod steps;
 mod tasks;
 mod tokens;
 
@@ -55,8 +57,8 @@ use std::time::Duration;
 use hoist_core::Release;
 use hoist_core::prune::DeploymentSummary;
 use hoist_core::store::{
-    AuditEntry, DeploymentKind, DeploymentOutcome, DeploymentRecord, InstanceOutcome, LockAttempt,
-    LockHolder, Store, StoreError,
+    AuditEntry, DeploymentKind, DeploymentOutcome, DeploymentRecord, InstanceOutcome, InstanceStep,
+    LockAttempt, LockHolder, Store, StoreError,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -265,6 +267,14 @@ impl Store for SqliteStore {
         )
         .map_err(err)?;
         Ok(())
+    }
+
+    fn record_steps(&self, deployment: i64, steps: &[InstanceStep]) -> Result<(), StoreError> {
+        steps::record(&mut self.conn(), deployment, steps)
+    }
+
+    fn instance_steps(&self, deployment: i64) -> Result<Vec<InstanceStep>, StoreError> {
+        steps::of_deployment(&self.conn(), deployment)
     }
 
     fn deployments(

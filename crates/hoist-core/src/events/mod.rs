@@ -507,6 +507,18 @@ impl EventSink {
             ..self.clone()
         }
     }
+    /// The same run, environment and tenant, whose events also go to `also` (after
+    /// where this sink delivers them): how the pipeline keeps each instance's steps.
+    pub fn also(&self, also: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        let deliver = self.deliver.clone();
+        EventSink {
+            deliver: Arc::new(move |event| {
+                deliver(event);
+                also(event);
+            }),
+            ..self.clone()
+        }
+    }
     pub fn run(&self) -> &str {
         &self.run
     }

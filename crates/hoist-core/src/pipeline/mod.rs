@@ -16,6 +16,7 @@ mod schedule;
 mod secrets;
 mod ship;
 mod status;
+mod steps;
 mod subset;
 mod tasks;
 mod waves;

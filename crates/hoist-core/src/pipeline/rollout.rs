@@ -7,13 +7,12 @@
 //!    [`SpecDigest`]) and verifies, leave it (`unchanged`); the same release with another
 //!    spec is redeployed, saying which settings changed;
 //! 3. otherwise have the runtime roll the release out and verify it;
-//! 4. record each instance's outcome.
+//! 4. record each instance's outcome, and the steps it went through (see `steps`).
 //!
 //! After the first failure no further instance is started (the rest are `skipped`), so a
 //! bad release does not walk through every tenant. A stop request (a signal) does the same,
 //! and the runtime undoes the step in flight; the deployment is then `interrupted`.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -21,6 +20,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde::Serialize;
 
+use super::waves::WaveRun;
 use super::{Deployer, PipelineError, millis};
 use crate::events::{EventKind, TenantOutcome};
 use crate::runtime::{Rollout, Runtime, Workload, spec_digest};
@@ -123,6 +123,9 @@ impl Deployer {
             },
         })?;
         lock.set_deployment(deployment);
+        // From here each instance's progress is also noted, to be kept with its outcome.
+        let steps = Arc::new(super::steps::StepLog::default());
+        let noting = self.noting_steps(&steps);
         self.record(EventKind::RolloutStarted {
             deployment,
             kind,
@@ -133,7 +136,9 @@ impl Deployer {
         })
         .await;
         for i in &instances {
-            self.events.instance(&i.tenant, InstanceState::Waiting, "");
+            noting
+                .events
+                .instance(&i.tenant, InstanceState::Waiting, "");
         }
 
         let run = super::waves::WaveRun {
@@ -146,8 +151,9 @@ impl Deployer {
             deployment,
             timeout,
             concurrency,
+            steps: &steps,
         };
-        let mut reports = self.roll_out_waves(env, &instances, &run).await;
+        let mut reports = noting.roll_out_waves(env, &instances, &run).await;
         reports.sort_by(|a, b| a.tenant.cmp(&b.tenant));
 
         let failed: Vec<&InstanceReport> = reports
@@ -251,19 +257,24 @@ impl Deployer {
         })
     }
 
-    /// Rolls `release` out to `batch`, up to `concurrency` instances at once, recording
-    /// each outcome. Once an instance fails (`halted`), no further one starts.
-    #[allow(clippy::too_many_arguments)]
+    /// Rolls `run.release` out to `batch`, up to `run.concurrency` instances at once,
+    /// recording each outcome and its steps. Once an instance fails (`halted`), no
+    /// further one starts.
     pub(super) async fn roll_out_batch(
         &self,
-        runtimes: &BTreeMap<String, Arc<dyn Runtime>>,
+        run: &WaveRun<'_>,
         batch: &[InstanceSpec],
-        release: &Release,
-        timeout: Duration,
-        concurrency: usize,
-        deployment: i64,
         halted: &Arc<AtomicBool>,
     ) -> Vec<InstanceReport> {
+        let WaveRun {
+            runtimes,
+            release,
+            deployment,
+            timeout,
+            concurrency,
+            steps,
+        } = run;
+        let (release, deployment, timeout) = (*release, *deployment, *timeout);
         futures::stream::iter(batch.iter().map(|spec| {
             let halted = halted.clone();
             async move {
@@ -332,10 +343,11 @@ impl Deployer {
                     self.events
                         .warning(format!("recording {}: {e}", spec.tenant));
                 }
+                self.record_steps(steps, deployment, spec);
                 report
             }
         }))
-        .buffer_unordered(concurrency)
+        .buffer_unordered(*concurrency)
         .collect()
         .await
     }
@@ -409,6 +421,10 @@ impl Deployer {
             Ok((state, message)) => (state, message, vec![]),
             Err(failure) => (failure.state, failure.message, failure.log_tail),
         };
+        // A failure may quote the app (its logs, an answer): what it was given is masked
+        // before the outcome reaches the output, the database and the notifiers.
+        let message = crate::task::redact_text(spec, &message);
+        let log_tail = crate::task::redact(spec, &log_tail);
         let took = matches!(state, InstanceState::Healthy | InstanceState::Unchanged);
         self.events.instance(&spec.tenant, state, &message);
         InstanceReport {

@@ -74,6 +74,8 @@ pub(super) struct WaveRun<'a> {
     pub deployment: i64,
     pub timeout: Duration,
     pub concurrency: usize,
+    /// Each instance's steps, noted from the events and written with its outcome.
+    pub steps: &'a super::steps::StepLog,
 }
 
 impl Deployer {
@@ -147,18 +149,7 @@ impl Deployer {
                     tenants: wave.tenants.clone(),
                 });
             }
-            reports.extend(
-                self.roll_out_batch(
-                    &run.runtimes,
-                    &batch,
-                    run.release,
-                    run.timeout,
-                    run.concurrency,
-                    run.deployment,
-                    &halted,
-                )
-                .await,
-            );
+            reports.extend(self.roll_out_batch(run, &batch, &halted).await);
         }
         if let Some(settings) = settings
             && halted.load(Ordering::SeqCst)
@@ -290,7 +281,8 @@ impl Deployer {
                                 InstanceState::Failed,
                                 format!(
                                     "the rollback policy ({cause}) could not return it to {}: {}",
-                                    before.version, failure.message
+                                    before.version,
+                                    crate::task::redact_text(spec, &failure.message)
                                 ),
                             ),
                         };
@@ -303,6 +295,10 @@ impl Deployer {
             .await;
         for (index, state, message) in outcomes {
             let report = &mut reports[index];
+            // The steps of the return (or of keeping the release) join those kept before.
+            if let Some(spec) = instances.iter().find(|i| i.tenant == report.tenant) {
+                self.record_steps(run.steps, run.deployment, spec);
+            }
             if state == report.state && message == report.message {
                 continue;
             }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use hoist_core::Release;
 use hoist_core::jobs::{Cancel, Enqueued, JobRequest, JobState, JobStore, NewJob};
 use hoist_core::store::{
-    AuditEntry, DeploymentKind, DeploymentOutcome, DeploymentRecord, InstanceOutcome, LockAttempt,
-    LockHolder, Store,
+    AuditEntry, DeploymentKind, DeploymentOutcome, DeploymentRecord, InstanceOutcome, InstanceStep,
+    LockAttempt, LockHolder, Store,
 };
 use hoist_core::task::{TaskOutcome, TaskRunRecord};
 use hoist_core::tokens::{TokenRecord, TokenStore};
@@ -168,6 +168,86 @@ pub fn instances_are_listed_by_tenant_and_rerecorded_in_place(db: &dyn Backend) 
         Some(r#"{"image":"sha256:a"}"#)
     );
     assert_eq!(record.outcome, DeploymentOutcome::Running);
+}
+
+fn step(tenant: &str, second: u32, state: &str, message: &str) -> InstanceStep {
+    InstanceStep {
+        tenant: tenant.into(),
+        at: format!("2026-11-23T10:00:{second:02}Z"),
+        state: state.into(),
+        message: message.into(),
+    }
+}
+
+pub fn instance_steps_come_back_per_deployment_in_the_order_recorded(db: &dyn Backend) {
+    let r = release("v1", "sha256:a");
+    let (id, other) = {
+        let store = db.open();
+        store.save_release(&r).unwrap();
+        let id = begin(&*store, "staging", &r, "ada");
+        let other = begin(&*store, "staging", &r, "ada");
+        // Two instances end one after the other; the first is written again later (a
+        // rollback by policy), and the other deployment has steps of its own.
+        let zeta = [
+            step("zeta", 1, "waiting", ""),
+            step("zeta", 2, "starting", "starting clinic-staging-zeta"),
+            step("zeta", 5, "healthy", "answers 200 on /"),
+        ];
+        let acme = [
+            step("acme", 1, "waiting", ""),
+            step("acme", 6, "rolled_back", "health check: 503 ünïcode"),
+        ];
+        store.record_steps(id, &zeta).unwrap();
+        store.record_steps(id, &acme).unwrap();
+        store
+            .record_steps(other, &[step("acme", 9, "skipped", "not attempted")])
+            .unwrap();
+        store
+            .record_steps(
+                id,
+                &[step("zeta", 7, "rolled_back_by_policy", "back on v0")],
+            )
+            .unwrap();
+        store.record_steps(id, &[]).unwrap();
+        (id, other)
+    };
+    let store = db.open();
+    let seen: Vec<(String, String, String)> = store
+        .instance_steps(id)
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.tenant, s.state, s.at))
+        .collect();
+    let expected = [
+        ("zeta", "waiting", 1),
+        ("zeta", "starting", 2),
+        ("zeta", "healthy", 5),
+        ("acme", "waiting", 1),
+        ("acme", "rolled_back", 6),
+        ("zeta", "rolled_back_by_policy", 7),
+    ]
+    .map(|(t, s, at)| {
+        (
+            t.to_string(),
+            s.to_string(),
+            format!("2026-11-23T10:00:{at:02}Z"),
+        )
+    });
+    assert_eq!(seen, expected);
+    let steps = store.instance_steps(id).unwrap();
+    assert_eq!(steps[4].message, "health check: 503 ünïcode");
+    assert_eq!(steps[1].message, "starting clinic-staging-zeta");
+    assert_eq!(
+        store.instance_steps(other).unwrap(),
+        [step("acme", 9, "skipped", "not attempted")]
+    );
+    assert!(store.instance_steps(other + 1).unwrap().is_empty());
+    // Steps belong to a recorded deployment.
+    assert!(
+        store
+            .record_steps(other + 1, &[step("acme", 1, "waiting", "")])
+            .is_err()
+    );
 }
 
 pub fn a_deployment_to_some_tenants_keeps_them_and_does_not_verify_the_version(db: &dyn Backend) {

@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use hoist_core::jobs::JobState;
-use hoist_core::store::{DeploymentOutcome, DeploymentRecord};
+use hoist_core::store::{DeploymentOutcome, DeploymentRecord, InstanceStep};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
@@ -66,7 +66,7 @@ struct InstanceRow {
     message: String,
     started_at: Option<String>,
     duration_ms: Option<u64>,
-    /// The states it went through, when this server ran the deployment.
+    /// The states it went through: as this server saw them, or as the store kept them.
     steps: Vec<Step>,
 }
 
@@ -93,13 +93,31 @@ fn instance_rows(record: &DeploymentRecord, steps: Vec<(String, Vec<Step>)>) -> 
                 tenant,
                 container: String::new(),
                 outcome: None,
-                started_at: steps.first().map(|s| s.at.to_string()),
+                started_at: steps.first().map(|s| s.at.clone()),
                 duration_ms: None,
                 steps,
             }),
         }
     }
     rows
+}
+
+/// Stored steps grouped by tenant, each tenant where its first step is.
+fn by_tenant(steps: Vec<InstanceStep>) -> Vec<(String, Vec<Step>)> {
+    let mut grouped: Vec<(String, Vec<Step>)> = Vec::new();
+    for s in steps {
+        let step = Step {
+            at: s.at,
+            // The stored form (`rolled_back`) as the hub labels it (`rolled back`).
+            state: s.state.replace('_', " "),
+            message: s.message,
+        };
+        match grouped.iter_mut().find(|(tenant, _)| *tenant == s.tenant) {
+            Some((_, steps)) => steps.push(step),
+            None => grouped.push((s.tenant, vec![step])),
+        }
+    }
+    grouped
 }
 
 pub(crate) async fn deployment(
@@ -127,13 +145,21 @@ pub(crate) async fn deployment(
     let Some(record) = found else {
         return plain(StatusCode::NOT_FOUND, &format!("no deployment {id}"));
     };
-    let journal = shared.hub.journal(id).unwrap_or_default();
+    // The hub sees a deployment of this server's as it happens; anything else (the CLI's,
+    // one from before a restart) has the steps the store kept.
+    let (steps, tail) = match shared.hub.journal(id) {
+        Some(journal) => (journal.steps, journal.tail),
+        None => match shared.store.instance_steps(id) {
+            Ok(steps) => (by_tenant(steps), Default::default()),
+            Err(e) => return store_failed(e),
+        },
+    };
     let tasks = match shared.store.task_runs(id) {
         Ok(t) => t,
         Err(e) => return store_failed(e),
     };
     let running = record.outcome == DeploymentOutcome::Running;
-    let instances = instance_rows(&record, journal.steps);
+    let instances = instance_rows(&record, steps);
     page(
         &shared,
         Some(&viewer),
@@ -142,7 +168,7 @@ pub(crate) async fn deployment(
             d => record,
             running => running,
             instances => instances,
-            tail => journal.tail,
+            tail => tail,
             tasks => tasks,
         },
     )
