@@ -192,6 +192,10 @@ pub enum Command {
         /// How many deployments to show.
         #[arg(long, default_value_t = 20, value_name = "N")]
         limit: usize,
+        /// Show one deployment (its ID in the list): each instance's outcome and the steps
+        /// it went through.
+        #[arg(long, value_name = "ID", conflicts_with = "limit")]
+        deployment: Option<i64>,
         #[command(flatten)]
         json: JsonArg,
     },
@@ -590,8 +594,8 @@ Examples:
     pub const HISTORY: &str = "\
 Examples:
   hoist history staging         # the last 20 deployments and outcomes
-  hoist history production --limit 5
-  hoist history staging --json";
+  hoist history staging --limit 5 --json
+  hoist history staging --deployment 42   # each instance's steps in deployment 42";
 
     pub const AUDIT: &str = "\
 Examples:

@@ -269,6 +269,49 @@ fn rollback_restores_the_previous_release_without_building() {
             .iter()
             .all(|d| d["actor"] == "tester")
     );
+
+    // One deployment with the steps each instance went through, as the store kept them.
+    let latest = history["deployments"][0]["id"].as_i64().unwrap();
+    let one = app
+        .hoist(&[
+            "history",
+            "staging",
+            "--deployment",
+            &latest.to_string(),
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(one["deployment"]["version"], "v2.0.0");
+    for tenant in ["t0", "t1"] {
+        let states: Vec<&str> = one["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["tenant"] == tenant)
+            .map(|s| s["state"].as_str().unwrap())
+            .collect();
+        assert_eq!(states.first(), Some(&"waiting"), "{tenant}: {one:#}");
+        assert_eq!(states.last(), Some(&"healthy"), "{tenant}: {one:#}");
+        assert!(states.contains(&"verifying"), "{tenant}: {states:?}");
+    }
+    let text = app
+        .hoist(&["history", "staging", "--deployment", &latest.to_string()])
+        .ok()
+        .stdout;
+    assert!(
+        text.starts_with(&format!("deployment {latest}: rollback v2.0.0 "))
+            && text.contains("\nt0: healthy ")
+            && text.contains("  verifying "),
+        "{text}"
+    );
+    let unknown = app.hoist(&["history", "staging", "--deployment", "999"]);
+    assert_eq!(unknown.code, 2);
+    assert!(
+        unknown.stderr.contains("staging has no deployment 999"),
+        "{}",
+        unknown.stderr
+    );
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use hoist_core::store::{AuditEntry, DeploymentRecord};
+use hoist_core::store::{AuditEntry, DeploymentRecord, InstanceStep};
 use hoist_core::verify::short_id;
 
 use super::print_json;
@@ -94,6 +94,109 @@ pub fn history(global: &Global, environment: &str, limit: usize, json: bool) -> 
     super::drift::print_subsets(&deployments);
     print_store(store.as_ref());
     Ok(exit::OK)
+}
+
+/// How far back an environment's history is searched for `history --deployment`.
+const SEARCH: usize = 10_000;
+
+/// `hoist history ENV --deployment ID`: one deployment, each instance's outcome and the
+/// steps the store kept of it (what the CLI printed as it ran).
+pub fn deployment(global: &Global, environment: &str, id: i64, json: bool) -> Result<u8, Setup> {
+    let config = load_config(global)?;
+    if config.environment(environment).is_none() {
+        return Err(unknown_environment(&config, environment));
+    }
+    let store = open_store(global, &config)?;
+    let found = store
+        .deployments(&config.app.name, environment, SEARCH)
+        .map_err(failed)?
+        .into_iter()
+        .find(|d| d.id == id);
+    let Some(record) = found else {
+        return Err(Setup::new(
+            exit::BAD_INPUT,
+            format!(
+                "error: {environment} has no deployment {id}; `hoist history {environment}` \
+                 lists its deployments and their IDs"
+            ),
+        ));
+    };
+    let steps = store.instance_steps(id).map_err(failed)?;
+    let tasks = store.task_runs(id).map_err(failed)?;
+    if json {
+        #[derive(serde::Serialize)]
+        struct Deployment<'a> {
+            environment: &'a str,
+            deployment: &'a DeploymentRecord,
+            steps: &'a [InstanceStep],
+            tasks: &'a [hoist_core::task::TaskRunRecord],
+        }
+        print_json(&Deployment {
+            environment,
+            deployment: &record,
+            steps: &steps,
+            tasks: &tasks,
+        })?;
+        return Ok(exit::OK);
+    }
+    print!("{}", render_deployment(&record, &steps));
+    super::task_runs::print(&tasks);
+    print_store(store.as_ref());
+    Ok(exit::OK)
+}
+
+/// A deployment as `history --deployment` prints it: a header, then each instance with its
+/// outcome and, indented, its steps (time of day in UTC, state, message).
+fn render_deployment(d: &DeploymentRecord, steps: &[InstanceStep]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let took = d
+        .duration_ms
+        .map(|ms| format!(", took {}", human(Duration::from_millis(ms))))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "deployment {}: {} {} ({}) by {}, started {} UTC{took}: {}",
+        d.id,
+        d.kind.as_str(),
+        d.version,
+        short_id(&d.image_id),
+        d.actor,
+        d.started_at
+            .chars()
+            .take(19)
+            .collect::<String>()
+            .replace('T', " "),
+        d.outcome.as_str()
+    );
+    if !d.message.is_empty() {
+        let _ = writeln!(out, "  {}", d.message);
+    }
+    // Instances in the order the deployment recorded them, then any that only have steps
+    // (a deployment interrupted before they ended).
+    let mut tenants: Vec<&str> = d.instances.iter().map(|i| i.tenant.as_str()).collect();
+    for s in steps {
+        if !tenants.contains(&s.tenant.as_str()) {
+            tenants.push(&s.tenant);
+        }
+    }
+    for tenant in tenants {
+        match d.instances.iter().find(|i| i.tenant == tenant) {
+            Some(i) => {
+                let _ = writeln!(out, "{tenant}: {} {}", i.outcome, i.message);
+            }
+            None => {
+                let _ = writeln!(out, "{tenant}: (did not end)");
+            }
+        }
+        for s in steps.iter().filter(|s| s.tenant == tenant) {
+            // RFC 3339: the time of day is characters 11..19.
+            let at = s.at.get(11..19).unwrap_or(&s.at);
+            let line = format!("  {at}  {:<12} {}", s.state, s.message);
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+    }
+    out
 }
 
 /// The last line of `history` and `status`: which database they read (a SQLite file, or
@@ -259,4 +362,71 @@ pub(super) fn unknown_environment(config: &hoist_config::Settings, name: &str) -
                 .join(", ")
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hoist_core::store::{DeploymentKind, DeploymentOutcome, InstanceOutcome};
+
+    fn step(tenant: &str, at: &str, state: &str, message: &str) -> InstanceStep {
+        InstanceStep {
+            tenant: tenant.into(),
+            at: at.into(),
+            state: state.into(),
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn a_deployment_lists_each_instance_with_its_steps() {
+        let record = DeploymentRecord {
+            id: 7,
+            app: "clinic".into(),
+            environment: "staging".into(),
+            kind: DeploymentKind::Deploy,
+            version: "v1.2.0".into(),
+            image_id: "sha256:0123456789abcdef0123".into(),
+            actor: "alice".into(),
+            started_at: "2026-12-07T03:00:01.123Z".into(),
+            finished_at: Some("2026-12-07T03:00:05Z".into()),
+            duration_ms: Some(4200),
+            outcome: DeploymentOutcome::Failed,
+            message: "v1.2.0 failed on south: health check never answered".into(),
+            instances: vec![InstanceOutcome {
+                tenant: "north".into(),
+                container: "clinic-staging-north".into(),
+                outcome: "healthy".into(),
+                message: "runs v1.2.0".into(),
+                started_at: "2026-12-07T03:00:01Z".into(),
+                duration_ms: 2000,
+                spec: None,
+            }],
+            subset: Vec::new(),
+        };
+        let steps = [
+            step("north", "2026-12-07T03:00:01.5Z", "waiting", ""),
+            step("south", "2026-12-07T03:00:01.6Z", "starting", "starting it"),
+            step("north", "2026-12-07T03:00:02.5Z", "healthy", "runs v1.2.0"),
+        ];
+        let text = render_deployment(&record, &steps);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].starts_with("deployment 7: deploy v1.2.0 (")
+                && lines[0]
+                    .ends_with("by alice, started 2026-12-07 03:00:01 UTC, took 4.2s: failed"),
+            "{text}"
+        );
+        assert_eq!(
+            lines[1..],
+            [
+                "  v1.2.0 failed on south: health check never answered",
+                "north: healthy runs v1.2.0",
+                "  03:00:01  waiting",
+                "  03:00:02  healthy      runs v1.2.0",
+                "south: (did not end)",
+                "  03:00:01  starting     starting it",
+            ]
+        );
+    }
 }

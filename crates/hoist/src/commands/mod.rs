@@ -130,7 +130,14 @@ pub async fn run(cli: Cli) -> u8 {
         } => status::run(global, &environment, json).await,
         Command::History {
             environment,
+            deployment: Some(id),
+            json: JsonArg { json },
+            ..
+        } => history::deployment(global, &environment, id, json),
+        Command::History {
+            environment,
             limit,
+            deployment: None,
             json: JsonArg { json },
         } => history::history(global, &environment, limit, json),
         Command::Audit {
