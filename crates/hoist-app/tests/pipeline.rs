@@ -90,6 +90,11 @@ impl Runtime for FakeRuntime {
             .unwrap()
             .push(format!("roll_out {} {}", instance.tenant, release.version));
         rollout.progress(InstanceState::Starting, "starting");
+        if let Some(echoed) = instance.env.get("ECHOED") {
+            // A runtime quoting what the engine or the app said.
+            rollout.progress(InstanceState::Starting, format!("the engine said {echoed}"));
+            rollout.warn(format!("the engine said {echoed}"));
+        }
         if let Some((tenant, interrupt)) = &self.stop_during
             && *tenant == instance.tenant
         {
@@ -551,6 +556,7 @@ async fn a_failed_instances_record_masks_what_the_app_echoed() {
     assert!(!stored.contains("hunter2"), "{stored}");
     let told = format!("{:?}{report:?}", s.events.lock().unwrap());
     assert!(!told.contains("hunter2"), "{told}");
+    assert!(told.contains("the engine said *****"), "{told}");
 }
 
 #[tokio::test]

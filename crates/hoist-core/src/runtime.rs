@@ -372,6 +372,8 @@ pub struct Rollout<'a> {
     pub timeout: Duration,
     /// A request to stop: verification gives up at once, so the runtime undoes its change.
     interrupt: Option<&'a Interrupt>,
+    /// The instance whose env and secret values are masked in what this reports.
+    masked_for: Option<&'a InstanceSpec>,
 }
 
 impl<'a> Rollout<'a> {
@@ -387,6 +389,21 @@ impl<'a> Rollout<'a> {
             events,
             timeout,
             interrupt: None,
+            masked_for: None,
+        }
+    }
+
+    /// Masks `instance`'s env and secret values in every step and warning reported (a
+    /// runtime may quote what the engine or the app said).
+    pub fn masking(mut self, instance: &'a InstanceSpec) -> Self {
+        self.masked_for = Some(instance);
+        self
+    }
+
+    fn masked(&self, message: String) -> String {
+        match self.masked_for {
+            Some(instance) => crate::task::redact_text(instance, &message),
+            None => message,
         }
     }
 
@@ -405,13 +422,14 @@ impl<'a> Rollout<'a> {
 
     /// Reports where the instance is: `hoist` shows it, the store and notifiers see it.
     pub fn progress(&self, state: InstanceState, message: impl Into<String>) {
-        self.events.instance(self.tenant, state, message);
+        self.events
+            .instance(self.tenant, state, self.masked(message.into()));
     }
 
     /// A warning about this instance that does not stop its rollout.
     pub fn warn(&self, message: impl Into<String>) {
-        self.events
-            .warning(format!("{}: {}", self.tenant, message.into()));
+        let message = self.masked(message.into());
+        self.events.warning(format!("{}: {message}", self.tenant));
     }
 
     /// Adds health and version probes to what a runtime observed.

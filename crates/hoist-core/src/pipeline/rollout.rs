@@ -361,7 +361,8 @@ impl Deployer {
         deployment: i64,
     ) -> InstanceReport {
         let rollout = Rollout::new(&spec.tenant, self.prober.as_ref(), &self.events, timeout)
-            .interruptible(&self.interrupt);
+            .interruptible(&self.interrupt)
+            .masking(spec);
         let want = spec_digest(runtime, spec);
         let outcome = async {
             for action in runtime.recover(spec).await? {

@@ -267,7 +267,8 @@ impl Deployer {
                         format!("rollback policy ({cause}): returning to {}", before.version),
                     );
                     let rollout =
-                        Rollout::new(&tenant, self.prober.as_ref(), &self.events, run.timeout);
+                        Rollout::new(&tenant, self.prober.as_ref(), &self.events, run.timeout)
+                            .masking(spec);
                     let (state, message) =
                         match runtime.roll_back(spec, before, &rollout).await {
                             Ok(_) => (
