@@ -98,14 +98,27 @@ pub struct TaskRunRecord {
 
 /// `lines` with every secret value of `instance`, and every env value (tenant env often
 /// holds passwords; hoist's logs mask them too), replaced by [`MASK`]. Longer values are
-/// replaced first, so a value containing another is masked whole.
+/// replaced first, so a value containing another is masked whole. An env value that is
+/// part of the instance's name (`APP_ENV = "staging"`, `TENANT = "northside"` in
+/// `clinic-staging-northside`) stays: the name shows it everywhere anyway, and masking it
+/// would turn every message naming the instance into `clinic-*****-*****`.
 pub fn redact(instance: &InstanceSpec, lines: &[String]) -> Vec<String> {
+    let names_the_instance = |value: &str| {
+        instance.name.contains(value)
+            || [&instance.app, &instance.environment, &instance.tenant]
+                .contains(&&value.to_string())
+    };
     let mut values: Vec<&str> = instance
         .secrets
         .iter()
-        .map(|(_, s)| s.expose())
-        .chain(instance.env.values().map(String::as_str))
-        .map(str::trim)
+        .map(|(_, s)| s.expose().trim())
+        .chain(
+            instance
+                .env
+                .values()
+                .map(|v| v.trim())
+                .filter(|v| !names_the_instance(v)),
+        )
         .filter(|v| v.len() >= MIN_MASKED_LEN)
         .collect();
     values.sort_by_key(|v| std::cmp::Reverse(v.len()));
@@ -178,6 +191,32 @@ mod tests {
         assert_eq!(
             redact(&instance(), &lines),
             ["password=*****", "connecting to ***** for t0"]
+        );
+    }
+
+    #[test]
+    fn env_values_that_name_the_instance_stay_but_a_secret_never_does() {
+        let mut spec = instance();
+        spec.env.insert("APP_ENV".into(), "staging".into());
+        spec.env.insert("REGION".into(), "app-staging".into());
+        spec.env.insert("API_TOKEN".into(), "tok-12345".into());
+        // A secret whose value happens to be in the name is masked all the same.
+        spec.secrets.insert(
+            "WEAK",
+            hoist_secrets::Secret::new("app", "WEAK", "staging-t0".into()),
+        );
+        let lines = vec![
+            "new container app-staging-t0 in staging".to_string(),
+            "app-staging".to_string(),
+            "token tok-12345 refused".to_string(),
+        ];
+        assert_eq!(
+            redact(&spec, &lines),
+            [
+                "new container app-***** in staging",
+                "app-staging",
+                "token ***** refused"
+            ]
         );
     }
 
