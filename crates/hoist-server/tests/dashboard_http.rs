@@ -438,6 +438,37 @@ fn a_deployment_the_server_did_not_run_shows_the_steps_the_store_kept() {
         // Kept messages are escaped like everything else from the store.
         assert!(!html.contains(HOSTILE), "{html}");
         assert!(steps.contains("&lt;script&gt;"), "{row}");
+
+        // The API gives the same deployment with its steps.
+        let api = |path: String| {
+            let (client, url, reader) = (&client, serving.url(&path), &reader);
+            async move {
+                let answer = client
+                    .get(url)
+                    .bearer_auth(reader)
+                    .send()
+                    .await
+                    .expect("the API answers");
+                let status = answer.status().as_u16();
+                (status, answer.json::<serde_json::Value>().await.unwrap())
+            }
+        };
+        let (status, one) = api(format!("/api/v1/history/staging/{id}")).await;
+        assert_eq!(status, 200, "{one}");
+        assert_eq!(one["deployment"]["id"], id, "{one}");
+        let states: Vec<&str> = one["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["state"].as_str().unwrap())
+            .collect();
+        assert_eq!(states, ["waiting", "starting", "rolled_back"], "{one}");
+        let (status, missing) = api(format!("/api/v1/history/staging/{}", id + 1)).await;
+        assert_eq!(status, 404, "{missing}");
+        assert_eq!(
+            missing["error"],
+            format!("staging has no deployment {}", id + 1)
+        );
         serving.stop().await;
     });
 }

@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `GET /status` | `read` | each environment's current release, last deployment and lock |
 //! | `GET /history/{env}?limit=N` | `read` | deployments, newest first |
+//! | `GET /history/{env}/{id}` | `read` | one deployment, the steps kept of each instance that ended, its release tasks |
 //! | `GET /audit?environment=ENV&limit=N` | `read` | audit entries, newest first |
 //! | `GET /jobs?limit=N`, `GET /jobs/{id}` | `read` | jobs |
 //! | `GET /metrics?environment=ENV&since=30d` | `read` | DORA metrics per environment |
@@ -31,11 +32,14 @@ use super::{Shared, cancel_need, error};
 
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 1000;
+/// How far back an environment's history is searched for one deployment.
+const SEARCH: usize = 10_000;
 
 pub(super) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/status", get(status))
         .route("/history/{environment}", get(history))
+        .route("/history/{environment}/{id}", get(deployment))
         .route("/audit", get(audit))
         .route("/jobs", get(jobs))
         .route("/metrics", get(metrics))
@@ -122,6 +126,39 @@ async fn history(
         Ok(d) => Json(d).into_response(),
         Err(e) => store_failed(e),
     }
+}
+
+async fn deployment(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path((environment, id)): Path<(String, i64)>,
+) -> Response {
+    if let Err(r) = authorize(&shared, &headers, &Need::Read, "GET /api/v1/history") {
+        return r;
+    }
+    if let Some(r) = unknown_environment(&shared, &environment) {
+        return r;
+    }
+    let found = match shared.store.deployments(&shared.app, &environment, SEARCH) {
+        Ok(d) => d.into_iter().find(|d| d.id == id),
+        Err(e) => return store_failed(e),
+    };
+    let Some(record) = found else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("{environment} has no deployment {id}"),
+        );
+    };
+    let steps = match shared.store.instance_steps(id) {
+        Ok(steps) => steps,
+        Err(e) => return store_failed(e),
+    };
+    let tasks = match shared.store.task_runs(id) {
+        Ok(tasks) => tasks,
+        Err(e) => return store_failed(e),
+    };
+    Json(serde_json::json!({ "deployment": record, "steps": steps, "tasks": tasks }))
+        .into_response()
 }
 
 async fn audit(
