@@ -559,6 +559,53 @@ async fn a_failed_instances_record_masks_what_the_app_echoed() {
     assert!(told.contains("the engine said *****"), "{told}");
 }
 
+/// Steps that cannot be written (here: their table is gone) are a warning; the deploy
+/// and every other record go on.
+#[tokio::test]
+async fn steps_that_cannot_be_kept_do_not_fail_the_deploy() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("DROP TABLE instance_steps")
+        .unwrap();
+    let s = setup(FakeRuntime::default(), store);
+    let v1 = release("v1.0.0");
+    s.store.save_release(&v1).unwrap();
+    let lock = s.deployer.lock("staging", LockWait::Refuse).await.unwrap();
+    let report = s
+        .deployer
+        .roll_out("staging", &v1, DeploymentKind::Deploy, &lock)
+        .await
+        .unwrap();
+    drop(lock);
+
+    assert!(report.succeeded(), "{report:?}");
+    let record = s.store.deployments("clinic", "staging", 1).unwrap().pop();
+    let record = record.expect("the deployment is recorded");
+    assert_eq!(record.outcome, DeploymentOutcome::Succeeded);
+    assert_eq!(record.instances.len(), 3);
+    let warnings: Vec<String> = s
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Warning { message } => Some(message.clone()),
+            _ => None,
+        })
+        .collect();
+    for tenant in ["acme", "globex", "initech"] {
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with(&format!("recording {tenant}'s steps: "))),
+            "{warnings:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn an_instance_already_on_the_release_is_left_alone() {
     let runtime = FakeRuntime::default();
