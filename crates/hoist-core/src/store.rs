@@ -262,6 +262,9 @@ pub trait Store: Send + Sync {
         environment: &str,
         limit: usize,
     ) -> Result<Vec<DeploymentRecord>, StoreError>;
+    /// One deployment of `app` by its id, with its instances; `None` if `app` has none
+    /// with that id.
+    fn deployment(&self, app: &str, id: i64) -> Result<Option<DeploymentRecord>, StoreError>;
 
     /// Releases that were successfully deployed to `environment`, newest deployment first,
     /// each once. The first is the environment's current release. Each carries the

@@ -227,53 +227,16 @@ impl Store for PgStore {
         environment: &str,
         n: usize,
     ) -> Result<Vec<DeploymentRecord>, StoreError> {
-        self.call(|c| {
-            let rows = c.query(
-                "SELECT id, app, environment, kind, version, image_id, actor, started_at, finished_at, duration_ms, outcome, message, subset
-                 FROM deployments WHERE app = $1 AND environment = $2 ORDER BY id DESC LIMIT $3",
-                &[&app, &environment, &limit(n)],
-            )?;
-            let instances = c.prepare(
-                "SELECT tenant, container, outcome, message, started_at, duration_ms, spec
-                 FROM deployment_instances WHERE deployment_id = $1 ORDER BY tenant COLLATE \"C\"",
-            )?;
-            let mut records = Vec::with_capacity(rows.len());
-            for row in rows {
-                let id: i64 = row.try_get(0)?;
-                let instances = c
-                    .query(&instances, &[&id])?
-                    .iter()
-                    .map(|i| {
-                        Ok(InstanceOutcome {
-                            tenant: i.try_get(0)?,
-                            container: i.try_get(1)?,
-                            outcome: i.try_get(2)?,
-                            message: i.try_get(3)?,
-                            started_at: i.try_get(4)?,
-                            duration_ms: i.try_get::<_, i64>(5)?.max(0) as u64,
-                            spec: i.try_get(6)?,
-                        })
-                    })
-                    .collect::<Result<_, Fail>>()?;
-                records.push(DeploymentRecord {
-                    id,
-                    app: row.try_get(1)?,
-                    environment: row.try_get(2)?,
-                    kind: DeploymentKind::from_stored(row.try_get(3)?),
-                    version: row.try_get(4)?,
-                    image_id: row.try_get(5)?,
-                    actor: row.try_get(6)?,
-                    started_at: row.try_get(7)?,
-                    finished_at: row.try_get(8)?,
-                    duration_ms: row.try_get::<_, Option<i64>>(9)?.map(|d| d.max(0) as u64),
-                    outcome: DeploymentOutcome::from_stored(row.try_get(10)?),
-                    message: row.try_get(11)?,
-                    instances,
-                    subset: subset_from_column(row.try_get(12)?),
-                });
-            }
-            Ok(records)
-        })
+        self.deployments_where(
+            "app = $1 AND environment = $2 ORDER BY id DESC LIMIT $3",
+            &[&app, &environment, &limit(n)],
+        )
+    }
+
+    fn deployment(&self, app: &str, id: i64) -> Result<Option<DeploymentRecord>, StoreError> {
+        Ok(self
+            .deployments_where("app = $1 AND id = $2", &[&app, &id])?
+            .pop())
     }
 
     fn deployed_releases(&self, app: &str, environment: &str) -> Result<Vec<Release>, StoreError> {
@@ -467,5 +430,65 @@ impl Store for PgStore {
 
     fn location(&self) -> Option<String> {
         Some(self.location.clone())
+    }
+}
+
+impl PgStore {
+    /// The deployments `clause` (after `WHERE`; a constant of this file, never input)
+    /// selects, in its order, each with its instances.
+    fn deployments_where(
+        &self,
+        clause: &str,
+        values: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<DeploymentRecord>, StoreError> {
+        self.call(|c| {
+            let rows = c.query(
+                &format!(
+                    "SELECT id, app, environment, kind, version, image_id, actor, started_at, finished_at, duration_ms, outcome, message, subset
+                     FROM deployments WHERE {clause}"
+                ),
+                values,
+            )?;
+            let instances = c.prepare(
+                "SELECT tenant, container, outcome, message, started_at, duration_ms, spec
+                 FROM deployment_instances WHERE deployment_id = $1 ORDER BY tenant COLLATE \"C\"",
+            )?;
+            let mut records = Vec::with_capacity(rows.len());
+            for row in rows {
+                let id: i64 = row.try_get(0)?;
+                let instances = c
+                    .query(&instances, &[&id])?
+                    .iter()
+                    .map(|i| {
+                        Ok(InstanceOutcome {
+                            tenant: i.try_get(0)?,
+                            container: i.try_get(1)?,
+                            outcome: i.try_get(2)?,
+                            message: i.try_get(3)?,
+                            started_at: i.try_get(4)?,
+                            duration_ms: i.try_get::<_, i64>(5)?.max(0) as u64,
+                            spec: i.try_get(6)?,
+                        })
+                    })
+                    .collect::<Result<_, Fail>>()?;
+                records.push(DeploymentRecord {
+                    id,
+                    app: row.try_get(1)?,
+                    environment: row.try_get(2)?,
+                    kind: DeploymentKind::from_stored(row.try_get(3)?),
+                    version: row.try_get(4)?,
+                    image_id: row.try_get(5)?,
+                    actor: row.try_get(6)?,
+                    started_at: row.try_get(7)?,
+                    finished_at: row.try_get(8)?,
+                    duration_ms: row.try_get::<_, Option<i64>>(9)?.map(|d| d.max(0) as u64),
+                    outcome: DeploymentOutcome::from_stored(row.try_get(10)?),
+                    message: row.try_get(11)?,
+                    instances,
+                    subset: subset_from_column(row.try_get(12)?),
+                });
+            }
+            Ok(records)
+        })
     }
 }

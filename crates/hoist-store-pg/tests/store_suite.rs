@@ -81,6 +81,7 @@ macro_rules! on_both {
 
 on_both!(
     history_survives_reopening_and_lists_newest_first,
+    one_deployment_is_found_by_id_for_its_app_only,
     instances_are_listed_by_tenant_and_rerecorded_in_place,
     instance_steps_come_back_per_deployment_in_the_order_recorded,
     a_deployment_to_some_tenants_keeps_them_and_does_not_verify_the_version,

@@ -283,56 +283,16 @@ impl Store for SqliteStore {
         environment: &str,
         limit: usize,
     ) -> Result<Vec<DeploymentRecord>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare(
-                "SELECT id, app, environment, kind, version, image_id, actor, started_at, finished_at, duration_ms, outcome, message, subset
-                 FROM deployments WHERE app = ?1 AND environment = ?2 ORDER BY id DESC LIMIT ?3",
-            )
-            .map_err(err)?;
-        let mut records = stmt
-            .query_map(params![app, environment, limit as i64], |row| {
-                Ok(DeploymentRecord {
-                    id: row.get(0)?,
-                    app: row.get(1)?,
-                    environment: row.get(2)?,
-                    kind: DeploymentKind::from_stored(&row.get::<_, String>(3)?),
-                    version: row.get(4)?,
-                    image_id: row.get(5)?,
-                    actor: row.get(6)?,
-                    started_at: row.get(7)?,
-                    finished_at: row.get(8)?,
-                    duration_ms: row.get::<_, Option<i64>>(9)?.map(|d| d.max(0) as u64),
-                    outcome: DeploymentOutcome::from_stored(&row.get::<_, String>(10)?),
-                    message: row.get(11)?,
-                    instances: Vec::new(),
-                    subset: subset_from_column(row.get(12)?),
-                })
-            })
-            .map_err(err)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(err)?;
-        let mut inst = conn
-            .prepare("SELECT tenant, container, outcome, message, started_at, duration_ms, spec FROM deployment_instances WHERE deployment_id = ?1 ORDER BY tenant")
-            .map_err(err)?;
-        for record in &mut records {
-            record.instances = inst
-                .query_map(params![record.id], |row| {
-                    Ok(InstanceOutcome {
-                        tenant: row.get(0)?,
-                        container: row.get(1)?,
-                        outcome: row.get(2)?,
-                        message: row.get(3)?,
-                        started_at: row.get(4)?,
-                        duration_ms: row.get::<_, i64>(5)?.max(0) as u64,
-                        spec: row.get(6)?,
-                    })
-                })
-                .map_err(err)?
-                .collect::<Result<_, _>>()
-                .map_err(err)?;
-        }
-        Ok(records)
+        self.deployments_where(
+            "app = ?1 AND environment = ?2 ORDER BY id DESC LIMIT ?3",
+            params![app, environment, limit as i64],
+        )
+    }
+
+    fn deployment(&self, app: &str, id: i64) -> Result<Option<DeploymentRecord>, StoreError> {
+        Ok(self
+            .deployments_where("app = ?1 AND id = ?2", params![app, id])?
+            .pop())
     }
 
     fn deployed_releases(&self, app: &str, environment: &str) -> Result<Vec<Release>, StoreError> {
@@ -564,6 +524,67 @@ impl Store for SqliteStore {
         .map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(holder)
+    }
+}
+
+impl SqliteStore {
+    /// The deployments `clause` (after `WHERE`; a constant of this file, never input)
+    /// selects, in its order, each with its instances.
+    fn deployments_where(
+        &self,
+        clause: &str,
+        values: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<DeploymentRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT id, app, environment, kind, version, image_id, actor, started_at, finished_at, duration_ms, outcome, message, subset
+                 FROM deployments WHERE {clause}"
+            ))
+            .map_err(err)?;
+        let mut records = stmt
+            .query_map(values, |row| {
+                Ok(DeploymentRecord {
+                    id: row.get(0)?,
+                    app: row.get(1)?,
+                    environment: row.get(2)?,
+                    kind: DeploymentKind::from_stored(&row.get::<_, String>(3)?),
+                    version: row.get(4)?,
+                    image_id: row.get(5)?,
+                    actor: row.get(6)?,
+                    started_at: row.get(7)?,
+                    finished_at: row.get(8)?,
+                    duration_ms: row.get::<_, Option<i64>>(9)?.map(|d| d.max(0) as u64),
+                    outcome: DeploymentOutcome::from_stored(&row.get::<_, String>(10)?),
+                    message: row.get(11)?,
+                    instances: Vec::new(),
+                    subset: subset_from_column(row.get(12)?),
+                })
+            })
+            .map_err(err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err)?;
+        let mut inst = conn
+            .prepare("SELECT tenant, container, outcome, message, started_at, duration_ms, spec FROM deployment_instances WHERE deployment_id = ?1 ORDER BY tenant")
+            .map_err(err)?;
+        for record in &mut records {
+            record.instances = inst
+                .query_map(params![record.id], |row| {
+                    Ok(InstanceOutcome {
+                        tenant: row.get(0)?,
+                        container: row.get(1)?,
+                        outcome: row.get(2)?,
+                        message: row.get(3)?,
+                        started_at: row.get(4)?,
+                        duration_ms: row.get::<_, i64>(5)?.max(0) as u64,
+                        spec: row.get(6)?,
+                    })
+                })
+                .map_err(err)?
+                .collect::<Result<_, _>>()
+                .map_err(err)?;
+        }
+        Ok(records)
     }
 }
 

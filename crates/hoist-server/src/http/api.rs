@@ -32,8 +32,6 @@ use super::{Shared, cancel_need, error};
 
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 1000;
-/// How far back an environment's history is searched for one deployment.
-const SEARCH: usize = 10_000;
 
 pub(super) fn routes() -> Router<Arc<Shared>> {
     Router::new()
@@ -139,8 +137,8 @@ async fn deployment(
     if let Some(r) = unknown_environment(&shared, &environment) {
         return r;
     }
-    let found = match shared.store.deployments(&shared.app, &environment, SEARCH) {
-        Ok(d) => d.into_iter().find(|d| d.id == id),
+    let found = match shared.store.deployment(&shared.app, id) {
+        Ok(d) => d.filter(|d| d.environment == environment),
         Err(e) => return store_failed(e),
     };
     let Some(record) = found else {

@@ -122,6 +122,35 @@ pub fn history_survives_reopening_and_lists_newest_first(db: &dyn Backend) {
     assert_eq!(releases, ["v1.1.0", "v1.0.0"]);
 }
 
+pub fn one_deployment_is_found_by_id_for_its_app_only(db: &dyn Backend) {
+    let store = db.open();
+    let r = release("v1", "sha256:a");
+    store.save_release(&r).unwrap();
+    let staging = deploy(&*store, "staging", &r, DeploymentOutcome::Succeeded);
+    let production = deploy(&*store, "production", &r, DeploymentOutcome::Failed);
+    let other = release_of("billing", "v1", "sha256:b");
+    store.save_release(&other).unwrap();
+    let billing = deploy(&*store, "staging", &other, DeploymentOutcome::Succeeded);
+
+    let store = db.open();
+    for (id, env) in [(staging, "staging"), (production, "production")] {
+        let listed = store.deployments("clinic", env, 1).unwrap().pop().unwrap();
+        assert_eq!(store.deployment("clinic", id).unwrap(), Some(listed));
+    }
+    // Another app's id, and one nobody has, find nothing.
+    assert_eq!(store.deployment("clinic", billing).unwrap(), None);
+    assert_eq!(store.deployment("clinic", billing + 1).unwrap(), None);
+    assert_eq!(
+        store
+            .deployment("billing", billing)
+            .unwrap()
+            .unwrap()
+            .instances
+            .len(),
+        1
+    );
+}
+
 pub fn instances_are_listed_by_tenant_and_rerecorded_in_place(db: &dyn Backend) {
     let store = db.open();
     let r = release("v1", "sha256:a");

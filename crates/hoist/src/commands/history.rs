@@ -96,9 +96,6 @@ pub fn history(global: &Global, environment: &str, limit: usize, json: bool) -> 
     Ok(exit::OK)
 }
 
-/// How far back an environment's history is searched for `history --deployment`.
-const SEARCH: usize = 10_000;
-
 /// `hoist history ENV --deployment ID`: one deployment, each instance's outcome and the
 /// steps the store kept of it (what the CLI printed as it ran).
 pub fn deployment(global: &Global, environment: &str, id: i64, json: bool) -> Result<u8, Setup> {
@@ -108,10 +105,9 @@ pub fn deployment(global: &Global, environment: &str, id: i64, json: bool) -> Re
     }
     let store = open_store(global, &config)?;
     let found = store
-        .deployments(&config.app.name, environment, SEARCH)
+        .deployment(&config.app.name, id)
         .map_err(failed)?
-        .into_iter()
-        .find(|d| d.id == id);
+        .filter(|d| d.environment == environment);
     let Some(record) = found else {
         return Err(Setup::new(
             exit::BAD_INPUT,

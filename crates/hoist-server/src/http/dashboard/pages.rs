@@ -18,8 +18,6 @@ use crate::live::Step;
 
 /// Rows a list page shows.
 const LIST: usize = 200;
-/// How far back each environment's history is searched for a deployment's page.
-const SEARCH: usize = 10_000;
 
 #[derive(Deserialize)]
 pub(crate) struct Filter {
@@ -129,19 +127,10 @@ pub(crate) async fn deployment(
         Ok(v) => v,
         Err(r) => return r,
     };
-    // The store finds deployments by environment: look through each one's history.
-    let mut found = None;
-    for env in &shared.environments {
-        match shared.store.deployments(&shared.app, env, SEARCH) {
-            Ok(d) => {
-                if let Some(record) = d.into_iter().find(|d| d.id == id) {
-                    found = Some(record);
-                    break;
-                }
-            }
-            Err(e) => return store_failed(e),
-        }
-    }
+    let found = match shared.store.deployment(&shared.app, id) {
+        Ok(found) => found,
+        Err(e) => return store_failed(e),
+    };
     let Some(record) = found else {
         return plain(StatusCode::NOT_FOUND, &format!("no deployment {id}"));
     };
