@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use hoist_core::backend::{BackendError, BuildRequest, Endpoint, ProbeResult};
-use hoist_core::pipeline::{Deployer, LockWait, Override, PipelineError, RetireOptions, Runtimes};
+use hoist_core::pipeline::{
+    Deployer, DeploymentReport, LockWait, Override, PipelineError, RetireOptions, Runtimes,
+};
 use hoist_core::runtime::{
     Applied, InstanceFailure, InstanceSpec, Observed, Rollout, Runtime, Workload, WorkloadState,
 };
@@ -250,6 +252,16 @@ fn setup_with(config: &str, runtime: FakeRuntime, store: Arc<dyn Store>) -> Setu
     }
 }
 
+/// Saves `release` and rolls it out to staging under its lock, as a deploy does.
+async fn deploy(s: &Setup, release: &Release) -> DeploymentReport {
+    s.store.save_release(release).unwrap();
+    let lock = s.deployer.lock("staging", LockWait::Refuse).await.unwrap();
+    s.deployer
+        .roll_out("staging", release, DeploymentKind::Deploy, &lock)
+        .await
+        .unwrap()
+}
+
 fn release(version: &str) -> Release {
     Release {
         app: "clinic".into(),
@@ -280,14 +292,7 @@ async fn a_stop_request_undoes_the_instance_in_flight_skips_the_rest_and_records
         in_memory(),
     );
     let v1 = release("v1.0.0");
-    s.store.save_release(&v1).unwrap();
-    let lock = s.deployer.lock("staging", LockWait::Refuse).await.unwrap();
-    let report = s
-        .deployer
-        .roll_out("staging", &v1, DeploymentKind::Deploy, &lock)
-        .await
-        .unwrap();
-    drop(lock);
+    let report = deploy(&s, &v1).await;
 
     let states: Vec<(String, InstanceState, String)> = report
         .instances
@@ -355,14 +360,7 @@ async fn a_failure_halts_the_rollout_and_every_instance_is_recorded() {
         in_memory(),
     );
     let v1 = release("v1.0.0");
-    s.store.save_release(&v1).unwrap();
-    let lock = s.deployer.lock("staging", LockWait::Refuse).await.unwrap();
-    let report = s
-        .deployer
-        .roll_out("staging", &v1, DeploymentKind::Deploy, &lock)
-        .await
-        .unwrap();
-    drop(lock);
+    let report = deploy(&s, &v1).await;
 
     let states: Vec<(String, InstanceState)> = report
         .instances
@@ -471,15 +469,7 @@ async fn a_deploy_keeps_every_instances_steps_as_the_events_reported_them() {
         },
         in_memory(),
     );
-    let v1 = release("v1.0.0");
-    s.store.save_release(&v1).unwrap();
-    let lock = s.deployer.lock("staging", LockWait::Refuse).await.unwrap();
-    let report = s
-        .deployer
-        .roll_out("staging", &v1, DeploymentKind::Deploy, &lock)
-        .await
-        .unwrap();
-    drop(lock);
+    let report = deploy(&s, &release("v1.0.0")).await;
 
     let stored = stored_steps(&*s.store, report.deployment);
     assert_eq!(stored, progress_of(&s.events.lock().unwrap()));
@@ -520,15 +510,7 @@ async fn a_failed_instances_record_masks_what_the_app_echoed() {
         },
         in_memory(),
     );
-    let v1 = release("v1.0.0");
-    s.store.save_release(&v1).unwrap();
-    let lock = s.deployer.lock("staging", LockWait::Refuse).await.unwrap();
-    let report = s
-        .deployer
-        .roll_out("staging", &v1, DeploymentKind::Deploy, &lock)
-        .await
-        .unwrap();
-    drop(lock);
+    let report = deploy(&s, &release("v1.0.0")).await;
 
     let record = s
         .store
@@ -571,15 +553,7 @@ async fn steps_that_cannot_be_kept_do_not_fail_the_deploy() {
         .execute_batch("DROP TABLE instance_steps")
         .unwrap();
     let s = setup(FakeRuntime::default(), store);
-    let v1 = release("v1.0.0");
-    s.store.save_release(&v1).unwrap();
-    let lock = s.deployer.lock("staging", LockWait::Refuse).await.unwrap();
-    let report = s
-        .deployer
-        .roll_out("staging", &v1, DeploymentKind::Deploy, &lock)
-        .await
-        .unwrap();
-    drop(lock);
+    let report = deploy(&s, &release("v1.0.0")).await;
 
     assert!(report.succeeded(), "{report:?}");
     let record = s.store.deployments("clinic", "staging", 1).unwrap().pop();
@@ -1114,15 +1088,7 @@ async fn a_runtime_without_release_tasks_fails_the_instance_before_changing_it()
         "{CONFIG}\n[[environments.staging.tasks]]\nname = \"migrate\"\ncommand = [\"migrate\"]\n"
     );
     let s = setup_with(&config, FakeRuntime::default(), in_memory());
-    let v1 = release("v1.0.0");
-    s.store.save_release(&v1).unwrap();
-    let lock = s.deployer.lock("staging", LockWait::Refuse).await.unwrap();
-    let report = s
-        .deployer
-        .roll_out("staging", &v1, DeploymentKind::Deploy, &lock)
-        .await
-        .unwrap();
-    drop(lock);
+    let report = deploy(&s, &release("v1.0.0")).await;
 
     assert_eq!(report.outcome, DeploymentOutcome::Failed);
     let acme = &report.instances[0];
